@@ -1,0 +1,213 @@
+-- V1: the event store.
+--
+-- Three tables: es_streams (one row per stream: the concurrency anchor), es_events (the log),
+-- es_checkpoints (one row per subscriber/projection). Read models live in later migrations.
+--
+-- Ordering and gap-freedom: events are read in (log_era, tx_id, global_position) order, and only
+-- rows whose writing transaction is older than every transaction still running
+-- (tx_id < pg_snapshot_xmin(pg_current_snapshot())). A transaction that commits late therefore
+-- always sorts after any checkpoint already taken: no event is ever skipped. See ARCHITECTURE.md.
+
+-- The current log era. Bumped only after a *logical* restore (pg_dump/pg_restore into a new
+-- cluster), which restarts the transaction-id counter; the era keeps old positions ordered
+-- before new ones. Physical backups and pg_upgrade keep the counter and need no bump.
+CREATE TABLE es_log (
+    singleton   boolean  PRIMARY KEY DEFAULT true CHECK (singleton),
+    current_era smallint NOT NULL DEFAULT 1
+);
+INSERT INTO es_log DEFAULT VALUES;
+
+CREATE TABLE es_streams (
+    -- The primary key is the concurrency check: appends lock this row FOR UPDATE and compare
+    -- `version` with the expected version before writing.
+    stream_id  text        PRIMARY KEY,
+    category   text        NOT NULL,
+    -- Version of the last event written; -1 for a stream with no events yet.
+    version    bigint      NOT NULL DEFAULT -1,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE es_events (
+    log_era         smallint    NOT NULL,
+    -- Top-level transaction id of the writer; assigned by PostgreSQL, never by the client.
+    tx_id           xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    -- Tie-break inside one transaction only; alone it is NOT a safe checkpoint (late commits).
+    global_position bigint      GENERATED ALWAYS AS IDENTITY,
+    stream_id       text        NOT NULL REFERENCES es_streams (stream_id),
+    category        text        NOT NULL,
+    stream_version  bigint      NOT NULL,
+    -- The client's idempotency key: re-appending the same ids returns the original result.
+    event_id        uuid        NOT NULL,
+    event_type      text        NOT NULL,
+    schema_version  smallint    NOT NULL,
+    payload         jsonb       NOT NULL,
+    metadata        jsonb       NOT NULL,
+    -- Extracted for the audit log's actor filter.
+    actor           text GENERATED ALWAYS AS (metadata ->> 'actor') STORED,
+    recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (stream_id, stream_version),
+    UNIQUE (event_id)
+);
+
+-- The global order ($all).
+CREATE UNIQUE INDEX es_events_log ON es_events (log_era, tx_id, global_position);
+-- Filtered catch-up and rebuilds by event type.
+CREATE INDEX es_events_type_log ON es_events (event_type, log_era, tx_id, global_position);
+-- Audit log: "what did this actor do, and when".
+CREATE INDEX es_events_actor_time ON es_events (actor, recorded_at);
+-- Time → position lookups for historic replay; BRIN because recorded_at grows with the log.
+CREATE INDEX es_events_recorded_brin ON es_events USING brin (recorded_at);
+
+CREATE TABLE es_checkpoints (
+    subscriber      text        PRIMARY KEY,
+    log_era         smallint    NOT NULL DEFAULT 0,
+    tx_id           xid8        NOT NULL DEFAULT '0',
+    global_position bigint      NOT NULL DEFAULT 0,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- es_append_group: appends a group of independent appends in the caller's transaction.
+--
+-- Concurrent appends are batched by the client into one transaction (group commit: one fsync
+-- for many appends), yet each append keeps its own expected-version check and its own outcome:
+-- one append's conflict does not fail the others.
+--
+-- Arguments are parallel arrays. Per append i: a_stream[i], a_category[i], a_expected[i]
+-- (-1 any, -2 no stream, -3 stream exists, n >= 0 exact version). Per event j: e_append[j]
+-- (1-based append index; events of one append are contiguous and in order), e_event_id[j],
+-- e_type[j], e_schema[j], e_payload[j], e_metadata[j].
+--
+-- One row per append comes back: outcome 'ok' | 'duplicate' (all ids already stored in this
+-- stream, in order: the original result) | 'conflict' (expected version not met) |
+-- 'idempotency_mismatch' (some ids stored, others not, or stored elsewhere), the stream's
+-- version afterwards (or the actual version on conflict), and the position of the last event.
+CREATE FUNCTION es_append_group(
+    a_stream   text[],
+    a_category text[],
+    a_expected bigint[],
+    e_append   int[],
+    e_event_id uuid[],
+    e_type     text[],
+    e_schema   smallint[],
+    e_payload  jsonb[],
+    e_metadata jsonb[]
+) RETURNS TABLE (
+    append_index    int,
+    outcome         text,
+    stream_version  bigint,
+    log_era         smallint,
+    tx_id           text,
+    global_position bigint
+) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    n_appends  int := coalesce(array_length(a_stream, 1), 0);
+    era        smallint;
+    i          int;
+    lo         int;
+    hi         int;
+    current    bigint;
+    dup_count  int;
+    dup_ok     boolean;
+    dup_ver    bigint;
+    dup_era    smallint;
+    dup_tx     text;
+    dup_pos    bigint;
+    last_pos   bigint;
+    -- Per-append event ranges, computed once.
+    first_ev   int[] := array_fill(0, ARRAY[n_appends]);
+    last_ev    int[] := array_fill(-1, ARRAY[n_appends]);
+    skip       boolean[] := array_fill(false, ARRAY[n_appends]);
+    missing    text[];
+BEGIN
+    SELECT l.current_era INTO era FROM es_log l;
+
+    FOR j IN 1 .. coalesce(array_length(e_append, 1), 0) LOOP
+        IF first_ev[e_append[j]] = 0 THEN first_ev[e_append[j]] := j; END IF;
+        last_ev[e_append[j]] := j;
+    END LOOP;
+
+    -- 1. Idempotency, before any write (reads first keep the transaction id unassigned, and so
+    --    the subscribers' watermark unblocked, for as long as possible).
+    FOR i IN 1 .. n_appends LOOP
+        lo := first_ev[i];
+        hi := last_ev[i];
+        CONTINUE WHEN lo = 0;
+        -- Same stream, and versions in the same order as the ids (constant offset).
+        SELECT count(*),
+               bool_and(e.stream_id = a_stream[i])
+                 AND min(e.stream_version - ids.ord) = max(e.stream_version - ids.ord),
+               max(e.stream_version), max(e.log_era), max(e.tx_id::text), max(e.global_position)
+          INTO dup_count, dup_ok, dup_ver, dup_era, dup_tx, dup_pos
+          FROM unnest(e_event_id[lo:hi]) WITH ORDINALITY AS ids(id, ord)
+          JOIN es_events e ON e.event_id = ids.id;
+        IF dup_count = hi - lo + 1 AND dup_ok THEN
+            skip[i] := true;
+            RETURN QUERY SELECT i, 'duplicate'::text, dup_ver, dup_era, dup_tx, dup_pos;
+        ELSIF dup_count > 0 THEN
+            skip[i] := true;
+            RETURN QUERY SELECT i, 'idempotency_mismatch'::text, NULL::bigint, NULL::smallint,
+                                NULL::text, NULL::bigint;
+        END IF;
+    END LOOP;
+
+    -- 2. Lock every stream of the group in one sorted pass, so two groups never wait on each
+    --    other in opposite orders. Streams that do not exist yet are created (locked by the
+    --    insert); one created concurrently by another writer is locked on the next pass.
+    LOOP
+        PERFORM 1 FROM es_streams s
+          WHERE s.stream_id = ANY (a_stream)
+          ORDER BY s.stream_id
+          FOR UPDATE;
+        SELECT array_agg(DISTINCT t.sid ORDER BY t.sid) INTO missing
+          FROM unnest(a_stream, a_category) AS t(sid, cat)
+          WHERE NOT EXISTS (SELECT 1 FROM es_streams s WHERE s.stream_id = t.sid);
+        EXIT WHEN missing IS NULL;
+        INSERT INTO es_streams (stream_id, category)
+        SELECT DISTINCT t.sid, t.cat FROM unnest(a_stream, a_category) AS t(sid, cat)
+         WHERE t.sid = ANY (missing)
+         ORDER BY t.sid
+        ON CONFLICT (stream_id) DO NOTHING;
+    END LOOP;
+
+    -- 3. Each append in order: check, insert, bump the version.
+    FOR i IN 1 .. n_appends LOOP
+        CONTINUE WHEN skip[i];
+        SELECT s.version INTO current FROM es_streams s WHERE s.stream_id = a_stream[i];
+        IF (a_expected[i] = -2 AND current <> -1)
+           OR (a_expected[i] = -3 AND current = -1)
+           OR (a_expected[i] >= 0 AND current <> a_expected[i]) THEN
+            RETURN QUERY SELECT i, 'conflict'::text, current, NULL::smallint, NULL::text,
+                                NULL::bigint;
+            CONTINUE;
+        END IF;
+        lo := first_ev[i];
+        hi := last_ev[i];
+        IF lo = 0 THEN
+            -- An empty append only checks the expected version.
+            RETURN QUERY SELECT i, 'ok'::text, current, NULL::smallint, NULL::text, NULL::bigint;
+            CONTINUE;
+        END IF;
+        -- Versions continue from the locked row; the primary key (stream_id, stream_version)
+        -- is a second safety net behind the lock.
+        WITH inserted AS (
+            INSERT INTO es_events (log_era, stream_id, category, stream_version, event_id,
+                                   event_type, schema_version, payload, metadata)
+            SELECT era, a_stream[i], a_category[i], current + ev.ord, ev.id, ev.typ, ev.sv,
+                   ev.pl, ev.md
+              FROM unnest(e_event_id[lo:hi], e_type[lo:hi], e_schema[lo:hi], e_payload[lo:hi],
+                          e_metadata[lo:hi]) WITH ORDINALITY AS ev(id, typ, sv, pl, md, ord)
+             ORDER BY ev.ord
+            RETURNING global_position
+        )
+        SELECT max(ins.global_position) INTO last_pos FROM inserted ins;
+        UPDATE es_streams s SET version = current + (hi - lo + 1)
+         WHERE s.stream_id = a_stream[i];
+        RETURN QUERY SELECT i, 'ok'::text, current + (hi - lo + 1), era,
+                            pg_current_xact_id()::text, last_pos;
+    END LOOP;
+
+    -- A pure wake-up for subscribers; delivered only if this transaction commits.
+    PERFORM pg_notify('es_events', '');
+END;
+$$;

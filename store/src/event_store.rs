@@ -1,0 +1,45 @@
+//! The backend-neutral event store trait.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::StreamName;
+use futures::Stream;
+
+use crate::error::StoreError;
+use crate::types::{AllBatch, AppendResult, Direction, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
+
+/// A live feed of the global log: first everything after the start position, then each new
+/// event as it becomes readable, each exactly once and in log order.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
+
+/// The event store. Implemented by the PostgreSQL backend (default) and the KurrentDB backend;
+/// the conformance suite in `testing` runs against any implementation.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` if it is at `expected`. Atomic per call. Re-appending
+    /// event ids that are already stored in this stream, in the same order, returns the
+    /// original result (idempotent retries).
+    async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError>;
+
+    /// Reads one stream. `from` is the first version to return, inclusive (forwards: default
+    /// the first event; backwards: default the last event).
+    async fn read_stream(&self, stream: &StreamName, direction: Direction, from: Option<u64>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Version of the stream's last event, `None` when it has none.
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError>;
+
+    /// Reads the global log after `after`, in order, gap-free: an event that becomes readable
+    /// later always sorts after every position returned so far.
+    async fn read_all(&self, after: Position, filter: &Filter, limit: usize) -> Result<AllBatch, StoreError>;
+
+    /// Catch-up then live subscription to the global log.
+    fn subscribe_all(&self, after: Position, filter: Filter) -> EventStream;
+
+    /// The position up to which the log is readable now (the last readable event).
+    async fn head(&self) -> Result<Position, StoreError>;
+
+    /// Waits until `position` is readable (read-your-writes), at most `timeout`.
+    async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError>;
+}

@@ -1,0 +1,165 @@
+//! The command executor: load a stream, fold it, decide, append with the expected version,
+//! and retry (bounded) when another writer got there first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::{Aggregate, Context, EventCodec, Metadata, StreamName};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::event_store::EventStore;
+use crate::types::{AppendResult, Direction, ExpectedVersion, NewEvent, Position};
+
+/// How many times a decision is retried after a concurrency conflict. Conflicts on one stream
+/// are rare (one room, one user); a bound keeps a hot stream from spinning forever.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// Why a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E: std::error::Error + 'static> {
+    /// The aggregate refused the command (a rule of the domain).
+    #[error(transparent)]
+    Rejected(E),
+    /// Still conflicting after [`MAX_ATTEMPTS`] attempts.
+    #[error("stream {stream} kept changing; gave up after {attempts} attempts")]
+    TooMuchContention { stream: StreamName, attempts: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a command produced.
+#[derive(Debug, Clone)]
+pub struct Executed<A: Aggregate> {
+    /// The state after the new events.
+    pub state: A,
+    pub events: Vec<A::Event>,
+    /// `None` when the decision produced no events (nothing to wait for).
+    pub appended: Option<AppendResult>,
+}
+
+impl<A: Aggregate> Executed<A> {
+    /// The consistency token of this command: readers may wait for it.
+    pub fn position(&self) -> Position {
+        self.appended.map(|a| a.position).unwrap_or(Position::START)
+    }
+}
+
+type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Runs commands against aggregates in a store. Cheap to clone.
+#[derive(Clone)]
+pub struct CommandExecutor<S> {
+    store: Arc<S>,
+    clock: Clock,
+}
+
+impl<S: EventStore> CommandExecutor<S> {
+    pub fn new(store: Arc<S>) -> Self {
+        Self { store, clock: Arc::new(Utc::now) }
+    }
+
+    /// Uses `clock` instead of the system clock (tests of timed rules).
+    pub fn with_clock(store: Arc<S>, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self { store, clock: Arc::new(clock) }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// Loads the aggregate's current state and version.
+    pub async fn load<A>(&self, stream: &StreamName) -> Result<(A, Option<u64>), StoreError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let mut state = A::default();
+        let mut version = None;
+        let mut from = 0;
+        loop {
+            let page = self.store.read_stream(stream, Direction::Forwards, Some(from), 1_000).await?;
+            let full = page.len() == 1_000;
+            for recorded in page {
+                version = Some(recorded.stream_version);
+                from = recorded.stream_version + 1;
+                let envelope = recorded.decode::<A::Event>()?;
+                state = state.evolve(&envelope.event);
+            }
+            if !full {
+                return Ok((state, version));
+            }
+        }
+    }
+
+    /// Decides `command` on the stream's current state and appends the outcome.
+    #[tracing::instrument(skip(self, command, metadata), fields(stream = %stream))]
+    pub async fn execute<A>(&self, stream: &StreamName, command: &A::Command, metadata: Metadata) -> Result<Executed<A>, ExecuteError<A::Error>>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        self.execute_inner(stream, command, metadata, None).await
+    }
+
+    /// Like [`execute`](Self::execute), with event ids derived from an outside idempotency key
+    /// (a Twilio `MessageSid`, an IRC line id): executing the same request twice stores its
+    /// events once, and the second call returns the first one's position.
+    pub async fn execute_idempotent<A>(&self, stream: &StreamName, command: &A::Command, metadata: Metadata, key: Uuid) -> Result<Executed<A>, ExecuteError<A::Error>>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        self.execute_inner(stream, command, metadata, Some(key)).await
+    }
+
+    async fn execute_inner<A>(&self, stream: &StreamName, command: &A::Command, metadata: Metadata, key: Option<Uuid>) -> Result<Executed<A>, ExecuteError<A::Error>>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let (state, version) = self.load::<A>(stream).await?;
+            let ctx = Context::new((self.clock)(), metadata.actor.clone());
+            let events = state.decide(command, &ctx).map_err(ExecuteError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Executed { state, events, appended: None });
+            }
+            let new_events = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| match key {
+                    Some(key) => NewEvent::with_id(derive_event_id(key, i), e, metadata.clone()),
+                    None => NewEvent::from_domain(e, metadata.clone()),
+                })
+                .collect();
+            match self.store.append(stream, ExpectedVersion::from_seen(version), new_events).await {
+                Ok(appended) => {
+                    let state = events.iter().fold(state, |s, e| s.evolve(e));
+                    return Ok(Executed { state, events, appended: Some(appended) });
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
+                    // Someone else wrote first: decide again on the new state. Jitter keeps two
+                    // contenders from colliding in lockstep.
+                    let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
+                    tracing::debug!(attempt, backoff_ms = backoff, "conflict; deciding again");
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                }
+                Err(StoreError::IdempotencyMismatch { .. }) if key.is_some() => {
+                    // The same request was already carried out (its ids are stored) and the new
+                    // decision differs from the first: the first one stands.
+                    return Ok(Executed { state, events: vec![], appended: None });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ExecuteError::TooMuchContention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
+    }
+}
+
+/// Event ids for an idempotency key: deterministic per (key, index), so a retry produces the
+/// same ids.
+pub fn derive_event_id(key: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&key, &(index as u64).to_be_bytes())
+}

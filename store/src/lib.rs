@@ -1,0 +1,23 @@
+//! Switchboard's event store. It owns the log: the backend-neutral [`EventStore`] trait
+//! (append with expected version and idempotent event ids, stream reads, gap-free global reads,
+//! catch-up-then-live subscriptions, consistency tokens), the PostgreSQL backend
+//! ([`PgEventStore`], with group commit), the [`CommandExecutor`] (load → decide → append,
+//! retry on conflict), the embedded private PostgreSQL cluster, and the schema migrations.
+//!
+//! Positions are opaque ([`Position`]); stream names are validated ([`domain::StreamName`]).
+//! It must not know the read models (that is `projections`) nor any gateway or HTTP concern.
+
+pub mod embedded;
+pub mod error;
+pub mod event_store;
+pub mod executor;
+pub mod postgres;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod types;
+
+pub use error::StoreError;
+pub use event_store::{EventStore, EventStream};
+pub use executor::{CommandExecutor, ExecuteError, Executed};
+pub use postgres::{PgEventStore, PgStoreOptions};
+pub use types::{AllBatch, AppendResult, Direction, Envelope, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};

@@ -1,0 +1,242 @@
+//! Group commit: concurrent appends are queued and committed together, one transaction (one
+//! fsync) for many appends, each with its own expected-version check and outcome.
+//!
+//! Why: with default durable settings an append's cost is dominated by the WAL flush at commit.
+//! Committing N independent appends in one transaction pays that once. The whole group is one
+//! call of `es_append_group` in an implicit transaction: one round trip per group.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use deadpool_postgres::Pool;
+use domain::StreamName;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::types::{AppendResult, ExpectedVersion, NewEvent, Position};
+
+/// Largest payload accepted for one event. Chat text is capped far below this by the domain;
+/// the bound keeps a hostile or buggy caller from bloating the log.
+pub const MAX_EVENT_PAYLOAD_BYTES: usize = 256 * 1024;
+/// Most events in one append (one transaction's share).
+pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
+/// A group that fails on a transient race (deadlock, concurrent duplicate id) is retried this
+/// often; each retry re-checks idempotency, so a concurrent duplicate turns into `duplicate`.
+const GROUP_RETRIES: usize = 5;
+
+/// One append, validated and serialised, waiting for a committer.
+struct PendingAppend {
+    stream: StreamName,
+    expected: ExpectedVersion,
+    events: Vec<EncodedEvent>,
+    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+struct EncodedEvent {
+    event_id: Uuid,
+    event_type: String,
+    schema_version: i16,
+    payload: RawJsonb,
+    metadata: RawJsonb,
+}
+
+/// JSON already serialised once (to measure it), sent to PostgreSQL as jsonb without a second
+/// serialisation.
+#[derive(Debug)]
+struct RawJsonb(Vec<u8>);
+
+impl ToSql for RawJsonb {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            // jsonb binary format: a version byte, then the JSON text.
+            out.extend_from_slice(&[1]);
+        }
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB || *ty == Type::JSON
+    }
+    to_sql_checked!();
+}
+
+pub(crate) struct GroupCommitter {
+    queue: mpsc::UnboundedSender<PendingAppend>,
+}
+
+impl GroupCommitter {
+    pub(crate) fn start(pool: Pool, committers: usize, max_group_events: usize) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..committers.max(1) {
+            tokio::spawn(committer(pool.clone(), rx.clone(), max_group_events.max(1)));
+        }
+        Self { queue }
+    }
+
+    pub(crate) async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
+        if events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(StoreError::TooManyEvents { count: events.len(), limit: MAX_EVENTS_PER_APPEND });
+        }
+        let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(PendingAppend { stream: stream.clone(), expected, events, reply })
+            .map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}
+
+fn encode(event: NewEvent) -> Result<EncodedEvent, StoreError> {
+    if !valid_event_type(&event.event_type) {
+        return Err(StoreError::InvalidEventType(event.event_type.chars().take(80).collect()));
+    }
+    let payload = serde_json::to_vec(&event.payload).expect("a serde_json::Value always serialises");
+    if payload.len() > MAX_EVENT_PAYLOAD_BYTES {
+        return Err(StoreError::PayloadTooLarge { event_id: event.event_id, size: payload.len(), limit: MAX_EVENT_PAYLOAD_BYTES });
+    }
+    let metadata = serde_json::to_vec(&event.metadata).expect("metadata always serialises");
+    Ok(EncodedEvent {
+        event_id: event.event_id,
+        event_type: event.event_type,
+        schema_version: event.schema_version,
+        payload: RawJsonb(payload),
+        metadata: RawJsonb(metadata),
+    })
+}
+
+/// Stored names are short dotted identifiers (`room.message_posted`).
+fn valid_event_type(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 100 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::UnboundedReceiver<PendingAppend>>>, max_group_events: usize) {
+    loop {
+        let group = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut size = first.events.len();
+            let mut group = vec![first];
+            // Take whatever else is already waiting, up to the group bound. No timer: under low
+            // load an append commits at once; under high load groups fill while the previous
+            // group's fsync is in flight.
+            while size < max_group_events {
+                match rx.try_recv() {
+                    Ok(next) => {
+                        size += next.events.len();
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        commit_group(&pool, group).await;
+    }
+}
+
+const APPEND_GROUP_SQL: &str = "SELECT append_index, outcome, stream_version, log_era, tx_id, global_position \
+     FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+async fn commit_group(pool: &Pool, group: Vec<PendingAppend>) {
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        match try_commit(pool, &group).await {
+            Err(StoreError::Database(e)) if attempt < GROUP_RETRIES && is_retryable_race(&e) => {
+                tracing::debug!(error = %e, attempt, "append group raced another writer; retrying");
+                tokio::time::sleep(Duration::from_millis(rand::random_range(1..10) * attempt as u64)).await;
+            }
+            other => break other,
+        }
+    };
+    match outcome {
+        Ok(results) => {
+            for (pending, result) in group.into_iter().zip(results) {
+                let _ = pending.reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            tracing::warn!(error = %message, appends = group.len(), "append group failed");
+            for pending in group {
+                let _ = pending.reply.send(Err(match &e {
+                    StoreError::Database(_) => StoreError::Unavailable(message.clone()),
+                    other => clone_error(other),
+                }));
+            }
+        }
+    }
+}
+
+/// Deadlocks between groups that create the same new streams, and a concurrent append of the
+/// same event id, abort the whole transaction; a fresh attempt resolves both.
+fn is_retryable_race(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+fn clone_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Pool(m) => StoreError::Pool(m.clone()),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    let n_events: usize = group.iter().map(|a| a.events.len()).sum();
+    let mut a_stream = Vec::with_capacity(group.len());
+    let mut a_category = Vec::with_capacity(group.len());
+    let mut a_expected = Vec::with_capacity(group.len());
+    let mut e_append = Vec::with_capacity(n_events);
+    let mut e_event_id = Vec::with_capacity(n_events);
+    let mut e_type = Vec::with_capacity(n_events);
+    let mut e_schema = Vec::with_capacity(n_events);
+    let mut e_payload = Vec::with_capacity(n_events);
+    let mut e_metadata = Vec::with_capacity(n_events);
+    for (i, append) in group.iter().enumerate() {
+        a_stream.push(append.stream.as_str());
+        a_category.push(append.stream.category());
+        a_expected.push(append.expected.sql_code());
+        for event in &append.events {
+            e_append.push(i as i32 + 1);
+            e_event_id.push(event.event_id);
+            e_type.push(event.event_type.as_str());
+            e_schema.push(event.schema_version);
+            e_payload.push(&event.payload);
+            e_metadata.push(&event.metadata);
+        }
+    }
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(APPEND_GROUP_SQL).await?;
+    // One statement outside an explicit transaction is its own transaction: atomic, one round trip.
+    let rows = client
+        .query(&statement, &[&a_stream, &a_category, &a_expected, &e_append, &e_event_id, &e_type, &e_schema, &e_payload, &e_metadata])
+        .await?;
+
+    let mut results: Vec<Option<Result<AppendResult, StoreError>>> = (0..group.len()).map(|_| None).collect();
+    for row in rows {
+        let index = row.get::<_, i32>(0) as usize - 1;
+        let outcome: &str = row.get(1);
+        let version: Option<i64> = row.get(2);
+        let append = &group[index];
+        let position = match (row.get::<_, Option<i16>>(3), row.get::<_, Option<&str>>(4), row.get::<_, Option<i64>>(5)) {
+            (Some(era), Some(tx), Some(pos)) => Position::pg(era, tx.parse().unwrap_or_default(), pos),
+            _ => Position::START,
+        };
+        let stream_version = version.filter(|v| *v >= 0).map(|v| v as u64);
+        results[index] = Some(match outcome {
+            "ok" | "duplicate" => Ok(AppendResult { stream_version, position }),
+            "conflict" => Err(StoreError::WrongExpectedVersion { stream: append.stream.clone(), expected: append.expected, actual: stream_version }),
+            _ => Err(StoreError::IdempotencyMismatch { stream: append.stream.clone() }),
+        });
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("append group returned no outcome".into()))))
+        .collect())
+}

@@ -1,0 +1,158 @@
+//! The PostgreSQL backend: `es_streams` + `es_events` (migrations/V1), group commit of
+//! concurrent appends, gap-free reads by transaction-id watermark, LISTEN/NOTIFY wake-ups.
+
+mod append;
+mod notify;
+mod read;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use domain::StreamName;
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+
+use crate::error::StoreError;
+use crate::event_store::{EventStream, EventStore};
+use crate::types::{AllBatch, AppendResult, Direction, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
+
+pub use append::{MAX_EVENTS_PER_APPEND, MAX_EVENT_PAYLOAD_BYTES};
+
+mod embedded_migrations {
+    refinery::embed_migrations!("../migrations");
+}
+
+/// The migration runner over every embedded migration (event store and read models).
+pub fn embedded_runner() -> refinery::Runner {
+    embedded_migrations::migrations::runner()
+}
+
+/// Tuning of the PostgreSQL backend. The defaults suit a small server; see `switchboard.toml`.
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    /// Connections in the pool (appends, reads, subscriptions share it).
+    pub pool_size: usize,
+    /// Tasks that commit groups of appends concurrently. While one group waits for its fsync,
+    /// the next one fills up; more committers mean smaller groups but less queueing.
+    pub committers: usize,
+    /// Most events one group transaction may carry.
+    pub max_group_events: usize,
+    /// How often a subscriber polls when no NOTIFY arrives (fallback when LISTEN is down).
+    pub poll_interval: Duration,
+    /// Events fetched per page by subscribers.
+    pub subscription_page: usize,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            committers: 2,
+            max_group_events: 2_000,
+            poll_interval: Duration::from_millis(250),
+            subscription_page: 1_000,
+        }
+    }
+}
+
+/// The PostgreSQL event store. Cheap to clone.
+#[derive(Clone)]
+pub struct PgEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    appender: append::GroupCommitter,
+    /// Bumped on every NOTIFY (and on reconnect of the listener); subscribers wait on it.
+    wakeups: watch::Receiver<u64>,
+    options: PgStoreOptions,
+    _listener: notify::ListenerHandle,
+}
+
+impl PgEventStore {
+    /// Connects with a pool and starts the committers and the NOTIFY listener. Does not migrate.
+    pub async fn connect(config: tokio_postgres::Config, options: PgStoreOptions) -> Result<Self, StoreError> {
+        let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(options.committers + 2))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        // Fail early and clearly when the database is not reachable.
+        drop(pool.get().await?);
+        let (listener, wakeups) = notify::spawn_listener(config);
+        let appender = append::GroupCommitter::start(pool.clone(), options.committers, options.max_group_events);
+        Ok(Self { inner: Arc::new(Inner { pool, appender, wakeups, options, _listener: listener }) })
+    }
+
+    /// Applies every pending migration (event store and read models).
+    pub async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+        let (mut client, connection) = config.connect(NoTls).await?;
+        let conn = tokio::spawn(connection);
+        embedded_runner()
+            .run_async(&mut client)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        drop(client);
+        let _ = conn.await;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub fn options(&self) -> &PgStoreOptions {
+        &self.inner.options
+    }
+
+    /// A receiver bumped on every wake-up; projections use it to wait for new events.
+    pub fn wakeups(&self) -> watch::Receiver<u64> {
+        self.inner.wakeups.clone()
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    #[tracing::instrument(skip(self, events), fields(stream = %stream, events = events.len()))]
+    async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
+        self.inner.appender.append(stream, expected, events).await
+    }
+
+    async fn read_stream(&self, stream: &StreamName, direction: Direction, from: Option<u64>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.inner.pool, stream, direction, from, limit).await
+    }
+
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError> {
+        read::stream_version(&self.inner.pool, stream).await
+    }
+
+    async fn read_all(&self, after: Position, filter: &Filter, limit: usize) -> Result<AllBatch, StoreError> {
+        read::read_all(&self.inner.pool, after, filter, limit).await
+    }
+
+    fn subscribe_all(&self, after: Position, filter: Filter) -> EventStream {
+        read::subscribe(self.clone(), after, filter)
+    }
+
+    async fn head(&self) -> Result<Position, StoreError> {
+        read::head(&self.inner.pool).await
+    }
+
+    async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut wakeups = self.wakeups();
+        loop {
+            if self.head().await? >= position {
+                return Ok(());
+            }
+            let poll = self.inner.options.poll_interval.min(Duration::from_millis(50));
+            match tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + poll), wakeups.changed()).await {
+                _ if tokio::time::Instant::now() >= deadline => return Err(StoreError::Timeout(timeout)),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Values that cross the store's API: positions, expected versions, new and recorded events.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use domain::{EventCodec, Metadata, StreamName};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// A place in the global log. Opaque to callers: compare, store as a token, wait for it.
+///
+/// PostgreSQL positions are `(log_era, tx_id, global_position)`; KurrentDB positions are
+/// `(commit, prepare)`. Both halves of each are always kept (a half position loses events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position(pub(crate) Repr);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub(crate) enum Repr {
+    /// Before the first event.
+    #[default]
+    Start,
+    Pg { era: i16, tx: u64, pos: i64 },
+    Kurrent { commit: u64, prepare: u64 },
+}
+
+impl Position {
+    /// Before the first event: reading after it reads everything.
+    pub const START: Position = Position(Repr::Start);
+
+    pub(crate) fn pg(era: i16, tx: u64, pos: i64) -> Self {
+        Position(Repr::Pg { era, tx, pos })
+    }
+
+    pub(crate) fn as_pg(&self) -> (i16, u64, i64) {
+        match self.0 {
+            Repr::Pg { era, tx, pos } => (era, tx, pos),
+            _ => (0, 0, 0),
+        }
+    }
+
+    pub fn is_start(&self) -> bool {
+        self.0 == Repr::Start
+    }
+}
+
+/// The token form, e.g. `pg.1.7312.88120`; stable across releases because checkpoints and
+/// GraphQL clients keep it.
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Repr::Start => f.write_str("start"),
+            Repr::Pg { era, tx, pos } => write!(f, "pg.{era}.{tx}.{pos}"),
+            Repr::Kurrent { commit, prepare } => write!(f, "kdb.{commit}.{prepare}"),
+        }
+    }
+}
+
+impl FromStr for Position {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || StoreError::InvalidPosition(s.chars().take(64).collect());
+        let parts: Vec<&str> = s.split('.').collect();
+        match parts.as_slice() {
+            ["start"] => Ok(Position::START),
+            ["pg", era, tx, pos] => Ok(Position::pg(
+                era.parse().map_err(|_| bad())?,
+                tx.parse().map_err(|_| bad())?,
+                pos.parse().map_err(|_| bad())?,
+            )),
+            ["kdb", commit, prepare] => Ok(Position(Repr::Kurrent {
+                commit: commit.parse().map_err(|_| bad())?,
+                prepare: prepare.parse().map_err(|_| bad())?,
+            })),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// What the writer believes about the stream before appending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check (chat messages: talkers never conflict with each other).
+    Any,
+    /// The stream must not exist yet (reservations, creation).
+    NoStream,
+    /// The stream must have at least one event.
+    StreamExists,
+    /// The stream's last event must have exactly this version (0-based).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// From the version a reader saw: `None` means it saw no stream.
+    pub fn from_seen(version: Option<u64>) -> Self {
+        match version {
+            None => ExpectedVersion::NoStream,
+            Some(v) => ExpectedVersion::Exact(v),
+        }
+    }
+
+    /// The encoding the `es_append_group` function takes.
+    pub(crate) fn sql_code(self) -> i64 {
+        match self {
+            ExpectedVersion::Any => -1,
+            ExpectedVersion::NoStream => -2,
+            ExpectedVersion::StreamExists => -3,
+            ExpectedVersion::Exact(v) => v as i64,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::StreamExists => f.write_str("stream exists"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// An event about to be appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Idempotency key: appending the same id again returns the original result.
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i16,
+    pub payload: serde_json::Value,
+    pub metadata: Metadata,
+}
+
+impl NewEvent {
+    /// A domain event with a fresh, time-ordered id.
+    pub fn from_domain<E: EventCodec>(event: &E, metadata: Metadata) -> Self {
+        Self::with_id(Uuid::now_v7(), event, metadata)
+    }
+
+    /// A domain event with a caller-chosen id (derived from an outside idempotency key such as
+    /// a Twilio `MessageSid`).
+    pub fn with_id<E: EventCodec>(event_id: Uuid, event: &E, metadata: Metadata) -> Self {
+        Self {
+            event_id,
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            payload: event.encode(),
+            metadata,
+        }
+    }
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Version of the stream's last event after the append (`None`: the stream has no events,
+    /// possible only for an empty append).
+    pub stream_version: Option<u64>,
+    /// Position of the last event appended: a consistency token that readers can wait for.
+    /// [`Position::START`] for an empty append.
+    pub position: Position,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub position: Position,
+    pub stream: StreamName,
+    pub stream_version: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i16,
+    pub payload: serde_json::Value,
+    pub metadata: Metadata,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A recorded event decoded into its domain type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope<E> {
+    pub event: E,
+    pub position: Position,
+    pub stream: StreamName,
+    pub stream_version: u64,
+    pub event_id: Uuid,
+    pub metadata: Metadata,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// Decodes (and upcasts) the payload. A failure names the event's position and type, so
+    /// nothing is skipped silently.
+    pub fn decode<E: EventCodec>(self) -> Result<Envelope<E>, StoreError> {
+        let event = E::decode(&self.event_type, self.schema_version, self.payload).map_err(|source| {
+            StoreError::Decode { position: self.position, event_id: self.event_id, source }
+        })?;
+        Ok(Envelope {
+            event,
+            position: self.position,
+            stream: self.stream,
+            stream_version: self.stream_version,
+            event_id: self.event_id,
+            metadata: self.metadata,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+/// Read direction for a single stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forwards,
+    Backwards,
+}
+
+/// Which events a global read or subscription wants. Empty lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub event_types: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+impl Filter {
+    pub fn all() -> Self {
+        Self::default()
+    }
+    pub fn event_types<I: IntoIterator<Item = S>, S: Into<String>>(types: I) -> Self {
+        Self { event_types: types.into_iter().map(Into::into).collect(), categories: vec![] }
+    }
+    pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(categories: I) -> Self {
+        Self { event_types: vec![], categories: categories.into_iter().map(Into::into).collect() }
+    }
+    pub fn matches(&self, event: &RecordedEvent) -> bool {
+        (self.event_types.is_empty() || self.event_types.iter().any(|t| *t == event.event_type))
+            && (self.categories.is_empty() || self.categories.iter().any(|c| c == event.stream.category()))
+    }
+}
+
+/// One page of the global log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllBatch {
+    pub events: Vec<RecordedEvent>,
+    /// Where the next read should start. It can be past the last event returned: when the page
+    /// is not full, every matching event below the watermark has been returned, so a sparse
+    /// filter still advances (the "checkpoint" of a filtered subscription).
+    pub next: Position,
+    /// True when the page reached the watermark (nothing more is readable right now).
+    pub caught_up: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_through_their_token() {
+        for p in [Position::START, Position::pg(1, 9_000_000_000, 42), Position(Repr::Kurrent { commit: 7, prepare: 5 })] {
+            assert_eq!(p.to_string().parse::<Position>().unwrap(), p);
+        }
+        assert!("pg.1.x.2".parse::<Position>().is_err());
+        assert!("".parse::<Position>().is_err());
+    }
+
+    #[test]
+    fn positions_order_by_era_then_transaction_then_position() {
+        assert!(Position::START < Position::pg(1, 1, 1));
+        assert!(Position::pg(1, 5, 100) < Position::pg(1, 6, 1));
+        assert!(Position::pg(1, 99, 1) < Position::pg(2, 1, 1));
+    }
+}
