@@ -18,8 +18,8 @@ CREATE TABLE es_log (
 INSERT INTO es_log DEFAULT VALUES;
 
 CREATE TABLE es_streams (
-    -- The primary key is the concurrency check: appends lock this row FOR UPDATE and compare
-    -- `version` with the expected version before writing.
+    -- Appends hold the stream's advisory lock (see es_append_group) and compare `version` with
+    -- the expected version before writing.
     stream_id  text        PRIMARY KEY,
     category   text        NOT NULL,
     -- Version of the last event written; -1 for a stream with no events yet.
@@ -118,7 +118,7 @@ DECLARE
     first_ev   int[] := array_fill(0, ARRAY[n_appends]);
     last_ev    int[] := array_fill(-1, ARRAY[n_appends]);
     skip       boolean[] := array_fill(false, ARRAY[n_appends]);
-    missing    text[];
+    lock_key   bigint;
 BEGIN
     SELECT l.current_era INTO era FROM es_log l;
 
@@ -151,24 +151,25 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 2. Lock every stream of the group in one sorted pass, so two groups never wait on each
-    --    other in opposite orders. Streams that do not exist yet are created (locked by the
-    --    insert); one created concurrently by another writer is locked on the next pass.
+    -- 2. Lock every stream of the group, in one sorted pass (two groups never wait on each
+    --    other in opposite orders), BEFORE the first write.
+    --
+    --    Why advisory locks and not SELECT … FOR UPDATE on es_streams: a row lock assigns the
+    --    transaction id before it waits, so a writer could hold an older xid than the writer
+    --    that got the lock first, and the log (ordered by xid) would deliver that stream's
+    --    versions out of order. Advisory locks assign no xid; the xid comes with the first
+    --    write below, while every stream lock is held, so on each stream xid order equals
+    --    version order. This is why es_append_group must be the first write of its transaction.
+    --    Waiting without an xid also keeps the subscribers' watermark moving meanwhile.
+    FOR lock_key IN
+        SELECT DISTINCT hashtextextended(t.sid, 0) FROM unnest(a_stream) AS t(sid) ORDER BY 1
     LOOP
-        PERFORM 1 FROM es_streams s
-          WHERE s.stream_id = ANY (a_stream)
-          ORDER BY s.stream_id
-          FOR UPDATE;
-        SELECT array_agg(DISTINCT t.sid ORDER BY t.sid) INTO missing
-          FROM unnest(a_stream, a_category) AS t(sid, cat)
-          WHERE NOT EXISTS (SELECT 1 FROM es_streams s WHERE s.stream_id = t.sid);
-        EXIT WHEN missing IS NULL;
-        INSERT INTO es_streams (stream_id, category)
-        SELECT DISTINCT t.sid, t.cat FROM unnest(a_stream, a_category) AS t(sid, cat)
-         WHERE t.sid = ANY (missing)
-         ORDER BY t.sid
-        ON CONFLICT (stream_id) DO NOTHING;
+        PERFORM pg_advisory_xact_lock(lock_key);
     END LOOP;
+    INSERT INTO es_streams (stream_id, category)
+    SELECT DISTINCT t.sid, t.cat FROM unnest(a_stream, a_category) AS t(sid, cat)
+     ORDER BY t.sid
+    ON CONFLICT (stream_id) DO NOTHING;
 
     -- 3. Each append in order: check, insert, bump the version.
     FOR i IN 1 .. n_appends LOOP
