@@ -1,1 +1,113 @@
-fn main() {}
+//! The `switchboard` binary: loads settings, starts tracing, opens the database (configured or
+//! embedded), and runs the chosen command. `serve` spawns each long-running part as a task with
+//! a shared shutdown signal and reports which one stopped and why.
+
+mod bench;
+mod database;
+mod settings;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::database::Database;
+use crate::settings::{LogFormat, Settings};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Event-sourced chat backend: IRC and SMS rooms, CQRS read models, GraphQL")]
+struct Cli {
+    /// Settings file (default: ./switchboard.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the API until Ctrl-C / SIGTERM.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Measure the event store (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        which: bench::BenchCommand,
+    },
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    init_tracing(&settings);
+
+    let database = Database::open(&settings).await?;
+    let outcome = match cli.command {
+        Command::Migrate => migrate(&database).await,
+        Command::Serve => serve(&settings, &database).await,
+        Command::Bench { which } => bench::run(which, &settings, &database).await,
+    };
+    database.close().await;
+    outcome
+}
+
+async fn migrate(database: &Database) -> anyhow::Result<()> {
+    store::PgEventStore::migrate(&database.config).await.context("migrating the database")?;
+    tracing::info!("database migrated");
+    Ok(())
+}
+
+async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
+    migrate(database).await?;
+    let store = store::PgEventStore::connect(database.config.clone(), settings.store_options()).await.context("connecting the event store")?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(settings.server.listen).await.with_context(|| format!("binding {}", settings.server.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "serving the API");
+    let mut api_shutdown = shutdown_rx.clone();
+    let mut api = tokio::spawn(api::serve(listener, api::ApiState { store }, async move {
+        let _ = api_shutdown.wait_for(|stop| *stop).await;
+    }));
+
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+            match tokio::time::timeout(std::time::Duration::from_secs(10), &mut api).await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) => Err(anyhow::Error::new(e).context("the API stopped with an error")),
+                Ok(Err(e)) => Err(anyhow::Error::new(e).context("the API task panicked")),
+                Err(_) => Err(anyhow::anyhow!("the API did not stop within 10 s")),
+            }
+        }
+        stopped = &mut api => {
+            let _ = shutdown_tx.send(true);
+            match stopped {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the API stopped unexpectedly")),
+                Ok(Err(e)) => Err(anyhow::Error::new(e).context("the API stopped with an error")),
+                Err(e) => Err(anyhow::Error::new(e).context("the API task panicked")),
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,1 +1,56 @@
-pub fn _placeholder() {}
+//! Switchboard's HTTP surface. Today it owns the operational routes: `/healthz` (the process
+//! is up) and `/readyz` (the database answers); GraphQL, subscriptions and the Twilio webhook
+//! routes will be merged into the same [`router`].
+//!
+//! It must not hold business rules (those are `domain`) nor SQL beyond readiness probes; every
+//! error it shows is mapped to a stable, non-leaking reply here, in one place.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use store::PgEventStore;
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: PgEventStore,
+}
+
+/// The application's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Ready when the database answers within a second. The cause of a failure is logged, not
+/// shown: the probe's caller only needs to know "not ready".
+async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    let probe = async {
+        let client = state.store.pool().get().await.map_err(|e| e.to_string())?;
+        client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(1), probe).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
+        Ok(Err(cause)) => {
+            tracing::warn!(%cause, "readiness: database check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "database": "unavailable" })))
+        }
+        Err(_) => {
+            tracing::warn!("readiness: database check timed out");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "database": "timeout" })))
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,828 @@
+//! The event catalogue: every fact Switchboard records, with its stable stored name, its schema
+//! version and its upcasters.
+//!
+//! Stored names (`user.nick_changed`) are written out by hand in [`catalogue!`] below and never
+//! derived from Rust identifiers, so renaming a variant cannot orphan stored history. Each type
+//! has a current schema version and an upcaster that lifts an older payload one version at a time
+//! before it is deserialised. All types are at version 1 today.
+//!
+//! Payloads carry what read models need (ids, nicks as displayed, times where the rule needs its
+//! own time) because projections see one event at a time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::codec::{DecodeError, EventCodec};
+use crate::metadata::{Actor, Gateway};
+use crate::values::{
+    AboutText, DisplayNick, Email, HostMask, InfoKey, InfoText, IrcChannel, Level, MessageBody, Nick, PhoneNumber, QuoteText, Reason,
+    RoomName, TokenHash, Topic, Username,
+};
+
+// =============================================================================================
+// Shared enums
+
+/// What an IRC token may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    Register,
+    Login,
+}
+
+/// Why an IRC token stopped being usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRevocationReason {
+    /// Said in a channel instead of a private message.
+    LeakedInChannel,
+    /// A newer token of the same purpose was issued.
+    Superseded,
+    /// Consumed by a successful `.register` or `.login` (tokens are single use).
+    Used,
+}
+
+/// Why an IRC login attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailureReason {
+    /// No outstanding login token has this hash.
+    WrongToken,
+    /// The token matched but its time is up.
+    Expired,
+    /// The token matched but was already used, superseded or leaked.
+    Revoked,
+}
+
+/// Why an IRC session ended (SPEC §2.1: each end is an event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    Logout,
+    Quit,
+    NickChange,
+    Kick,
+    Part,
+    Disconnect,
+    IdleTimeout,
+    /// A new login replaced the session (e.g. from another connection).
+    Replaced,
+}
+
+/// Why a user stopped receiving SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsStopReason {
+    /// `#stop`.
+    Command,
+    /// Plain `STOP` (a carrier keyword).
+    CarrierKeyword,
+    /// Twilio reported the recipient unsubscribed (error 21610).
+    OptedOut,
+}
+
+/// Why someone left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Part,
+    Quit,
+    Kick,
+    /// `#stop` on SMS removes nobody; this is for `#leave`-like requests and API removals.
+    Removed,
+    /// A ban that matched a present member.
+    Banned,
+    /// The IRC connection of the bot dropped: everyone's channel presence is unknown.
+    Disconnect,
+}
+
+/// How a message was said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Say,
+    /// `/me` (CTCP ACTION), `.act`.
+    Action,
+    Notice,
+}
+
+/// Who a ban names. A nick ban is the mask `nick!*@*`, which also applies to SMS members.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BanTarget {
+    /// An account, on every gateway.
+    User { user_id: Uuid },
+    /// A normalised `nick!user@host` pattern.
+    Mask { mask: HostMask },
+}
+
+/// A participant named in a room event: a known user, or an IRC guest known only by nick.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MemberRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    pub nick: DisplayNick,
+}
+
+/// Who an invitation is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Invitee {
+    Phone { phone: PhoneNumber },
+    User { user_id: Uuid },
+}
+
+/// IRC channel modes the bot sets on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelMode {
+    Voice,
+    Devoice,
+    Op,
+    Deop,
+}
+
+/// Twilio's delivery statuses that Switchboard tracks, in forward order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Position in the forward-only progression; the three final statuses share the last rank so
+    /// the first final status wins.
+    pub fn rank(self) -> u8 {
+        match self {
+            DeliveryStatus::Queued => 0,
+            DeliveryStatus::Sent => 1,
+            DeliveryStatus::Delivered | DeliveryStatus::Undelivered | DeliveryStatus::Failed => 2,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.rank() == 2
+    }
+}
+
+// =============================================================================================
+// Users (`user-<id>`)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRegistered {
+    pub user_id: Uuid,
+    pub nick: Nick,
+    /// Where the person first appeared (SMS `#join`, IRC, web sign-up).
+    pub gateway: Gateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NickChanged {
+    pub user_id: Uuid,
+    pub old: Nick,
+    pub new: Nick,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneBound {
+    pub user_id: Uuid,
+    pub phone: PhoneNumber,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebAccountCreated {
+    pub user_id: Uuid,
+    pub username: Username,
+    pub email: Email,
+    /// A password hash (argon2 or similar) computed by the caller; never the password.
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailVerificationRequested {
+    pub user_id: Uuid,
+    pub email: Email,
+    pub token_hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailVerified {
+    pub user_id: Uuid,
+    pub email: Email,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AboutChanged {
+    pub user_id: Uuid,
+    /// `None` clears the about text.
+    pub about: Option<AboutText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyChanged {
+    pub user_id: Uuid,
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelChanged {
+    pub user_id: Uuid,
+    pub from: Level,
+    pub to: Level,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignUpInvitationSent {
+    /// The inviter.
+    pub user_id: Uuid,
+    /// Who was told how to sign up (`.meet <nick>`).
+    pub nick: DisplayNick,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcTokenIssued {
+    pub user_id: Uuid,
+    pub token_id: Uuid,
+    pub token_hash: TokenHash,
+    pub purpose: TokenPurpose,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcTokenRevoked {
+    pub user_id: Uuid,
+    pub token_id: Uuid,
+    pub reason: TokenRevocationReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcIdentityRegistered {
+    pub user_id: Uuid,
+    pub nick: Nick,
+    /// The concrete `nick!user@host` seen at registration.
+    pub host_mask: HostMask,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcSessionStarted {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub nick: Nick,
+    /// The `nick!user@host` the session is bound to.
+    pub mask: HostMask,
+    /// Own time: idle timeouts are measured from it when nothing newer is known.
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcLoginFailed {
+    pub user_id: Uuid,
+    pub nick: Nick,
+    pub mask: HostMask,
+    pub reason: LoginFailureReason,
+    /// Own time: the lockout window counts failures by it.
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcLoginLocked {
+    pub user_id: Uuid,
+    pub nick: Nick,
+    pub until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcSessionEnded {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub reason: SessionEndReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsStopped {
+    pub user_id: Uuid,
+    pub reason: SmsStopReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsStarted {
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTokenIssued {
+    pub user_id: Uuid,
+    pub token_id: Uuid,
+    pub token_hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTokenRevoked {
+    pub user_id: Uuid,
+    pub token_id: Uuid,
+}
+
+// =============================================================================================
+// Reservations (`nick-<fold>`, `phone-<hash>`, `account-<fold>`)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NickReserved {
+    pub nick: Nick,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NickReleased {
+    pub nick: Nick,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneReserved {
+    pub phone: PhoneNumber,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneReleased {
+    pub phone: PhoneNumber,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountNameReserved {
+    pub username: Username,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountNameReleased {
+    pub username: Username,
+    pub user_id: Uuid,
+}
+
+// =============================================================================================
+// Rooms (`room-<id>`)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomCreated {
+    pub room_id: Uuid,
+    pub name: RoomName,
+    pub invite_only: bool,
+    pub created_by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomRenamed {
+    pub room_id: Uuid,
+    pub old: RoomName,
+    pub new: RoomName,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteOnlyChanged {
+    pub room_id: Uuid,
+    pub invite_only: bool,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcChannelBound {
+    pub room_id: Uuid,
+    pub channel: IrcChannel,
+    /// The channel key, kept so the bot can rejoin a `+k` channel.
+    pub key: Option<String>,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrcChannelUnbound {
+    pub room_id: Uuid,
+    pub channel: IrcChannel,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsNumberBound {
+    pub room_id: Uuid,
+    pub number: PhoneNumber,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsNumberUnbound {
+    pub room_id: Uuid,
+    pub number: PhoneNumber,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicSet {
+    pub room_id: Uuid,
+    pub topic: Topic,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberJoined {
+    pub room_id: Uuid,
+    pub member: MemberRef,
+    /// The IRC `nick!user@host`, so later mask bans can find present members.
+    pub mask: Option<HostMask>,
+    /// The SMS number a member joined from (personal data; see DESIGN §2 on erasure).
+    pub phone: Option<PhoneNumber>,
+    pub gateway: Gateway,
+    /// The invitation this join consumed.
+    pub invite_id: Option<Uuid>,
+    /// Switchboard's own bot (joined as `Actor::System`): it can never be kicked, banned or muted.
+    pub is_bot: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberLeft {
+    pub room_id: Uuid,
+    pub member: MemberRef,
+    pub reason: LeaveReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberKicked {
+    pub room_id: Uuid,
+    pub member: MemberRef,
+    pub reason: Option<Reason>,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagePosted {
+    pub room_id: Uuid,
+    pub message_id: Uuid,
+    /// `None` when the bot speaks (`.say`, announcements); the staff member is the event's actor.
+    pub author_id: Option<Uuid>,
+    pub author_nick: DisplayNick,
+    pub body: MessageBody,
+    pub kind: MessageKind,
+    pub gateway: Gateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomMuteSet {
+    pub room_id: Uuid,
+    pub target: MemberRef,
+    /// `None`: until lifted.
+    pub until: Option<DateTime<Utc>>,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomMuteLifted {
+    pub room_id: Uuid,
+    pub target: MemberRef,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonalMuteSet {
+    pub room_id: Uuid,
+    pub muter: Uuid,
+    pub mutee: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonalMuteLifted {
+    pub room_id: Uuid,
+    pub muter: Uuid,
+    pub mutee: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserBanned {
+    pub room_id: Uuid,
+    pub ban_id: Uuid,
+    pub target: BanTarget,
+    /// `None`: until lifted.
+    pub until: Option<DateTime<Utc>>,
+    pub reason: Option<Reason>,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserUnbanned {
+    pub room_id: Uuid,
+    pub ban_id: Uuid,
+    pub target: BanTarget,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BanRequested {
+    pub room_id: Uuid,
+    pub request_id: Uuid,
+    pub target: BanTarget,
+    pub reason: Reason,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BanRequestApproved {
+    pub room_id: Uuid,
+    pub request_id: Uuid,
+    /// The ban this approval placed (its own `room.user_banned` follows).
+    pub ban_id: Uuid,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BanRequestRejected {
+    pub room_id: Uuid,
+    pub request_id: Uuid,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteIssued {
+    pub room_id: Uuid,
+    pub invite_id: Uuid,
+    pub invitee: Invitee,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteAccepted {
+    pub room_id: Uuid,
+    pub invite_id: Uuid,
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelModeChanged {
+    pub room_id: Uuid,
+    pub nick: DisplayNick,
+    pub mode: ChannelMode,
+    pub by: Actor,
+}
+
+// =============================================================================================
+// SMS
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundSmsReceived {
+    /// Twilio's `MessageSid`: the idempotency key of the webhook.
+    pub message_sid: String,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    /// As received, unvalidated: this records what arrived, even if it is later refused.
+    pub body: String,
+    pub room_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryQueued {
+    pub delivery_id: Uuid,
+    pub room_id: Uuid,
+    pub recipient: Uuid,
+    pub to: PhoneNumber,
+    pub from: PhoneNumber,
+    pub body: String,
+    /// The room message this delivery fans out, if any (replies to commands have none).
+    pub cause_message_id: Option<Uuid>,
+    /// The event that caused this delivery (idempotency of the fan-out subscriber).
+    pub cause_event_id: Option<Uuid>,
+    /// 1-based segment number when a long text is split into several SMS.
+    pub segment: u32,
+    pub segments: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliverySubmitted {
+    pub delivery_id: Uuid,
+    pub twilio_sid: String,
+    pub status: DeliveryStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryStatusChanged {
+    pub delivery_id: Uuid,
+    pub status: DeliveryStatus,
+    pub error_code: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryFailedPermanently {
+    pub delivery_id: Uuid,
+    pub error_code: Option<u32>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecipientOptedOut {
+    pub delivery_id: Uuid,
+    pub recipient: Uuid,
+    pub to: PhoneNumber,
+}
+
+// =============================================================================================
+// Quotes (`quotes-all`) and info items (`info-<fold>`)
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuoteAdded {
+    /// Sequential from 1, never reused.
+    pub quote_id: u64,
+    /// Who said it, as displayed.
+    pub nick: DisplayNick,
+    pub text: QuoteText,
+    pub added_by: Actor,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuoteDeleted {
+    pub quote_id: u64,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfoItemAdded {
+    pub item: InfoKey,
+    pub text: InfoText,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfoItemReplaced {
+    pub item: InfoKey,
+    pub text: InfoText,
+    pub by: Actor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfoItemDeleted {
+    pub item: InfoKey,
+    pub by: Actor,
+}
+
+// =============================================================================================
+// The catalogue
+
+/// Turns a stored payload of `from_version` into the shape of `from_version + 1`.
+/// `Err` carries a human-readable reason, reported as [`DecodeError::BadPayload`].
+pub type UpcastStep = fn(from_version: i16, payload: Value) -> Result<Value, String>;
+
+/// The upcaster of every type still at version 1: there is no older shape to lift.
+fn no_older_versions(from_version: i16, _payload: Value) -> Result<Value, String> {
+    Err(format!("no upcaster from version {from_version}"))
+}
+
+/// Lifts `payload` from `version` to `current`, one step at a time.
+pub fn upcast(event_type: &str, version: i16, current: i16, step: UpcastStep, mut payload: Value) -> Result<Value, DecodeError> {
+    if version < 1 || version > current {
+        return Err(DecodeError::UnknownVersion { event_type: event_type.to_owned(), version, newest: current });
+    }
+    for from in version..current {
+        payload = step(from, payload).map_err(|reason| DecodeError::BadPayload { event_type: event_type.to_owned(), version, reason })?;
+    }
+    Ok(payload)
+}
+
+/// Declares the `Event` enum, its stored names, versions and upcasters in one table, so that a
+/// type cannot be added to one place and forgotten in another.
+macro_rules! catalogue {
+    ($( $(#[$doc:meta])* $variant:ident($payload:ident) => $name:literal, version $version:literal, $upcaster:path; )*) => {
+        /// Every fact Switchboard records. Aggregates fold the variants of their own stream and
+        /// ignore the rest.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Event {
+            $( $(#[$doc])* $variant($payload), )*
+        }
+
+        /// Every stored event name, in catalogue order.
+        pub const EVENT_TYPES: &[&str] = &[$($name),*];
+
+        $(
+            impl From<$payload> for Event {
+                fn from(p: $payload) -> Self {
+                    Event::$variant(p)
+                }
+            }
+        )*
+
+        impl EventCodec for Event {
+            fn event_type(&self) -> &'static str {
+                match self {
+                    $( Event::$variant(_) => $name, )*
+                }
+            }
+
+            fn schema_version(&self) -> i16 {
+                match self {
+                    $( Event::$variant(_) => $version, )*
+                }
+            }
+
+            fn encode(&self) -> Value {
+                let encoded = match self {
+                    $( Event::$variant(p) => serde_json::to_value(p), )*
+                };
+                // Payloads are plain structs of strings, numbers and maps with string keys:
+                // serialising them cannot fail.
+                encoded.expect("event payloads always serialise to JSON")
+            }
+
+            fn decode(event_type: &str, schema_version: i16, payload: Value) -> Result<Self, DecodeError> {
+                match event_type {
+                    $(
+                        $name => {
+                            let payload = upcast($name, schema_version, $version, $upcaster, payload)?;
+                            serde_json::from_value::<$payload>(payload).map(Event::$variant).map_err(|e| DecodeError::BadPayload {
+                                event_type: $name.to_owned(),
+                                version: schema_version,
+                                reason: e.to_string(),
+                            })
+                        }
+                    )*
+                    other => Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // users
+    UserRegistered(UserRegistered) => "user.registered", version 1, no_older_versions;
+    NickChanged(NickChanged) => "user.nick_changed", version 1, no_older_versions;
+    PhoneBound(PhoneBound) => "user.phone_bound", version 1, no_older_versions;
+    WebAccountCreated(WebAccountCreated) => "user.web_account_created", version 1, no_older_versions;
+    EmailVerificationRequested(EmailVerificationRequested) => "user.email_verification_requested", version 1, no_older_versions;
+    EmailVerified(EmailVerified) => "user.email_verified", version 1, no_older_versions;
+    AboutChanged(AboutChanged) => "user.about_changed", version 1, no_older_versions;
+    PrivacyChanged(PrivacyChanged) => "user.privacy_changed", version 1, no_older_versions;
+    LevelChanged(LevelChanged) => "user.level_changed", version 1, no_older_versions;
+    SignUpInvitationSent(SignUpInvitationSent) => "user.sign_up_invitation_sent", version 1, no_older_versions;
+    IrcTokenIssued(IrcTokenIssued) => "user.irc_token_issued", version 1, no_older_versions;
+    IrcTokenRevoked(IrcTokenRevoked) => "user.irc_token_revoked", version 1, no_older_versions;
+    IrcIdentityRegistered(IrcIdentityRegistered) => "user.irc_identity_registered", version 1, no_older_versions;
+    IrcSessionStarted(IrcSessionStarted) => "user.irc_session_started", version 1, no_older_versions;
+    IrcLoginFailed(IrcLoginFailed) => "user.irc_login_failed", version 1, no_older_versions;
+    IrcLoginLocked(IrcLoginLocked) => "user.irc_login_locked", version 1, no_older_versions;
+    IrcSessionEnded(IrcSessionEnded) => "user.irc_session_ended", version 1, no_older_versions;
+    SmsStopped(SmsStopped) => "user.sms_stopped", version 1, no_older_versions;
+    SmsStarted(SmsStarted) => "user.sms_started", version 1, no_older_versions;
+    ApiTokenIssued(ApiTokenIssued) => "user.api_token_issued", version 1, no_older_versions;
+    ApiTokenRevoked(ApiTokenRevoked) => "user.api_token_revoked", version 1, no_older_versions;
+    // reservations
+    NickReserved(NickReserved) => "nick.reserved", version 1, no_older_versions;
+    NickReleased(NickReleased) => "nick.released", version 1, no_older_versions;
+    PhoneReserved(PhoneReserved) => "phone.reserved", version 1, no_older_versions;
+    PhoneReleased(PhoneReleased) => "phone.released", version 1, no_older_versions;
+    AccountNameReserved(AccountNameReserved) => "account.reserved", version 1, no_older_versions;
+    AccountNameReleased(AccountNameReleased) => "account.released", version 1, no_older_versions;
+    // rooms
+    RoomCreated(RoomCreated) => "room.created", version 1, no_older_versions;
+    RoomRenamed(RoomRenamed) => "room.renamed", version 1, no_older_versions;
+    InviteOnlyChanged(InviteOnlyChanged) => "room.invite_only_changed", version 1, no_older_versions;
+    IrcChannelBound(IrcChannelBound) => "room.irc_channel_bound", version 1, no_older_versions;
+    IrcChannelUnbound(IrcChannelUnbound) => "room.irc_channel_unbound", version 1, no_older_versions;
+    SmsNumberBound(SmsNumberBound) => "room.sms_number_bound", version 1, no_older_versions;
+    SmsNumberUnbound(SmsNumberUnbound) => "room.sms_number_unbound", version 1, no_older_versions;
+    TopicSet(TopicSet) => "room.topic_set", version 1, no_older_versions;
+    MemberJoined(MemberJoined) => "room.member_joined", version 1, no_older_versions;
+    MemberLeft(MemberLeft) => "room.member_left", version 1, no_older_versions;
+    MemberKicked(MemberKicked) => "room.member_kicked", version 1, no_older_versions;
+    MessagePosted(MessagePosted) => "room.message_posted", version 1, no_older_versions;
+    RoomMuteSet(RoomMuteSet) => "room.mute_set", version 1, no_older_versions;
+    RoomMuteLifted(RoomMuteLifted) => "room.mute_lifted", version 1, no_older_versions;
+    PersonalMuteSet(PersonalMuteSet) => "room.personal_mute_set", version 1, no_older_versions;
+    PersonalMuteLifted(PersonalMuteLifted) => "room.personal_mute_lifted", version 1, no_older_versions;
+    UserBanned(UserBanned) => "room.user_banned", version 1, no_older_versions;
+    UserUnbanned(UserUnbanned) => "room.user_unbanned", version 1, no_older_versions;
+    BanRequested(BanRequested) => "room.ban_requested", version 1, no_older_versions;
+    BanRequestApproved(BanRequestApproved) => "room.ban_request_approved", version 1, no_older_versions;
+    BanRequestRejected(BanRequestRejected) => "room.ban_request_rejected", version 1, no_older_versions;
+    InviteIssued(InviteIssued) => "room.invite_issued", version 1, no_older_versions;
+    InviteAccepted(InviteAccepted) => "room.invite_accepted", version 1, no_older_versions;
+    ChannelModeChanged(ChannelModeChanged) => "room.channel_mode_changed", version 1, no_older_versions;
+    // SMS
+    InboundSmsReceived(InboundSmsReceived) => "sms.inbound_received", version 1, no_older_versions;
+    DeliveryQueued(DeliveryQueued) => "delivery.queued", version 1, no_older_versions;
+    DeliverySubmitted(DeliverySubmitted) => "delivery.submitted", version 1, no_older_versions;
+    DeliveryStatusChanged(DeliveryStatusChanged) => "delivery.status_changed", version 1, no_older_versions;
+    DeliveryFailedPermanently(DeliveryFailedPermanently) => "delivery.failed_permanently", version 1, no_older_versions;
+    DeliveryRecipientOptedOut(DeliveryRecipientOptedOut) => "delivery.recipient_opted_out", version 1, no_older_versions;
+    // quotes and info items
+    QuoteAdded(QuoteAdded) => "quote.added", version 1, no_older_versions;
+    QuoteDeleted(QuoteDeleted) => "quote.deleted", version 1, no_older_versions;
+    InfoItemAdded(InfoItemAdded) => "info.added", version 1, no_older_versions;
+    InfoItemReplaced(InfoItemReplaced) => "info.replaced", version 1, no_older_versions;
+    InfoItemDeleted(InfoItemDeleted) => "info.deleted", version 1, no_older_versions;
+}

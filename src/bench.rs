@@ -1,0 +1,293 @@
+//! `switchboard bench …`: measures the event store against raw PostgreSQL on the same server
+//! and table shape. Each run ends with one JSON line of results. Numbers and how to read them:
+//! BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::Subcommand;
+use domain::events::{MessageKind, MessagePosted};
+use domain::{Actor, Event, EventCodec, Gateway, Metadata, StreamName};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Position};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+use crate::database::Database;
+use crate::settings::Settings;
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum BenchCommand {
+    /// Concurrent appends through the store (group commit, expected-version checks).
+    Append {
+        /// Events to append in total.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Concurrent writers, each appending to its own stream.
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Events per append.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+    },
+    /// Reads the global log from the start, decoding every event into its domain type.
+    ReadAll {
+        /// Events to read (the log is filled up to this many first).
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Events per page.
+        #[arg(long, default_value_t = 1_000)]
+        page: usize,
+    },
+    /// Baseline: raw INSERTs into a table shaped like es_events (same columns and indexes).
+    RawInsert {
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Rows per INSERT (one INSERT per transaction).
+        #[arg(long, default_value_t = 1)]
+        rows: usize,
+    },
+    /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
+    RawRead {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1_000)]
+        page: usize,
+    },
+}
+
+pub async fn run(command: BenchCommand, settings: &Settings, database: &Database) -> anyhow::Result<()> {
+    PgEventStore::migrate(&database.config).await?;
+    let result = match command {
+        BenchCommand::Append { events, writers, batch } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            append(&store, events, writers.max(1), batch.max(1)).await?
+        }
+        BenchCommand::ReadAll { events, page } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            read_all(&store, events, page).await?
+        }
+        BenchCommand::RawInsert { events, clients, rows } => raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?,
+        BenchCommand::RawRead { events, page } => raw_read(&database.config, events, page).await?,
+    };
+    println!("{result}");
+    Ok(())
+}
+
+/// A realistic event: a chat line of typical length.
+fn message_event(room: Uuid, n: usize) -> Event {
+    Event::MessagePosted(MessagePosted {
+        room_id: room,
+        message_id: Uuid::now_v7(),
+        author_id: Some(room),
+        author_nick: "benchmarker".parse().expect("valid nick"),
+        body: format!("message {n}: the quick brown fox jumps over the lazy dog, again and again").parse().expect("valid body"),
+        kind: MessageKind::Say,
+        gateway: Gateway::Irc,
+    })
+}
+
+fn metadata() -> Metadata {
+    Metadata::new(Actor::System, Gateway::System)
+}
+
+fn rate(events: usize, elapsed: Duration) -> f64 {
+    (events as f64 / elapsed.as_secs_f64()).round()
+}
+
+fn latency_ms(h: &Histogram<u64>, q: f64) -> f64 {
+    (h.value_at_quantile(q) as f64 / 1_000.0 * 100.0).round() / 100.0
+}
+
+async fn append(store: &PgEventStore, events: usize, writers: usize, batch: usize) -> anyhow::Result<serde_json::Value> {
+    let appends_per_writer = events.div_ceil(writers * batch);
+    let run = Uuid::now_v7();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let room = Uuid::now_v7();
+            let stream = StreamName::parse(&format!("room-bench{run}w{w}")).expect("valid stream");
+            let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+            let mut version = None;
+            for a in 0..appends_per_writer {
+                let batch_events = (0..batch).map(|i| NewEvent::from_domain(&message_event(room, a * batch + i), metadata())).collect();
+                let t = Instant::now();
+                // Each append checks its expected version, as a command would.
+                let result = store.append(&stream, ExpectedVersion::from_seen(version), batch_events).await?;
+                histogram.record(t.elapsed().as_micros() as u64).ok();
+                version = result.stream_version;
+            }
+            Ok::<_, store::StoreError>(histogram)
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        histogram.add(task.await??)?;
+    }
+    let elapsed = started.elapsed();
+    let total = appends_per_writer * writers * batch;
+    Ok(json!({
+        "bench": "append", "events": total, "writers": writers, "batch": batch,
+        "committers": store.options().committers,
+        "seconds": elapsed.as_secs_f64(), "events_per_s": rate(total, elapsed),
+        "appends_per_s": rate(total / batch, elapsed),
+        "append_p50_ms": latency_ms(&histogram, 0.5), "append_p99_ms": latency_ms(&histogram, 0.99),
+    }))
+}
+
+/// Fills the log up to `events` events (so read benchmarks have something to read).
+async fn fill(store: &PgEventStore, events: usize) -> anyhow::Result<()> {
+    let client = store.pool().get().await?;
+    let have: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
+    let missing = events.saturating_sub(have as usize);
+    if missing > 0 {
+        eprintln!("filling the log with {missing} events…");
+        append(store, missing, 2, 1_000).await?;
+    }
+    Ok(())
+}
+
+async fn read_all(store: &PgEventStore, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
+    fill(store, events).await?;
+    let started = Instant::now();
+    let mut after = Position::START;
+    let mut read = 0;
+    let mut bytes = 0usize;
+    while read < events {
+        let batch = store.read_all(after, &Filter::all(), page.min(events - read)).await?;
+        if batch.events.is_empty() {
+            break;
+        }
+        after = batch.next;
+        for recorded in batch.events {
+            let envelope = recorded.decode::<Event>()?;
+            bytes += std::mem::size_of_val(&envelope.event);
+            read += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(bytes > 0 && read == events, "read {read} of {events} events");
+    Ok(json!({ "bench": "read-all", "events": read, "page": page, "seconds": elapsed.as_secs_f64(), "events_per_s": rate(read, elapsed) }))
+}
+
+async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect(NoTls).await.context("connecting")?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn raw_insert(config: &tokio_postgres::Config, events: usize, clients: usize, rows: usize) -> anyhow::Result<serde_json::Value> {
+    let admin = connect(config).await?;
+    // Same columns, defaults, generated columns and indexes as es_events (foreign key aside).
+    admin
+        .batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);")
+        .await?;
+    let per_client = events.div_ceil(clients * rows);
+    let payload = message_event(Uuid::now_v7(), 0).encode();
+    let meta = serde_json::to_value(metadata())?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = connect(config).await?;
+        let (payload, meta) = (payload.clone(), meta.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = format!("room-raw{c}");
+            let single = client
+                .prepare(
+                    "INSERT INTO bench_raw_events (log_era, stream_id, category, stream_version, event_id, event_type, schema_version, payload, metadata) \
+                     VALUES (1, $1, 'room', $2, $3, 'room.message_posted', 1, $4, $5)",
+                )
+                .await?;
+            let multi = client
+                .prepare(
+                    "INSERT INTO bench_raw_events (log_era, stream_id, category, stream_version, event_id, event_type, schema_version, payload, metadata) \
+                     SELECT 1, $1, 'room', v, id, 'room.message_posted', 1, $4, $5 FROM unnest($2::bigint[], $3::uuid[]) AS t(v, id)",
+                )
+                .await?;
+            let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+            let mut version = 0i64;
+            for _ in 0..per_client {
+                let t = Instant::now();
+                if rows == 1 {
+                    client.execute(&single, &[&stream, &version, &Uuid::now_v7(), &payload, &meta]).await?;
+                    version += 1;
+                } else {
+                    let versions: Vec<i64> = (version..version + rows as i64).collect();
+                    let ids: Vec<Uuid> = (0..rows).map(|_| Uuid::now_v7()).collect();
+                    client.execute(&multi, &[&stream, &versions, &ids, &payload, &meta]).await?;
+                    version += rows as i64;
+                }
+                histogram.record(t.elapsed().as_micros() as u64).ok();
+            }
+            Ok::<_, tokio_postgres::Error>(histogram)
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        histogram.add(task.await??)?;
+    }
+    let elapsed = started.elapsed();
+    let total = per_client * clients * rows;
+    admin.batch_execute("DROP TABLE bench_raw_events").await?;
+    Ok(json!({
+        "bench": "raw-insert", "events": total, "clients": clients, "rows_per_insert": rows,
+        "seconds": elapsed.as_secs_f64(), "events_per_s": rate(total, elapsed),
+        "insert_p50_ms": latency_ms(&histogram, 0.5), "insert_p99_ms": latency_ms(&histogram, 0.99),
+        "at": Utc::now().to_rfc3339(),
+    }))
+}
+
+async fn raw_read(config: &tokio_postgres::Config, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
+    let client = connect(config).await?;
+    let have: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
+    anyhow::ensure!(have as usize >= events, "the log holds {have} events; run `bench read-all --events {events}` first to fill it");
+    let statement = client
+        .prepare(
+            "SELECT log_era, tx_id::text, global_position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at \
+             FROM es_events WHERE (log_era, tx_id, global_position) > ($1, $2::text::xid8, $3) \
+             ORDER BY log_era, tx_id, global_position LIMIT $4",
+        )
+        .await?;
+    let started = Instant::now();
+    let (mut era, mut tx, mut pos) = (0i16, "0".to_owned(), 0i64);
+    let mut read = 0;
+    let mut bytes = 0usize;
+    while read < events {
+        let rows = client.query(&statement, &[&era, &tx, &pos, &((page.min(events - read)) as i64)]).await?;
+        let Some(last) = rows.last() else { break };
+        era = last.get(0);
+        tx = last.get::<_, String>(1);
+        pos = last.get(2);
+        for row in &rows {
+            // Take every column out as a Rust value; the payload as it arrives (jsonb bytes).
+            let stream: &str = row.get(3);
+            let payload: RawBytes = row.get(8);
+            let metadata: RawBytes = row.get(9);
+            let _: (i64, Uuid, &str, i16, chrono::DateTime<Utc>) = (row.get(4), row.get(5), row.get(6), row.get(7), row.get(10));
+            bytes += stream.len() + payload.0 + metadata.0;
+            read += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(bytes > 0 && read == events, "read {read} of {events} events");
+    Ok(json!({ "bench": "raw-read", "events": read, "page": page, "seconds": elapsed.as_secs_f64(), "events_per_s": rate(read, elapsed) }))
+}
+
+/// A jsonb column taken as its wire bytes (length only): the cheapest possible read.
+struct RawBytes(usize);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
+    fn from_sql(_: &tokio_postgres::types::Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(raw.len()))
+    }
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSONB
+    }
+}

@@ -1,0 +1,200 @@
+//! One typed settings tree: defaults, then `switchboard.toml` (or `--config`), then
+//! `SWITCHBOARD_*` environment variables (`SWITCHBOARD_SERVER__LISTEN=…`; `__` separates
+//! levels), then the conventional `DATABASE_URL`. `switchboard.example.toml` explains each key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A value that must never reach a log line (database URLs carry passwords).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".parse().expect("valid address") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// PostgreSQL URL. Unset: the embedded private cluster under `data_dir`.
+    pub url: Option<Secret>,
+    /// Where the embedded cluster (and other local state) lives.
+    pub data_dir: PathBuf,
+    /// Connections in the pool.
+    pub pool_size: usize,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, data_dir: PathBuf::from("data"), pool_size: 16 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Concurrent group-commit transactions.
+    pub committers: usize,
+    /// Most events in one group-commit transaction.
+    pub max_group_events: usize,
+    /// Subscribers poll this often when no NOTIFY wakes them (milliseconds).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        let defaults = store::PgStoreOptions::default();
+        Self {
+            committers: defaults.committers,
+            max_group_events: defaults.max_group_events,
+            poll_interval_ms: defaults.poll_interval.as_millis() as u64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info,store=debug`. `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, filter: "info".into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid settings: {0}")]
+    Invalid(#[from] config::ConfigError),
+}
+
+impl Settings {
+    /// Loads the layers. `file`: an explicit path (must exist); otherwise `switchboard.toml` in
+    /// the working directory if present.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`load`](Self::load), with the environment given (testable).
+    pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) if !path.exists() => return Err(SettingsError::MissingFile(path.to_owned())),
+            Some(path) => builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml)),
+            None => builder = builder.add_source(config::File::with_name("switchboard.toml").format(config::FileFormat::Toml).required(false)),
+        }
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let database_url = env.get("DATABASE_URL").cloned();
+        // Every setting sits in a section, so its variable has the `__` separator; other
+        // SWITCHBOARD_* variables (the test harness's, say) are not settings.
+        let env: std::collections::HashMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("SWITCHBOARD_") && k.contains("__")).collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("SWITCHBOARD").prefix_separator("_").separator("__").source(Some(env.into_iter().collect())),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if settings.database.url.is_none() {
+            settings.database.url = database_url.filter(|u| !u.is_empty()).map(Secret);
+        }
+        Ok(settings)
+    }
+
+    pub fn store_options(&self) -> store::PgStoreOptions {
+        store::PgStoreOptions {
+            pool_size: self.database.pool_size,
+            committers: self.store.committers,
+            max_group_events: self.store.max_group_events,
+            poll_interval: Duration::from_millis(self.store.poll_interval_ms),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_use_the_embedded_database() {
+        let s = Settings::load_from(Some(Path::new("switchboard.example.toml")), env(&[])).unwrap();
+        assert!(s.database.url.is_none());
+        assert_eq!(s.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_and_database_url_is_honoured() {
+        let s = Settings::load_from(
+            Some(Path::new("switchboard.example.toml")),
+            env(&[("SWITCHBOARD_SERVER__LISTEN", "127.0.0.1:9999"), ("DATABASE_URL", "postgres://u:pw@localhost/db")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.port(), 9999);
+        assert_eq!(s.database.url.as_ref().unwrap().expose(), "postgres://u:pw@localhost/db");
+        assert!(!format!("{s:?}").contains("pw"), "secrets never appear in debug output");
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_refused_clearly() {
+        assert!(matches!(Settings::load_from(Some(Path::new("nope.toml")), env(&[])), Err(SettingsError::MissingFile(_))));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[server]\nlisten_on = \"x\"\n").unwrap();
+        assert!(matches!(Settings::load_from(Some(&file), env(&[])), Err(SettingsError::Invalid(_))));
+    }
+}
