@@ -186,9 +186,7 @@ async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgr
 async fn raw_insert(config: &tokio_postgres::Config, events: usize, clients: usize, rows: usize) -> anyhow::Result<serde_json::Value> {
     let admin = connect(config).await?;
     // Same columns, defaults, generated columns and indexes as es_events (foreign key aside).
-    admin
-        .batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);")
-        .await?;
+    admin.batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);").await?;
     let per_client = events.div_ceil(clients * rows);
     let payload = message_event(Uuid::now_v7(), 0).encode();
     let meta = serde_json::to_value(metadata())?;

@@ -18,7 +18,8 @@ impl Database {
         match &settings.database.url {
             Some(url) => {
                 // The URL may hold a password: report the problem without echoing the URL.
-                let config = tokio_postgres::Config::from_str(url.expose()).map_err(|_| anyhow::anyhow!("database.url is not a valid PostgreSQL URL"))?;
+                let config = tokio_postgres::Config::from_str(url.expose())
+                    .map_err(|_| anyhow::anyhow!("database.url is not a valid PostgreSQL URL"))?;
                 tracing::info!(hosts = ?config.get_hosts().len(), dbname = ?config.get_dbname(), "using the configured PostgreSQL server");
                 Ok(Self { config, embedded: None })
             }

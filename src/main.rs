@@ -39,7 +39,8 @@ enum Command {
 }
 
 fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.filter));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match settings.log.format {
         LogFormat::Json => builder.json().init(),
@@ -71,10 +72,12 @@ async fn migrate(database: &Database) -> anyhow::Result<()> {
 
 async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
     migrate(database).await?;
-    let store = store::PgEventStore::connect(database.config.clone(), settings.store_options()).await.context("connecting the event store")?;
+    let store =
+        store::PgEventStore::connect(database.config.clone(), settings.store_options()).await.context("connecting the event store")?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(settings.server.listen).await.with_context(|| format!("binding {}", settings.server.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.server.listen).await.with_context(|| format!("binding {}", settings.server.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving the API");
     let mut api_shutdown = shutdown_rx.clone();
     let mut api = tokio::spawn(api::serve(listener, api::ApiState { store }, async move {

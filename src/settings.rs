@@ -134,13 +134,16 @@ impl Settings {
         match file {
             Some(path) if !path.exists() => return Err(SettingsError::MissingFile(path.to_owned())),
             Some(path) => builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml)),
-            None => builder = builder.add_source(config::File::with_name("switchboard.toml").format(config::FileFormat::Toml).required(false)),
+            None => {
+                builder = builder.add_source(config::File::with_name("switchboard.toml").format(config::FileFormat::Toml).required(false))
+            }
         }
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
         let database_url = env.get("DATABASE_URL").cloned();
         // Every setting sits in a section, so its variable has the `__` separator; other
         // SWITCHBOARD_* variables (the test harness's, say) are not settings.
-        let env: std::collections::HashMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("SWITCHBOARD_") && k.contains("__")).collect();
+        let env: std::collections::HashMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("SWITCHBOARD_") && k.contains("__")).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("SWITCHBOARD").prefix_separator("_").separator("__").source(Some(env.into_iter().collect())),
         );

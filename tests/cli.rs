@@ -99,7 +99,8 @@ async fn migrate_uses_the_configured_database_and_is_idempotent() {
 
 #[test]
 fn a_missing_settings_file_is_a_clear_error() {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard")).args(["--config", "/nonexistent/switchboard.toml", "migrate"]).output().unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_switchboard")).args(["--config", "/nonexistent/switchboard.toml", "migrate"]).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/switchboard.toml") && stderr.contains("does not exist"), "{stderr}");

@@ -1,7 +1,7 @@
 //! The event catalogue: every fact Switchboard records, with its stable stored name, its schema
 //! version and its upcasters.
 //!
-//! Stored names (`user.nick_changed`) are written out by hand in [`catalogue!`] below and never
+//! Stored names (`user.nick_changed`) are written out by hand in `catalogue!` below and never
 //! derived from Rust identifiers, so renaming a variant cannot orphan stored history. Each type
 //! has a current schema version and an upcaster that lifts an older payload one version at a time
 //! before it is deserialised. All types are at version 1 today.
@@ -825,4 +825,143 @@ catalogue! {
     InfoItemAdded(InfoItemAdded) => "info.added", version 1, no_older_versions;
     InfoItemReplaced(InfoItemReplaced) => "info.replaced", version 1, no_older_versions;
     InfoItemDeleted(InfoItemDeleted) => "info.deleted", version 1, no_older_versions;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::sample_events;
+
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events_v1.json");
+
+    fn encode_all() -> Value {
+        Value::Array(
+            sample_events()
+                .iter()
+                .map(|e| json!({ "type": e.event_type(), "version": e.schema_version(), "payload": e.encode() }))
+                .collect(),
+        )
+    }
+
+    fn fixture() -> Vec<Value> {
+        let text = std::fs::read_to_string(FIXTURE).expect("the golden fixture exists (UPDATE_FIXTURES=1 creates it)");
+        serde_json::from_str(&text).expect("the golden fixture is JSON")
+    }
+
+    #[test]
+    fn the_samples_cover_every_event_type_once_in_catalogue_order() {
+        let names: Vec<&str> = sample_events().iter().map(|e| e.event_type()).collect();
+        assert_eq!(names, EVENT_TYPES);
+    }
+
+    #[test]
+    fn stored_names_are_unique_and_shaped_category_dot_fact() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in EVENT_TYPES {
+            assert!(seen.insert(name), "{name} appears twice");
+            let (category, fact) = name.split_once('.').expect("a dot");
+            assert!(!category.is_empty() && category.bytes().all(|b| b.is_ascii_lowercase()), "{name}");
+            assert!(!fact.is_empty() && fact.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_event_round_trips_through_encode_and_decode() {
+        for event in sample_events() {
+            let decoded = Event::decode(event.event_type(), event.schema_version(), event.encode());
+            assert_eq!(decoded.as_ref(), Ok(&event), "{}", event.event_type());
+        }
+    }
+
+    #[test]
+    fn every_event_is_at_schema_version_one() {
+        assert!(sample_events().iter().all(|e| e.schema_version() == 1));
+    }
+
+    #[test]
+    fn an_unknown_type_is_reported_as_such() {
+        assert_eq!(Event::decode("user.teleported", 1, json!({})), Err(DecodeError::UnknownType("user.teleported".into())));
+    }
+
+    #[test]
+    fn a_version_from_the_future_or_below_one_is_refused() {
+        let payload = sample_events()[0].encode();
+        assert_eq!(
+            Event::decode("user.registered", 2, payload.clone()),
+            Err(DecodeError::UnknownVersion { event_type: "user.registered".into(), version: 2, newest: 1 })
+        );
+        assert!(matches!(Event::decode("user.registered", 0, payload), Err(DecodeError::UnknownVersion { .. })));
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_shape_is_a_bad_payload() {
+        for payload in [json!({}), json!({"user_id": "x", "nick": "Alice", "gateway": "sms"}), json!([1, 2])] {
+            let err = Event::decode("user.registered", 1, payload).unwrap_err();
+            assert!(matches!(&err, DecodeError::BadPayload { event_type, version: 1, .. } if event_type == "user.registered"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_value_that_breaks_todays_rules_is_a_bad_payload() {
+        let mut payload = sample_events()[0].encode();
+        payload["nick"] = json!("not a nick!");
+        assert!(matches!(Event::decode("user.registered", 1, payload), Err(DecodeError::BadPayload { .. })));
+    }
+
+    #[test]
+    fn upcasters_lift_old_payloads_one_version_at_a_time() {
+        // A made-up history: v1 had `name`, v2 renamed it to `nick`, v3 added `gateway`.
+        fn step(from: i16, mut p: Value) -> Result<Value, String> {
+            let obj = p.as_object_mut().ok_or("not an object")?;
+            match from {
+                1 => {
+                    let name = obj.remove("name").ok_or("v1 without name")?;
+                    obj.insert("nick".into(), name);
+                }
+                2 => {
+                    obj.insert("gateway".into(), json!("irc"));
+                }
+                _ => return Err(format!("no step from {from}")),
+            }
+            Ok(p)
+        }
+        assert_eq!(upcast("x.y", 1, 3, step, json!({"name": "a"})), Ok(json!({"nick": "a", "gateway": "irc"})));
+        assert_eq!(upcast("x.y", 3, 3, step, json!({"nick": "a"})), Ok(json!({"nick": "a"})));
+        assert!(matches!(upcast("x.y", 1, 3, step, json!({"nick": "a"})), Err(DecodeError::BadPayload { version: 1, .. })));
+        assert!(matches!(upcast("x.y", 4, 3, step, json!({})), Err(DecodeError::UnknownVersion { newest: 3, .. })));
+    }
+
+    /// Golden fixture: an accidental change to any payload shape breaks this test. Deliberate
+    /// changes get a new schema version and an upcaster; the old fixture stays and must decode.
+    /// Regenerate (only for new event types) with `UPDATE_FIXTURES=1 cargo test -p domain`.
+    #[test]
+    fn encoded_samples_match_the_golden_fixture() {
+        let encoded = encode_all();
+        if std::env::var_os("UPDATE_FIXTURES").is_some() {
+            let text = serde_json::to_string_pretty(&encoded).expect("JSON") + "\n";
+            std::fs::create_dir_all(std::path::Path::new(FIXTURE).parent().expect("a parent")).expect("fixture dir");
+            std::fs::write(FIXTURE, text).expect("fixture written");
+        }
+        let stored = Value::Array(fixture());
+        assert_eq!(encoded, stored, "payload shapes drifted from tests/fixtures/events_v1.json");
+    }
+
+    #[test]
+    fn every_stored_name_decodes_from_the_golden_fixture() {
+        let fixture = fixture();
+        for name in EVENT_TYPES {
+            let entry = fixture.iter().find(|e| e["type"] == *name).unwrap_or_else(|| panic!("{name} missing from the fixture"));
+            let version = i16::try_from(entry["version"].as_i64().expect("a version")).expect("small");
+            let event = Event::decode(name, version, entry["payload"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(event.event_type(), *name);
+        }
+    }
+
+    #[test]
+    fn events_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Event>();
+    }
 }

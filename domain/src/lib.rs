@@ -1,8 +1,13 @@
 //! Switchboard's pure model: it owns the event catalogue, the commands, the aggregates
 //! (`decide`/`evolve`) and every rule of SPEC.md (nicks, levels, bans, tokens, quotes, invites).
 //!
-//! Main types: [`Event`] (every fact the system records, with its stored name and version),
-//! [`StreamName`], [`Metadata`], the [`Aggregate`] trait and one aggregate per stream category.
+//! Main types: [`Event`] (every fact the system records, with its stored name and version; see
+//! [`events`] and [`EVENT_TYPES`]), validated values ([`Nick`], [`Level`], [`PhoneNumber`],
+//! [`HostMask`], [`TokenHash`], … in [`values`]), [`StreamName`], [`Metadata`], the [`Aggregate`]
+//! trait and one aggregate per stream category ([`User`], [`Room`], [`NickReservation`],
+//! [`PhoneReservation`], [`AccountName`], [`QuoteBook`], [`InfoItem`], [`Delivery`]). Failed
+//! IRC logins are recorded as events (not errors) so the lockout survives restarts.
+//! `testing` (behind the `testing` feature) holds the given/when/then harness.
 //!
 //! It must not touch IO: no tokio, no SQL, no HTTP, no clock (time arrives in [`Context`]).
 

@@ -21,7 +21,9 @@ pub enum EmbeddedError {
          (or DATABASE_URL) to use an existing server."
     )]
     BinariesNotFound,
-    #[error("running as root, but there is no `postgres` system user to own the cluster; install the `postgresql` package or run as an ordinary user")]
+    #[error(
+        "running as root, but there is no `postgres` system user to own the cluster; install the `postgresql` package or run as an ordinary user"
+    )]
     NoUnprivilegedUser,
     #[error("{step} failed: {detail}")]
     Command { step: &'static str, detail: String },
@@ -118,10 +120,8 @@ impl EmbeddedPostgres {
         if this.run("pg_ctl", &["status", "-D", &this.cluster_dir.display().to_string()]).await.is_ok() {
             tracing::info!("joining the private PostgreSQL cluster that is already running");
         } else {
-            let options = format!(
-                "-c listen_addresses='' -c unix_socket_directories='{}' -c max_connections=100",
-                this.socket_dir.display()
-            );
+            let options =
+                format!("-c listen_addresses='' -c unix_socket_directories='{}' -c max_connections=100", this.socket_dir.display());
             let cluster = this.cluster_dir.display().to_string();
             let log = data_dir.join("postgresql.log").display().to_string();
             this.run("pg_ctl", &["start", "-w", "-t", "60", "-D", &cluster, "-l", &log, "-o", &options]).await?;

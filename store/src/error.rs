@@ -69,12 +69,15 @@ impl StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        if e.is_closed() || e.as_db_error().is_none() {
-            // No SQLSTATE: the connection failed (closed, reset, refused), not the statement.
-            StoreError::Unavailable(e.to_string())
-        } else {
-            StoreError::Database(e)
-        }
+        // No SQLSTATE: the connection failed (closed, reset, refused), not the statement.
+        // Class 08 (connection exception) and 57P0x (server shutting down, backend terminated)
+        // also mean "the server went away", not "the statement is wrong".
+        let went_away = e.is_closed()
+            || match e.code() {
+                None => true,
+                Some(code) => code.code().starts_with("08") || code.code().starts_with("57P0"),
+            };
+        if went_away { StoreError::Unavailable(e.to_string()) } else { StoreError::Database(e) }
     }
 }
 

@@ -25,7 +25,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Reads one stream. `from` is the first version to return, inclusive (forwards: default
     /// the first event; backwards: default the last event).
-    async fn read_stream(&self, stream: &StreamName, direction: Direction, from: Option<u64>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: Direction,
+        from: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Version of the stream's last event, `None` when it has none.
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError>;

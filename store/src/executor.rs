@@ -75,27 +75,52 @@ impl<S: EventStore> CommandExecutor<S> {
         A: Aggregate,
         A::Event: EventCodec,
     {
+        let (state, version, _) = self.load_tracking::<A>(stream, None).await?;
+        Ok((state, version))
+    }
+
+    /// Loads the stream; with an idempotency key, also finds the events an earlier execution of
+    /// the same request stored (their ids are derived from the key) and returns where the last
+    /// of them is.
+    async fn load_tracking<A>(&self, stream: &StreamName, key: Option<Uuid>) -> Result<(A, Option<u64>, Option<AppendResult>), StoreError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
         let mut state = A::default();
         let mut version = None;
         let mut from = 0;
+        let mut earlier: Option<AppendResult> = None;
+        let mut next_derived = key.map(|k| (k, 0usize));
         loop {
             let page = self.store.read_stream(stream, Direction::Forwards, Some(from), 1_000).await?;
             let full = page.len() == 1_000;
             for recorded in page {
                 version = Some(recorded.stream_version);
                 from = recorded.stream_version + 1;
+                if let Some((k, i)) = next_derived {
+                    if recorded.event_id == derive_event_id(k, i) {
+                        earlier = Some(AppendResult { stream_version: Some(recorded.stream_version), position: recorded.position });
+                        next_derived = Some((k, i + 1));
+                    }
+                }
                 let envelope = recorded.decode::<A::Event>()?;
                 state = state.evolve(&envelope.event);
             }
             if !full {
-                return Ok((state, version));
+                return Ok((state, version, earlier));
             }
         }
     }
 
     /// Decides `command` on the stream's current state and appends the outcome.
     #[tracing::instrument(skip(self, command, metadata), fields(stream = %stream))]
-    pub async fn execute<A>(&self, stream: &StreamName, command: &A::Command, metadata: Metadata) -> Result<Executed<A>, ExecuteError<A::Error>>
+    pub async fn execute<A>(
+        &self,
+        stream: &StreamName,
+        command: &A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>>
     where
         A: Aggregate,
         A::Event: EventCodec,
@@ -105,8 +130,15 @@ impl<S: EventStore> CommandExecutor<S> {
 
     /// Like [`execute`](Self::execute), with event ids derived from an outside idempotency key
     /// (a Twilio `MessageSid`, an IRC line id): executing the same request twice stores its
-    /// events once, and the second call returns the first one's position.
-    pub async fn execute_idempotent<A>(&self, stream: &StreamName, command: &A::Command, metadata: Metadata, key: Uuid) -> Result<Executed<A>, ExecuteError<A::Error>>
+    /// events once. A repeat decides nothing: it returns no events and the first execution's
+    /// position. (Two executions racing each other are settled by the store's idempotent append.)
+    pub async fn execute_idempotent<A>(
+        &self,
+        stream: &StreamName,
+        command: &A::Command,
+        metadata: Metadata,
+        key: Uuid,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>>
     where
         A: Aggregate,
         A::Event: EventCodec,
@@ -114,13 +146,24 @@ impl<S: EventStore> CommandExecutor<S> {
         self.execute_inner(stream, command, metadata, Some(key)).await
     }
 
-    async fn execute_inner<A>(&self, stream: &StreamName, command: &A::Command, metadata: Metadata, key: Option<Uuid>) -> Result<Executed<A>, ExecuteError<A::Error>>
+    async fn execute_inner<A>(
+        &self,
+        stream: &StreamName,
+        command: &A::Command,
+        metadata: Metadata,
+        key: Option<Uuid>,
+    ) -> Result<Executed<A>, ExecuteError<A::Error>>
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
         for attempt in 1..=MAX_ATTEMPTS {
-            let (state, version) = self.load::<A>(stream).await?;
+            let (state, version, earlier) = self.load_tracking::<A>(stream, key).await?;
+            if let Some(original) = earlier {
+                // This request was carried out before: its outcome stands, nothing is decided
+                // again (the state may have moved on since).
+                return Ok(Executed { state, events: vec![], appended: Some(original) });
+            }
             let ctx = Context::new((self.clock)(), metadata.actor.clone());
             let events = state.decide(command, &ctx).map_err(ExecuteError::Rejected)?;
             if events.is_empty() {
@@ -145,11 +188,6 @@ impl<S: EventStore> CommandExecutor<S> {
                     let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
                     tracing::debug!(attempt, backoff_ms = backoff, "conflict; deciding again");
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
-                }
-                Err(StoreError::IdempotencyMismatch { .. }) if key.is_some() => {
-                    // The same request was already carried out (its ids are stored) and the new
-                    // decision differs from the first: the first one stands.
-                    return Ok(Executed { state, events: vec![], appended: None });
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -19,12 +19,10 @@ pub struct TestDatabase {
 }
 
 fn admin_config() -> tokio_postgres::Config {
-    let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .expect(
-            "integration tests need PostgreSQL: run them with `scripts/test`, or set \
+    let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")).expect(
+        "integration tests need PostgreSQL: run them with `scripts/test`, or set \
              SWITCHBOARD_TEST_DATABASE_URL to a server where the user may create databases",
-        );
+    );
     tokio_postgres::Config::from_str(&url).expect("SWITCHBOARD_TEST_DATABASE_URL is not a valid PostgreSQL URL")
 }
 

@@ -21,8 +21,15 @@ pub(crate) enum Repr {
     /// Before the first event.
     #[default]
     Start,
-    Pg { era: i16, tx: u64, pos: i64 },
-    Kurrent { commit: u64, prepare: u64 },
+    Pg {
+        era: i16,
+        tx: u64,
+        pos: i64,
+    },
+    Kurrent {
+        commit: u64,
+        prepare: u64,
+    },
 }
 
 impl Position {
@@ -64,15 +71,12 @@ impl FromStr for Position {
         let parts: Vec<&str> = s.split('.').collect();
         match parts.as_slice() {
             ["start"] => Ok(Position::START),
-            ["pg", era, tx, pos] => Ok(Position::pg(
-                era.parse().map_err(|_| bad())?,
-                tx.parse().map_err(|_| bad())?,
-                pos.parse().map_err(|_| bad())?,
-            )),
-            ["kdb", commit, prepare] => Ok(Position(Repr::Kurrent {
-                commit: commit.parse().map_err(|_| bad())?,
-                prepare: prepare.parse().map_err(|_| bad())?,
-            })),
+            ["pg", era, tx, pos] => {
+                Ok(Position::pg(era.parse().map_err(|_| bad())?, tx.parse().map_err(|_| bad())?, pos.parse().map_err(|_| bad())?))
+            }
+            ["kdb", commit, prepare] => {
+                Ok(Position(Repr::Kurrent { commit: commit.parse().map_err(|_| bad())?, prepare: prepare.parse().map_err(|_| bad())? }))
+            }
             _ => Err(bad()),
         }
     }
@@ -193,8 +197,10 @@ impl RecordedEvent {
     /// Decodes (and upcasts) the payload. A failure names the event's position and type, so
     /// nothing is skipped silently.
     pub fn decode<E: EventCodec>(self) -> Result<Envelope<E>, StoreError> {
-        let event = E::decode(&self.event_type, self.schema_version, self.payload).map_err(|source| {
-            StoreError::Decode { position: self.position, event_id: self.event_id, source }
+        let event = E::decode(&self.event_type, self.schema_version, self.payload).map_err(|source| StoreError::Decode {
+            position: self.position,
+            event_id: self.event_id,
+            source,
         })?;
         Ok(Envelope {
             event,

@@ -16,7 +16,13 @@ use uuid::Uuid;
 
 /// Appends through the store's own SQL (`es_append_group`) inside a transaction the test
 /// controls, so it can stall between the write and the commit, or roll back.
-async fn append_in_open_transaction(client: &mut tokio_postgres::Client, stream: &StreamName, n_events: usize, stall: Duration, commit: bool) -> Vec<Uuid> {
+async fn append_in_open_transaction(
+    client: &mut tokio_postgres::Client,
+    stream: &StreamName,
+    n_events: usize,
+    stall: Duration,
+    commit: bool,
+) -> Vec<Uuid> {
     let ids: Vec<Uuid> = (0..n_events).map(|_| Uuid::now_v7()).collect();
     let tx = client.transaction().await.unwrap();
     let types = vec!["t.stalled"; n_events];
@@ -45,7 +51,9 @@ async fn append_in_open_transaction(client: &mut tokio_postgres::Client, stream:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_committed_event_is_delivered_exactly_once_in_order_despite_late_commits_and_rollbacks() {
     let db = TestDatabase::create().await;
-    let store = Arc::new(db.store_with(PgStoreOptions { poll_interval: Duration::from_millis(50), subscription_page: 64, ..Default::default() }).await);
+    let store = Arc::new(
+        db.store_with(PgStoreOptions { poll_interval: Duration::from_millis(50), subscription_page: 64, ..Default::default() }).await,
+    );
 
     // The subscriber starts before any writer and reads concurrently with all of them.
     let received: Arc<Mutex<Vec<store::RecordedEvent>>> = Arc::default();
@@ -73,7 +81,13 @@ async fn every_committed_event_is_delivered_exactly_once_in_order_despite_late_c
             for i in 0..60 {
                 let stream = if i % 3 == 0 { shared.clone() } else { StreamName::parse(&format!("room-w{w}")).unwrap() };
                 let events: Vec<NewEvent> = (0..1 + i % 3)
-                    .map(|_| NewEvent { event_id: Uuid::now_v7(), event_type: "t.fast".into(), schema_version: 1, payload: serde_json::json!({"w": w}), metadata: Metadata::system() })
+                    .map(|_| NewEvent {
+                        event_id: Uuid::now_v7(),
+                        event_type: "t.fast".into(),
+                        schema_version: 1,
+                        payload: serde_json::json!({"w": w}),
+                        metadata: Metadata::system(),
+                    })
                     .collect();
                 let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
                 store.append(&stream, ExpectedVersion::Any, events).await.unwrap();
@@ -148,7 +162,10 @@ async fn every_committed_event_is_delivered_exactly_once_in_order_despite_late_c
                 .filter(|e| e.stream == event.stream && e.stream_version + 4 >= *expected && e.stream_version <= *expected + 4)
                 .map(|e| format!("v{}@{} {}", e.stream_version, e.position, e.event_type))
                 .collect();
-            panic!("stream {} out of order: expected v{} got v{}; nearby deliveries: {around:?}", event.stream, expected, event.stream_version);
+            panic!(
+                "stream {} out of order: expected v{} got v{}; nearby deliveries: {around:?}",
+                event.stream, expected, event.stream_version
+            );
         }
         *expected += 1;
     }

@@ -14,3 +14,6 @@ pub use quotes::{QuoteBook, QuoteCommand, QuoteError};
 pub use reservation::{AccountName, AccountNameCommand, NickCommand, NickReservation, PhoneCommand, PhoneReservation, ReservationError};
 pub use room::{Joining, MemberKey, Room, RoomCommand, RoomError, Speaker};
 pub use user::{LoginOutcome, User, UserCommand, UserError, login_outcome};
+
+#[cfg(test)]
+mod tests;

@@ -77,15 +77,18 @@ impl GroupCommitter {
         Self { queue }
     }
 
-    pub(crate) async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
+    pub(crate) async fn append(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
         if events.len() > MAX_EVENTS_PER_APPEND {
             return Err(StoreError::TooManyEvents { count: events.len(), limit: MAX_EVENTS_PER_APPEND });
         }
         let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(PendingAppend { stream: stream.clone(), expected, events, reply })
-            .map_err(|_| StoreError::ShuttingDown)?;
+        self.queue.send(PendingAppend { stream: stream.clone(), expected, events, reply }).map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 }
@@ -231,12 +234,11 @@ async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<A
         let stream_version = version.filter(|v| *v >= 0).map(|v| v as u64);
         results[index] = Some(match outcome {
             "ok" | "duplicate" => Ok(AppendResult { stream_version, position }),
-            "conflict" => Err(StoreError::WrongExpectedVersion { stream: append.stream.clone(), expected: append.expected, actual: stream_version }),
+            "conflict" => {
+                Err(StoreError::WrongExpectedVersion { stream: append.stream.clone(), expected: append.expected, actual: stream_version })
+            }
             _ => Err(StoreError::IdempotencyMismatch { stream: append.stream.clone() }),
         });
     }
-    Ok(results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("append group returned no outcome".into()))))
-        .collect())
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("append group returned no outcome".into())))).collect())
 }

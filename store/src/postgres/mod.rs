@@ -15,10 +15,10 @@ use tokio::sync::watch;
 use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
-use crate::event_store::{EventStream, EventStore};
+use crate::event_store::{EventStore, EventStream};
 use crate::types::{AllBatch, AppendResult, Direction, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
-pub use append::{MAX_EVENTS_PER_APPEND, MAX_EVENT_PAYLOAD_BYTES};
+pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
 
 mod embedded_migrations {
     refinery::embed_migrations!("../migrations");
@@ -47,13 +47,7 @@ pub struct PgStoreOptions {
 
 impl Default for PgStoreOptions {
     fn default() -> Self {
-        Self {
-            pool_size: 16,
-            committers: 2,
-            max_group_events: 2_000,
-            poll_interval: Duration::from_millis(250),
-            subscription_page: 1_000,
-        }
+        Self { pool_size: 16, committers: 2, max_group_events: 2_000, poll_interval: Duration::from_millis(250), subscription_page: 1_000 }
     }
 }
 
@@ -91,10 +85,7 @@ impl PgEventStore {
     pub async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
         let (mut client, connection) = config.connect(NoTls).await?;
         let conn = tokio::spawn(connection);
-        embedded_runner()
-            .run_async(&mut client)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        embedded_runner().run_async(&mut client).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         drop(client);
         let _ = conn.await;
         Ok(())
@@ -121,7 +112,13 @@ impl EventStore for PgEventStore {
         self.inner.appender.append(stream, expected, events).await
     }
 
-    async fn read_stream(&self, stream: &StreamName, direction: Direction, from: Option<u64>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: Direction,
+        from: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         read::read_stream(&self.inner.pool, stream, direction, from, limit).await
     }
 

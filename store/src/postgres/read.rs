@@ -24,8 +24,7 @@ fn row_to_event(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
     let event_id: Uuid = row.get(offset + 5);
     let stream: &str = row.get(offset + 3);
     let metadata: serde_json::Value = row.get(offset + 9);
-    let metadata: Metadata = serde_json::from_value(metadata)
-        .map_err(|e| StoreError::BadMetadata { event_id, reason: e.to_string() })?;
+    let metadata: Metadata = serde_json::from_value(metadata).map_err(|e| StoreError::BadMetadata { event_id, reason: e.to_string() })?;
     Ok(RecordedEvent {
         position: Position::pg(row.get(offset), tx.parse().unwrap_or_default(), row.get(offset + 2)),
         stream: StreamName::parse(stream)?,
@@ -39,17 +38,27 @@ fn row_to_event(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-pub(crate) async fn read_stream(pool: &Pool, stream: &StreamName, direction: Direction, from: Option<u64>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+pub(crate) async fn read_stream(
+    pool: &Pool,
+    stream: &StreamName,
+    direction: Direction,
+    from: Option<u64>,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let limit = limit.min(MAX_PAGE) as i64;
     let client = pool.get().await?;
     let rows = match direction {
         Direction::Forwards => {
-            let sql = format!("SELECT {COLUMNS} FROM es_events e WHERE e.stream_id = $1 AND e.stream_version >= $2 ORDER BY e.stream_version LIMIT $3");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM es_events e WHERE e.stream_id = $1 AND e.stream_version >= $2 ORDER BY e.stream_version LIMIT $3"
+            );
             let st = client.prepare_cached(&sql).await?;
             client.query(&st, &[&stream.as_str(), &(from.unwrap_or(0) as i64), &limit]).await?
         }
         Direction::Backwards => {
-            let sql = format!("SELECT {COLUMNS} FROM es_events e WHERE e.stream_id = $1 AND e.stream_version <= $2 ORDER BY e.stream_version DESC LIMIT $3");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM es_events e WHERE e.stream_id = $1 AND e.stream_version <= $2 ORDER BY e.stream_version DESC LIMIT $3"
+            );
             let st = client.prepare_cached(&sql).await?;
             let from = from.map(|v| v.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
             client.query(&st, &[&stream.as_str(), &from, &limit]).await?
@@ -93,9 +102,7 @@ pub(crate) async fn read_all(pool: &Pool, after: Position, filter: &Filter, limi
     let (era, tx, pos) = after.as_pg();
     let client = pool.get().await?;
     let st = client.prepare_cached(READ_ALL_SQL).await?;
-    let rows = client
-        .query(&st, &[&era, &tx.to_string(), &pos, &(limit as i64), &filter.event_types, &filter.categories])
-        .await?;
+    let rows = client.query(&st, &[&era, &tx.to_string(), &pos, &(limit as i64), &filter.event_types, &filter.categories]).await?;
     let mut events = Vec::with_capacity(rows.len());
     let mut watermark = Position::START;
     for row in &rows {

@@ -1,0 +1,508 @@
+use chrono::TimeDelta;
+
+use crate::aggregates::user::*;
+use crate::events::*;
+use crate::metadata::{Actor, Gateway};
+use crate::testing::*;
+use crate::values::*;
+
+fn alice() -> uuid::Uuid {
+    id(1)
+}
+
+fn registered() -> Event {
+    UserRegistered { user_id: alice(), nick: nick("Alice"), gateway: Gateway::Irc }.into()
+}
+
+fn at_level(level: Level) -> Event {
+    LevelChanged { user_id: alice(), from: Level::Guest, to: level, by: Actor::System }.into()
+}
+
+fn issued(token_id: u128, secret: &str, purpose: TokenPurpose, expires_in: TimeDelta) -> Event {
+    IrcTokenIssued { user_id: alice(), token_id: id(token_id), token_hash: token(secret), purpose, expires_at: now() + expires_in }.into()
+}
+
+fn identity() -> Event {
+    IrcIdentityRegistered { user_id: alice(), nick: nick("Alice"), host_mask: mask("Alice!~a@home.example") }.into()
+}
+
+fn login(secret: &str) -> UserCommand {
+    UserCommand::LoginIrc { token: token(secret), nick: nick("Alice"), mask: mask("Alice!~a@cafe.example"), session_id: id(99) }
+}
+
+fn failed_at(delta: TimeDelta) -> Event {
+    IrcLoginFailed {
+        user_id: alice(),
+        nick: nick("Alice"),
+        mask: mask("Alice!~a@cafe.example"),
+        reason: LoginFailureReason::WrongToken,
+        at: at(delta),
+    }
+    .into()
+}
+
+fn session(session_id: u128, started: TimeDelta) -> Event {
+    IrcSessionStarted {
+        user_id: alice(),
+        session_id: id(session_id),
+        nick: nick("Alice"),
+        mask: mask("Alice!~a@cafe.example"),
+        started_at: at(started),
+    }
+    .into()
+}
+
+fn change_level(to: Level, caller_level: Level) -> UserCommand {
+    UserCommand::ChangeLevel { to, caller_level }
+}
+
+// --- registration and profile
+
+#[test]
+fn a_new_user_is_registered_with_their_nick() {
+    given::<User>(vec![])
+        .when(UserCommand::Register { user_id: alice(), nick: nick("Alice"), gateway: Gateway::Irc })
+        .then(vec![registered()]);
+}
+
+#[test]
+fn a_user_cannot_be_registered_twice() {
+    given::<User>(vec![registered()])
+        .when(UserCommand::Register { user_id: alice(), nick: nick("Alice"), gateway: Gateway::Sms })
+        .then_error(UserError::AlreadyRegistered);
+}
+
+#[test]
+fn commands_for_an_unknown_user_are_refused() {
+    given::<User>(vec![]).when(UserCommand::StartSms).then_error(UserError::NotRegistered);
+}
+
+#[test]
+fn a_nick_change_records_the_old_and_the_new_nick() {
+    given::<User>(vec![registered()])
+        .when(UserCommand::ChangeNick { new: nick("Ally") })
+        .then(vec![NickChanged { user_id: alice(), old: nick("Alice"), new: nick("Ally") }.into()]);
+}
+
+#[test]
+fn changing_to_the_same_nick_changes_nothing() {
+    given::<User>(vec![registered()]).when(UserCommand::ChangeNick { new: nick("Alice") }).then_nothing();
+}
+
+#[test]
+fn users_are_private_by_default() {
+    let g = given::<User>(vec![registered()]);
+    assert!(g.state().private);
+    g.by_user(alice()).when(UserCommand::SetPrivacy { private: true }).then_nothing();
+}
+
+#[test]
+fn a_user_sets_their_own_about_text() {
+    let about = AboutText::parse("hi, I'm Alice").unwrap();
+    given::<User>(vec![registered()])
+        .by_user(alice())
+        .when(UserCommand::SetAbout { about: Some(about.clone()) })
+        .then(vec![AboutChanged { user_id: alice(), about: Some(about) }.into()]);
+}
+
+#[test]
+fn nobody_sets_someone_elses_about_text() {
+    given::<User>(vec![registered()])
+        .by_user(id(2))
+        .when(UserCommand::SetAbout { about: None })
+        .then_error(UserError::NotYourProfile { user: alice() });
+}
+
+#[test]
+fn an_email_is_verified_with_the_right_token_before_it_expires() {
+    let history = vec![
+        registered(),
+        WebAccountCreated {
+            user_id: alice(),
+            username: Username::parse("alice").unwrap(),
+            email: Email::parse("a@x.org").unwrap(),
+            password_hash: "h".into(),
+        }
+        .into(),
+        EmailVerificationRequested {
+            user_id: alice(),
+            email: Email::parse("a@x.org").unwrap(),
+            token_hash: token("mail"),
+            expires_at: at(TimeDelta::hours(1)),
+        }
+        .into(),
+    ];
+    given::<User>(history.clone())
+        .when(UserCommand::VerifyEmail { token_hash: token("mail") })
+        .then(vec![EmailVerified { user_id: alice(), email: Email::parse("a@x.org").unwrap() }.into()]);
+    given::<User>(history.clone()).when(UserCommand::VerifyEmail { token_hash: token("nope") }).then_error(UserError::InvalidToken);
+    given::<User>(history)
+        .after(TimeDelta::hours(2))
+        .when(UserCommand::VerifyEmail { token_hash: token("mail") })
+        .then_error(UserError::TokenExpired);
+}
+
+#[test]
+fn a_second_web_account_is_refused() {
+    let create = || UserCommand::CreateWebAccount {
+        username: Username::parse("alice").unwrap(),
+        email: Email::parse("a@x.org").unwrap(),
+        password_hash: "h".into(),
+    };
+    let first = given::<User>(vec![registered()]).when(create()).events();
+    let mut history = vec![registered()];
+    history.extend(first);
+    given::<User>(history).when(create()).then_error(UserError::WebAccountExists);
+}
+
+// --- levels
+
+#[test]
+fn an_operator_can_grant_voice() {
+    given::<User>(vec![registered(), at_level(Level::Member)])
+        .by_user(id(2))
+        .when(change_level(Level::Voice, Level::Operator))
+        .then(vec![LevelChanged { user_id: alice(), from: Level::Member, to: Level::Voice, by: Actor::User(id(2)) }.into()]);
+}
+
+#[test]
+fn an_operator_can_grant_operator() {
+    given::<User>(vec![registered(), at_level(Level::Member)]).by_user(id(2)).when(change_level(Level::Operator, Level::Operator)).events();
+}
+
+#[test]
+fn a_level_three_operator_cannot_grant_staff() {
+    given::<User>(vec![registered(), at_level(Level::Member)])
+        .by_user(id(2))
+        .when(change_level(Level::Staff, Level::Operator))
+        .then_error(UserError::CannotGrantAbove { caller: Level::Operator, requested: Level::Staff });
+}
+
+#[test]
+fn staff_cannot_grant_superuser() {
+    given::<User>(vec![registered()])
+        .by_user(id(2))
+        .when(change_level(Level::Superuser, Level::Staff))
+        .then_error(UserError::CannotGrantAbove { caller: Level::Staff, requested: Level::Superuser });
+}
+
+#[test]
+fn staff_can_grant_staff() {
+    given::<User>(vec![registered(), at_level(Level::Operator)]).by_user(id(2)).when(change_level(Level::Staff, Level::Staff)).events();
+}
+
+#[test]
+fn a_voice_member_cannot_change_levels() {
+    given::<User>(vec![registered()])
+        .by_user(id(2))
+        .when(change_level(Level::Member, Level::Voice))
+        .then_error(UserError::InsufficientLevel { needed: Level::Operator, have: Level::Voice });
+}
+
+#[test]
+fn an_operator_cannot_demote_another_operator() {
+    given::<User>(vec![registered(), at_level(Level::Operator)])
+        .by_user(id(2))
+        .when(change_level(Level::Member, Level::Operator))
+        .then_error(UserError::TargetOutranksCaller { target: Level::Operator, caller: Level::Operator });
+}
+
+#[test]
+fn nobody_but_a_superuser_changes_their_own_level() {
+    given::<User>(vec![registered(), at_level(Level::Staff)])
+        .by_user(alice())
+        .when(change_level(Level::Member, Level::Staff))
+        .then_error(UserError::TargetOutranksCaller { target: Level::Staff, caller: Level::Staff });
+}
+
+#[test]
+fn a_superuser_can_change_anyones_level_including_another_superuser() {
+    given::<User>(vec![registered(), at_level(Level::Superuser)])
+        .by_user(id(2))
+        .when(change_level(Level::Member, Level::Superuser))
+        .events();
+}
+
+#[test]
+fn the_system_can_set_any_level() {
+    given::<User>(vec![registered()]).when(change_level(Level::Superuser, Level::Guest)).events();
+}
+
+#[test]
+fn granting_the_current_level_changes_nothing() {
+    given::<User>(vec![registered(), at_level(Level::Voice)]).by_user(id(2)).when(change_level(Level::Voice, Level::Staff)).then_nothing();
+}
+
+#[test]
+fn only_members_send_sign_up_invitations() {
+    let invite = || UserCommand::SendSignUpInvitation { nick: display("newbie") };
+    given::<User>(vec![registered()]).when(invite()).then_error(UserError::InsufficientLevel { needed: Level::Member, have: Level::Guest });
+    given::<User>(vec![registered(), at_level(Level::Member)])
+        .when(invite())
+        .then(vec![SignUpInvitationSent { user_id: alice(), nick: display("newbie") }.into()]);
+}
+
+// --- IRC tokens and registration
+
+#[test]
+fn a_new_token_supersedes_the_outstanding_one_of_the_same_purpose() {
+    given::<User>(vec![
+        registered(),
+        issued(20, "old", TokenPurpose::Login, TimeDelta::minutes(15)),
+        issued(21, "reg", TokenPurpose::Register, TimeDelta::minutes(15)),
+    ])
+    .when(UserCommand::IssueIrcToken {
+        token_id: id(22),
+        token_hash: token("new"),
+        purpose: TokenPurpose::Login,
+        expires_at: at(TimeDelta::minutes(15)),
+    })
+    .then(vec![
+        IrcTokenRevoked { user_id: alice(), token_id: id(20), reason: TokenRevocationReason::Superseded }.into(),
+        issued(22, "new", TokenPurpose::Login, TimeDelta::minutes(15)),
+    ]);
+}
+
+#[test]
+fn a_register_token_binds_the_nick_and_mask_and_is_used_up() {
+    given::<User>(vec![registered(), issued(20, "reg", TokenPurpose::Register, TimeDelta::minutes(15))])
+        .when(UserCommand::RegisterIrcIdentity { token: token("reg"), nick: nick("alice"), mask: mask("alice!~a@home.example") })
+        .then(vec![
+            IrcTokenRevoked { user_id: alice(), token_id: id(20), reason: TokenRevocationReason::Used }.into(),
+            IrcIdentityRegistered { user_id: alice(), nick: nick("alice"), host_mask: mask("alice!~a@home.example") }.into(),
+        ]);
+}
+
+#[test]
+fn a_token_cannot_be_used_twice() {
+    given::<User>(vec![
+        registered(),
+        issued(20, "reg", TokenPurpose::Register, TimeDelta::minutes(15)),
+        IrcTokenRevoked { user_id: alice(), token_id: id(20), reason: TokenRevocationReason::Used }.into(),
+        identity(),
+    ])
+    .when(UserCommand::RegisterIrcIdentity { token: token("reg"), nick: nick("Alice"), mask: mask("Alice!~a@home.example") })
+    .then_error(UserError::TokenRevoked);
+}
+
+#[test]
+fn an_expired_register_token_is_refused() {
+    given::<User>(vec![registered(), issued(20, "reg", TokenPurpose::Register, TimeDelta::minutes(15))])
+        .after(TimeDelta::minutes(15))
+        .when(UserCommand::RegisterIrcIdentity { token: token("reg"), nick: nick("Alice"), mask: mask("Alice!~a@home.example") })
+        .then_error(UserError::TokenExpired);
+}
+
+#[test]
+fn a_login_token_does_not_register() {
+    given::<User>(vec![registered(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .when(UserCommand::RegisterIrcIdentity { token: token("tok"), nick: nick("Alice"), mask: mask("Alice!~a@home.example") })
+        .then_error(UserError::InvalidToken);
+}
+
+#[test]
+fn a_token_only_registers_the_accounts_own_nick() {
+    given::<User>(vec![registered(), issued(20, "reg", TokenPurpose::Register, TimeDelta::minutes(15))])
+        .when(UserCommand::RegisterIrcIdentity { token: token("reg"), nick: nick("Mallory"), mask: mask("Mallory!~m@x") })
+        .then_error(UserError::NickMismatch { expected: nick("Alice"), got: nick("Mallory") });
+}
+
+#[test]
+fn a_token_leaked_in_a_channel_is_revoked_at_once() {
+    given::<User>(vec![registered(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .when(UserCommand::RevokeLeakedToken { token: token("tok") })
+        .then(vec![IrcTokenRevoked { user_id: alice(), token_id: id(20), reason: TokenRevocationReason::LeakedInChannel }.into()]);
+}
+
+#[test]
+fn a_leaked_string_that_is_no_token_punishes_nothing() {
+    given::<User>(vec![registered(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .when(UserCommand::RevokeLeakedToken { token: token("something else") })
+        .then_nothing();
+}
+
+// --- IRC login, lockout, sessions
+
+#[test]
+fn a_right_login_token_starts_a_session_bound_to_the_mask_and_is_used_up() {
+    let events = given::<User>(vec![registered(), identity(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .when(login("tok"))
+        .events();
+    assert_eq!(
+        events,
+        vec![
+            IrcTokenRevoked { user_id: alice(), token_id: id(20), reason: TokenRevocationReason::Used }.into(),
+            session(99, TimeDelta::zero()),
+        ]
+    );
+    assert_eq!(login_outcome(&events), Some(LoginOutcome::LoggedIn { session_id: id(99) }));
+}
+
+#[test]
+fn a_wrong_login_token_is_recorded_as_a_failure() {
+    let events = given::<User>(vec![registered(), identity(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .when(login("guess"))
+        .events();
+    assert_eq!(events, vec![failed_at(TimeDelta::zero())]);
+    assert_eq!(login_outcome(&events), Some(LoginOutcome::Failed { reason: LoginFailureReason::WrongToken, locked_until: None }));
+}
+
+#[test]
+fn an_expired_login_token_is_a_failure_with_its_own_reason() {
+    let events = given::<User>(vec![registered(), identity(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .after(TimeDelta::minutes(16))
+        .when(login("tok"))
+        .events();
+    assert!(matches!(login_outcome(&events), Some(LoginOutcome::Failed { reason: LoginFailureReason::Expired, .. })));
+}
+
+#[test]
+fn five_failed_logins_lock_the_nick_for_ten_minutes() {
+    let history = vec![
+        registered(),
+        identity(),
+        failed_at(TimeDelta::minutes(-9)),
+        failed_at(TimeDelta::minutes(-5)),
+        failed_at(TimeDelta::minutes(-3)),
+        failed_at(TimeDelta::minutes(-1)),
+    ];
+    let events = given::<User>(history).when(login("guess")).events();
+    assert_eq!(
+        events,
+        vec![
+            failed_at(TimeDelta::zero()),
+            IrcLoginLocked { user_id: alice(), nick: nick("Alice"), until: at(TimeDelta::minutes(10)) }.into()
+        ]
+    );
+    assert_eq!(
+        login_outcome(&events),
+        Some(LoginOutcome::Failed { reason: LoginFailureReason::WrongToken, locked_until: Some(at(TimeDelta::minutes(10))) })
+    );
+}
+
+#[test]
+fn failures_older_than_ten_minutes_do_not_count_towards_a_lock() {
+    let history = vec![
+        registered(),
+        identity(),
+        failed_at(TimeDelta::minutes(-11)),
+        failed_at(TimeDelta::minutes(-5)),
+        failed_at(TimeDelta::minutes(-3)),
+        failed_at(TimeDelta::minutes(-1)),
+    ];
+    given::<User>(history).when(login("guess")).then(vec![failed_at(TimeDelta::zero())]);
+}
+
+#[test]
+fn a_locked_nick_refuses_even_the_right_token() {
+    given::<User>(vec![
+        registered(),
+        identity(),
+        issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(30)),
+        IrcLoginLocked { user_id: alice(), nick: nick("Alice"), until: at(TimeDelta::minutes(10)) }.into(),
+    ])
+    .after(TimeDelta::minutes(9))
+    .when(login("tok"))
+    .then_error(UserError::LoginLocked { until: at(TimeDelta::minutes(10)) });
+}
+
+#[test]
+fn the_lock_lifts_after_ten_minutes_with_a_fresh_count() {
+    let mut history = vec![registered(), identity(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(30))];
+    history.extend((0..5).map(|i| failed_at(TimeDelta::seconds(i - 10))));
+    history.push(IrcLoginLocked { user_id: alice(), nick: nick("Alice"), until: at(TimeDelta::minutes(10)) }.into());
+    // After the lock one more failure is just one failure, not a sixth.
+    given::<User>(history.clone()).after(TimeDelta::minutes(10)).when(login("guess")).then(vec![
+        IrcLoginFailed {
+            user_id: alice(),
+            nick: nick("Alice"),
+            mask: mask("Alice!~a@cafe.example"),
+            reason: LoginFailureReason::WrongToken,
+            at: at(TimeDelta::minutes(10)),
+        }
+        .into(),
+    ]);
+    let events = given::<User>(history).after(TimeDelta::minutes(10)).when(login("tok")).events();
+    assert!(matches!(login_outcome(&events), Some(LoginOutcome::LoggedIn { .. })));
+}
+
+#[test]
+fn login_needs_a_registered_irc_identity() {
+    given::<User>(vec![registered(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15))])
+        .when(login("tok"))
+        .then_error(UserError::NoIrcIdentity);
+}
+
+#[test]
+fn a_new_login_replaces_the_live_session() {
+    let events = given::<User>(vec![
+        registered(),
+        identity(),
+        session(98, TimeDelta::hours(-1)),
+        issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(15)),
+    ])
+    .when(login("tok"))
+    .events();
+    assert_eq!(events[0], IrcSessionEnded { user_id: alice(), session_id: id(98), reason: SessionEndReason::Replaced }.into());
+    assert_eq!(events.len(), 3);
+}
+
+#[test]
+fn logging_out_ends_the_session() {
+    given::<User>(vec![registered(), identity(), session(99, TimeDelta::zero())])
+        .when(UserCommand::EndIrcSession { session_id: None, reason: SessionEndReason::Logout })
+        .then(vec![IrcSessionEnded { user_id: alice(), session_id: id(99), reason: SessionEndReason::Logout }.into()]);
+}
+
+#[test]
+fn ending_a_session_twice_is_a_no_op() {
+    given::<User>(vec![
+        registered(),
+        identity(),
+        session(99, TimeDelta::zero()),
+        IrcSessionEnded { user_id: alice(), session_id: id(99), reason: SessionEndReason::Quit }.into(),
+    ])
+    .when(UserCommand::EndIrcSession { session_id: None, reason: SessionEndReason::Logout })
+    .then_nothing();
+}
+
+#[test]
+fn ending_an_older_session_leaves_the_current_one_alone() {
+    given::<User>(vec![registered(), identity(), session(99, TimeDelta::zero())])
+        .when(UserCommand::EndIrcSession { session_id: Some(id(98)), reason: SessionEndReason::Part })
+        .then_nothing();
+}
+
+#[test]
+fn an_idle_session_ends_after_the_timeout() {
+    given::<User>(vec![registered(), identity(), session(99, TimeDelta::hours(-13))])
+        .when(UserCommand::EndIdleIrcSession { last_activity: Some(at(TimeDelta::hours(-12))), idle_timeout: TimeDelta::hours(12) })
+        .then(vec![IrcSessionEnded { user_id: alice(), session_id: id(99), reason: SessionEndReason::IdleTimeout }.into()]);
+}
+
+#[test]
+fn a_recently_active_session_is_kept() {
+    given::<User>(vec![registered(), identity(), session(99, TimeDelta::hours(-13))])
+        .when(UserCommand::EndIdleIrcSession { last_activity: Some(at(TimeDelta::hours(-1))), idle_timeout: TimeDelta::hours(12) })
+        .then_nothing();
+}
+
+// --- SMS and API tokens
+
+#[test]
+fn stopping_sms_twice_records_it_once() {
+    let stopped: Event = SmsStopped { user_id: alice(), reason: SmsStopReason::Command }.into();
+    given::<User>(vec![registered()]).when(UserCommand::StopSms { reason: SmsStopReason::Command }).then(vec![stopped.clone()]);
+    given::<User>(vec![registered(), stopped.clone()]).when(UserCommand::StopSms { reason: SmsStopReason::CarrierKeyword }).then_nothing();
+    given::<User>(vec![registered(), stopped]).when(UserCommand::StartSms).then(vec![SmsStarted { user_id: alice() }.into()]);
+}
+
+#[test]
+fn revoking_an_unknown_api_token_is_refused_and_a_revoked_one_is_a_no_op() {
+    let issued: Event =
+        ApiTokenIssued { user_id: alice(), token_id: id(21), token_hash: token("api"), expires_at: at(TimeDelta::days(1)) }.into();
+    given::<User>(vec![registered()]).when(UserCommand::RevokeApiToken { token_id: id(21) }).then_error(UserError::UnknownApiToken);
+    given::<User>(vec![registered(), issued.clone(), ApiTokenRevoked { user_id: alice(), token_id: id(21) }.into()])
+        .when(UserCommand::RevokeApiToken { token_id: id(21) })
+        .then_nothing();
+}

@@ -1,0 +1,113 @@
+//! Bad input and failures: they yield clear errors and lose nothing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use domain::{DecodeError, Event, Metadata, StreamName};
+use store::testing::TestDatabase;
+use store::{Direction, EventStore, ExpectedVersion, NewEvent, StoreError};
+use uuid::Uuid;
+
+fn raw_event(event_type: &str) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event_type.into(),
+        schema_version: 1,
+        payload: serde_json::json!({"x": 1}),
+        metadata: Metadata::system(),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_event_type_in_the_log_is_reported_with_its_position_not_skipped() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let stream = StreamName::parse("room-legacy").unwrap();
+    let appended = store.append(&stream, ExpectedVersion::NoStream, vec![raw_event("legacy.thing_happened")]).await.unwrap();
+    let recorded = store.read_stream(&stream, Direction::Forwards, None, 10).await.unwrap().remove(0);
+    match recorded.decode::<Event>() {
+        Err(StoreError::Decode { position, source: DecodeError::UnknownType(t), .. }) => {
+            assert_eq!(position, appended.position);
+            assert_eq!(t, "legacy.thing_happened");
+        }
+        other => panic!("expected a decode error naming the position, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_stored_metadata_is_a_clear_error() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let stream = StreamName::parse("room-meta").unwrap();
+    store.append(&stream, ExpectedVersion::NoStream, vec![raw_event("t.a")]).await.unwrap();
+    db.client().await.execute("UPDATE es_events SET metadata = '{\"actor\": 42}'", &[]).await.unwrap();
+    let err = store.read_stream(&stream, Direction::Forwards, None, 10).await.unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err:?}");
+}
+
+/// Connections are killed while appends are in flight. Each append either succeeds or fails
+/// with `Unavailable`; retrying a failed one with the same event ids then succeeds. At the end
+/// every append's events are stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_mid_append_loses_nothing_and_duplicates_nothing() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let admin = db.client().await;
+    let killer = {
+        let name = db.name.clone();
+        tokio::spawn(async move {
+            for _ in 0..8 {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                admin
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        &[&name],
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = StreamName::parse(&format!("room-w{w}")).unwrap();
+            let mut ids = Vec::new();
+            let mut failures = 0;
+            for _ in 0..40 {
+                let events = vec![raw_event("t.a"), raw_event("t.a")];
+                ids.extend(events.iter().map(|e| e.event_id));
+                // Retry the same append (same ids) until it goes through.
+                loop {
+                    match store.append(&stream, ExpectedVersion::Any, events.clone()).await {
+                        Ok(_) => break,
+                        Err(e @ (StoreError::Unavailable(_) | StoreError::Pool(_))) => {
+                            assert!(!e.to_string().is_empty());
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err(other) => panic!("unexpected error: {other:?}"),
+                    }
+                }
+            }
+            (stream, ids, failures)
+        }));
+    }
+    let mut total_failures = 0;
+    let mut expected: HashMap<StreamName, Vec<Uuid>> = HashMap::new();
+    for t in tasks {
+        let (stream, ids, failures) = t.await.unwrap();
+        total_failures += failures;
+        expected.insert(stream, ids);
+    }
+    killer.await.unwrap();
+    assert!(total_failures > 0, "the fault injection never hit an append; the test proves nothing");
+
+    for (stream, ids) in expected {
+        let stored = store.read_stream(&stream, Direction::Forwards, None, 1_000).await.unwrap();
+        let stored_ids: Vec<Uuid> = stored.iter().map(|e| e.event_id).collect();
+        assert_eq!(stored_ids, ids, "stream {stream}: every event once, in order");
+    }
+}
