@@ -246,13 +246,13 @@ async fn raw_read(config: &tokio_postgres::Config, events: usize, page: usize) -
     let client = connect(config).await?;
     let have: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
     anyhow::ensure!(have as usize >= events, "the log holds {have} events; run `bench read-all --events {events}` first to fill it");
-    let statement = client
-        .prepare(
-            "SELECT log_era, tx_id::text, global_position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at \
-             FROM es_events WHERE (log_era, tx_id, global_position) > ($1, $2::text::xid8, $3) \
-             ORDER BY log_era, tx_id, global_position LIMIT $4",
-        )
-        .await?;
+    // Columns qualified with `e.`: `tx_id::text` keeps the output name `tx_id`, and an
+    // unqualified ORDER BY would sort by that text instead of walking the index.
+    let statement = client.prepare(
+            "SELECT e.log_era, e.tx_id::text, e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at \
+             FROM es_events e WHERE (e.log_era, e.tx_id, e.global_position) > ($1, $2::text::xid8, $3) \
+             ORDER BY e.log_era, e.tx_id, e.global_position LIMIT $4",
+    ).await?;
     let started = Instant::now();
     let (mut era, mut tx, mut pos) = (0i16, "0".to_owned(), 0i64);
     let mut read = 0;

@@ -33,10 +33,10 @@ impl Database {
     }
 
     pub async fn close(self) {
-        if let Some(embedded) = self.embedded {
-            if let Err(e) = embedded.stop().await {
-                tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
-            }
+        if let Some(embedded) = self.embedded
+            && let Err(e) = embedded.stop().await
+        {
+            tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
         }
     }
 }

@@ -98,11 +98,11 @@ impl<S: EventStore> CommandExecutor<S> {
             for recorded in page {
                 version = Some(recorded.stream_version);
                 from = recorded.stream_version + 1;
-                if let Some((k, i)) = next_derived {
-                    if recorded.event_id == derive_event_id(k, i) {
-                        earlier = Some(AppendResult { stream_version: Some(recorded.stream_version), position: recorded.position });
-                        next_derived = Some((k, i + 1));
-                    }
+                if let Some((k, i)) = next_derived
+                    && recorded.event_id == derive_event_id(k, i)
+                {
+                    earlier = Some(AppendResult { stream_version: Some(recorded.stream_version), position: recorded.position });
+                    next_derived = Some((k, i + 1));
                 }
                 let envelope = recorded.decode::<A::Event>()?;
                 state = state.evolve(&envelope.event);

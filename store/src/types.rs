@@ -239,7 +239,7 @@ impl Filter {
         Self { event_types: vec![], categories: categories.into_iter().map(Into::into).collect() }
     }
     pub fn matches(&self, event: &RecordedEvent) -> bool {
-        (self.event_types.is_empty() || self.event_types.iter().any(|t| *t == event.event_type))
+        (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
             && (self.categories.is_empty() || self.categories.iter().any(|c| c == event.stream.category()))
     }
 }

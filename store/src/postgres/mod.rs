@@ -47,7 +47,7 @@ pub struct PgStoreOptions {
 
 impl Default for PgStoreOptions {
     fn default() -> Self {
-        Self { pool_size: 16, committers: 2, max_group_events: 2_000, poll_interval: Duration::from_millis(250), subscription_page: 1_000 }
+        Self { pool_size: 16, committers: 1, max_group_events: 2_000, poll_interval: Duration::from_millis(250), subscription_page: 1_000 }
     }
 }
 
