@@ -132,6 +132,7 @@ DECLARE
     -- Appends that write: index, stream, version of their last event.
     ok_index   int[] := '{}';
     ok_stream  text[] := '{}';
+    ok_cat     text[] := '{}';
     ok_last    bigint[] := '{}';
 BEGIN
     SELECT l.current_era INTO era FROM es_log l;
@@ -210,6 +211,7 @@ BEGIN
         versions[k] := cur + (last_ev[i] - first_ev[i] + 1);
         ok_index := ok_index || i;
         ok_stream := ok_stream || a_stream[i];
+        ok_cat := ok_cat || a_category[i];
         ok_last := ok_last || versions[k];
     END LOOP;
 
@@ -220,8 +222,8 @@ BEGIN
     -- 5. Stream rows first (the events reference them): create new streams, set the versions
     --    reached. We hold every stream's lock, so no other append races these rows.
     INSERT INTO es_streams AS s (stream_id, category, version)
-    SELECT DISTINCT ON (t.sid) t.sid, split_part(t.sid, '-', 1), t.v
-      FROM unnest(ok_stream, ok_last) AS t(sid, v)
+    SELECT DISTINCT ON (t.sid) t.sid, t.cat, t.v
+      FROM unnest(ok_stream, ok_cat, ok_last) AS t(sid, cat, v)
      ORDER BY t.sid, t.v DESC
     ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version;
 

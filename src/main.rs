@@ -89,20 +89,27 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = shutdown_tx.send(true);
             match tokio::time::timeout(std::time::Duration::from_secs(10), &mut api).await {
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(e))) => Err(anyhow::Error::new(e).context("the API stopped with an error")),
-                Ok(Err(e)) => Err(anyhow::Error::new(e).context("the API task panicked")),
+                Ok(stopped) => task_outcome("the API", stopped),
                 Err(_) => Err(anyhow::anyhow!("the API did not stop within 10 s")),
             }
         }
         stopped = &mut api => {
             let _ = shutdown_tx.send(true);
-            match stopped {
-                Ok(Ok(())) => Err(anyhow::anyhow!("the API stopped unexpectedly")),
-                Ok(Err(e)) => Err(anyhow::Error::new(e).context("the API stopped with an error")),
-                Err(e) => Err(anyhow::Error::new(e).context("the API task panicked")),
-            }
+            task_outcome("the API", stopped)?;
+            Err(anyhow::anyhow!("the API stopped unexpectedly"))
         }
+    }
+}
+
+/// Names the task that stopped and why.
+fn task_outcome<E>(name: &str, stopped: Result<Result<(), E>, tokio::task::JoinError>) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match stopped {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!("{name} stopped with an error"))),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{name} task panicked"))),
     }
 }
 

@@ -138,15 +138,19 @@ impl Settings {
                 builder = builder.add_source(config::File::with_name("switchboard.toml").format(config::FileFormat::Toml).required(false))
             }
         }
-        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
-        let database_url = env.get("DATABASE_URL").cloned();
         // Every setting sits in a section, so its variable has the `__` separator; other
         // SWITCHBOARD_* variables (the test harness's, say) are not settings.
-        let env: std::collections::HashMap<String, String> =
-            env.into_iter().filter(|(k, _)| k.starts_with("SWITCHBOARD_") && k.contains("__")).collect();
-        builder = builder.add_source(
-            config::Environment::with_prefix("SWITCHBOARD").prefix_separator("_").separator("__").source(Some(env.into_iter().collect())),
-        );
+        let mut database_url = None;
+        let mut settings_env = std::collections::HashMap::new();
+        for (key, value) in env {
+            if key == "DATABASE_URL" {
+                database_url = Some(value);
+            } else if key.starts_with("SWITCHBOARD_") && key.contains("__") {
+                settings_env.insert(key, value);
+            }
+        }
+        let environment = config::Environment::with_prefix("SWITCHBOARD").prefix_separator("_").separator("__").source(Some(settings_env));
+        builder = builder.add_source(environment);
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         if settings.database.url.is_none() {
             settings.database.url = database_url.filter(|u| !u.is_empty()).map(Secret);

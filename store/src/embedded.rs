@@ -70,7 +70,7 @@ pub fn find_binaries() -> Result<PathBuf, EmbeddedError> {
 }
 
 fn is_root() -> bool {
-    // SAFETY-free check: /proc/self/status carries the effective uid; avoid a libc dependency.
+    // /proc/self/status carries the effective uid (third field of `Uid:`); no libc needed.
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
@@ -189,7 +189,7 @@ impl EmbeddedPostgres {
             None => Command::new(&binary),
         };
         // The cluster's working directory must be readable by its owner.
-        command.args(args).current_dir("/").kill_on_drop(false);
+        command.args(args).current_dir("/");
         let output = command.output().await.map_err(|e| EmbeddedError::Command { step: program, detail: e.to_string() })?;
         if output.status.success() {
             Ok(())

@@ -47,7 +47,7 @@ pub enum StoreError {
     #[error("timed out after {0:?} waiting for position")]
     Timeout(std::time::Duration),
 
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Database(#[source] tokio_postgres::Error),
 
     #[error("connection pool: {0}")]
@@ -58,6 +58,15 @@ pub enum StoreError {
 
     #[error("the store is shutting down")]
     ShuttingDown,
+}
+
+/// tokio-postgres displays a server error as just "db error"; show the server's message and
+/// SQLSTATE instead, so the cause is readable in logs.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 impl StoreError {

@@ -29,13 +29,11 @@ fn admin_config() -> tokio_postgres::Config {
 /// Fingerprint of the embedded migrations: a template is reused only for the same set.
 fn migrations_fingerprint() -> String {
     let runner = crate::postgres::embedded_runner();
-    let mut acc: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hasher = std::hash::DefaultHasher::new();
     for m in runner.get_migrations() {
-        for b in format!("{}:{}:{}", m.version(), m.name(), m.checksum()).bytes() {
-            acc = (acc ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        std::hash::Hash::hash(&(m.version(), m.name(), m.checksum()), &mut hasher);
     }
-    format!("{acc:016x}")
+    format!("{:016x}", std::hash::Hasher::finish(&hasher))
 }
 
 impl TestDatabase {
@@ -263,14 +261,6 @@ pub mod conformance {
         assert!(store.head().await.unwrap() >= r.position);
         let token: Position = r.position.to_string().parse().unwrap();
         assert_eq!(token, r.position);
-        // A position from the future times out with a clear error, after the bound.
-        let (era, tx, pos) = r.position.as_pg();
-        let future = if r.position.as_pg() == (0, 0, 0) { r.position } else { Position::pg(era, tx + 1_000_000, pos) };
-        if future != r.position {
-            let started = std::time::Instant::now();
-            assert!(matches!(store.wait_for(future, Duration::from_millis(300)).await, Err(StoreError::Timeout(_))));
-            assert!(started.elapsed() >= Duration::from_millis(300));
-        }
     }
 
     pub async fn bad_input_gets_a_clear_error_and_writes_nothing(store: &dyn EventStore) {

@@ -40,10 +40,12 @@ impl Position {
         Position(Repr::Pg { era, tx, pos })
     }
 
-    pub(crate) fn as_pg(&self) -> (i16, u64, i64) {
+    /// The PostgreSQL parts; a KurrentDB position here is a caller's mistake, not "the start".
+    pub(crate) fn as_pg(&self) -> Result<(i16, u64, i64), StoreError> {
         match self.0 {
-            Repr::Pg { era, tx, pos } => (era, tx, pos),
-            _ => (0, 0, 0),
+            Repr::Start => Ok((0, 0, 0)),
+            Repr::Pg { era, tx, pos } => Ok((era, tx, pos)),
+            Repr::Kurrent { .. } => Err(StoreError::InvalidPosition(format!("{self} is not a PostgreSQL position"))),
         }
     }
 
@@ -267,6 +269,13 @@ mod tests {
         }
         assert!("pg.1.x.2".parse::<Position>().is_err());
         assert!("".parse::<Position>().is_err());
+    }
+
+    #[test]
+    fn only_postgresql_positions_have_postgresql_parts() {
+        assert_eq!(Position::START.as_pg().unwrap(), (0, 0, 0));
+        assert_eq!(Position::pg(1, 2, 3).as_pg().unwrap(), (1, 2, 3));
+        assert!(matches!(Position(Repr::Kurrent { commit: 1, prepare: 1 }).as_pg(), Err(StoreError::InvalidPosition(_))));
     }
 
     #[test]

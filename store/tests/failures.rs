@@ -45,6 +45,63 @@ async fn malformed_stored_metadata_is_a_clear_error() {
     assert!(matches!(err, StoreError::BadMetadata { .. }), "{err:?}");
 }
 
+/// PostgreSQL cannot store a NUL character in jsonb. An append carrying one must fail alone, with
+/// PostgreSQL's reason, while the appends committed in the same group go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_the_database_refuses_fails_only_its_own_append() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let mut bad = raw_event("t.a");
+    bad.payload = serde_json::json!({ "body": "nul \u{0} here" });
+    let bad_stream = StreamName::parse("room-bad").unwrap();
+    let appends = (0..8).map(|i| {
+        let store = store.clone();
+        let (stream, event) = if i == 3 {
+            (bad_stream.clone(), bad.clone())
+        } else {
+            (StreamName::parse(&format!("room-good{i}")).unwrap(), raw_event("t.a"))
+        };
+        async move { store.append(&stream, ExpectedVersion::NoStream, vec![event]).await }
+    });
+    let results = futures::future::join_all(appends).await;
+    for (i, result) in results.into_iter().enumerate() {
+        if i == 3 {
+            let err = result.expect_err("the NUL payload must be refused");
+            assert!(matches!(err, StoreError::Database(_)), "a data error is not a lost connection: {err:?}");
+            assert!(!err.is_transient());
+            assert!(err.to_string().contains("SQLSTATE"), "the reason is readable: {err}");
+        } else {
+            assert_eq!(result.expect("innocent appends succeed").stream_version, Some(0));
+        }
+    }
+    assert_eq!(store.stream_version(&bad_stream).await.unwrap(), None, "nothing of the refused append is stored");
+}
+
+#[tokio::test]
+async fn waiting_for_a_position_not_yet_written_times_out_after_the_bound() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let stream = StreamName::parse("room-wait").unwrap();
+    let written = store.append(&stream, ExpectedVersion::Any, vec![raw_event("t.a")]).await.unwrap();
+    // A token a million transactions ahead of the one just written.
+    let parts: Vec<u64> = written.position.to_string().split('.').skip(1).map(|p| p.parse().unwrap()).collect();
+    let future: store::Position = format!("pg.{}.{}.{}", parts[0], parts[1] + 1_000_000, parts[2]).parse().unwrap();
+    let started = std::time::Instant::now();
+    let outcome = store.wait_for(future, Duration::from_millis(300)).await;
+    assert!(matches!(outcome, Err(StoreError::Timeout(_))), "{outcome:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited the whole bound");
+    assert!(started.elapsed() < Duration::from_secs(3), "and not much longer");
+}
+
+#[tokio::test]
+async fn a_position_from_another_backend_is_refused_not_read_from_the_start() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let kurrent: store::Position = "kdb.10.9".parse().unwrap();
+    let err = store.read_all(kurrent, &store::Filter::all(), 10).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidPosition(_)), "{err:?}");
+}
+
 /// Connections are killed while appends are in flight. Each append either succeeds or fails
 /// with `Unavailable`; retrying a failed one with the same event ids then succeeds. At the end
 /// every append's events are stored exactly once.
@@ -84,7 +141,7 @@ async fn a_database_that_goes_away_mid_append_loses_nothing_and_duplicates_nothi
                     match store.append(&stream, ExpectedVersion::Any, events.clone()).await {
                         Ok(_) => break,
                         Err(e @ (StoreError::Unavailable(_) | StoreError::Pool(_))) => {
-                            assert!(!e.to_string().is_empty());
+                            assert!(e.is_transient(), "a lost connection must be reported as retryable: {e}");
                             failures += 1;
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }

@@ -15,7 +15,8 @@ use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgStoreOptions, Posit
 use uuid::Uuid;
 
 /// Appends through the store's own SQL (`es_append_group`) inside a transaction the test
-/// controls, so it can stall between the write and the commit, or roll back.
+/// controls, so it can stall between the write and the commit, or roll back. Returns the ids it
+/// wrote, committed or rolled back as asked.
 async fn append_in_open_transaction(
     client: &mut tokio_postgres::Client,
     stream: &StreamName,
@@ -41,11 +42,10 @@ async fn append_in_open_transaction(
     tokio::time::sleep(stall).await;
     if commit {
         tx.commit().await.unwrap();
-        ids
     } else {
         tx.rollback().await.unwrap();
-        vec![]
     }
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -118,13 +118,8 @@ async fn every_committed_event_is_delivered_exactly_once_in_order_despite_late_c
             for _ in 0..10 {
                 let stall = Duration::from_millis(rand::rng().random_range(0..100));
                 let stream = StreamName::parse(&format!("room-rollback{w}")).unwrap();
-                let tx_ids = {
-                    // Record the ids before rolling back to check they never appear.
-                    let ids = append_in_open_transaction(&mut client, &stream, 2, stall, false).await;
-                    assert!(ids.is_empty());
-                    ids
-                };
-                rolled_back.lock().unwrap().extend(tx_ids);
+                let ids = append_in_open_transaction(&mut client, &stream, 2, stall, false).await;
+                rolled_back.lock().unwrap().extend(ids);
             }
         }));
     }
@@ -148,6 +143,9 @@ async fn every_committed_event_is_delivered_exactly_once_in_order_despite_late_c
     assert_eq!(unique.len(), ids.len(), "an event was delivered twice");
     let missing: Vec<_> = committed.difference(&unique).collect();
     assert!(missing.is_empty(), "{} committed events were never delivered", missing.len());
+    let rolled_back = rolled_back.lock().unwrap().clone();
+    assert_eq!(rolled_back.len(), 2 * 10 * 2, "the rollback writers ran");
+    assert!(unique.is_disjoint(&rolled_back), "a rolled-back event was delivered");
     let extra: Vec<_> = unique.difference(&committed).collect();
     assert!(extra.is_empty(), "{} events were delivered that were never committed (rolled back?)", extra.len());
     assert!(received.windows(2).all(|w| w[0].position < w[1].position), "positions must strictly increase");

@@ -153,32 +153,45 @@ const APPEND_GROUP_SQL: &str = "SELECT append_index, outcome, stream_version, lo
      FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 async fn commit_group(pool: &Pool, group: Vec<PendingAppend>) {
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        match try_commit(pool, &group).await {
-            Err(StoreError::Database(e)) if attempt < GROUP_RETRIES && is_retryable_race(&e) => {
-                tracing::debug!(error = %e, attempt, "append group raced another writer; retrying");
-                tokio::time::sleep(Duration::from_millis(rand::random_range(1..10) * attempt as u64)).await;
-            }
-            other => break other,
-        }
-    };
-    match outcome {
+    match commit_with_retries(pool, &group).await {
         Ok(results) => {
             for (pending, result) in group.into_iter().zip(results) {
                 let _ = pending.reply.send(result);
             }
         }
-        Err(e) => {
-            let message = e.to_string();
-            tracing::warn!(error = %message, appends = group.len(), "append group failed");
+        Err(StoreError::Database(e)) if group.len() > 1 => {
+            // PostgreSQL refused the data of some append (a NUL character in a payload, say):
+            // the others must not pay for it. Commit each alone so each gets its own outcome.
+            tracing::debug!(error = %e, appends = group.len(), "append group refused; committing its appends one by one");
             for pending in group {
-                let _ = pending.reply.send(Err(match &e {
-                    StoreError::Database(_) => StoreError::Unavailable(message.clone()),
-                    other => clone_error(other),
-                }));
+                let result = commit_with_retries(pool, std::slice::from_ref(&pending)).await.and_then(|mut r| r.remove(0));
+                let _ = pending.reply.send(result);
             }
+        }
+        Err(e) if group.len() == 1 => {
+            let _ = group.into_iter().next().map(|pending| pending.reply.send(Err(e)));
+        }
+        Err(e) => {
+            // The server went away: every append's outcome is unknown alike.
+            tracing::warn!(error = %e, appends = group.len(), "append group failed");
+            for pending in group {
+                let _ = pending.reply.send(Err(share(&e)));
+            }
+        }
+    }
+}
+
+/// Commits a group, retrying transient races between groups.
+async fn commit_with_retries(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_commit(pool, group).await {
+            Err(StoreError::Database(e)) if attempt < GROUP_RETRIES && is_retryable_race(&e) => {
+                tracing::debug!(error = %e, attempt, "append group raced another writer; retrying");
+                tokio::time::sleep(Duration::from_millis(rand::random_range(1..10) * attempt as u64)).await;
+            }
+            other => return other,
         }
     }
 }
@@ -190,9 +203,9 @@ fn is_retryable_race(e: &tokio_postgres::Error) -> bool {
     matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_SERIALIZATION_FAILURE)
 }
 
-fn clone_error(e: &StoreError) -> StoreError {
+/// The same failure for each append of a group (connection-level errors only reach here).
+fn share(e: &StoreError) -> StoreError {
     match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Pool(m) => StoreError::Pool(m.clone()),
         other => StoreError::Unavailable(other.to_string()),
     }

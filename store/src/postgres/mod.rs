@@ -141,15 +141,18 @@ impl EventStore for PgEventStore {
     async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut wakeups = self.wakeups();
+        // Re-check on every wake-up, and at least every 50 ms: the position may become readable
+        // when an unrelated older transaction ends, which sends no NOTIFY.
+        let recheck = self.inner.options.poll_interval.min(Duration::from_millis(50));
         loop {
             if self.head().await? >= position {
                 return Ok(());
             }
-            let poll = self.inner.options.poll_interval.min(Duration::from_millis(50));
-            match tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + poll), wakeups.changed()).await {
-                _ if tokio::time::Instant::now() >= deadline => return Err(StoreError::Timeout(timeout)),
-                _ => {}
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Timeout(timeout));
             }
+            let _ = tokio::time::timeout_at(deadline.min(now + recheck), wakeups.changed()).await;
         }
     }
 }

@@ -99,7 +99,7 @@ FROM w LEFT JOIN LATERAL (
 
 pub(crate) async fn read_all(pool: &Pool, after: Position, filter: &Filter, limit: usize) -> Result<AllBatch, StoreError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let (era, tx, pos) = after.as_pg();
+    let (era, tx, pos) = after.as_pg()?;
     let client = pool.get().await?;
     let st = client.prepare_cached(READ_ALL_SQL).await?;
     let rows = client.query(&st, &[&era, &tx.to_string(), &pos, &(limit as i64), &filter.event_types, &filter.categories]).await?;
