@@ -52,6 +52,17 @@ impl Position {
     pub fn is_start(&self) -> bool {
         self.0 == Repr::Start
     }
+
+    /// The PostgreSQL parts `(era, tx, pos)` for code that keeps positions in its own tables
+    /// (projection checkpoints); `None` for a KurrentDB position. The start is `(0, 0, 0)`.
+    pub fn pg_parts(&self) -> Option<(i16, u64, i64)> {
+        self.as_pg().ok()
+    }
+
+    /// The inverse of [`Position::pg_parts`]: `(0, 0, 0)` is the start.
+    pub fn from_pg_parts(era: i16, tx: u64, pos: i64) -> Self {
+        if (era, tx, pos) == (0, 0, 0) { Position::START } else { Position::pg(era, tx, pos) }
+    }
 }
 
 /// The token form, e.g. `pg.1.7312.88120`; stable across releases because checkpoints and

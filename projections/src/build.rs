@@ -1,0 +1,176 @@
+//! Building a generation side by side: from the start of the log into fresh tables, while the
+//! live generation keeps serving, then switching readers over in one transaction.
+//!
+//! Several projections are built from one reader: each page of the log is read and decoded once
+//! and handed to every projection that wants some of it, each writing on its own connection
+//! (so the server works on them in parallel). Nothing but read-model tables is written: side
+//! effects (outbound SMS, IRC announcements) are separate subscribers and never re-run.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use domain::Event;
+use futures::future::try_join_all;
+use store::{EventStore, Filter, PgEventStore, Position};
+
+use crate::error::ProjectionError;
+use crate::projection::Projection;
+use crate::worker::{BatchOutcome, Role, Worker};
+use crate::{db, locks};
+
+/// How far a build has come; reported after every page.
+#[derive(Debug, Clone)]
+pub struct BuildProgress {
+    /// Events read from the log so far (each counted once, however many projections used it).
+    pub processed: u64,
+    /// Events the build expected when it started (the log keeps growing meanwhile).
+    pub total: u64,
+    pub position: Position,
+    pub started: Instant,
+}
+
+impl BuildProgress {
+    pub fn rate(&self) -> f64 {
+        self.processed as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Events read per page (and applied per transaction).
+    pub page: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self { page: 5_000 }
+    }
+}
+
+/// Builds a new generation of each projection from the start of the log and switches readers
+/// to it when it has caught up. Returns the new generations.
+pub async fn rebuild(
+    store: &PgEventStore,
+    db_config: &tokio_postgres::Config,
+    projections: &[Arc<dyn Projection>],
+    options: &BuildOptions,
+    mut progress: impl FnMut(&BuildProgress),
+) -> Result<Vec<(String, i32)>, ProjectionError> {
+    let mut workers = Vec::with_capacity(projections.len());
+    for projection in projections {
+        workers.push(prepare(db_config, projection.clone()).await?);
+    }
+    let filter = Filter::event_types(
+        projections.iter().flat_map(|p| p.event_types().iter().copied()).collect::<HashSet<_>>().into_iter().collect::<Vec<_>>(),
+    );
+    let total = count_events(&workers[0], &filter.event_types).await.unwrap_or(0);
+    let mut state = BuildProgress { processed: 0, total, position: Position::START, started: Instant::now() };
+    progress(&state);
+
+    // Read ahead: the next page is read and decoded while the current one is written.
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Result<Page, ProjectionError>>(2);
+    let reader_store = store.clone();
+    let page_size = options.page;
+    let reader = tokio::spawn(async move {
+        let mut after = Position::START;
+        loop {
+            let page = read_page(&reader_store, after, &filter, page_size).await;
+            let done = match &page {
+                Ok(page) => {
+                    after = page.next;
+                    page.caught_up
+                }
+                Err(_) => true,
+            };
+            if pages_tx.send(page).await.is_err() || done {
+                return;
+            }
+        }
+    });
+
+    while let Some(page) = pages_rx.recv().await {
+        let page = page?;
+        try_join_all(workers.iter_mut().map(|worker| apply_page(worker, &page))).await?;
+        state.processed += page.events.len() as u64;
+        state.position = page.next;
+        progress(&state);
+    }
+    reader.await.map_err(|e| ProjectionError::Database(format!("log reader panicked: {e}")))?;
+
+    let mut switched = Vec::new();
+    for worker in workers {
+        let projection = worker.projection().clone();
+        let generation = worker.generation();
+        let mut client = worker.into_client();
+        db::switch_over(&mut client, projection.as_ref(), generation).await?;
+        let (space, key) = locks::build(projection.name());
+        client.execute("SELECT pg_advisory_unlock($1, $2)", &[&space, &key]).await?;
+        tracing::info!(projection = projection.name(), generation, "switched readers to the rebuilt generation");
+        switched.push((projection.name().to_string(), generation));
+    }
+    Ok(switched)
+}
+
+/// Takes the build lock and creates the next generation's empty tables.
+async fn prepare(db_config: &tokio_postgres::Config, projection: Arc<dyn Projection>) -> Result<Worker, ProjectionError> {
+    let client = db::connect(db_config).await?;
+    let (space, key) = locks::build(projection.name());
+    let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&space, &key]).await?.get(0);
+    if !locked {
+        return Err(ProjectionError::RebuildRunning(projection.name()));
+    }
+    let generation = db::live_generation(&client, projection.name()).await?.map_or(1, |(generation, _)| generation + 1);
+    db::create_generation(&client, projection.as_ref(), generation).await?;
+    Worker::attach(projection, client, generation, Role::Build).await
+}
+
+struct Page {
+    events: Vec<store::Envelope<Event>>,
+    /// Same order as `events`: the stored type of each, for routing to projections.
+    types: Vec<&'static str>,
+    next: Position,
+    caught_up: bool,
+}
+
+async fn read_page(store: &PgEventStore, after: Position, filter: &Filter, limit: usize) -> Result<Page, ProjectionError> {
+    let batch = store.read_all(after, filter, limit).await?;
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut types = Vec::with_capacity(batch.events.len());
+    for recorded in batch.events {
+        let (position, event_type, event_id) = (recorded.position, recorded.event_type.clone(), recorded.event_id);
+        let envelope = recorded.decode::<Event>().map_err(|e| ProjectionError::EventFailed {
+            projection: "(rebuild reader)",
+            position,
+            event_type: event_type.clone(),
+            event_id,
+            reason: e.to_string(),
+        })?;
+        types.push(domain::EventCodec::event_type(&envelope.event));
+        events.push(envelope);
+    }
+    Ok(Page { events, types, next: batch.next, caught_up: batch.caught_up })
+}
+
+async fn apply_page(worker: &mut Worker, page: &Page) -> Result<(), ProjectionError> {
+    let wanted = worker.projection().event_types();
+    let mine: Vec<&store::Envelope<Event>> =
+        page.events.iter().zip(&page.types).filter(|(_, t)| wanted.contains(t)).map(|(event, _)| event).collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    match worker.apply(&mine, page.next).await? {
+        BatchOutcome::Applied => Ok(()),
+        // Only this build writes this generation's checkpoint (we hold the build lock).
+        BatchOutcome::Stale => Err(ProjectionError::Database(format!(
+            "the checkpoint of {} generation {} moved during its build",
+            worker.projection().name(),
+            worker.generation()
+        ))),
+    }
+}
+
+async fn count_events(worker: &Worker, types: &[String]) -> Result<u64, ProjectionError> {
+    let count: i64 = worker.client().query_one("SELECT count(*) FROM es_events WHERE event_type = ANY($1)", &[&types]).await?.get(0);
+    Ok(count as u64)
+}

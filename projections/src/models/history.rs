@@ -1,0 +1,62 @@
+//! `history`: the messages of every room, written set-based (one statement per batch).
+
+use domain::Event;
+use store::Envelope;
+
+use super::users::snake;
+use crate::params;
+use crate::projection::Projection;
+use crate::writes::Writes;
+
+pub struct History;
+
+const INSERT: &str = "INSERT INTO messages (message_id, room_id, posted_at, author_id, author_nick, kind, gateway, body) \
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[]) \
+     ON CONFLICT (message_id) DO NOTHING";
+
+impl Projection for History {
+    fn name(&self) -> &'static str {
+        "history"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["room.message_posted"]
+    }
+
+    fn schema(&self) -> &'static str {
+        include_str!("../sql/history.sql")
+    }
+
+    fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {
+        let n = events.len();
+        let (mut ids, mut rooms, mut times, mut authors, mut nicks, mut kinds, mut gateways, mut bodies) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for envelope in events {
+            if let Event::MessagePosted(e) = &envelope.event {
+                ids.push(e.message_id);
+                rooms.push(e.room_id);
+                times.push(envelope.recorded_at);
+                authors.push(e.author_id);
+                nicks.push(e.author_nick.to_string());
+                kinds.push(snake(&e.kind));
+                gateways.push(e.gateway.to_string());
+                bodies.push(e.body.to_string());
+            }
+        }
+        if !ids.is_empty() {
+            out.push(INSERT, params![ids, rooms, times, authors, nicks, kinds, gateways, bodies]);
+        }
+    }
+}

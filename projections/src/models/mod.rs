@@ -1,0 +1,21 @@
+//! The read models, one module per projection: its DDL (`sql/<name>.sql`) and its handler.
+//!
+//! Temporal tables (`*_history`, `memberships`, `room_mutes`, `personal_mutes`, `bans`) keep a
+//! `valid tstzrange` per period. A change closes the open period and opens the next one, both at
+//! `greatest(event time, start of the entity's latest period)`: a clock stepping back between two
+//! transactions can then never make two periods of one entity overlap (the exclusion constraints
+//! would refuse it and stop the projection).
+
+pub mod deliveries;
+pub mod history;
+pub mod last_seen;
+pub mod quotes;
+pub mod reply_numbers;
+pub mod rooms;
+pub mod users;
+
+use domain::Actor;
+
+pub(crate) fn actor(actor: &Actor) -> String {
+    actor.to_string()
+}

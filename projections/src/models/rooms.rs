@@ -1,0 +1,214 @@
+//! `rooms`: rooms, their IRC/SMS bindings, members (now and over time), bans, room and personal
+//! mutes, ban requests, invites and channel modes.
+
+use chrono::{DateTime, Utc};
+use domain::Event;
+use domain::events::{BanTarget, ChannelMode, Invitee, MemberRef};
+use store::Envelope;
+use uuid::Uuid;
+
+use super::actor;
+use super::users::snake;
+use crate::params;
+use crate::projection::Projection;
+use crate::writes::Writes;
+
+pub struct Rooms;
+
+const CREATE: &str = "INSERT INTO rooms (room_id, name, invite_only, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)";
+const RENAME: &str = "UPDATE rooms SET name = $2, updated_at = $3 WHERE room_id = $1";
+const INVITE_ONLY: &str = "UPDATE rooms SET invite_only = $2, updated_at = $3 WHERE room_id = $1";
+const TOPIC: &str = "UPDATE rooms SET topic = $2, updated_at = $3 WHERE room_id = $1";
+const BIND_IRC: &str = "INSERT INTO room_irc_channels (channel_fold, channel, room_id, channel_key, bound_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (channel_fold) DO UPDATE SET channel = excluded.channel, room_id = excluded.room_id, \
+         channel_key = excluded.channel_key, bound_at = excluded.bound_at";
+const UNBIND_IRC: &str = "DELETE FROM room_irc_channels WHERE channel_fold = $1 AND room_id = $2";
+const BIND_SMS: &str = "INSERT INTO room_sms_numbers (number, room_id, bound_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (number) DO UPDATE SET room_id = excluded.room_id, bound_at = excluded.bound_at";
+const UNBIND_SMS: &str = "DELETE FROM room_sms_numbers WHERE number = $1 AND room_id = $2";
+
+const JOIN: &str = "INSERT INTO members (room_id, member_key, user_id, nick, gateway, mask, phone, is_bot, joined_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (room_id, member_key) DO UPDATE SET nick = excluded.nick, gateway = excluded.gateway, mask = excluded.mask, \
+         phone = excluded.phone, is_bot = excluded.is_bot";
+const LEAVE: &str = "DELETE FROM members WHERE room_id = $1 AND member_key = $2";
+const MEMBERSHIP_CLOSE: &str = "UPDATE memberships SET valid = tstzrange(lower(valid), greatest(lower(valid), $3)), left_reason = $4 \
+     WHERE room_id = $1 AND member_key = $2 AND upper_inf(valid)";
+const MEMBERSHIP_OPEN: &str = "INSERT INTO memberships (room_id, member_key, user_id, nick, gateway, valid) \
+     SELECT $1, $2, $4, $5, $6, tstzrange(greatest($3, max(lower(valid))), NULL) FROM memberships WHERE room_id = $1 AND member_key = $2";
+const RENAME_MEMBER: &str = "UPDATE members SET nick = $2 WHERE user_id = $1";
+const MODE_VOICE: &str = "UPDATE members SET voice = $3 WHERE room_id = $1 AND lower(nick) = $2";
+const MODE_OP: &str = "UPDATE members SET op = $3 WHERE room_id = $1 AND lower(nick) = $2";
+
+const BAN: &str = "INSERT INTO bans (ban_id, room_id, target_user, target_mask, reason, by_actor, banned_at, until, valid) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, tstzrange($7, CASE WHEN $8::timestamptz IS NULL THEN NULL ELSE greatest($7, $8) END))";
+const UNBAN: &str = "UPDATE bans SET lifted_at = $2, lifted_by = $3, \
+         valid = tstzrange(lower(valid), greatest(lower(valid), least(upper(valid), $2))) \
+     WHERE ban_id = $1 AND lifted_at IS NULL";
+
+const MUTE_CLOSE: &str = "UPDATE room_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), least(upper(valid), $3))), \
+         lifted_by = coalesce(lifted_by, $4) \
+     WHERE room_id = $1 AND member_key = $2 AND (upper_inf(valid) OR upper(valid) > $3)";
+const MUTE_OPEN: &str = "INSERT INTO room_mutes (room_id, member_key, user_id, nick, by_actor, until, valid) \
+     SELECT $1, $2, $4, $5, $6, $7, tstzrange(start, CASE WHEN $7::timestamptz IS NULL THEN NULL ELSE greatest(start, $7) END) \
+     FROM (SELECT greatest($3, max(lower(valid))) AS start FROM room_mutes WHERE room_id = $1 AND member_key = $2) s";
+const PERSONAL_CLOSE: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $4)) \
+     WHERE room_id = $1 AND muter = $2 AND mutee = $3 AND upper_inf(valid)";
+const PERSONAL_OPEN: &str = "INSERT INTO personal_mutes (room_id, muter, mutee, valid) \
+     SELECT $1, $2, $3, tstzrange(greatest($4, max(lower(valid))), NULL) FROM personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
+
+const REQUEST: &str = "INSERT INTO ban_requests (request_id, room_id, target_user, target_mask, reason, by_actor, requested_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const DECIDE: &str = "UPDATE ban_requests SET status = $2, decided_by = $3, decided_at = $4, ban_id = $5 WHERE request_id = $1";
+const INVITE: &str =
+    "INSERT INTO invites (invite_id, room_id, invitee_phone, invitee_user, by_actor, issued_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const ACCEPT: &str = "UPDATE invites SET accepted_by = $2, accepted_at = $3 WHERE invite_id = $1";
+
+impl Projection for Rooms {
+    fn name(&self) -> &'static str {
+        "rooms"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "room.created",
+            "room.renamed",
+            "room.invite_only_changed",
+            "room.irc_channel_bound",
+            "room.irc_channel_unbound",
+            "room.sms_number_bound",
+            "room.sms_number_unbound",
+            "room.topic_set",
+            "room.member_joined",
+            "room.member_left",
+            "room.member_kicked",
+            "room.mute_set",
+            "room.mute_lifted",
+            "room.personal_mute_set",
+            "room.personal_mute_lifted",
+            "room.user_banned",
+            "room.user_unbanned",
+            "room.ban_requested",
+            "room.ban_request_approved",
+            "room.ban_request_rejected",
+            "room.invite_issued",
+            "room.invite_accepted",
+            "room.channel_mode_changed",
+            "user.nick_changed",
+        ]
+    }
+
+    fn schema(&self) -> &'static str {
+        include_str!("../sql/rooms.sql")
+    }
+
+    fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {
+        for envelope in events {
+            apply_one(envelope, out);
+        }
+    }
+}
+
+/// The members table's key: the user id, or the casefolded nick of an IRC guest.
+pub fn member_key(member: &MemberRef) -> String {
+    match member.user_id {
+        Some(id) => id.to_string(),
+        None => format!("nick:{}", member.nick.casefold()),
+    }
+}
+
+fn target_columns(target: &BanTarget) -> (Option<Uuid>, Option<String>) {
+    match target {
+        BanTarget::User { user_id } => (Some(*user_id), None),
+        BanTarget::Mask { mask } => (None, Some(mask.to_string())),
+    }
+}
+
+fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
+    let at: DateTime<Utc> = envelope.recorded_at;
+    match &envelope.event {
+        Event::RoomCreated(e) => out.push(CREATE, params![e.room_id, e.name.to_string(), e.invite_only, actor(&e.created_by), at]),
+        Event::RoomRenamed(e) => out.push(RENAME, params![e.room_id, e.new.to_string(), at]),
+        Event::InviteOnlyChanged(e) => out.push(INVITE_ONLY, params![e.room_id, e.invite_only, at]),
+        Event::TopicSet(e) => out.push(TOPIC, params![e.room_id, e.topic.to_string(), at]),
+        Event::IrcChannelBound(e) => {
+            out.push(BIND_IRC, params![e.channel.casefold(), e.channel.to_string(), e.room_id, e.key.clone(), at]);
+        }
+        Event::IrcChannelUnbound(e) => out.push(UNBIND_IRC, params![e.channel.casefold(), e.room_id]),
+        Event::SmsNumberBound(e) => out.push(BIND_SMS, params![e.number.to_string(), e.room_id, at]),
+        Event::SmsNumberUnbound(e) => out.push(UNBIND_SMS, params![e.number.to_string(), e.room_id]),
+        Event::MemberJoined(e) => {
+            let key = member_key(&e.member);
+            let gateway = e.gateway.to_string();
+            out.push(
+                JOIN,
+                params![
+                    e.room_id,
+                    key.clone(),
+                    e.member.user_id,
+                    e.member.nick.to_string(),
+                    gateway.clone(),
+                    e.mask.as_ref().map(|m| m.to_string()),
+                    e.phone.as_ref().map(|p| p.to_string()),
+                    e.is_bot,
+                    at
+                ],
+            );
+            out.push(MEMBERSHIP_CLOSE, params![e.room_id, key.clone(), at, Some("rejoined".to_string())]);
+            out.push(MEMBERSHIP_OPEN, params![e.room_id, key, at, e.member.user_id, e.member.nick.to_string(), gateway]);
+        }
+        Event::MemberLeft(e) => leave(out, e.room_id, &e.member, at, snake(&e.reason)),
+        Event::MemberKicked(e) => leave(out, e.room_id, &e.member, at, "kick".to_string()),
+        Event::NickChanged(e) => out.push(RENAME_MEMBER, params![e.user_id, e.new.to_string()]),
+        Event::ChannelModeChanged(e) => {
+            let (sql, on) = match e.mode {
+                ChannelMode::Voice => (MODE_VOICE, true),
+                ChannelMode::Devoice => (MODE_VOICE, false),
+                ChannelMode::Op => (MODE_OP, true),
+                ChannelMode::Deop => (MODE_OP, false),
+            };
+            out.push(sql, params![e.room_id, e.nick.casefold(), on]);
+        }
+        Event::UserBanned(e) => {
+            let (user, mask) = target_columns(&e.target);
+            out.push(BAN, params![e.ban_id, e.room_id, user, mask, e.reason.as_ref().map(|r| r.to_string()), actor(&e.by), at, e.until]);
+        }
+        Event::UserUnbanned(e) => out.push(UNBAN, params![e.ban_id, at, actor(&e.by)]),
+        Event::RoomMuteSet(e) => {
+            let key = member_key(&e.target);
+            out.push(MUTE_CLOSE, params![e.room_id, key.clone(), at, actor(&e.by)]);
+            out.push(MUTE_OPEN, params![e.room_id, key, at, e.target.user_id, e.target.nick.to_string(), actor(&e.by), e.until]);
+        }
+        Event::RoomMuteLifted(e) => out.push(MUTE_CLOSE, params![e.room_id, member_key(&e.target), at, actor(&e.by)]),
+        Event::PersonalMuteSet(e) => {
+            out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, e.mutee, at]);
+            out.push(PERSONAL_OPEN, params![e.room_id, e.muter, e.mutee, at]);
+        }
+        Event::PersonalMuteLifted(e) => out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, e.mutee, at]),
+        Event::BanRequested(e) => {
+            let (user, mask) = target_columns(&e.target);
+            out.push(REQUEST, params![e.request_id, e.room_id, user, mask, e.reason.to_string(), actor(&e.by), at]);
+        }
+        Event::BanRequestApproved(e) => out.push(DECIDE, params![e.request_id, "approved", actor(&e.by), at, Some(e.ban_id)]),
+        Event::BanRequestRejected(e) => out.push(DECIDE, params![e.request_id, "rejected", actor(&e.by), at, None::<Uuid>]),
+        Event::InviteIssued(e) => {
+            let (phone, user) = match &e.invitee {
+                Invitee::Phone { phone } => (Some(phone.to_string()), None),
+                Invitee::User { user_id } => (None, Some(*user_id)),
+            };
+            out.push(INVITE, params![e.invite_id, e.room_id, phone, user, actor(&e.by), at]);
+        }
+        Event::InviteAccepted(e) => out.push(ACCEPT, params![e.invite_id, e.user_id, at]),
+        _ => {}
+    }
+}
+
+fn leave(out: &mut Writes, room_id: Uuid, member: &MemberRef, at: DateTime<Utc>, reason: String) {
+    let key = member_key(member);
+    out.push(LEAVE, params![room_id, key.clone()]);
+    out.push(MEMBERSHIP_CLOSE, params![room_id, key, at, Some(reason)]);
+}

@@ -1,0 +1,326 @@
+//! The read API: what the GraphQL layer and the gateways ask of the read models.
+//!
+//! Every query reads the `read.*` views (never a generation schema), so a rebuild's switch-over
+//! is invisible to callers. "As of" variants read the temporal tables: one GiST lookup on
+//! `valid @> T`.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use store::Position;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::error::ProjectionError;
+use crate::replay::{AsOf, resolve};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub member_key: String,
+    pub user_id: Option<Uuid>,
+    pub nick: String,
+    pub gateway: String,
+    /// When this membership began.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    pub ban_id: Uuid,
+    pub target_user: Option<Uuid>,
+    pub target_mask: Option<String>,
+    pub reason: Option<String>,
+    pub by: String,
+    pub banned_at: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub lifted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMute {
+    pub member_key: String,
+    pub user_id: Option<Uuid>,
+    pub nick: String,
+    pub by: String,
+    pub since: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: Uuid,
+    pub phone: String,
+    pub nick: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    pub nick: String,
+    pub user_id: Option<Uuid>,
+    /// Nil for activity outside rooms (a nick change).
+    pub room_id: Uuid,
+    pub room_name: Option<String>,
+    /// Whether the room is invite-only: its text is never revealed.
+    pub room_private: bool,
+    pub at: DateTime<Utc>,
+    pub gateway: String,
+    pub activity: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub message_id: Uuid,
+    pub room_id: Uuid,
+    pub posted_at: DateTime<Utc>,
+    pub author_id: Option<Uuid>,
+    pub author_nick: String,
+    pub kind: String,
+    pub gateway: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub quote_id: i64,
+    pub nick: String,
+    pub text: String,
+    pub added_by: String,
+    pub added_at: DateTime<Utc>,
+}
+
+/// Queries over the read models, on the store's connection pool.
+#[derive(Clone)]
+pub struct ReadModels {
+    pool: Pool,
+}
+
+impl ReadModels {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, ProjectionError> {
+        self.pool.get().await.map_err(|e| ProjectionError::Unavailable(e.to_string()))
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<Row>, ProjectionError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    /// The time an [`AsOf`] stands for (`None`: now).
+    pub async fn resolve(&self, as_of: AsOf) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+        let client = self.client().await?;
+        resolve(&client, as_of).await
+    }
+
+    pub async fn position_at(&self, time: DateTime<Utc>) -> Result<Option<Position>, ProjectionError> {
+        let client = self.client().await?;
+        crate::replay::position_at(&client, time).await
+    }
+
+    /// A room's members now, or as of a time or position.
+    pub async fn members(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<Member>, ProjectionError> {
+        let rows = match self.resolve(as_of).await? {
+            None => {
+                self.query(
+                    "SELECT member_key, user_id, nick, gateway, joined_at FROM read.members WHERE room_id = $1 ORDER BY joined_at, member_key",
+                    &[&room_id],
+                )
+                .await?
+            }
+            Some(t) => {
+                self.query(
+                    "SELECT member_key, user_id, nick, gateway, lower(valid) FROM read.memberships \
+                     WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY lower(valid), member_key",
+                    &[&room_id, &t],
+                )
+                .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| Member { member_key: r.get(0), user_id: r.get(1), nick: r.get(2), gateway: r.get(3), since: r.get(4) })
+            .collect())
+    }
+
+    /// The bans in force in a room now, or as of a time or position (timed bans lapse by themselves).
+    pub async fn bans(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<Ban>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows = self
+            .query(
+                "SELECT ban_id, target_user, target_mask, reason, by_actor, banned_at, until, \
+                        CASE WHEN lifted_at <= $2 THEN lifted_at END \
+                 FROM read.bans WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY banned_at, ban_id",
+                &[&room_id, &t],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ban {
+                ban_id: r.get(0),
+                target_user: r.get(1),
+                target_mask: r.get(2),
+                reason: r.get(3),
+                by: r.get(4),
+                banned_at: r.get(5),
+                until: r.get(6),
+                lifted_at: r.get(7),
+            })
+            .collect())
+    }
+
+    /// The room mutes in force now, or as of a time or position.
+    pub async fn room_mutes(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<RoomMute>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows = self
+            .query(
+                "SELECT member_key, user_id, nick, by_actor, lower(valid), until FROM read.room_mutes \
+                 WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY lower(valid), member_key",
+                &[&room_id, &t],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| RoomMute { member_key: r.get(0), user_id: r.get(1), nick: r.get(2), by: r.get(3), since: r.get(4), until: r.get(5) })
+            .collect())
+    }
+
+    /// Personal mutes in force: (muter, mutee) pairs.
+    pub async fn personal_mutes(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<(Uuid, Uuid)>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows = self
+            .query(
+                "SELECT muter, mutee FROM read.personal_mutes WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY muter, mutee",
+                &[&room_id, &t],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// A user's level now, or as of a time or position (`None`: no such user then).
+    pub async fn level(&self, user_id: Uuid, as_of: AsOf) -> Result<Option<i16>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows =
+            self.query("SELECT level FROM read.level_history WHERE user_id = $1 AND valid @> $2::timestamptz", &[&user_id, &t]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// A user's privacy flag now, or as of a time or position.
+    pub async fn private(&self, user_id: Uuid, as_of: AsOf) -> Result<Option<bool>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows =
+            self.query("SELECT private FROM read.privacy_history WHERE user_id = $1 AND valid @> $2::timestamptz", &[&user_id, &t]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// A user's nick now, or as of a time or position.
+    pub async fn nick(&self, user_id: Uuid, as_of: AsOf) -> Result<Option<String>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows =
+            self.query("SELECT nick FROM read.nick_history WHERE user_id = $1 AND valid @> $2::timestamptz", &[&user_id, &t]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// Who held a nick (case-insensitive) now, or as of a time or position.
+    pub async fn nick_owner(&self, nick: &str, as_of: AsOf) -> Result<Option<Uuid>, ProjectionError> {
+        let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
+        let rows = self
+            .query(
+                "SELECT user_id FROM read.nick_history WHERE nick_fold = $1 AND valid @> $2::timestamptz ORDER BY lower(valid) DESC LIMIT 1",
+                &[&nick.to_ascii_lowercase(), &t],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// Where and when a nick was last seen, with the room's privacy (callers hide private text).
+    pub async fn last_seen(&self, nick: &str) -> Result<Option<Sighting>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT s.nick, s.user_id, s.room_id, r.name, coalesce(r.invite_only, false), s.seen_at, s.gateway, s.activity, s.detail \
+                 FROM read.last_seen s LEFT JOIN read.rooms r ON r.room_id = s.room_id \
+                 WHERE s.nick_fold = $1 ORDER BY s.seen_at DESC LIMIT 1",
+                &[&nick.to_ascii_lowercase()],
+            )
+            .await?;
+        Ok(rows.first().map(|r| Sighting {
+            nick: r.get(0),
+            user_id: r.get(1),
+            room_id: r.get(2),
+            room_name: r.get(3),
+            room_private: r.get(4),
+            at: r.get(5),
+            gateway: r.get(6),
+            activity: r.get(7),
+            detail: r.get(8),
+        }))
+    }
+
+    /// Who receives `sender`'s message in an SMS room: one indexed query (see `reply_numbers`).
+    pub async fn reply_numbers(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<Recipient>, ProjectionError> {
+        let rows = self.query(crate::models::reply_numbers::REPLY_NUMBERS_SQL, &[&room_id, &sender]).await?;
+        Ok(rows.iter().map(|r| Recipient { user_id: r.get(0), phone: r.get(1), nick: r.get(2) }).collect())
+    }
+
+    /// A room's messages in `[from, to)`, oldest first, after a `(posted_at, message_id)` cursor.
+    pub async fn messages(
+        &self,
+        room_id: Uuid,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Message>, ProjectionError> {
+        let (after_time, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        let rows = self
+            .query(
+                "SELECT message_id, room_id, posted_at, author_id, author_nick, kind, gateway, body FROM read.messages \
+                 WHERE room_id = $1 AND ($2::timestamptz IS NULL OR posted_at >= $2) AND ($3::timestamptz IS NULL OR posted_at < $3) \
+                   AND ($4::timestamptz IS NULL OR (posted_at, message_id) > ($4, $5::uuid)) \
+                 ORDER BY posted_at, message_id LIMIT $6",
+                &[&room_id, &from, &to, &after_time, &after_id, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Message {
+                message_id: r.get(0),
+                room_id: r.get(1),
+                posted_at: r.get(2),
+                author_id: r.get(3),
+                author_nick: r.get(4),
+                kind: r.get(5),
+                gateway: r.get(6),
+                body: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Quotes matching words (full text, best first), at most `limit`.
+    pub async fn search_quotes(&self, words: &str, limit: i64) -> Result<Vec<Quote>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes, websearch_to_tsquery('english', $1) q \
+                 WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id LIMIT $2",
+                &[&words, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(quote).collect())
+    }
+
+    pub async fn quote(&self, quote_id: i64) -> Result<Option<Quote>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes WHERE quote_id = $1 AND deleted_at IS NULL",
+                &[&quote_id],
+            )
+            .await?;
+        Ok(rows.first().map(quote))
+    }
+}
+
+fn quote(r: &Row) -> Quote {
+    Quote { quote_id: r.get(0), nick: r.get(1), text: r.get(2), added_by: r.get(3), added_at: r.get(4) }
+}

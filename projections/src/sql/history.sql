@@ -1,0 +1,14 @@
+-- history: every message posted in a room (say, /me action, notice), for history pages and
+-- statistics. Paged by (room_id, posted_at, message_id).
+CREATE TABLE messages (
+    message_id  uuid        PRIMARY KEY,
+    room_id     uuid        NOT NULL,
+    posted_at   timestamptz NOT NULL,
+    author_id   uuid,
+    author_nick text        NOT NULL,
+    kind        text        NOT NULL,
+    gateway     text        NOT NULL,
+    body        text        NOT NULL
+);
+CREATE INDEX messages_room_time ON messages (room_id, posted_at, message_id);
+CREATE INDEX messages_author_time ON messages (author_id, posted_at) WHERE author_id IS NOT NULL;

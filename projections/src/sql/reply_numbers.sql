@@ -1,0 +1,28 @@
+-- reply_numbers: for each SMS room, the members who receive text by SMS, denormalised so that
+-- "who receives this sender's message" is one indexed query:
+--   SELECT phone FROM sms_recipients r WHERE room_id = $1 AND user_id <> $2 AND NOT stopped
+--     AND NOT EXISTS (SELECT 1 FROM sms_personal_mutes m WHERE m.room_id = $1 AND m.muter = r.user_id AND m.mutee = $2)
+CREATE TABLE sms_recipients (
+    room_id     uuid        NOT NULL,
+    user_id     uuid        NOT NULL,
+    phone       text        NOT NULL,
+    nick        text        NOT NULL,
+    stopped     boolean     NOT NULL,
+    joined_at   timestamptz NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX sms_recipients_user ON sms_recipients (user_id);
+
+-- The phone and stop state of every user, so a member joining later inherits them.
+CREATE TABLE sms_users (
+    user_id     uuid        PRIMARY KEY,
+    phone       text,
+    stopped     boolean     NOT NULL DEFAULT false
+);
+
+CREATE TABLE sms_personal_mutes (
+    room_id     uuid        NOT NULL,
+    muter       uuid        NOT NULL,
+    mutee       uuid        NOT NULL,
+    PRIMARY KEY (room_id, muter, mutee)
+);

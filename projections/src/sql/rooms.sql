@@ -1,0 +1,122 @@
+-- rooms: rooms and their bindings, current members, bans, mutes, ban requests, invites, channel
+-- modes. memberships, bans, room_mutes and personal_mutes are temporal (valid tstzrange), so the
+-- members/bans/mutes of a room as of T are one GiST lookup each.
+CREATE TABLE rooms (
+    room_id     uuid        PRIMARY KEY,
+    name        text        NOT NULL,
+    invite_only boolean     NOT NULL,
+    topic       text,
+    created_by  text        NOT NULL,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
+
+CREATE TABLE room_irc_channels (
+    channel_fold text       PRIMARY KEY,
+    channel     text        NOT NULL,
+    room_id     uuid        NOT NULL,
+    channel_key text,
+    bound_at    timestamptz NOT NULL
+);
+CREATE INDEX room_irc_channels_room ON room_irc_channels (room_id);
+
+CREATE TABLE room_sms_numbers (
+    number      text        PRIMARY KEY,
+    room_id     uuid        NOT NULL,
+    bound_at    timestamptz NOT NULL
+);
+CREATE INDEX room_sms_numbers_room ON room_sms_numbers (room_id);
+
+-- member_key: the user id, or `nick:<casefolded nick>` for IRC guests without an account.
+CREATE TABLE members (
+    room_id     uuid        NOT NULL,
+    member_key  text        NOT NULL,
+    user_id     uuid,
+    nick        text        NOT NULL,
+    gateway     text        NOT NULL,
+    mask        text,
+    phone       text,
+    is_bot      boolean     NOT NULL,
+    voice       boolean     NOT NULL DEFAULT false,
+    op          boolean     NOT NULL DEFAULT false,
+    joined_at   timestamptz NOT NULL,
+    PRIMARY KEY (room_id, member_key)
+);
+CREATE INDEX members_user ON members (user_id) WHERE user_id IS NOT NULL;
+
+CREATE TABLE memberships (
+    room_id     uuid        NOT NULL,
+    member_key  text        NOT NULL,
+    user_id     uuid,
+    nick        text        NOT NULL,
+    gateway     text        NOT NULL,
+    left_reason text,
+    valid       tstzrange   NOT NULL,
+    EXCLUDE USING gist (room_id WITH =, member_key WITH =, valid WITH &&)
+);
+CREATE INDEX memberships_user ON memberships USING gist (user_id, valid);
+
+CREATE TABLE bans (
+    ban_id      uuid        PRIMARY KEY,
+    room_id     uuid        NOT NULL,
+    target_user uuid,
+    target_mask text,
+    reason      text,
+    by_actor    text        NOT NULL,
+    banned_at   timestamptz NOT NULL,
+    until       timestamptz,
+    lifted_at   timestamptz,
+    lifted_by   text,
+    -- In force from banned_at until lifted or expired.
+    valid       tstzrange   NOT NULL
+);
+CREATE INDEX bans_room_valid ON bans USING gist (room_id, valid);
+CREATE INDEX bans_user ON bans (target_user) WHERE target_user IS NOT NULL;
+
+CREATE TABLE room_mutes (
+    room_id     uuid        NOT NULL,
+    member_key  text        NOT NULL,
+    user_id     uuid,
+    nick        text        NOT NULL,
+    by_actor    text        NOT NULL,
+    until       timestamptz,
+    lifted_by   text,
+    -- In force from when it was set until lifted or expired.
+    valid       tstzrange   NOT NULL,
+    EXCLUDE USING gist (room_id WITH =, member_key WITH =, valid WITH &&)
+);
+
+CREATE TABLE personal_mutes (
+    room_id     uuid        NOT NULL,
+    muter       uuid        NOT NULL,
+    mutee       uuid        NOT NULL,
+    valid       tstzrange   NOT NULL,
+    EXCLUDE USING gist (room_id WITH =, muter WITH =, mutee WITH =, valid WITH &&)
+);
+
+CREATE TABLE ban_requests (
+    request_id  uuid        PRIMARY KEY,
+    room_id     uuid        NOT NULL,
+    target_user uuid,
+    target_mask text,
+    reason      text        NOT NULL,
+    by_actor    text        NOT NULL,
+    requested_at timestamptz NOT NULL,
+    status      text        NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'approved', 'rejected')),
+    decided_by  text,
+    decided_at  timestamptz,
+    ban_id      uuid
+);
+CREATE INDEX ban_requests_open ON ban_requests (room_id) WHERE status = 'open';
+
+CREATE TABLE invites (
+    invite_id   uuid        PRIMARY KEY,
+    room_id     uuid        NOT NULL,
+    invitee_phone text,
+    invitee_user uuid,
+    by_actor    text        NOT NULL,
+    issued_at   timestamptz NOT NULL,
+    accepted_by uuid,
+    accepted_at timestamptz
+);
+CREATE INDEX invites_room ON invites (room_id);

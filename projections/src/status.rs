@@ -1,0 +1,80 @@
+//! `switchboard projections status`: where each projection stands, read from the database (so it
+//! works from any process, whether or not this one runs the projections).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use store::Position;
+use tokio_postgres::Client;
+
+use crate::db;
+use crate::error::ProjectionError;
+use crate::projection::Projection;
+
+#[derive(Debug, Clone)]
+pub struct ProjectionReport {
+    pub name: &'static str,
+    /// The code's version, and the version of the live generation (None: never built).
+    pub version: i32,
+    pub live_version: Option<i32>,
+    pub generation: Option<i32>,
+    /// `live`, `failed`, or `not built`.
+    pub state: String,
+    pub error: Option<String>,
+    pub position: Position,
+    /// Events of its types recorded after its checkpoint.
+    pub lag_events: i64,
+    /// Age of the oldest event it has not applied yet (zero when caught up).
+    pub lag_seconds: f64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Result<Vec<ProjectionReport>, ProjectionError> {
+    let mut reports = Vec::with_capacity(projections.len());
+    for projection in projections {
+        let name = projection.name();
+        let row =
+            client.query_opt("SELECT version, generation, state, error, updated_at FROM es_projections WHERE name = $1", &[&name]).await?;
+        let Some(row) = row else {
+            reports.push(ProjectionReport {
+                name,
+                version: projection.version(),
+                live_version: None,
+                generation: None,
+                state: "not built".into(),
+                error: None,
+                position: Position::START,
+                lag_events: 0,
+                lag_seconds: 0.0,
+                updated_at: None,
+            });
+            continue;
+        };
+        let generation: i32 = row.get(1);
+        let subscriber = db::subscriber(name, generation);
+        let position = db::checkpoint(client, &subscriber).await?;
+        let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
+        let types: Vec<&str> = projection.event_types().to_vec();
+        let lag = client
+            .query_one(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0) FROM es_events \
+                 WHERE event_type = ANY($1) AND (log_era, tx_id, global_position) > ($2::smallint, $3::text::xid8, $4::bigint) \
+                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
+                &[&types, &era, &tx.to_string(), &pos],
+            )
+            .await?;
+        reports.push(ProjectionReport {
+            name,
+            version: projection.version(),
+            live_version: Some(row.get(0)),
+            generation: Some(generation),
+            state: row.get(2),
+            error: row.get(3),
+            position,
+            lag_events: lag.get(0),
+            lag_seconds: lag.get::<_, f64>(1).max(0.0),
+            updated_at: Some(row.get(4)),
+        });
+    }
+    Ok(reports)
+}

@@ -1,0 +1,168 @@
+//! The read models fed live: a scripted conversation across IRC and SMS, then the questions the
+//! gateways and the API ask (members, bans and mutes now and as of a past time, reply-numbers,
+//! last seen, quotes, levels), and the status report.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use domain::events::*;
+use domain::{Actor, DisplayNick, Event, Gateway, Level, QuoteText, RoomName, StreamName};
+use projections::{AsOf, ReadModels};
+use support::*;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn the_read_models_answer_what_the_gateways_and_api_ask() {
+    let h = Harness::new().await;
+    let runners = h.start(projections::projection::all());
+    let read = ReadModels::new(h.store.pool().clone());
+    let (alice, bob, carol) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let room = Uuid::new_v4();
+
+    for (id, n, gateway) in [(alice, "alice", Gateway::Irc), (bob, "Bob", Gateway::Sms), (carol, "carol", Gateway::Sms)] {
+        h.append(StreamName::user(id), vec![registered(id, n, gateway)], Actor::System).await;
+    }
+    h.append(
+        StreamName::user(alice),
+        vec![Event::LevelChanged(LevelChanged { user_id: alice, from: Level::Guest, to: Level::Operator, by: Actor::System })],
+        Actor::System,
+    )
+    .await;
+    h.append(
+        StreamName::room(room),
+        vec![
+            Event::RoomCreated(RoomCreated {
+                room_id: room,
+                name: RoomName::parse("Lobby").unwrap(),
+                invite_only: false,
+                created_by: Actor::System,
+            }),
+            Event::SmsNumberBound(SmsNumberBound { room_id: room, number: phone("+15550000001"), by: Actor::System }),
+            joined(room, alice, "alice", None),
+            joined(room, bob, "Bob", Some("+15550000002")),
+            joined(room, carol, "carol", Some("+15550000003")),
+            said(room, alice, "alice", "hello from IRC"),
+            Event::PersonalMuteSet(PersonalMuteSet { room_id: room, muter: carol, mutee: alice }),
+        ],
+        Actor::User(alice),
+    )
+    .await;
+    let everyone_in = h.head().await;
+    runners.wait_for(everyone_in, &[], WAIT).await.unwrap();
+    let before_ban = Utc::now();
+
+    // Reply-numbers: carol muted alice, so alice's text reaches bob only; bob's reaches carol.
+    let to = |v: Vec<projections::queries::Recipient>| v.into_iter().map(|r| r.phone).collect::<Vec<_>>();
+    assert_eq!(to(read.reply_numbers(room, alice).await.unwrap()), vec!["+15550000002"]);
+    assert_eq!(to(read.reply_numbers(room, bob).await.unwrap()), vec!["+15550000003"]);
+
+    let ban = Uuid::new_v4();
+    h.append(
+        StreamName::room(room),
+        vec![
+            Event::UserBanned(UserBanned {
+                room_id: room,
+                ban_id: ban,
+                target: BanTarget::User { user_id: bob },
+                until: Some(Utc::now() + TimeDelta::hours(1)),
+                reason: None,
+                by: Actor::User(alice),
+            }),
+            Event::MemberLeft(MemberLeft { room_id: room, member: member(bob, "Bob"), reason: LeaveReason::Banned }),
+        ],
+        Actor::User(alice),
+    )
+    .await;
+    h.append(
+        StreamName::user(carol),
+        vec![Event::SmsStopped(SmsStopped { user_id: carol, reason: SmsStopReason::Command })],
+        Actor::System,
+    )
+    .await;
+    let banned = h.head().await;
+    runners.wait_for(banned, &[], WAIT).await.unwrap();
+    let while_banned = Utc::now();
+    h.append(
+        StreamName::room(room),
+        vec![Event::UserUnbanned(UserUnbanned {
+            room_id: room,
+            ban_id: ban,
+            target: BanTarget::User { user_id: bob },
+            by: Actor::User(alice),
+        })],
+        Actor::User(alice),
+    )
+    .await;
+    h.append(
+        StreamName::quotes(),
+        vec![Event::QuoteAdded(QuoteAdded {
+            quote_id: 1,
+            nick: DisplayNick::from(nick("alice")),
+            text: QuoteText::parse("the cake is a lie").unwrap(),
+            added_by: Actor::User(bob),
+            added_at: Utc::now(),
+        })],
+        Actor::User(bob),
+    )
+    .await;
+    let end = h.head().await;
+    runners.wait_for(end, &[], WAIT).await.unwrap();
+
+    // Members now, and as of before the ban (by time and by log position).
+    let keys = |v: Vec<projections::queries::Member>| v.into_iter().map(|m| m.nick).collect::<Vec<_>>();
+    assert_eq!(keys(read.members(room, AsOf::Now).await.unwrap()), vec!["alice", "carol"]);
+    assert_eq!(keys(read.members(room, AsOf::Time(before_ban)).await.unwrap()), vec!["alice", "Bob", "carol"]);
+    assert_eq!(keys(read.members(room, AsOf::Position(everyone_in)).await.unwrap()), vec!["alice", "Bob", "carol"]);
+    assert!(read.members(room, AsOf::Position(store::Position::START)).await.unwrap().is_empty());
+
+    // Bans: none before, bob's while banned, none after the unban.
+    assert!(read.bans(room, AsOf::Time(before_ban)).await.unwrap().is_empty());
+    let then = read.bans(room, AsOf::Time(while_banned)).await.unwrap();
+    assert_eq!(then.iter().map(|b| b.target_user).collect::<Vec<_>>(), vec![Some(bob)]);
+    assert!(read.bans(room, AsOf::Now).await.unwrap().is_empty());
+
+    // Carol stopped: nobody receives alice's text any more (bob left, carol stopped).
+    assert!(read.reply_numbers(room, alice).await.unwrap().is_empty());
+    assert_eq!(read.personal_mutes(room, AsOf::Now).await.unwrap(), vec![(carol, alice)]);
+
+    // Levels over time.
+    assert_eq!(read.level(alice, AsOf::Now).await.unwrap(), Some(3));
+    assert_eq!(read.level(bob, AsOf::Now).await.unwrap(), Some(0));
+    assert_eq!(read.nick_owner("BOB", AsOf::Now).await.unwrap(), Some(bob));
+
+    // Last seen across gateways: alice spoke; bob's last sighting is leaving (banned).
+    let seen = read.last_seen("ALICE").await.unwrap().unwrap();
+    assert_eq!(
+        (seen.activity.as_str(), seen.detail.as_deref(), seen.room_name.as_deref()),
+        ("said", Some("hello from IRC"), Some("Lobby"))
+    );
+    let seen = read.last_seen("bob").await.unwrap().unwrap();
+    assert_eq!((seen.activity.as_str(), seen.detail.as_deref()), ("left", Some("banned")));
+    assert!(read.last_seen("nobody").await.unwrap().is_none());
+
+    // Quotes: full-text search (stemmed) and by id.
+    let found = read.search_quotes("lies", 3).await.unwrap();
+    assert_eq!(found.iter().map(|q| q.quote_id).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(read.quote(1).await.unwrap().unwrap().nick, "alice");
+
+    // Time ↔ position.
+    let at_end = read.position_at(Utc::now()).await.unwrap().unwrap();
+    assert_eq!(at_end, end);
+    assert!(read.position_at(before_ban - TimeDelta::days(1)).await.unwrap().is_none());
+
+    // History: alice's message.
+    let messages = read.messages(room, None, None, None, 10).await.unwrap();
+    assert_eq!(messages.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), vec!["hello from IRC"]);
+
+    // Status: all live, nothing left to apply.
+    let client = h.client().await;
+    let report = projections::status::report(&client, &projections::projection::all()).await.unwrap();
+    for p in &report {
+        assert_eq!((p.name, p.state.as_str(), p.lag_events), (p.name, "live", 0), "{p:?}");
+    }
+    runners.stop().await;
+}

@@ -1,0 +1,110 @@
+//! Shared by the projection tests: a store on a fresh database, event helpers, table snapshots.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::events::*;
+use domain::{Actor, DisplayNick, Event, EventCodec, Gateway, Metadata, Nick, PhoneNumber, StreamName};
+use projections::{Projection, RunnerOptions, Runners};
+use store::testing::TestDatabase;
+use store::{AppendResult, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+pub struct Harness {
+    pub db: TestDatabase,
+    pub store: PgEventStore,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        let db = TestDatabase::create().await;
+        let store = db.store().await;
+        Self { db, store }
+    }
+
+    pub async fn client(&self) -> Client {
+        self.db.client().await
+    }
+
+    pub fn start(&self, projections: Vec<Arc<dyn Projection>>) -> Runners {
+        let options =
+            RunnerOptions { poll_interval: Duration::from_millis(100), standby_retry: Duration::from_millis(200), ..Default::default() };
+        Runners::start(self.store.clone(), self.db.config.clone(), projections, options)
+    }
+
+    pub async fn append(&self, stream: StreamName, events: Vec<Event>, actor: Actor) -> AppendResult {
+        let metadata = Metadata::new(actor, Gateway::Api);
+        let events: Vec<NewEvent> = events.iter().map(|e| NewEvent::from_domain(e, metadata.clone())).collect();
+        self.store.append(&stream, ExpectedVersion::Any, events).await.expect("append")
+    }
+
+    pub async fn head(&self) -> Position {
+        self.store.head().await.unwrap()
+    }
+
+    /// Every read-model table (through the `read` views): row count and a digest of the rows.
+    pub async fn snapshot(&self) -> BTreeMap<String, (i64, String)> {
+        let client = self.client().await;
+        let tables: Vec<String> =
+            client.query("SELECT unnest(tables) FROM es_projections ORDER BY 1", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let mut out = BTreeMap::new();
+        for table in tables {
+            let row = client
+                .query_one(
+                    &format!("SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM read.{table} t"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            out.insert(table, (row.get(0), row.get(1)));
+        }
+        out
+    }
+}
+
+pub fn nick(s: &str) -> Nick {
+    Nick::parse(s).unwrap()
+}
+
+pub fn member(user_id: Uuid, n: &str) -> MemberRef {
+    MemberRef { user_id: Some(user_id), nick: DisplayNick::from(nick(n)) }
+}
+
+pub fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).unwrap()
+}
+
+pub fn registered(user_id: Uuid, n: &str, gateway: Gateway) -> Event {
+    Event::UserRegistered(UserRegistered { user_id, nick: nick(n), gateway })
+}
+
+pub fn joined(room_id: Uuid, user_id: Uuid, n: &str, phone_number: Option<&str>) -> Event {
+    Event::MemberJoined(MemberJoined {
+        room_id,
+        member: member(user_id, n),
+        mask: None,
+        phone: phone_number.map(phone),
+        gateway: if phone_number.is_some() { Gateway::Sms } else { Gateway::Irc },
+        invite_id: None,
+        is_bot: false,
+    })
+}
+
+pub fn said(room_id: Uuid, user_id: Uuid, n: &str, body: &str) -> Event {
+    Event::MessagePosted(MessagePosted {
+        room_id,
+        message_id: Uuid::new_v4(),
+        author_id: Some(user_id),
+        author_nick: DisplayNick::from(nick(n)),
+        body: domain::MessageBody::parse(body).unwrap(),
+        kind: MessageKind::Say,
+        gateway: Gateway::Irc,
+    })
+}
+
+pub fn event_type(e: &Event) -> &'static str {
+    e.event_type()
+}
