@@ -204,6 +204,19 @@ impl Runner {
 
         match db::live_generation(&client, name).await? {
             Some((_, version)) if version == self.projection.version() => {}
+            // First start: nothing to keep serving, so generation 1 goes live empty at once and
+            // catches up in the open (status shows its lag).
+            None => {
+                let (space, key) = locks::build(name);
+                let free: bool = client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&space, &key]).await?.get(0);
+                if !free {
+                    // A `switchboard rebuild` is installing it right now: look again shortly.
+                    return Err(ProjectionError::Unavailable(format!("{name} is being built by another process")));
+                }
+                db::create_generation(&client, self.projection.as_ref(), 1).await?;
+                db::switch_over(&mut client, self.projection.as_ref(), 1).await?;
+                client.execute("SELECT pg_advisory_unlock($1, $2)", &[&space, &key]).await?;
+            }
             existing => {
                 tracing::info!(projection = name, from_version = ?existing.map(|e| e.1), to_version = self.projection.version(), "building");
                 self.set_state(RunnerState::Building);

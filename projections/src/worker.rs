@@ -130,7 +130,13 @@ impl Worker {
     /// batch fails on a statement, the events are retried one per transaction so the error
     /// names the event that caused it; the ones before it are kept.
     pub async fn apply(&mut self, events: &[&Envelope<Event>], upto: Position) -> Result<BatchOutcome, ProjectionError> {
-        match self.apply_once(events, upto).await {
+        let first = self.apply_once(events, upto).await;
+        // A statement may fail only because the generation was switched (its tables are gone):
+        // that is staleness, not the event's fault.
+        if matches!(first, Err(BatchError::Statement(_))) && self.is_stale().await? {
+            return Ok(BatchOutcome::Stale);
+        }
+        match first {
             Err(BatchError::Statement(reason)) if events.len() > 1 => {
                 tracing::warn!(projection = self.projection.name(), %reason, "batch failed; locating the event");
                 for (i, event) in events.iter().enumerate() {
@@ -149,6 +155,21 @@ impl Worker {
             },
             Ok(outcome) => Ok(outcome),
         }
+    }
+
+    /// Whether the checkpoint (or, for the live generation, the generation) moved under us.
+    async fn is_stale(&self) -> Result<bool, ProjectionError> {
+        let (era, tx, pos) = self.position.pg_parts().unwrap_or((0, 0, 0));
+        let row = self
+            .client
+            .query_one(
+                &self.bookkeeping.guard,
+                &[&self.projection.name(), &db::subscriber(self.projection.name(), self.generation), &era, &tx.to_string(), &pos],
+            )
+            .await?;
+        let live_generation: Option<i32> = row.get(0);
+        let checkpoint_matches: bool = row.get(1);
+        Ok(!checkpoint_matches || (self.role == Role::Live && live_generation != Some(self.generation)))
     }
 
     fn blame(&self, event: &Envelope<Event>, e: BatchError) -> ProjectionError {
