@@ -52,6 +52,33 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         rows: usize,
     },
+    /// Full rebuild of every projection over a generated realistic history (filled when the
+    /// log is empty; otherwise the existing log is used).
+    Rebuild {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Events read and applied per transaction.
+        #[arg(long, default_value_t = 5_000)]
+        page: usize,
+    },
+    /// Projection lag (append committed → applied by every projection) at a steady append rate.
+    Lag {
+        #[arg(long, default_value_t = 1_000)]
+        rate: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// Read-model queries: reply-numbers of a big SMS room, as-of lookups at random past times.
+    Queries {
+        /// Members of the SMS room.
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Queries of each kind.
+        #[arg(long, default_value_t = 1_000)]
+        lookups: usize,
+    },
     /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
     RawRead {
         #[arg(long, default_value_t = 200_000)]
@@ -74,13 +101,25 @@ pub async fn run(command: BenchCommand, settings: &Settings, database: &Database
         }
         BenchCommand::RawInsert { events, clients, rows } => raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?,
         BenchCommand::RawRead { events, page } => raw_read(&database.config, events, page).await?,
+        BenchCommand::Rebuild { events, seed, page } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            crate::bench_projections::rebuild(&store, &database.config, events, seed, page.max(1)).await?
+        }
+        BenchCommand::Lag { rate, seconds } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            crate::bench_projections::lag(&store, &database.config, rate.max(1), seconds.max(1)).await?
+        }
+        BenchCommand::Queries { members, lookups } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            crate::bench_projections::queries(&store, &database.config, members.max(2), lookups.max(1)).await?
+        }
     };
     println!("{result}");
     Ok(())
 }
 
 /// A realistic event: a chat line of typical length.
-fn message_event(room: Uuid, n: usize) -> Event {
+pub(crate) fn message_event(room: Uuid, n: usize) -> Event {
     Event::MessagePosted(MessagePosted {
         room_id: room,
         message_id: Uuid::now_v7(),
@@ -92,15 +131,15 @@ fn message_event(room: Uuid, n: usize) -> Event {
     })
 }
 
-fn metadata() -> Metadata {
+pub(crate) fn metadata() -> Metadata {
     Metadata::new(Actor::System, Gateway::System)
 }
 
-fn rate(events: usize, elapsed: Duration) -> f64 {
+pub(crate) fn rate(events: usize, elapsed: Duration) -> f64 {
     (events as f64 / elapsed.as_secs_f64()).round()
 }
 
-fn latency_ms(h: &Histogram<u64>, q: f64) -> f64 {
+pub(crate) fn latency_ms(h: &Histogram<u64>, q: f64) -> f64 {
     (h.value_at_quantile(q) as f64 / 1_000.0 * 100.0).round() / 100.0
 }
 

@@ -3,7 +3,9 @@
 //! a shared shutdown signal and reports which one stopped and why.
 
 mod bench;
+mod bench_projections;
 mod database;
+mod operations;
 mod settings;
 
 use std::path::PathBuf;
@@ -31,11 +33,31 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Measure the event store (see BENCHMARKS.md).
+    /// Inspect the projections (read models).
+    Projections {
+        #[command(subcommand)]
+        which: ProjectionsCommand,
+    },
+    /// Rebuild projections from the start of the log, side by side with the live ones, and
+    /// switch readers over when caught up (no downtime). All projections when none is named.
+    Rebuild {
+        /// Projection names (see `switchboard projections status`).
+        names: Vec<String>,
+        /// Events read and applied per transaction.
+        #[arg(long, default_value_t = 5_000)]
+        page: usize,
+    },
+    /// Measure the event store and the projections (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
         which: bench::BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's version, state, position and lag (events and seconds).
+    Status,
 }
 
 fn init_tracing(settings: &Settings) {
@@ -58,6 +80,8 @@ async fn main() -> anyhow::Result<()> {
     let outcome = match cli.command {
         Command::Migrate => migrate(&database).await,
         Command::Serve => serve(&settings, &database).await,
+        Command::Projections { which: ProjectionsCommand::Status } => operations::status(&database).await,
+        Command::Rebuild { names, page } => operations::rebuild(&settings, &database, &names, page).await,
         Command::Bench { which } => bench::run(which, &settings, &database).await,
     };
     database.close().await;
@@ -80,11 +104,17 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(settings.server.listen).await.with_context(|| format!("binding {}", settings.server.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving the API");
     let mut api_shutdown = shutdown_rx.clone();
-    let mut api = tokio::spawn(api::serve(listener, api::ApiState { store }, async move {
+    let runners = std::sync::Arc::new(projections::Runners::start(
+        store.clone(),
+        database.config.clone(),
+        projections::projection::all(),
+        projections::RunnerOptions::default(),
+    ));
+    let mut api = tokio::spawn(api::serve(listener, api::ApiState { store, runners: Some(runners.clone()) }, async move {
         let _ = api_shutdown.wait_for(|stop| *stop).await;
     }));
 
-    tokio::select! {
+    let outcome = tokio::select! {
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
             let _ = shutdown_tx.send(true);
@@ -95,10 +125,11 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         }
         stopped = &mut api => {
             let _ = shutdown_tx.send(true);
-            task_outcome("the API", stopped)?;
-            Err(anyhow::anyhow!("the API stopped unexpectedly"))
+            task_outcome("the API", stopped).and(Err(anyhow::anyhow!("the API stopped unexpectedly")))
         }
-    }
+    };
+    runners.stop().await;
+    outcome
 }
 
 /// Names the task that stopped and why.

@@ -88,7 +88,7 @@ pub async fn switch_over(client: &mut Client, projection: &dyn Projection, gener
     for table in &tables {
         ddl.push_str(&format!("DROP VIEW IF EXISTS read.{table}; CREATE VIEW read.{table} AS SELECT * FROM {schema}.{table};"));
     }
-    tx.batch_execute(&ddl).await?;
+    tx.batch_execute(&format!("SET LOCAL client_min_messages = warning; {ddl}")).await?;
     tx.execute(
         "INSERT INTO es_projections (name, version, generation, tables, state, error, error_position, updated_at) \
          VALUES ($1, $2, $3, $4, 'live', NULL, NULL, now()) \

@@ -17,7 +17,7 @@
 pub mod build;
 pub mod db;
 pub mod error;
-// pub mod generate;
+pub mod generate;
 mod locks;
 pub mod models;
 pub mod projection;

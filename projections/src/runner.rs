@@ -57,12 +57,13 @@ pub struct RunnerStatus {
     pub observed: Position,
 }
 
-/// One started runner: its projection's name, its status, its task.
-type Started = (&'static str, watch::Receiver<RunnerStatus>, JoinHandle<Result<(), ProjectionError>>);
+/// A runner's task, named after its projection.
+type Task = (&'static str, JoinHandle<Result<(), ProjectionError>>);
 
 /// The running projections of this process.
 pub struct Runners {
-    runners: Vec<Started>,
+    runners: Vec<(&'static str, watch::Receiver<RunnerStatus>)>,
+    tasks: std::sync::Mutex<Vec<Task>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -75,7 +76,7 @@ impl Runners {
         options: RunnerOptions,
     ) -> Self {
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let runners = projections
+        let (runners, tasks) = projections
             .into_iter()
             .map(|projection| {
                 let (status_tx, status_rx) = watch::channel(RunnerStatus { state: RunnerState::Starting, observed: Position::START });
@@ -88,25 +89,25 @@ impl Runners {
                     status: status_tx,
                     shutdown: shutdown_rx.clone(),
                 };
-                (name, status_rx, tokio::spawn(runner.run()))
+                ((name, status_rx), (name, tokio::spawn(runner.run())))
             })
-            .collect();
-        Self { runners, shutdown }
+            .unzip();
+        Self { runners, tasks: std::sync::Mutex::new(tasks), shutdown }
     }
 
     pub fn statuses(&self) -> Vec<(&'static str, RunnerStatus)> {
-        self.runners.iter().map(|(name, status, _)| (*name, status.borrow().clone())).collect()
+        self.runners.iter().map(|(name, status)| (*name, status.borrow().clone())).collect()
     }
 
     /// Whether every runner is applying events (not failed, building or reconnecting).
     pub fn all_running(&self) -> bool {
-        self.runners.iter().all(|(_, status, _)| matches!(status.borrow().state, RunnerState::Running | RunnerState::Standby))
+        self.runners.iter().all(|(_, status)| matches!(status.borrow().state, RunnerState::Running | RunnerState::Standby))
     }
 
     /// Waits until every projection (or those named) has applied everything up to `position`.
     pub async fn wait_for(&self, position: Position, names: &[&str], timeout: Duration) -> Result<(), ProjectionError> {
         let wait_all = async {
-            for (name, status, _) in &self.runners {
+            for (name, status) in &self.runners {
                 if !names.is_empty() && !names.contains(name) {
                     continue;
                 }
@@ -132,9 +133,10 @@ impl Runners {
     }
 
     /// Stops every runner after its current batch.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         let _ = self.shutdown.send(true);
-        for (name, _, handle) in self.runners {
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("runner task list poisoned"));
+        for (name, handle) in tasks {
             match handle.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(projection = name, error = %e, "projection had stopped with an error"),

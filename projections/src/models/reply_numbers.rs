@@ -27,6 +27,7 @@ const JOIN: &str = "INSERT INTO sms_recipients (room_id, user_id, phone, nick, s
      ON CONFLICT (room_id, user_id) DO UPDATE SET phone = excluded.phone, nick = excluded.nick";
 const LEAVE: &str = "DELETE FROM sms_recipients WHERE room_id = $1 AND user_id = $2";
 const MUTE: &str = "INSERT INTO sms_personal_mutes (room_id, muter, mutee) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const UNMUTE_ALL: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND (muter = $2 OR mutee = $2)";
 const UNMUTE: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
 
 /// The fan-out query (see the module docs); `$1` room, `$2` sender.
@@ -52,7 +53,6 @@ impl Projection for ReplyNumbers {
             "user.nick_changed",
             "room.member_joined",
             "room.member_left",
-            "room.member_kicked",
             "room.personal_mute_set",
             "room.personal_mute_lifted",
         ]
@@ -85,14 +85,11 @@ impl Projection for ReplyNumbers {
                         out.push(JOIN, params![e.room_id, user_id, phone.to_string(), e.member.nick.to_string(), envelope.recorded_at]);
                     }
                 }
+                // Kicks and bans end in MemberLeft too. Leaving clears personal mutes both ways.
                 Event::MemberLeft(e) => {
                     if let Some(user_id) = e.member.user_id {
                         out.push(LEAVE, params![e.room_id, user_id]);
-                    }
-                }
-                Event::MemberKicked(e) => {
-                    if let Some(user_id) = e.member.user_id {
-                        out.push(LEAVE, params![e.room_id, user_id]);
+                        out.push(UNMUTE_ALL, params![e.room_id, user_id]);
                     }
                 }
                 Event::PersonalMuteSet(e) => out.push(MUTE, params![e.room_id, e.muter, e.mutee]),

@@ -54,6 +54,9 @@ const MUTE_OPEN: &str = "INSERT INTO room_mutes (room_id, member_key, user_id, n
      FROM (SELECT greatest($3, max(lower(valid))) AS start FROM room_mutes WHERE room_id = $1 AND member_key = $2) s";
 const PERSONAL_CLOSE: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $4)) \
      WHERE room_id = $1 AND muter = $2 AND mutee = $3 AND upper_inf(valid)";
+/// Leaving a room clears the personal mutes by and of the one who left (as the Room aggregate does).
+const PERSONAL_CLOSE_ALL: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $3)) \
+     WHERE room_id = $1 AND (muter = $2 OR mutee = $2) AND upper_inf(valid)";
 const PERSONAL_OPEN: &str = "INSERT INTO personal_mutes (room_id, muter, mutee, valid) \
      SELECT $1, $2, $3, tstzrange(greatest($4, max(lower(valid))), NULL) FROM personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
 
@@ -85,7 +88,6 @@ impl Projection for Rooms {
             "room.topic_set",
             "room.member_joined",
             "room.member_left",
-            "room.member_kicked",
             "room.mute_set",
             "room.mute_lifted",
             "room.personal_mute_set",
@@ -161,8 +163,8 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
             out.push(MEMBERSHIP_CLOSE, params![e.room_id, key.clone(), at, Some("rejoined".to_string())]);
             out.push(MEMBERSHIP_OPEN, params![e.room_id, key, at, e.member.user_id, e.member.nick.to_string(), gateway]);
         }
+        // A kick is recorded as MemberKicked (who, why, by whom) followed by MemberLeft.
         Event::MemberLeft(e) => leave(out, e.room_id, &e.member, at, snake(&e.reason)),
-        Event::MemberKicked(e) => leave(out, e.room_id, &e.member, at, "kick".to_string()),
         Event::NickChanged(e) => out.push(RENAME_MEMBER, params![e.user_id, e.new.to_string()]),
         Event::ChannelModeChanged(e) => {
             let (sql, on) = match e.mode {
@@ -211,4 +213,7 @@ fn leave(out: &mut Writes, room_id: Uuid, member: &MemberRef, at: DateTime<Utc>,
     let key = member_key(member);
     out.push(LEAVE, params![room_id, key.clone()]);
     out.push(MEMBERSHIP_CLOSE, params![room_id, key, at, Some(reason)]);
+    if let Some(user_id) = member.user_id {
+        out.push(PERSONAL_CLOSE_ALL, params![room_id, user_id, at]);
+    }
 }
