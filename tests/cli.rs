@@ -43,7 +43,10 @@ fn serve_starts_a_private_postgresql_answers_health_checks_and_stops_it_on_sigte
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let ready = loop {
-        if let Some(answer) = http_get(port, "/readyz") {
+        // 503 while the projections install themselves, then 200.
+        if let Some(answer) = http_get(port, "/readyz")
+            && answer.0 == 200
+        {
             break answer;
         }
         assert!(Instant::now() < deadline, "switchboard serve did not become ready");
@@ -51,7 +54,7 @@ fn serve_starts_a_private_postgresql_answers_health_checks_and_stops_it_on_sigte
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(ready.0, 200, "readyz: {}", ready.1);
-    assert!(ready.1.contains("\"database\":\"ok\""));
+    assert!(ready.1.contains("\"database\":\"ok\"") && ready.1.contains("\"rooms\":\"running\""), "{}", ready.1);
     let (status, body) = http_get(port, "/healthz").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("\"status\":\"ok\""));
@@ -68,10 +71,8 @@ fn serve_starts_a_private_postgresql_answers_health_checks_and_stops_it_on_sigte
     assert!(stderr.contains("private PostgreSQL cluster stopped"));
 }
 
-#[tokio::test]
-async fn migrate_uses_the_configured_database_and_is_idempotent() {
-    let db = store::testing::TestDatabase::create().await;
-    let url = format!(
+fn database_url(db: &store::testing::TestDatabase) -> String {
+    format!(
         "postgres://{}@{}:{}/{}",
         db.config.get_user().unwrap(),
         match &db.config.get_hosts()[0] {
@@ -80,7 +81,48 @@ async fn migrate_uses_the_configured_database_and_is_idempotent() {
         },
         db.config.get_ports()[0],
         db.name
+    )
+}
+
+fn run_switchboard(url: &str, args: &[&str]) -> std::process::Output {
+    let empty = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).current_dir(empty.path()).env("DATABASE_URL", url).output().unwrap()
+}
+
+#[tokio::test]
+async fn rebuild_and_status_operate_the_projections_from_the_command_line() {
+    let db = store::testing::TestDatabase::create().await;
+    let url = database_url(&db);
+    let status = run_switchboard(&url, &["projections", "status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(text.lines().any(|l| l.starts_with("rooms") && l.contains("not built")), "{text}");
+
+    let rebuilt = run_switchboard(&url, &["rebuild", "rooms", "quotes"]);
+    assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+    let text = String::from_utf8_lossy(&rebuilt.stdout);
+    assert!(text.contains("rooms: generation 1 is live") && text.contains("quotes: generation 1 is live"), "{text}");
+    let again = run_switchboard(&url, &["rebuild", "rooms"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("rooms: generation 2 is live"));
+
+    let status = run_switchboard(&url, &["projections", "status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.lines().any(|l| l.starts_with("rooms") && l.contains(" 2 live")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("users") && l.contains("not built")), "{text}");
+
+    let unknown = run_switchboard(&url, &["rebuild", "nosuch"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no projection is called \"nosuch\""),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
     );
+}
+
+#[tokio::test]
+async fn migrate_uses_the_configured_database_and_is_idempotent() {
+    let db = store::testing::TestDatabase::create().await;
+    let url = database_url(&db);
     let empty = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))

@@ -8,10 +8,10 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use domain::Event;
-use futures::future::try_join_all;
 use store::{EventStore, Filter, PgEventStore, Position};
 
 use crate::error::ProjectionError;
@@ -89,14 +89,55 @@ pub async fn rebuild(
         }
     });
 
-    while let Some(page) = pages_rx.recv().await {
-        let page = page?;
-        try_join_all(workers.iter_mut().map(|worker| apply_page(worker, &page))).await?;
-        state.processed += page.events.len() as u64;
+    // Each projection writes on its own task and connection with a few pages of slack, so a
+    // projection that is slow on some pages (rooms on joins) does not hold the others back.
+    let mut feeds = Vec::with_capacity(workers.len());
+    let mut tasks = Vec::with_capacity(workers.len());
+    for mut worker in workers {
+        let (feed, mut pages) = tokio::sync::mpsc::channel::<Arc<Page>>(8);
+        let done = Arc::new(AtomicU64::new(0));
+        let counter = done.clone();
+        feeds.push((feed, done));
+        tasks.push(tokio::spawn(async move {
+            while let Some(page) = pages.recv().await {
+                apply_page(&mut worker, &page).await?;
+                counter.fetch_add(page.events.len() as u64, Ordering::Relaxed);
+            }
+            Ok::<Worker, ProjectionError>(worker)
+        }));
+    }
+    let mut read_error = None;
+    let mut read = 0u64;
+    'pages: while let Some(page) = pages_rx.recv().await {
+        let page = match page {
+            Ok(page) => Arc::new(page),
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        };
         state.position = page.next;
+        read += page.events.len() as u64;
+        for (feed, _) in &feeds {
+            if feed.send(page.clone()).await.is_err() {
+                break 'pages; // that projection failed; its task holds the error
+            }
+        }
+        state.processed = feeds.iter().map(|(_, done)| done.load(Ordering::Relaxed)).min().unwrap_or(0);
         progress(&state);
     }
-    reader.await.map_err(|e| ProjectionError::Database(format!("log reader panicked: {e}")))?;
+    drop(feeds);
+    drop(pages_rx);
+    let _ = reader.await;
+    let mut workers = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        workers.push(task.await.map_err(|e| ProjectionError::Database(format!("projection build task panicked: {e}")))??);
+    }
+    if let Some(e) = read_error {
+        return Err(e);
+    }
+    state.processed = read;
+    progress(&state);
 
     let mut switched = Vec::new();
     for worker in workers {

@@ -133,7 +133,8 @@ impl ReadModels {
             Some(t) => {
                 self.query(
                     "SELECT member_key, user_id, nick, gateway, lower(valid) FROM read.memberships \
-                     WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY lower(valid), member_key",
+                     WHERE room_id = $1 AND lower(valid) <= $2::timestamptz AND valid @> $2::timestamptz \
+                     ORDER BY lower(valid), member_key",
                     &[&room_id, &t],
                 )
                 .await?
@@ -261,7 +262,9 @@ impl ReadModels {
     /// Who receives `sender`'s message in an SMS room: one indexed query (see `reply_numbers`).
     pub async fn reply_numbers(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<Recipient>, ProjectionError> {
         let rows = self.query(crate::models::reply_numbers::REPLY_NUMBERS_SQL, &[&room_id, &sender]).await?;
-        Ok(rows.iter().map(|r| Recipient { user_id: r.get(0), phone: r.get(1), nick: r.get(2) }).collect())
+        let Some(row) = rows.first() else { return Ok(Vec::new()) };
+        let (ids, phones, nicks): (Vec<Uuid>, Vec<String>, Vec<String>) = (row.get(0), row.get(1), row.get(2));
+        Ok(ids.into_iter().zip(phones).zip(nicks).map(|((user_id, phone), nick)| Recipient { user_id, phone, nick }).collect())
     }
 
     /// A room's messages in `[from, to)`, oldest first, after a `(posted_at, message_id)` cursor.

@@ -30,11 +30,13 @@ const MUTE: &str = "INSERT INTO sms_personal_mutes (room_id, muter, mutee) VALUE
 const UNMUTE_ALL: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND (muter = $2 OR mutee = $2)";
 const UNMUTE: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
 
-/// The fan-out query (see the module docs); `$1` room, `$2` sender.
-pub const REPLY_NUMBERS_SQL: &str = "SELECT r.user_id, r.phone, r.nick FROM read.sms_recipients r \
+/// The fan-out query (see the module docs); `$1` room, `$2` sender. One row of three parallel
+/// arrays: for a 10,000-member room, decoding one row of arrays is several times cheaper than
+/// 10,000 rows.
+pub const REPLY_NUMBERS_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}'), coalesce(array_agg(r.phone), '{}'), coalesce(array_agg(r.nick), '{}') \
+     FROM read.sms_recipients r \
      WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
-       AND NOT EXISTS (SELECT 1 FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.muter = r.user_id AND m.mutee = $2) \
-     ORDER BY r.joined_at, r.user_id";
+       AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
 
 impl Projection for ReplyNumbers {
     fn name(&self) -> &'static str {

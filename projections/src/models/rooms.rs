@@ -34,8 +34,11 @@ const JOIN: &str = "INSERT INTO members (room_id, member_key, user_id, nick, gat
 const LEAVE: &str = "DELETE FROM members WHERE room_id = $1 AND member_key = $2";
 const MEMBERSHIP_CLOSE: &str = "UPDATE memberships SET valid = tstzrange(lower(valid), greatest(lower(valid), $3)), left_reason = $4 \
      WHERE room_id = $1 AND member_key = $2 AND upper_inf(valid)";
+/// Opens a period unless one is open (a join while present, e.g. a second IRC connection, keeps
+/// the membership it extends).
 const MEMBERSHIP_OPEN: &str = "INSERT INTO memberships (room_id, member_key, user_id, nick, gateway, valid) \
-     SELECT $1, $2, $4, $5, $6, tstzrange(greatest($3, max(lower(valid))), NULL) FROM memberships WHERE room_id = $1 AND member_key = $2";
+     SELECT $1, $2, $4, $5, $6, tstzrange(greatest($3, max(lower(valid))), NULL) FROM memberships WHERE room_id = $1 AND member_key = $2 \
+     HAVING NOT coalesce(bool_or(upper_inf(valid)), false)";
 const RENAME_MEMBER: &str = "UPDATE members SET nick = $2 WHERE user_id = $1";
 const MODE_VOICE: &str = "UPDATE members SET voice = $3 WHERE room_id = $1 AND lower(nick) = $2";
 const MODE_OP: &str = "UPDATE members SET op = $3 WHERE room_id = $1 AND lower(nick) = $2";
@@ -160,7 +163,6 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
                     at
                 ],
             );
-            out.push(MEMBERSHIP_CLOSE, params![e.room_id, key.clone(), at, Some("rejoined".to_string())]);
             out.push(MEMBERSHIP_OPEN, params![e.room_id, key, at, e.member.user_id, e.member.nick.to_string(), gateway]);
         }
         // A kick is recorded as MemberKicked (who, why, by whom) followed by MemberLeft.

