@@ -126,8 +126,9 @@ pub async fn queries(
     lookups: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let runners = Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default());
-    let room = big_sms_room(store, members).await?;
-    runners.wait_for(store.head().await?, &[], Duration::from_secs(600)).await?;
+    let (room, last) = big_sms_room(store, members).await?;
+    // The last append's own position, not `head()`: the gap-free head may still be behind it.
+    runners.wait_for(last, &[], Duration::from_secs(600)).await?;
     runners.stop().await;
     let read = ReadModels::new(store.pool().clone());
 
@@ -138,6 +139,7 @@ pub async fn queries(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    anyhow::ensure!(!senders.is_empty(), "the SMS room's members were not projected");
     let mut reply = Histogram::<u64>::new(3)?;
     let mut recipients = 0;
     for i in 0..lookups {
@@ -169,8 +171,9 @@ pub async fn queries(
     }))
 }
 
-/// A room bound to an SMS number with `members` members who joined by SMS.
-async fn big_sms_room(store: &PgEventStore, members: usize) -> anyhow::Result<Uuid> {
+/// A room bound to an SMS number with `members` members who joined by SMS; returns it and the
+/// furthest position appended.
+async fn big_sms_room(store: &PgEventStore, members: usize) -> anyhow::Result<(Uuid, store::Position)> {
     let room = Uuid::now_v7();
     let system = Metadata::new(Actor::System, Gateway::System);
     let setup = [
@@ -183,7 +186,7 @@ async fn big_sms_room(store: &PgEventStore, members: usize) -> anyhow::Result<Uu
         Event::SmsNumberBound(SmsNumberBound { room_id: room, number: PhoneNumber::parse("+15005550006")?, by: Actor::System }),
     ];
     let setup: Vec<NewEvent> = setup.iter().map(|e| NewEvent::from_domain(e, system.clone())).collect();
-    store.append(&StreamName::room(room), ExpectedVersion::NoStream, setup).await?;
+    let mut last = store.append(&StreamName::room(room), ExpectedVersion::NoStream, setup).await?.position;
     let tag = &room.simple().to_string()[24..];
     let joins = futures::stream::iter(0..members)
         .map(|i| {
@@ -206,14 +209,15 @@ async fn big_sms_room(store: &PgEventStore, members: usize) -> anyhow::Result<Uu
                     invite_id: None,
                     is_bot: false,
                 });
-                store.append(&StreamName::room(room), ExpectedVersion::Any, vec![NewEvent::from_domain(&joined, meta)]).await?;
-                anyhow::Ok(())
+                let appended =
+                    store.append(&StreamName::room(room), ExpectedVersion::Any, vec![NewEvent::from_domain(&joined, meta)]).await?;
+                anyhow::Ok(appended.position)
             }
         })
         .buffer_unordered(64);
     futures::pin_mut!(joins);
     while let Some(done) = joins.next().await {
-        done?;
+        last = last.max(done?);
     }
-    Ok(room)
+    Ok((room, last))
 }

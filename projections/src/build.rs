@@ -57,6 +57,9 @@ pub async fn rebuild(
     options: &BuildOptions,
     mut progress: impl FnMut(&BuildProgress),
 ) -> Result<Vec<(String, i32)>, ProjectionError> {
+    if projections.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut workers = Vec::with_capacity(projections.len());
     for projection in projections {
         workers.push(prepare(db_config, projection.clone()).await?);

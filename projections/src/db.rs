@@ -79,14 +79,15 @@ pub async fn switch_over(client: &mut Client, projection: &dyn Projection, gener
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // Views of tables the new generation no longer has go; the others are recreated (not
+    // replaced: a new version may change their columns).
+    let old_tables = old.as_ref().map(|(_, t)| t.as_slice()).unwrap_or_default();
     let mut ddl = String::new();
-    if let Some((_, old_tables)) = &old {
-        for table in old_tables {
-            ddl.push_str(&format!("DROP VIEW IF EXISTS read.{table};"));
-        }
+    for table in old_tables.iter().chain(tables.iter().filter(|t| !old_tables.contains(t))) {
+        ddl.push_str(&format!("DROP VIEW IF EXISTS read.{table};"));
     }
     for table in &tables {
-        ddl.push_str(&format!("DROP VIEW IF EXISTS read.{table}; CREATE VIEW read.{table} AS SELECT * FROM {schema}.{table};"));
+        ddl.push_str(&format!("CREATE VIEW read.{table} AS SELECT * FROM {schema}.{table};"));
     }
     tx.batch_execute(&format!("SET LOCAL client_min_messages = warning; {ddl}")).await?;
     tx.execute(

@@ -240,16 +240,17 @@ impl Runner {
                 }
                 wakeups.borrow_and_update();
                 let batch = self.store.read_all(after, &filter, self.options.batch_size).await?;
+                let (next, caught_up) = (batch.next, batch.caught_up);
                 if !batch.events.is_empty() {
-                    match worker.apply_recorded(&batch.events, batch.next).await? {
+                    match worker.apply_recorded(batch.events, next).await? {
                         BatchOutcome::Applied => {}
                         // A rebuild switched generations (or another runner moved the checkpoint).
                         BatchOutcome::Stale => break,
                     }
                 }
-                after = batch.next;
+                after = next;
                 self.set_running(after);
-                if batch.caught_up {
+                if caught_up {
                     let mut shutdown = self.shutdown.clone();
                     tokio::select! {
                         _ = wakeups.changed() => {}

@@ -103,10 +103,7 @@ impl Worker {
 
     /// Decodes and applies recorded events (already filtered to this projection's types).
     /// `upto` is where the reader stands (at or after the last event).
-    pub async fn apply_recorded(&mut self, events: &[RecordedEvent], upto: Position) -> Result<BatchOutcome, ProjectionError> {
-        if events.is_empty() {
-            return Ok(BatchOutcome::Applied);
-        }
+    pub async fn apply_recorded(&mut self, events: Vec<RecordedEvent>, upto: Position) -> Result<BatchOutcome, ProjectionError> {
         let mut decoded = Vec::with_capacity(events.len());
         for event in events {
             decoded.push(self.decode(event)?);
@@ -115,12 +112,14 @@ impl Worker {
         self.apply(&refs, upto).await
     }
 
-    pub(crate) fn decode(&self, event: &RecordedEvent) -> Result<Envelope<Event>, ProjectionError> {
-        event.clone().decode::<Event>().map_err(|e| ProjectionError::EventFailed {
+    pub(crate) fn decode(&self, event: RecordedEvent) -> Result<Envelope<Event>, ProjectionError> {
+        let (position, event_id) = (event.position, event.event_id);
+        let event_type = event.event_type.clone();
+        event.decode::<Event>().map_err(|e| ProjectionError::EventFailed {
             projection: self.projection.name(),
-            position: event.position,
-            event_type: event.event_type.clone(),
-            event_id: event.event_id,
+            position,
+            event_type,
+            event_id,
             reason: e.to_string(),
         })
     }
@@ -130,6 +129,13 @@ impl Worker {
     /// batch fails on a statement, the events are retried one per transaction so the error
     /// names the event that caused it; the ones before it are kept.
     pub async fn apply(&mut self, events: &[&Envelope<Event>], upto: Position) -> Result<BatchOutcome, ProjectionError> {
+        // Events at or before the checkpoint were applied already (a batch handed over twice):
+        // they are dropped here, whoever the caller is.
+        let fresh: Vec<&Envelope<Event>> = events.iter().copied().filter(|e| e.position > self.position).collect();
+        if fresh.is_empty() && upto <= self.position {
+            return Ok(BatchOutcome::Applied);
+        }
+        let events = fresh.as_slice();
         let first = self.apply_once(events, upto).await;
         // A statement may fail only because the generation was switched (its tables are gone):
         // that is staleness, not the event's fault.

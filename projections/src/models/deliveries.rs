@@ -4,7 +4,7 @@ use domain::Event;
 use domain::events::DeliveryStatus;
 use store::Envelope;
 
-use super::users::snake;
+use super::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;

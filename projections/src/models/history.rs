@@ -3,7 +3,7 @@
 use domain::Event;
 use store::Envelope;
 
-use super::users::snake;
+use super::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;

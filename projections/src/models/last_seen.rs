@@ -11,7 +11,7 @@ use domain::{Event, Gateway};
 use store::Envelope;
 use uuid::Uuid;
 
-use super::users::snake;
+use super::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;

@@ -14,8 +14,10 @@ pub mod reply_numbers;
 pub mod rooms;
 pub mod users;
 
-use domain::Actor;
-
-pub(crate) fn actor(actor: &Actor) -> String {
-    actor.to_string()
+/// The serde name of a snake_case enum (`leaked_in_channel`), as stored in the log.
+pub(crate) fn snake<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
 }

@@ -3,7 +3,6 @@
 use domain::Event;
 use store::Envelope;
 
-use super::actor;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -43,13 +42,20 @@ impl Projection for Quotes {
             match &envelope.event {
                 Event::QuoteAdded(e) => out.push(
                     ADD,
-                    params![e.quote_id as i64, e.nick.to_string(), e.nick.casefold(), e.text.to_string(), actor(&e.added_by), e.added_at],
+                    params![
+                        e.quote_id as i64,
+                        e.nick.to_string(),
+                        e.nick.casefold(),
+                        e.text.to_string(),
+                        e.added_by.to_string(),
+                        e.added_at
+                    ],
                 ),
-                Event::QuoteDeleted(e) => out.push(DELETE, params![e.quote_id as i64, at, actor(&e.by)]),
+                Event::QuoteDeleted(e) => out.push(DELETE, params![e.quote_id as i64, at, e.by.to_string()]),
                 Event::InfoItemAdded(e) => {
-                    out.push(INFO_ADD, params![e.item.casefold(), e.item.to_string(), e.text.to_string(), actor(&e.by), at])
+                    out.push(INFO_ADD, params![e.item.casefold(), e.item.to_string(), e.text.to_string(), e.by.to_string(), at])
                 }
-                Event::InfoItemReplaced(e) => out.push(INFO_REPLACE, params![e.item.casefold(), e.text.to_string(), actor(&e.by), at]),
+                Event::InfoItemReplaced(e) => out.push(INFO_REPLACE, params![e.item.casefold(), e.text.to_string(), e.by.to_string(), at]),
                 Event::InfoItemDeleted(e) => out.push(INFO_DELETE, params![e.item.casefold()]),
                 _ => {}
             }

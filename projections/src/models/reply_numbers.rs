@@ -13,8 +13,6 @@ use crate::writes::Writes;
 
 pub struct ReplyNumbers;
 
-const USER_PHONE: &str =
-    "INSERT INTO sms_users (user_id, phone) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone";
 const USER_STOPPED: &str =
     "INSERT INTO sms_users (user_id, stopped) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET stopped = excluded.stopped";
 const RECIPIENTS_STOPPED: &str = "UPDATE sms_recipients SET stopped = $2 WHERE user_id = $1";
@@ -67,10 +65,7 @@ impl Projection for ReplyNumbers {
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {
         for envelope in events {
             match &envelope.event {
-                Event::PhoneBound(e) => {
-                    out.push(USER_PHONE, params![e.user_id, e.phone.to_string()]);
-                    out.push(RECIPIENTS_PHONE, params![e.user_id, e.phone.to_string()]);
-                }
+                Event::PhoneBound(e) => out.push(RECIPIENTS_PHONE, params![e.user_id, e.phone.to_string()]),
                 Event::SmsStopped(e) => {
                     out.push(USER_STOPPED, params![e.user_id, true]);
                     out.push(RECIPIENTS_STOPPED, params![e.user_id, true]);

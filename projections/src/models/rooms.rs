@@ -7,8 +7,7 @@ use domain::events::{BanTarget, ChannelMode, Invitee, MemberRef};
 use store::Envelope;
 use uuid::Uuid;
 
-use super::actor;
-use super::users::snake;
+use super::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -136,7 +135,7 @@ fn target_columns(target: &BanTarget) -> (Option<Uuid>, Option<String>) {
 fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
     let at: DateTime<Utc> = envelope.recorded_at;
     match &envelope.event {
-        Event::RoomCreated(e) => out.push(CREATE, params![e.room_id, e.name.to_string(), e.invite_only, actor(&e.created_by), at]),
+        Event::RoomCreated(e) => out.push(CREATE, params![e.room_id, e.name.to_string(), e.invite_only, e.created_by.to_string(), at]),
         Event::RoomRenamed(e) => out.push(RENAME, params![e.room_id, e.new.to_string(), at]),
         Event::InviteOnlyChanged(e) => out.push(INVITE_ONLY, params![e.room_id, e.invite_only, at]),
         Event::TopicSet(e) => out.push(TOPIC, params![e.room_id, e.topic.to_string(), at]),
@@ -179,15 +178,18 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
         }
         Event::UserBanned(e) => {
             let (user, mask) = target_columns(&e.target);
-            out.push(BAN, params![e.ban_id, e.room_id, user, mask, e.reason.as_ref().map(|r| r.to_string()), actor(&e.by), at, e.until]);
+            out.push(
+                BAN,
+                params![e.ban_id, e.room_id, user, mask, e.reason.as_ref().map(|r| r.to_string()), e.by.to_string(), at, e.until],
+            );
         }
-        Event::UserUnbanned(e) => out.push(UNBAN, params![e.ban_id, at, actor(&e.by)]),
+        Event::UserUnbanned(e) => out.push(UNBAN, params![e.ban_id, at, e.by.to_string()]),
         Event::RoomMuteSet(e) => {
             let key = member_key(&e.target);
-            out.push(MUTE_CLOSE, params![e.room_id, key.clone(), at, actor(&e.by)]);
-            out.push(MUTE_OPEN, params![e.room_id, key, at, e.target.user_id, e.target.nick.to_string(), actor(&e.by), e.until]);
+            out.push(MUTE_CLOSE, params![e.room_id, key.clone(), at, e.by.to_string()]);
+            out.push(MUTE_OPEN, params![e.room_id, key, at, e.target.user_id, e.target.nick.to_string(), e.by.to_string(), e.until]);
         }
-        Event::RoomMuteLifted(e) => out.push(MUTE_CLOSE, params![e.room_id, member_key(&e.target), at, actor(&e.by)]),
+        Event::RoomMuteLifted(e) => out.push(MUTE_CLOSE, params![e.room_id, member_key(&e.target), at, e.by.to_string()]),
         Event::PersonalMuteSet(e) => {
             out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, e.mutee, at]);
             out.push(PERSONAL_OPEN, params![e.room_id, e.muter, e.mutee, at]);
@@ -195,16 +197,16 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
         Event::PersonalMuteLifted(e) => out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, e.mutee, at]),
         Event::BanRequested(e) => {
             let (user, mask) = target_columns(&e.target);
-            out.push(REQUEST, params![e.request_id, e.room_id, user, mask, e.reason.to_string(), actor(&e.by), at]);
+            out.push(REQUEST, params![e.request_id, e.room_id, user, mask, e.reason.to_string(), e.by.to_string(), at]);
         }
-        Event::BanRequestApproved(e) => out.push(DECIDE, params![e.request_id, "approved", actor(&e.by), at, Some(e.ban_id)]),
-        Event::BanRequestRejected(e) => out.push(DECIDE, params![e.request_id, "rejected", actor(&e.by), at, None::<Uuid>]),
+        Event::BanRequestApproved(e) => out.push(DECIDE, params![e.request_id, "approved", e.by.to_string(), at, Some(e.ban_id)]),
+        Event::BanRequestRejected(e) => out.push(DECIDE, params![e.request_id, "rejected", e.by.to_string(), at, None::<Uuid>]),
         Event::InviteIssued(e) => {
             let (phone, user) = match &e.invitee {
                 Invitee::Phone { phone } => (Some(phone.to_string()), None),
                 Invitee::User { user_id } => (None, Some(*user_id)),
             };
-            out.push(INVITE, params![e.invite_id, e.room_id, phone, user, actor(&e.by), at]);
+            out.push(INVITE, params![e.invite_id, e.room_id, phone, user, e.by.to_string(), at]);
         }
         Event::InviteAccepted(e) => out.push(ACCEPT, params![e.invite_id, e.user_id, at]),
         _ => {}

@@ -6,6 +6,7 @@ use domain::Event;
 use store::Envelope;
 use uuid::Uuid;
 
+use super::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -141,12 +142,4 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
 
 fn open_nick(out: &mut Writes, user_id: Uuid, at: DateTime<Utc>, nick: &str, fold: &str) {
     out.push(NICK_OPEN, params![user_id, at, nick.to_string(), fold.to_string()]);
-}
-
-/// The serde name of a snake_case enum (`leaked_in_channel`), as stored in the log.
-pub(crate) fn snake<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        other => format!("{other:?}"),
-    }
 }

@@ -15,10 +15,9 @@ CREATE INDEX sms_recipients_user ON sms_recipients (user_id);
 -- The fan-out list of a room in one index-only scan.
 CREATE INDEX sms_recipients_fanout ON sms_recipients (room_id) INCLUDE (user_id, phone, nick, stopped);
 
--- The phone and stop state of every user, so a member joining later inherits them.
+-- The stop state of every user, so a member joining a room later inherits it.
 CREATE TABLE sms_users (
     user_id     uuid        PRIMARY KEY,
-    phone       text,
     stopped     boolean     NOT NULL DEFAULT false
 );
 
