@@ -47,10 +47,31 @@ enum Command {
         #[arg(long, default_value_t = 5_000)]
         page: usize,
     },
+    /// Print the GraphQL schema (SDL); with `--write`, rewrite `schema.graphql`.
+    Schema {
+        /// Rewrite this file instead of printing.
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "schema.graphql")]
+        write: Option<PathBuf>,
+    },
+    /// Administration that must work before anyone can log in.
+    Admin {
+        #[command(subcommand)]
+        which: AdminCommand,
+    },
     /// Measure the event store and the projections (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
         which: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Set a user's level (0-5 or guest/member/voice/operator/staff/superuser), as the system.
+    Grant {
+        /// The user's nick.
+        nick: String,
+        level: String,
     },
 }
 
@@ -73,6 +94,9 @@ fn init_tracing(settings: &Settings) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Schema { write } = &cli.command {
+        return operations::schema(write.as_deref());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     init_tracing(&settings);
 
@@ -83,6 +107,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Projections { which: ProjectionsCommand::Status } => operations::status(&database).await,
         Command::Rebuild { names, page } => operations::rebuild(&settings, &database, &names, page).await,
         Command::Bench { which } => bench::run(which, &settings, &database).await,
+        Command::Admin { which: AdminCommand::Grant { nick, level } } => operations::grant(&settings, &database, &nick, &level).await,
+        Command::Schema { .. } => unreachable!("handled before settings are loaded"),
     };
     database.close().await;
     outcome
@@ -110,7 +136,9 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         projections::projection::all(),
         projections::RunnerOptions::default(),
     ));
-    let mut api = tokio::spawn(api::serve(listener, api::ApiState { store, runners: Some(runners.clone()) }, async move {
+    api::metrics::install();
+    let app = api::App::new(store, Some(runners.clone()), settings.api.clone()).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let mut api = tokio::spawn(api::serve(listener, app, async move {
         let _ = api_shutdown.wait_for(|stop| *stop).await;
     }));
 

@@ -56,3 +56,49 @@ pub async fn rebuild(settings: &Settings, database: &Database, names: &[String],
     }
     Ok(())
 }
+
+/// `switchboard schema [--write [FILE]]`: the GraphQL SDL, printed or written.
+pub fn schema(write: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let sdl = api::graphql::sdl();
+    match write {
+        None => print!("{sdl}"),
+        Some(path) => {
+            std::fs::write(path, &sdl).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `switchboard admin grant <nick> <level>`: sets a level as the system (bypassing the rank
+/// rules), e.g. to make the first superuser when sign-up does not.
+pub async fn grant(settings: &Settings, database: &Database, nick: &str, level: &str) -> anyhow::Result<()> {
+    use domain::{Level, Metadata, Nick, NickReservation, StreamName, User, UserCommand};
+    let level = match level.parse::<u8>() {
+        Ok(n) => Level::try_from(n).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Err(_) => *Level::ALL
+            .iter()
+            .find(|l| l.name().eq_ignore_ascii_case(level))
+            .ok_or_else(|| anyhow::anyhow!("unknown level {level:?}: use 0-5 or guest, member, voice, operator, staff, superuser"))?,
+    };
+    let nick = Nick::parse(nick).map_err(|e| anyhow::anyhow!("{e}"))?;
+    PgEventStore::migrate(&database.config).await?;
+    let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+    let executor = store::CommandExecutor::new(std::sync::Arc::new(store.clone()));
+    let (reservation, _) = executor.load::<NickReservation>(&StreamName::nick(&nick.casefold())).await?;
+    let user_id = reservation.holder.ok_or_else(|| anyhow::anyhow!("nobody is called {nick}"))?;
+    let done = executor
+        .execute::<User>(
+            &StreamName::user(user_id),
+            &UserCommand::ChangeLevel { to: level, caller_level: Level::Superuser },
+            Metadata::system(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if done.events.is_empty() {
+        println!("{nick} is already {} ({})", level.as_u8(), level.name());
+    } else {
+        println!("{nick} is now {} ({}); log position {}", level.as_u8(), level.name(), done.position());
+    }
+    Ok(())
+}

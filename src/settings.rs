@@ -37,6 +37,8 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub api: api::ApiSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,47 +1,190 @@
-//! Switchboard's HTTP surface. Today it owns the operational routes: `/healthz` (the process
-//! is up) and `/readyz` (the database answers and every projection runs); GraphQL, subscriptions and the Twilio webhook
-//! routes will be merged into the same [`router`].
+//! Switchboard's HTTP surface. It owns the routes — `POST /graphql` (GraphiQL on `GET`),
+//! `/graphql/ws` (graphql-transport-ws subscriptions), `/healthz`, `/readyz`, `/metrics` — the
+//! GraphQL schema (one module per area under [`graphql`], merged at the root), accounts and
+//! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
+//! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
+//! client sees ([`error`], the only place that does it).
 //!
-//! It must not hold business rules (those are `domain`) nor SQL beyond readiness probes; every
-//! error it shows is mapped to a stable, non-leaking reply here, in one place.
+//! Main types: [`App`] (what every handler shares: the store, the command executor, the read
+//! models, settings), [`ApiSettings`], [`router`]. It must not hold business rules (those are
+//! `domain`, reached through the command executor) nor write read models (those are
+//! `projections`); its SQL is read-only queries over the `read.*` views and the audit log.
 
+pub mod auth;
+pub mod error;
+pub mod graphql;
+pub mod mail;
+pub mod metrics;
+mod settings;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use projections::{RunnerState, Runners};
+use projections::{ReadModels, RunnerState, Runners};
 use serde_json::json;
-use store::PgEventStore;
+use store::{CommandExecutor, PgEventStore};
 
-/// What the HTTP handlers share.
-#[derive(Clone)]
-pub struct ApiState {
+pub use settings::ApiSettings;
+
+use crate::auth::{LoginLimiter, Viewer};
+use crate::graphql::{RequestInfo, SwitchboardSchema};
+use crate::mail::Mailer;
+
+/// What every handler and resolver shares. Cheap to share behind an `Arc`.
+pub struct App {
     pub store: PgEventStore,
-    /// The projections this process runs (`None`: it runs none, e.g. an API-only replica).
+    pub executor: CommandExecutor<PgEventStore>,
+    pub read: ReadModels,
+    /// The projections this process runs (`None`: it runs none, e.g. an API-only replica;
+    /// read-your-writes then watches the checkpoint rows).
     pub runners: Option<Arc<Runners>>,
+    pub settings: ApiSettings,
+    pub mailer: Mailer,
+    pub login_limiter: LoginLimiter,
+    /// Set once the first superuser exists (so sign-up stops asking).
+    pub(crate) superuser_exists: std::sync::atomic::AtomicBool,
+}
+
+impl App {
+    pub fn new(store: PgEventStore, runners: Option<Arc<Runners>>, settings: ApiSettings) -> Result<Arc<Self>, error::ApiError> {
+        let mailer = Mailer::new(&settings.mail)?;
+        let login_limiter = LoginLimiter::new(
+            Duration::from_secs(settings.login_window_secs),
+            settings.login_failures_per_username,
+            settings.login_failures_per_address,
+        );
+        Ok(Arc::new(Self {
+            executor: CommandExecutor::new(Arc::new(store.clone())),
+            read: ReadModels::new(store.pool().clone()),
+            store,
+            runners,
+            settings,
+            mailer,
+            login_limiter,
+            superuser_exists: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+}
+
+#[derive(Clone)]
+struct HttpState {
+    app: Arc<App>,
+    schema: SwitchboardSchema,
 }
 
 /// The application's routes.
-pub fn router(state: ApiState) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
+pub fn router(app: Arc<App>) -> Router {
+    let schema = graphql::schema(app.clone());
+    let max_body = app.settings.max_body_bytes;
+    let state = HttpState { app, schema };
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        // Bounded before parsing: a huge body is refused with 413 and never buffered whole.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(axum::middleware::from_fn(metrics::track_http))
+        .with_state(state)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+}
+
+/// Authenticates the bearer token (if any), then runs the request with the viewer attached.
+/// An invalid token is an `UNAUTHENTICATED` error, not an anonymous request: a client with an
+/// expired token should learn so rather than see less.
+async fn graphql_post(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let started = Instant::now();
+    let mut request = request.into_inner();
+    let viewer = match headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(auth::bearer_token) {
+        None => None,
+        Some(token) => match auth::viewer_for_token(state.app.store.pool(), token).await {
+            Ok(viewer) => Some(viewer),
+            Err(e) => {
+                let response = async_graphql::Response::from_errors(vec![e.into_graphql().into_server_error(Default::default())]);
+                return GraphQLResponse::from(response).into_response();
+            }
+        },
+    };
+    let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".to_owned());
+    request = request.data(viewer).data(RequestInfo { peer: Some(peer.ip()) });
+    let response = state.schema.execute(request).await;
+    metrics::record_graphql(&operation, response.is_ok(), started.elapsed());
+    GraphQLResponse::from(response).into_response()
+}
+
+/// graphql-transport-ws (and the older graphql-ws). The token travels in the connection payload
+/// (`{"Authorization": "Bearer …"}`), since browsers cannot set headers on a WebSocket.
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let schema = state.schema.clone();
+    let app = state.app.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = ["Authorization", "authorization", "token"]
+                        .iter()
+                        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned));
+                    let viewer: Option<Viewer> = match token.as_deref().and_then(auth::bearer_token) {
+                        None => None,
+                        Some(token) => Some(auth::viewer_for_token(app.store.pool(), token).await.map_err(|e| e.into_graphql())?),
+                    };
+                    let mut data = async_graphql::Data::default();
+                    data.insert(viewer);
+                    data.insert(RequestInfo { peer: Some(peer.ip()) });
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-/// Ready when the database answers within a second. The cause of a failure is logged, not
-/// shown: the probe's caller only needs to know "not ready".
-async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+async fn metrics_text(State(state): State<HttpState>) -> Response {
+    match metrics::render(&state.app).await {
+        Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => {
+            let status = e.status_code();
+            let _ = e.into_graphql(); // logs the cause under an id
+            (status, "metrics unavailable").into_response()
+        }
+    }
+}
+
+/// Ready when the database answers within a second and every projection this process runs is
+/// running. The cause of a failure is logged, not shown: the probe only needs "not ready".
+async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json::Value>) {
+    let app = &state.app;
     let probe = async {
-        let client = state.store.pool().get().await.map_err(|e| e.to_string())?;
+        let client = app.store.pool().get().await.map_err(|e| e.to_string())?;
         client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
         Ok::<_, String>(())
     };
-    let projections: serde_json::Map<String, serde_json::Value> = state
+    let projections: serde_json::Map<String, serde_json::Value> = app
         .runners
         .iter()
         .flat_map(|r| r.statuses())
@@ -58,7 +201,7 @@ async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::
             (name.to_string(), json!(state))
         })
         .collect();
-    let projections_ok = state.runners.as_ref().is_none_or(|r| r.all_running());
+    let projections_ok = app.runners.as_ref().is_none_or(|r| r.all_running());
     match tokio::time::timeout(Duration::from_secs(1), probe).await {
         Ok(Ok(())) if projections_ok => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "projections": projections }))),
         Ok(Ok(())) => {
@@ -75,11 +218,11 @@ async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves the routes on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: ApiState,
+    app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
 }

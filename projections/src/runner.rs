@@ -104,6 +104,12 @@ impl Runners {
         self.runners.iter().all(|(_, status)| matches!(status.borrow().state, RunnerState::Running | RunnerState::Standby))
     }
 
+    /// Whether this process actively runs every named projection (not on standby behind another
+    /// process), so that [`wait_for`](Self::wait_for) can watch it here.
+    pub fn run_here(&self, names: &[&str]) -> bool {
+        names.iter().all(|name| self.runners.iter().any(|(n, status)| n == name && matches!(status.borrow().state, RunnerState::Running)))
+    }
+
     /// Waits until every projection (or those named) has applied everything up to `position`.
     pub async fn wait_for(&self, position: Position, names: &[&str], timeout: Duration) -> Result<(), ProjectionError> {
         let wait_all = async {

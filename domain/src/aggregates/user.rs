@@ -209,11 +209,18 @@ pub struct User {
     /// Times of failed logins since the last lockout.
     recent_failures: Vec<DateTime<Utc>>,
     api_tokens: BTreeMap<Uuid, ApiToken>,
+    /// The web account's argon2 hash (checked by the API at log-in; never shown).
+    password_hash: Option<String>,
 }
 
 impl User {
     pub fn is_registered(&self) -> bool {
         self.user_id.is_some()
+    }
+
+    /// The stored argon2 hash of the web account's password, for the API's log-in check.
+    pub fn password_hash(&self) -> Option<&str> {
+        self.password_hash.as_deref()
     }
 
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
@@ -374,7 +381,8 @@ impl Aggregate for User {
             Event::NickChanged(e) => self.nick = Some(e.new.clone()),
             Event::PhoneBound(e) => self.phone = Some(e.phone.clone()),
             Event::WebAccountCreated(e) => {
-                self.web = Some(WebAccount { username: e.username.clone(), email: e.email.clone(), email_verified: false })
+                self.web = Some(WebAccount { username: e.username.clone(), email: e.email.clone(), email_verified: false });
+                self.password_hash = Some(e.password_hash.clone());
             }
             Event::EmailVerificationRequested(e) => {
                 self.pending_verification =

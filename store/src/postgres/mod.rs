@@ -2,6 +2,7 @@
 //! concurrent appends, gap-free reads by transaction-id watermark, LISTEN/NOTIFY wake-ups.
 
 mod append;
+pub mod audit;
 mod notify;
 mod read;
 
@@ -109,7 +110,13 @@ impl PgEventStore {
 impl EventStore for PgEventStore {
     #[tracing::instrument(skip(self, events), fields(stream = %stream, events = events.len()))]
     async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
-        self.inner.appender.append(stream, expected, events).await
+        let started = std::time::Instant::now();
+        let outcome = self.inner.appender.append(stream, expected, events).await;
+        // Successful appends only: a conflict returns early and would flatter the figure.
+        if outcome.is_ok() {
+            metrics::histogram!("switchboard_append_seconds").record(started.elapsed().as_secs_f64());
+        }
+        outcome
     }
 
     async fn read_stream(

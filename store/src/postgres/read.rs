@@ -16,10 +16,10 @@ use crate::types::{AllBatch, Direction, Filter, Position, RecordedEvent};
 /// Largest page any read returns; callers asking for more get this many.
 pub const MAX_PAGE: usize = 10_000;
 
-const COLUMNS: &str = "e.log_era, e.tx_id::text, e.global_position, e.stream_id, e.stream_version, \
+pub(crate) const COLUMNS: &str = "e.log_era, e.tx_id::text, e.global_position, e.stream_id, e.stream_version, \
                        e.event_id, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at";
 
-fn row_to_event(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn row_to_event(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
     let tx: &str = row.get(offset + 1);
     let event_id: Uuid = row.get(offset + 5);
     let stream: &str = row.get(offset + 3);

@@ -1,0 +1,226 @@
+//! Who is asking, and the secrets that prove it: argon2 password hashes, random bearer and IRC
+//! tokens (only their SHA-256 is stored), the viewer behind a bearer token, and the login
+//! brute-force limiter.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use domain::{Level, TokenHash};
+use rand::RngCore as _;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The person behind a request's bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    pub token_id: Uuid,
+    pub nick: String,
+    pub level: Level,
+}
+
+/// A fresh secret: 32 random bytes, URL-safe base64 with a prefix that says what it is (so a
+/// leaked one is recognisable in logs and secret scanners).
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Hashes a password with argon2id (default parameters, random salt). CPU-heavy: call from
+/// `spawn_blocking`.
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    let salt = SaltString::encode_b64(&{
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        salt
+    })
+    .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(std::io::Error::other(e.to_string())))
+}
+
+/// Checks a password against a stored argon2 hash (constant time inside argon2).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Password rules: long enough to resist guessing, short enough that hashing stays cheap.
+pub fn check_password_rules(password: &str) -> ApiResult<()> {
+    let chars = password.chars().count();
+    if chars < 10 {
+        return Err(ApiError::bad_input("a password needs at least 10 characters"));
+    }
+    if password.len() > 256 {
+        return Err(ApiError::bad_input("a password may be at most 256 bytes"));
+    }
+    Ok(())
+}
+
+/// Reads `Authorization: Bearer <token>` (also accepted bare, as GraphQL WebSocket clients send
+/// it in the connection payload).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let header = header.trim();
+    let has_scheme =
+        header.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("bearer")) && header[6..].chars().next().is_none_or(char::is_whitespace);
+    let token = if has_scheme { header[6..].trim() } else { header };
+    (!token.is_empty()).then_some(token)
+}
+
+/// Looks up the viewer of a bearer token in the users read model. Unknown, revoked and expired
+/// tokens are all "not signed in" with the same message, so probing teaches nothing.
+pub async fn viewer_for_token(pool: &deadpool_postgres::Pool, token: &str) -> ApiResult<Viewer> {
+    let hash = TokenHash::of_secret(token);
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT t.token_id, t.user_id, u.nick, u.level, t.expires_at, t.revoked_at \
+             FROM read.api_tokens t JOIN read.users u USING (user_id) WHERE t.token_hash = $1",
+            &[&hash.as_str()],
+        )
+        .await?;
+    let invalid = || ApiError::refused(crate::error::Code::Unauthenticated, "that API token is unknown, expired or revoked; log in again");
+    let Some(row) = row else { return Err(invalid()) };
+    let expires_at: DateTime<Utc> = row.get(4);
+    let revoked_at: Option<DateTime<Utc>> = row.get(5);
+    if revoked_at.is_some() || expires_at <= Utc::now() {
+        return Err(invalid());
+    }
+    let level: i16 = row.get(3);
+    Ok(Viewer {
+        token_id: row.get(0),
+        user_id: row.get(1),
+        nick: row.get(2),
+        level: Level::try_from(u8::try_from(level).unwrap_or(0)).unwrap_or(Level::Guest),
+    })
+}
+
+/// Limits on failed logins, per username and per client address, over a sliding window. In
+/// memory: a restart forgives, which is acceptable for a limit measured in minutes; several API
+/// processes each keep their own count (documented in the README).
+pub struct LoginLimiter {
+    window: Duration,
+    per_username: usize,
+    per_address: usize,
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(window: Duration, per_username: usize, per_address: usize) -> Self {
+        Self { window, per_username, per_address, failures: Mutex::new(HashMap::new()) }
+    }
+
+    fn keys(username: &str, address: Option<IpAddr>) -> (String, Option<String>) {
+        (format!("u:{}", username.to_lowercase()), address.map(|a| format!("a:{a}")))
+    }
+
+    /// Refuses while either key has used up its failures; says when to retry.
+    pub fn check(&self, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
+        let now = Instant::now();
+        let (user_key, addr_key) = Self::keys(username, address);
+        let mut failures = self.failures.lock().expect("limiter lock");
+        let mut retry_after = None;
+        for (key, limit) in [(Some(user_key), self.per_username), (addr_key, self.per_address)] {
+            let Some(key) = key else { continue };
+            if let Some(times) = failures.get_mut(&key) {
+                times.retain(|t| now.duration_since(*t) < self.window);
+                if times.len() >= limit {
+                    let oldest = times[times.len() - limit];
+                    let wait = self.window.saturating_sub(now.duration_since(oldest));
+                    retry_after = Some(retry_after.map_or(wait, |w: Duration| w.max(wait)));
+                }
+            }
+        }
+        match retry_after {
+            Some(wait) => Err(ApiError::rate_limited(
+                format!("too many failed logins; try again in {} seconds", wait.as_secs().max(1)),
+                wait.as_secs().max(1),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, username: &str, address: Option<IpAddr>) {
+        let now = Instant::now();
+        let (user_key, addr_key) = Self::keys(username, address);
+        let mut failures = self.failures.lock().expect("limiter lock");
+        // Bounded memory under a spray of usernames: forget the stalest keys first.
+        if failures.len() > 100_000 {
+            failures.retain(|_, times| times.last().is_some_and(|t| now.duration_since(*t) < self.window));
+        }
+        failures.entry(user_key).or_default().push(now);
+        if let Some(key) = addr_key {
+            failures.entry(key).or_default().push(now);
+        }
+    }
+
+    /// A successful login clears the username's count (not the address's: one right password
+    /// must not launder a spray of wrong ones).
+    pub fn record_success(&self, username: &str) {
+        let (user_key, _) = Self::keys(username, None);
+        self.failures.lock().expect("limiter lock").remove(&user_key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn secrets_are_random_and_prefixed() {
+        let (a, b) = (new_secret("sb_"), new_secret("sb_"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("sb_") && a.len() == 3 + 43);
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_with_or_without_the_scheme() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("abc"), Some("abc"));
+        assert_eq!(bearer_token("Bearer  "), None);
+    }
+
+    #[test]
+    fn the_limiter_locks_a_username_after_its_failures_and_forgives_on_success() {
+        let limiter = LoginLimiter::new(Duration::from_secs(600), 3, 100);
+        let addr: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
+        for _ in 0..3 {
+            limiter.check("Alice", addr).unwrap();
+            limiter.record_failure("alice", addr);
+        }
+        let refused = limiter.check("ALICE", addr).unwrap_err();
+        assert_eq!(refused.code(), crate::error::Code::RateLimited);
+        limiter.check("bob", addr).unwrap();
+        limiter.record_success("alice");
+        limiter.check("alice", addr).unwrap();
+    }
+
+    #[test]
+    fn the_limiter_locks_an_address_spraying_usernames() {
+        let limiter = LoginLimiter::new(Duration::from_secs(600), 100, 5);
+        let addr: Option<IpAddr> = Some("10.0.0.9".parse().unwrap());
+        for i in 0..5 {
+            limiter.record_failure(&format!("user{i}"), addr);
+        }
+        assert!(limiter.check("someone-new", addr).is_err());
+        assert!(limiter.check("someone-new", Some("10.0.0.10".parse().unwrap())).is_ok());
+    }
+}

@@ -1,0 +1,463 @@
+//! What was said and seen: a room's message history (time range, cursor pagination) and its
+//! conversation between two times, message statistics, last seen, quotes, reply-numbers and
+//! SMS deliveries with their status history.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Object, SimpleObject};
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::Level;
+use uuid::Uuid;
+
+use super::types::{Bucket, LogPosition};
+use super::{ContextExt, page_size, wait_for};
+use crate::App;
+use crate::auth::Viewer;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Message {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub posted_at: DateTime<Utc>,
+    pub author_id: Option<Uuid>,
+    pub author_nick: String,
+    /// `say`, `action` or `notice`.
+    pub kind: String,
+    pub gateway: String,
+    pub body: String,
+}
+
+impl From<projections::queries::Message> for Message {
+    fn from(m: projections::queries::Message) -> Self {
+        Self {
+            id: m.message_id,
+            room_id: m.room_id,
+            posted_at: m.posted_at,
+            author_id: m.author_id,
+            author_nick: m.author_nick,
+            kind: m.kind,
+            gateway: m.gateway,
+            body: m.body,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StatBucket {
+    pub start: DateTime<Utc>,
+    pub room_id: Uuid,
+    /// Set when the statistics were asked per user (`null`: the bot or all users).
+    pub user_id: Option<Uuid>,
+    pub messages: i64,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Sighting {
+    pub nick: String,
+    pub user_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub gateway: String,
+    /// `said`, `action`, `notice`, `joined`, `left`, `kicked` or `nick_changed`.
+    pub activity: String,
+    /// The room, unless it is private (invite-only) and you are not staff.
+    pub room_name: Option<String>,
+    /// What they said or did, under the same rule.
+    pub detail: Option<String>,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Quote {
+    pub id: i64,
+    pub nick: String,
+    pub text: String,
+    pub added_by: String,
+    pub added_at: DateTime<Utc>,
+}
+
+impl From<projections::queries::Quote> for Quote {
+    fn from(q: projections::queries::Quote) -> Self {
+        Self { id: q.quote_id, nick: q.nick, text: q.text, added_by: q.added_by, added_at: q.added_at }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Recipient {
+    pub user_id: Uuid,
+    pub nick: String,
+    pub phone: String,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct DeliveryStatus {
+    pub status: String,
+    pub error_code: Option<i32>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    id: Uuid,
+    room_id: Uuid,
+    recipient: Uuid,
+    to_number: String,
+    from_number: String,
+    body: String,
+    segment: i32,
+    segments: i32,
+    queued_at: DateTime<Utc>,
+    twilio_sid: Option<String>,
+    status: String,
+    error_code: Option<i32>,
+    failure: Option<String>,
+}
+
+#[Object]
+impl Delivery {
+    async fn id(&self) -> Uuid {
+        self.id
+    }
+    async fn room_id(&self) -> Uuid {
+        self.room_id
+    }
+    async fn recipient(&self) -> Uuid {
+        self.recipient
+    }
+    async fn to_number(&self) -> &str {
+        &self.to_number
+    }
+    async fn from_number(&self) -> &str {
+        &self.from_number
+    }
+    async fn body(&self) -> &str {
+        &self.body
+    }
+    /// 1-based part of a message split for SMS length.
+    async fn segment(&self) -> i32 {
+        self.segment
+    }
+    async fn segments(&self) -> i32 {
+        self.segments
+    }
+    async fn queued_at(&self) -> DateTime<Utc> {
+        self.queued_at
+    }
+    async fn twilio_sid(&self) -> Option<&str> {
+        self.twilio_sid.as_deref()
+    }
+    /// `queued`, `sent`, `delivered`, `undelivered`, `failed` or `opted_out`.
+    async fn status(&self) -> &str {
+        &self.status
+    }
+    async fn error_code(&self) -> Option<i32> {
+        self.error_code
+    }
+    async fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+    /// Every status Twilio reported, in order.
+    async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<DeliveryStatus>> {
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query("SELECT status, error_code, at FROM read.delivery_statuses WHERE delivery_id = $1 ORDER BY at", &[&self.id])
+            .await?;
+        Ok(rows.iter().map(|r| DeliveryStatus { status: r.get(0), error_code: r.get(1), at: r.get(2) }).collect())
+    }
+}
+
+/// Cursors are opaque to clients (base64 of our own key), so their form may change.
+fn encode_cursor(raw: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<String> {
+    let bad = || ApiError::bad_input("that cursor is not one this API gave out");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    String::from_utf8(bytes).map_err(|_| bad())
+}
+
+fn time_id_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    encode_cursor(&format!("{}|{id}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
+}
+
+fn parse_time_id_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
+    let raw = decode_cursor(cursor)?;
+    let bad = || ApiError::bad_input("that cursor is not one this API gave out");
+    let (at, id) = raw.split_once('|').ok_or_else(bad)?;
+    Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+/// Staff read every room's history; others only rooms they are in now.
+async fn require_history_access(app: &App, viewer: &Viewer, room: Uuid) -> ApiResult<()> {
+    if viewer.level >= Level::Staff {
+        return Ok(());
+    }
+    let client = app.store.pool().get().await?;
+    let member = client.query_opt("SELECT 1 FROM read.members WHERE room_id = $1 AND user_id = $2", &[&room, &viewer.user_id]).await?;
+    if member.is_some() && viewer.level >= Level::Member {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("a room's history is shown to its members and to staff (level 4)"))
+    }
+}
+
+async fn messages_page(
+    app: &App,
+    room: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Connection<String, Message, EmptyFields, EmptyFields>> {
+    let limit = page_size(first)?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(ApiError::bad_input("`to` is before `from`"));
+    }
+    let after = after.as_deref().map(parse_time_id_cursor).transpose()?;
+    let rows = app.read.messages(room, from, to, after, limit + 1).await?;
+    let has_next = rows.len() as i64 > limit;
+    let mut connection = Connection::new(after.is_some(), has_next);
+    connection
+        .edges
+        .extend(rows.into_iter().take(limit as usize).map(|m| Edge::new(time_id_cursor(m.posted_at, m.message_id), Message::from(m))));
+    Ok(connection)
+}
+
+#[derive(Default)]
+pub struct HistoryQuery;
+
+// Resolvers take one argument per GraphQL argument.
+#[allow(clippy::too_many_arguments)]
+#[Object]
+impl HistoryQuery {
+    /// A room's messages, oldest first, in `[from, to)`, a page at a time (Relay cursors).
+    /// Members of the room and staff.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        room: Uuid,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
+    ) -> ApiResult<Connection<String, Message, EmptyFields, EmptyFields>> {
+        let viewer = ctx.signed_in()?.clone();
+        let app = ctx.app();
+        require_history_access(app, &viewer, room).await?;
+        wait_for(app, wait_for_position.as_ref(), &["history"]).await?;
+        messages_page(app, room, from, to, first, after).await
+    }
+
+    /// What was said in a room between two times (replay of a conversation), a page at a time.
+    async fn conversation(
+        &self,
+        ctx: &Context<'_>,
+        room: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Message, EmptyFields, EmptyFields>> {
+        let viewer = ctx.signed_in()?.clone();
+        let app = ctx.app();
+        require_history_access(app, &viewer, room).await?;
+        messages_page(app, room, Some(from), Some(to), first, after).await
+    }
+
+    /// Messages per room (and per author, with `perUser`) per hour or day, in `[from, to)`.
+    /// At most 366 days at a time. Staff.
+    async fn statistics(
+        &self,
+        ctx: &Context<'_>,
+        bucket: Bucket,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        room: Option<Uuid>,
+        user: Option<Uuid>,
+        per_user: Option<bool>,
+    ) -> ApiResult<Vec<StatBucket>> {
+        ctx.require(Level::Staff, "statistics")?;
+        if to <= from || to - from > TimeDelta::days(366) {
+            return Err(ApiError::bad_input("`from` must be before `to`, at most 366 days apart"));
+        }
+        let unit = match bucket {
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+        };
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT date_trunc($1, posted_at, 'UTC') AS start, room_id, CASE WHEN $6 THEN author_id END AS author, count(*) \
+                 FROM read.messages \
+                 WHERE posted_at >= $2 AND posted_at < $3 AND ($4::uuid IS NULL OR room_id = $4) AND ($5::uuid IS NULL OR author_id = $5) \
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 20000",
+                &[&unit, &from, &to, &room, &user, &per_user.unwrap_or(false)],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| StatBucket { start: r.get(0), room_id: r.get(1), user_id: r.get(2), messages: r.get(3) }).collect())
+    }
+
+    /// Where and when a nick was last seen. Signed-in users; private rooms are named only to staff.
+    async fn last_seen(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Option<Sighting>> {
+        let viewer = ctx.signed_in()?.clone();
+        if nick.is_empty() || nick.len() > 64 {
+            return Err(ApiError::bad_input("a nick is 1-64 characters"));
+        }
+        let seen = ctx.app().read.last_seen(&nick).await?;
+        Ok(seen.map(|s| {
+            let show = !s.room_private || viewer.level >= Level::Staff;
+            Sighting {
+                nick: s.nick,
+                user_id: s.user_id,
+                at: s.at,
+                gateway: s.gateway,
+                activity: s.activity,
+                room_name: if show { s.room_name } else { None },
+                detail: if show { s.detail } else { None },
+            }
+        }))
+    }
+
+    /// Quotes: with `search`, full-text matches best first; otherwise all, newest first.
+    /// Signed-in users.
+    async fn quotes(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Quote, EmptyFields, EmptyFields>> {
+        ctx.signed_in()?;
+        let limit = page_size(first)?;
+        let app = ctx.app();
+        let client = app.store.pool().get().await?;
+        // Search results are ranked, so their cursor is an offset; the full list pages by id.
+        let (rows, offset_cursor) = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(words) => {
+                if words.len() > 200 {
+                    return Err(ApiError::bad_input("a search is at most 200 characters"));
+                }
+                let offset: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(0), |c| {
+                    c.strip_prefix("o:")
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
+                })?;
+                let rows = client
+                    .query(
+                        "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes, websearch_to_tsquery('english', $1) q \
+                         WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id OFFSET $2 LIMIT $3",
+                        &[&words, &offset, &(limit + 1)],
+                    )
+                    .await?;
+                (rows, Some(offset))
+            }
+            None => {
+                let before: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(i64::MAX), |c| {
+                    c.strip_prefix("id:")
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
+                })?;
+                let rows = client
+                    .query(
+                        "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes \
+                         WHERE deleted_at IS NULL AND quote_id < $1 ORDER BY quote_id DESC LIMIT $2",
+                        &[&before, &(limit + 1)],
+                    )
+                    .await?;
+                (rows, None)
+            }
+        };
+        let has_next = rows.len() as i64 > limit;
+        let mut connection = Connection::new(after.is_some(), has_next);
+        for (i, row) in rows.iter().take(limit as usize).enumerate() {
+            let quote = Quote { id: row.get(0), nick: row.get(1), text: row.get(2), added_by: row.get(3), added_at: row.get(4) };
+            let cursor = match offset_cursor {
+                Some(offset) => encode_cursor(&format!("o:{}", offset + i as i64 + 1)),
+                None => encode_cursor(&format!("id:{}", quote.id)),
+            };
+            connection.edges.push(Edge::new(cursor, quote));
+        }
+        Ok(connection)
+    }
+
+    /// One quote by number.
+    async fn quote(&self, ctx: &Context<'_>, id: i64) -> ApiResult<Option<Quote>> {
+        ctx.signed_in()?;
+        Ok(ctx.app().read.quote(id).await?.map(Quote::from))
+    }
+
+    /// Who receives `sender`'s messages in an SMS room (members not stopped, not muting the
+    /// sender, not the sender). Staff.
+    async fn reply_numbers(
+        &self,
+        ctx: &Context<'_>,
+        room: Uuid,
+        sender: Uuid,
+        #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
+    ) -> ApiResult<Vec<Recipient>> {
+        ctx.require(Level::Staff, "reply-numbers")?;
+        let app = ctx.app();
+        wait_for(app, wait_for_position.as_ref(), &["reply_numbers"]).await?;
+        Ok(app
+            .read
+            .reply_numbers(room, sender)
+            .await?
+            .into_iter()
+            .map(|r| Recipient { user_id: r.user_id, nick: r.nick, phone: r.phone })
+            .collect())
+    }
+
+    /// SMS deliveries, newest first, by room, recipient and/or status. Staff.
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        room: Option<Uuid>,
+        recipient: Option<Uuid>,
+        status: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
+    ) -> ApiResult<Connection<String, Delivery, EmptyFields, EmptyFields>> {
+        ctx.require(Level::Staff, "deliveries")?;
+        let limit = page_size(first)?;
+        let app = ctx.app();
+        wait_for(app, wait_for_position.as_ref(), &["deliveries"]).await?;
+        let before = after.as_deref().map(parse_time_id_cursor).transpose()?;
+        let (before_time, before_id) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        let client = app.store.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT delivery_id, room_id, recipient, to_number, from_number, body, segment, segments, queued_at, twilio_sid, \
+                        status, error_code, failure FROM read.deliveries \
+                 WHERE ($1::uuid IS NULL OR room_id = $1) AND ($2::uuid IS NULL OR recipient = $2) AND ($3::text IS NULL OR status = $3) \
+                   AND ($4::timestamptz IS NULL OR (queued_at, delivery_id) < ($4, $5::uuid)) \
+                 ORDER BY queued_at DESC, delivery_id DESC LIMIT $6",
+                &[&room, &recipient, &status, &before_time, &before_id, &(limit + 1)],
+            )
+            .await?;
+        let has_next = rows.len() as i64 > limit;
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(rows.iter().take(limit as usize).map(|r| {
+            let d = Delivery {
+                id: r.get(0),
+                room_id: r.get(1),
+                recipient: r.get(2),
+                to_number: r.get(3),
+                from_number: r.get(4),
+                body: r.get(5),
+                segment: r.get(6),
+                segments: r.get(7),
+                queued_at: r.get(8),
+                twilio_sid: r.get(9),
+                status: r.get(10),
+                error_code: r.get(11),
+                failure: r.get(12),
+            };
+            Edge::new(time_id_cursor(d.queued_at, d.id), d)
+        }));
+        Ok(connection)
+    }
+}

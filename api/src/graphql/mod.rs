@@ -1,0 +1,218 @@
+//! The GraphQL schema: one module per area, each with its `…Query` / `…Mutation`, merged at the
+//! root. Shared here: the request context (viewer, app), scalars and inputs used by several
+//! areas (`Position`, `AsOf`), read-your-writes waiting, and level checks.
+//!
+//! `schema.graphql` at the repository root is [`sdl()`]; `switchboard schema` rewrites it and a
+//! test fails when it drifts.
+
+mod accounts;
+mod audit;
+mod history;
+mod moderation;
+mod rooms;
+pub mod types;
+mod users;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::{Context, MergedObject, MergedSubscription, Response, Schema};
+use domain::{Actor, Gateway, Level, Metadata};
+use projections::AsOf as ReadAsOf;
+use store::Position;
+use uuid::Uuid;
+
+use crate::App;
+use crate::auth::Viewer;
+use crate::error::{ApiError, ApiResult, Code};
+
+pub use types::{AsOf, LogPosition};
+
+#[derive(MergedObject, Default)]
+pub struct Query(accounts::AccountsQuery, users::UsersQuery, rooms::RoomsQuery, history::HistoryQuery, audit::AuditQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(accounts::AccountsMutation, rooms::RoomsMutation, moderation::ModerationMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(audit::LiveSubscription);
+
+pub type SwitchboardSchema = Schema<Query, Mutation, Subscription>;
+
+/// Gives every error a stable `extensions.code`. Errors from our resolvers carry one already;
+/// those raised by async-graphql itself (syntax, unknown fields, wrong argument types, depth
+/// and complexity limits) are the client's to fix: `BAD_USER_INPUT`.
+struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        for error in &mut response.errors {
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", Code::BadUserInput.as_str());
+            }
+        }
+        response
+    }
+}
+
+/// Where the request came from (the login limiter counts per address).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo {
+    pub peer: Option<IpAddr>,
+}
+
+/// Largest page any list returns; asking for more is `BAD_USER_INPUT`, not silently capped, so
+/// a script learns it must paginate.
+pub const MAX_PAGE: i32 = 500;
+/// Page size when `first` is not given.
+pub const DEFAULT_PAGE: i32 = 50;
+
+pub fn schema(app: Arc<App>) -> SwitchboardSchema {
+    let settings = &app.settings;
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+        .limit_depth(settings.max_depth)
+        .limit_complexity(settings.max_complexity)
+        // Aliases and repeated fragments can make a small query expensive; this bounds the
+        // number of distinct fields one request may ask for.
+        .limit_recursive_depth(32)
+        .limit_directives(10)
+        .extension(ErrorCodes)
+        .data(app)
+        .finish()
+}
+
+/// The schema's SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
+}
+
+/// What resolvers reach through their context.
+pub(crate) trait ContextExt {
+    fn app(&self) -> &Arc<App>;
+    fn viewer(&self) -> Option<&Viewer>;
+    fn peer(&self) -> Option<IpAddr>;
+
+    /// The signed-in viewer, or `UNAUTHENTICATED`.
+    fn signed_in(&self) -> ApiResult<&Viewer> {
+        self.viewer().ok_or_else(ApiError::unauthenticated)
+    }
+
+    /// The viewer, who must be at least `level`.
+    fn require(&self, level: Level, what: &str) -> ApiResult<&Viewer> {
+        let viewer = self.signed_in()?;
+        if viewer.level < level {
+            return Err(ApiError::forbidden(format!(
+                "{what} needs level {} ({}); you have {} ({})",
+                level.as_u8(),
+                level.name(),
+                viewer.level.as_u8(),
+                viewer.level.name()
+            )));
+        }
+        Ok(viewer)
+    }
+
+    /// Metadata for the events a mutation appends: the viewer as actor, the `api` gateway.
+    fn metadata(&self) -> Metadata {
+        let actor = self.viewer().map_or(Actor::Anonymous, |v| Actor::User(v.user_id));
+        Metadata::new(actor, Gateway::Api)
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn app(&self) -> &Arc<App> {
+        self.data_unchecked::<Arc<App>>()
+    }
+    fn viewer(&self) -> Option<&Viewer> {
+        self.data_opt::<Option<Viewer>>().and_then(Option::as_ref)
+    }
+    fn peer(&self) -> Option<IpAddr> {
+        self.data_opt::<RequestInfo>().and_then(|r| r.peer)
+    }
+}
+
+/// Read-your-writes: waits until the named projections have applied everything up to
+/// `position` (the value a mutation returned), at most the configured timeout. Uses this
+/// process's runners when they run those projections, otherwise watches the checkpoint rows
+/// (another process runs them).
+pub(crate) async fn wait_for(app: &App, position: Option<&LogPosition>, projections: &[&str]) -> ApiResult<()> {
+    let Some(position) = position else { return Ok(()) };
+    let position = position.0;
+    let timeout = Duration::from_millis(app.settings.wait_timeout_ms);
+    if let Some(runners) = &app.runners
+        && runners.run_here(projections)
+    {
+        return Ok(runners.wait_for(position, projections, timeout).await?);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if checkpoints_reached(app, position, projections).await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::refused(Code::Timeout, format!("the read models did not reach {position} within {timeout:?}; retry")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn checkpoints_reached(app: &App, position: Position, projections: &[&str]) -> ApiResult<bool> {
+    let client = app.store.pool().get().await?;
+    for name in projections {
+        let Some((_, generation)) = projections::db::live_generation(&client, name).await? else { return Ok(false) };
+        let checkpoint = projections::db::checkpoint(&client, &projections::db::subscriber(name, generation)).await?;
+        if checkpoint < position {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Turns the GraphQL `asOf` into the read-model form.
+pub(crate) fn read_as_of(as_of: Option<&AsOf>) -> ApiResult<ReadAsOf> {
+    Ok(match as_of {
+        None => ReadAsOf::Now,
+        Some(AsOf::Time(t)) => ReadAsOf::Time(*t),
+        Some(AsOf::Position(p)) => ReadAsOf::Position(p.0),
+    })
+}
+
+/// Page size from `first`: default 50, at most [`MAX_PAGE`].
+pub(crate) fn page_size(first: Option<i32>) -> ApiResult<i64> {
+    match first {
+        None => Ok(DEFAULT_PAGE as i64),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n as i64),
+        Some(n) => Err(ApiError::bad_input(format!("`first` must be between 1 and {MAX_PAGE}; got {n}"))),
+    }
+}
+
+/// A user id from a nick (case-insensitive) via the users read model.
+pub(crate) async fn user_by_nick(app: &App, nick: &str) -> ApiResult<(Uuid, Level)> {
+    let nick = domain::Nick::parse(nick)?;
+    let client = app.store.pool().get().await?;
+    let row = client.query_opt("SELECT user_id, level FROM read.users WHERE nick_fold = $1", &[&nick.casefold()]).await?;
+    let row = row.ok_or_else(|| ApiError::not_found(format!("nobody is called {nick}")))?;
+    Ok((row.get(0), level_of(row.get(1))))
+}
+
+/// The current level of a user (guest when unknown).
+pub(crate) async fn level_of_user(app: &App, user_id: Uuid) -> ApiResult<Level> {
+    let client = app.store.pool().get().await?;
+    let row = client.query_opt("SELECT level FROM read.users WHERE user_id = $1", &[&user_id]).await?;
+    Ok(row.map_or(Level::Guest, |r| level_of(r.get(0))))
+}
+
+pub(crate) fn level_of(stored: i16) -> Level {
+    u8::try_from(stored).ok().and_then(|l| Level::try_from(l).ok()).unwrap_or(Level::Guest)
+}

@@ -1,0 +1,501 @@
+//! Rooms: listing (now or as of a past moment), members, bans, mutes and ban requests (each
+//! with `asOf`), and the staff mutations that create rooms, bind them to an IRC channel and/or
+//! an SMS number, and speak in them as the bot.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::{DisplayNick, IrcChannel, Level, MessageBody, PhoneNumber, Room, RoomCommand, RoomName, StreamName, events::MessageKind};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::accounts::changed;
+use super::types::{AsOf, Changed, LogPosition};
+use super::{ContextExt, read_as_of, wait_for};
+use crate::App;
+use crate::error::{ApiError, ApiResult};
+
+const ROOM_COLUMNS: &str = "r.room_id, r.name, r.invite_only, r.topic, r.created_by, r.created_at, \
+     (SELECT channel FROM read.room_irc_channels c WHERE c.room_id = r.room_id LIMIT 1), \
+     (SELECT number FROM read.room_sms_numbers s WHERE s.room_id = r.room_id LIMIT 1)";
+
+#[derive(Clone, Debug)]
+pub struct RoomNode {
+    id: Uuid,
+    name: String,
+    invite_only: bool,
+    topic: Option<String>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    irc_channel: Option<String>,
+    sms_number: Option<String>,
+    /// The moment the parent query asked about; members/bans/mutes default to it.
+    as_of: Option<AsOf>,
+}
+
+impl RoomNode {
+    fn from_row(row: &Row, as_of: Option<AsOf>) -> Self {
+        Self {
+            id: row.get(0),
+            name: row.get(1),
+            invite_only: row.get(2),
+            topic: row.get(3),
+            created_by: row.get(4),
+            created_at: row.get(5),
+            irc_channel: row.get(6),
+            sms_number: row.get(7),
+            as_of,
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Member")]
+pub struct MemberNode {
+    /// `user:<id>` for accounts, `guest:<nick>` for IRC guests.
+    pub member_key: String,
+    pub user_id: Option<Uuid>,
+    pub nick: String,
+    pub gateway: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Ban")]
+pub struct BanNode {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub target_user: Option<Uuid>,
+    pub target_mask: Option<String>,
+    pub reason: Option<String>,
+    /// Who banned (`user:<id>` or `system`).
+    pub by: String,
+    pub banned_at: DateTime<Utc>,
+    /// `null`: until lifted.
+    pub until: Option<DateTime<Utc>>,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lifted_by: Option<String>,
+}
+
+impl BanNode {
+    pub const COLUMNS: &'static str = "ban_id, room_id, target_user, target_mask, reason, by_actor, banned_at, until, lifted_at, lifted_by";
+
+    pub fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get(0),
+            room_id: row.get(1),
+            target_user: row.get(2),
+            target_mask: row.get(3),
+            reason: row.get(4),
+            by: row.get(5),
+            banned_at: row.get(6),
+            until: row.get(7),
+            lifted_at: row.get(8),
+            lifted_by: row.get(9),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "RoomMute")]
+pub struct MuteNode {
+    pub member_key: String,
+    pub user_id: Option<Uuid>,
+    pub nick: String,
+    pub by: String,
+    pub since: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One member not wanting to hear another (`#mute <nick>` over SMS).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PersonalMute {
+    pub muter: Uuid,
+    pub mutee: Uuid,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BanRequestStatus {
+    Open,
+    Approved,
+    Rejected,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct BanRequest {
+    pub id: Uuid,
+    pub target_user: Option<Uuid>,
+    pub target_mask: Option<String>,
+    pub reason: String,
+    pub by: String,
+    pub requested_at: DateTime<Utc>,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+#[Object(name = "Room")]
+impl RoomNode {
+    async fn id(&self) -> Uuid {
+        self.id
+    }
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    async fn invite_only(&self) -> bool {
+        self.invite_only
+    }
+    async fn topic(&self) -> Option<&str> {
+        self.topic.as_deref()
+    }
+    async fn created_by(&self) -> &str {
+        &self.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    /// The IRC channel this room is bound to, if any.
+    async fn irc_channel(&self) -> Option<&str> {
+        self.irc_channel.as_deref()
+    }
+    /// The Twilio number this room is bound to, if any.
+    async fn sms_number(&self) -> Option<&str> {
+        self.sms_number.as_deref()
+    }
+
+    /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's).
+    async fn members(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MemberNode>> {
+        ctx.require(Level::Member, "a room's members")?;
+        let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
+        let members = ctx.app().read.members(self.id, when).await?;
+        Ok(members
+            .into_iter()
+            .map(|m| MemberNode { member_key: m.member_key, user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since })
+            .collect())
+    }
+
+    /// Bans in force (now, or as of `asOf`). Operators and above.
+    async fn bans(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<BanNode>> {
+        ctx.require(Level::Operator, "a room's bans")?;
+        let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
+        let bans = ctx.app().read.bans(self.id, when).await?;
+        Ok(bans
+            .into_iter()
+            .map(|b| BanNode {
+                id: b.ban_id,
+                room_id: self.id,
+                target_user: b.target_user,
+                target_mask: b.target_mask,
+                reason: b.reason,
+                by: b.by,
+                banned_at: b.banned_at,
+                until: b.until,
+                lifted_at: b.lifted_at,
+                lifted_by: None,
+            })
+            .collect())
+    }
+
+    /// Room mutes in force (now, or as of `asOf`). Operators and above.
+    async fn mutes(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MuteNode>> {
+        ctx.require(Level::Operator, "a room's mutes")?;
+        let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
+        let mutes = ctx.app().read.room_mutes(self.id, when).await?;
+        Ok(mutes
+            .into_iter()
+            .map(|m| MuteNode { member_key: m.member_key, user_id: m.user_id, nick: m.nick, by: m.by, since: m.since, until: m.until })
+            .collect())
+    }
+
+    /// Personal mutes in force (now, or as of `asOf`). Staff and above.
+    async fn personal_mutes(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<PersonalMute>> {
+        ctx.require(Level::Staff, "a room's personal mutes")?;
+        let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
+        let pairs = ctx.app().read.personal_mutes(self.id, when).await?;
+        Ok(pairs.into_iter().map(|(muter, mutee)| PersonalMute { muter, mutee }).collect())
+    }
+
+    /// Ban requests, newest first. Operators and above.
+    async fn ban_requests(&self, ctx: &Context<'_>, status: Option<BanRequestStatus>) -> ApiResult<Vec<BanRequest>> {
+        ctx.require(Level::Operator, "ban requests")?;
+        let status = status.map(|s| match s {
+            BanRequestStatus::Open => "open",
+            BanRequestStatus::Approved => "approved",
+            BanRequestStatus::Rejected => "rejected",
+        });
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT request_id, target_user, target_mask, reason, by_actor, requested_at, status, decided_by, decided_at \
+                 FROM read.ban_requests WHERE room_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY requested_at DESC LIMIT 500",
+                &[&self.id, &status],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BanRequest {
+                id: r.get(0),
+                target_user: r.get(1),
+                target_mask: r.get(2),
+                reason: r.get(3),
+                by: r.get(4),
+                requested_at: r.get(5),
+                status: r.get(6),
+                decided_by: r.get(7),
+                decided_at: r.get(8),
+            })
+            .collect())
+    }
+}
+
+/// Finds a room by id or name (exactly one), as of a moment if given.
+pub(crate) async fn find_room(app: &App, id: Option<Uuid>, name: Option<&str>, as_of: Option<&AsOf>) -> ApiResult<Option<RoomNode>> {
+    let created_by = match as_of {
+        None => None,
+        Some(when) => match app.read.resolve(read_as_of(Some(when))?).await? {
+            Some(t) => Some(t),
+            None => return Ok(None),
+        },
+    };
+    let client = app.store.pool().get().await?;
+    let row =
+        match (id, name) {
+            (Some(id), None) => client
+                .query_opt(
+                    &format!(
+                        "SELECT {ROOM_COLUMNS} FROM read.rooms r WHERE r.room_id = $1 AND ($2::timestamptz IS NULL OR r.created_at <= $2)"
+                    ),
+                    &[&id, &created_by],
+                )
+                .await?,
+            (None, Some(name)) => {
+                client
+                    .query_opt(
+                        &format!(
+                            "SELECT {ROOM_COLUMNS} FROM read.rooms r WHERE lower(r.name) = lower($1) \
+                         AND ($2::timestamptz IS NULL OR r.created_at <= $2) ORDER BY r.created_at LIMIT 1"
+                        ),
+                        &[&name, &created_by],
+                    )
+                    .await?
+            }
+            _ => return Err(ApiError::bad_input("give exactly one of `id` and `name`")),
+        };
+    Ok(row.as_ref().map(|r| RoomNode::from_row(r, as_of.cloned())))
+}
+
+/// The room a mutation names, which must exist.
+pub(crate) async fn existing_room(app: &App, room: Uuid) -> ApiResult<RoomNode> {
+    find_room(app, Some(room), None, None).await?.ok_or_else(|| ApiError::not_found(format!("no room has id {room}")))
+}
+
+#[derive(Default)]
+pub struct RoomsQuery;
+
+#[Object]
+impl RoomsQuery {
+    /// Every room (as of `asOf`: those that existed then), by name. Members and above.
+    async fn rooms(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<AsOf>,
+        #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
+    ) -> ApiResult<Vec<RoomNode>> {
+        ctx.require(Level::Member, "listing rooms")?;
+        let app = ctx.app();
+        wait_for(app, wait_for_position.as_ref(), &["rooms"]).await?;
+        let created_by = match &as_of {
+            None => None,
+            Some(when) => match app.read.resolve(read_as_of(Some(when))?).await? {
+                Some(t) => Some(t),
+                None => return Ok(vec![]),
+            },
+        };
+        let client = app.store.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {ROOM_COLUMNS} FROM read.rooms r WHERE ($1::timestamptz IS NULL OR r.created_at <= $1) ORDER BY lower(r.name), r.room_id LIMIT 1000"
+                ),
+                &[&created_by],
+            )
+            .await
+            ?;
+        Ok(rows.iter().map(|r| RoomNode::from_row(r, as_of.clone())).collect())
+    }
+
+    /// One room by id or name; with `asOf`, its members, bans and mutes are as of then.
+    async fn room(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<Uuid>,
+        name: Option<String>,
+        as_of: Option<AsOf>,
+        #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
+    ) -> ApiResult<Option<RoomNode>> {
+        ctx.require(Level::Member, "a room")?;
+        let app = ctx.app();
+        wait_for(app, wait_for_position.as_ref(), &["rooms"]).await?;
+        Ok(find_room(app, id, name.as_deref(), as_of.as_ref()).await?)
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateRoomInput {
+    pub name: String,
+    #[graphql(default)]
+    pub invite_only: bool,
+    /// Bind to this IRC channel (e.g. `#lobby`).
+    pub irc_channel: Option<String>,
+    /// The channel key (`+k`), if it has one.
+    pub irc_key: Option<String>,
+    /// Bind to this Twilio number (E.164).
+    pub sms_number: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct RoomPayload {
+    pub room_id: Uuid,
+    pub position: LogPosition,
+}
+
+#[derive(Default)]
+pub struct RoomsMutation;
+
+#[Object]
+impl RoomsMutation {
+    /// Creates a room, optionally bound to an IRC channel and/or an SMS number. Staff.
+    async fn create_room(&self, ctx: &Context<'_>, input: CreateRoomInput) -> ApiResult<RoomPayload> {
+        let viewer = ctx.require(Level::Staff, "creating rooms")?.clone();
+        let app = ctx.app();
+        let name = RoomName::parse(input.name.trim())?;
+        let channel = input.irc_channel.as_deref().map(|c| IrcChannel::parse(c.trim())).transpose()?;
+        let number = input.sms_number.as_deref().map(|n| PhoneNumber::parse(n.trim())).transpose()?;
+        let key = check_channel_key(input.irc_key)?;
+        let room_id = Uuid::now_v7();
+        if let Some(channel) = &channel {
+            ensure_channel_free(app, channel, room_id).await?;
+        }
+        if let Some(number) = &number {
+            ensure_number_free(app, number, room_id).await?;
+        }
+        let stream = StreamName::room(room_id);
+        let metadata = ctx.metadata();
+        let caller_level = viewer.level;
+        let mut done = app
+            .executor
+            .execute::<Room>(
+                &stream,
+                &RoomCommand::Create { room_id, name, invite_only: input.invite_only, caller_level },
+                metadata.clone(),
+            )
+            .await?;
+        if let Some(channel) = channel {
+            let bound = app
+                .executor
+                .execute::<Room>(&stream, &RoomCommand::BindIrcChannel { channel, key, caller_level }, metadata.clone())
+                .await?;
+            done.appended = bound.appended.or(done.appended);
+        }
+        if let Some(number) = number {
+            let bound = app.executor.execute::<Room>(&stream, &RoomCommand::BindSmsNumber { number, caller_level }, metadata).await?;
+            done.appended = bound.appended.or(done.appended);
+        }
+        Ok(RoomPayload { room_id, position: LogPosition(done.position()) })
+    }
+
+    /// Binds a room to an IRC channel (a channel belongs to one room). Staff.
+    async fn bind_irc_channel(&self, ctx: &Context<'_>, room: Uuid, channel: String, key: Option<String>) -> ApiResult<Changed> {
+        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
+        let app = ctx.app();
+        let channel = IrcChannel::parse(channel.trim())?;
+        let key = check_channel_key(key)?;
+        existing_room(app, room).await?;
+        ensure_channel_free(app, &channel, room).await?;
+        Ok(room_command(ctx, room, RoomCommand::BindIrcChannel { channel, key, caller_level: viewer.level }).await?)
+    }
+
+    /// Unbinds a room from its IRC channel. Staff.
+    async fn unbind_irc_channel(&self, ctx: &Context<'_>, room: Uuid) -> ApiResult<Changed> {
+        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
+        Ok(room_command(ctx, room, RoomCommand::UnbindIrcChannel { caller_level: viewer.level }).await?)
+    }
+
+    /// Binds a room to a Twilio number (a number belongs to one room). Staff.
+    async fn bind_sms_number(&self, ctx: &Context<'_>, room: Uuid, number: String) -> ApiResult<Changed> {
+        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
+        let app = ctx.app();
+        let number = PhoneNumber::parse(number.trim())?;
+        existing_room(app, room).await?;
+        ensure_number_free(app, &number, room).await?;
+        Ok(room_command(ctx, room, RoomCommand::BindSmsNumber { number, caller_level: viewer.level }).await?)
+    }
+
+    /// Unbinds a room from its Twilio number. Staff.
+    async fn unbind_sms_number(&self, ctx: &Context<'_>, room: Uuid) -> ApiResult<Changed> {
+        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
+        Ok(room_command(ctx, room, RoomCommand::UnbindSmsNumber { caller_level: viewer.level }).await?)
+    }
+
+    /// Makes a room invite-only (or open). Staff.
+    async fn set_invite_only(&self, ctx: &Context<'_>, room: Uuid, invite_only: bool) -> ApiResult<Changed> {
+        let viewer = ctx.require(Level::Staff, "changing rooms")?.clone();
+        Ok(room_command(ctx, room, RoomCommand::SetInviteOnly { invite_only, caller_level: viewer.level }).await?)
+    }
+
+    /// Says `text` in the room as the bot (an action, like `/me`, when `action`). Staff.
+    async fn send_to_room(&self, ctx: &Context<'_>, room: Uuid, text: String, action: Option<bool>) -> ApiResult<Changed> {
+        let viewer = ctx.require(Level::Staff, "speaking as the bot")?.clone();
+        let app = ctx.app();
+        let body = MessageBody::parse(&text)?;
+        let nick = DisplayNick::parse(&app.settings.bot_nick)?;
+        let command = RoomCommand::Post {
+            message_id: Uuid::now_v7(),
+            speaker: domain::Speaker::Bot { nick },
+            body,
+            kind: if action.unwrap_or(false) { MessageKind::Action } else { MessageKind::Say },
+            gateway: domain::Gateway::Api,
+            caller_level: viewer.level,
+        };
+        Ok(room_command(ctx, room, command).await?)
+    }
+}
+
+/// Runs one command on a room's stream and reports what changed.
+pub(crate) async fn room_command(ctx: &Context<'_>, room: Uuid, command: RoomCommand) -> ApiResult<Changed> {
+    let app = ctx.app();
+    let done = app.executor.execute::<Room>(&StreamName::room(room), &command, ctx.metadata()).await?;
+    changed(app, done.appended.map(|a| a.position), done.events.len()).await
+}
+
+fn check_channel_key(key: Option<String>) -> ApiResult<Option<String>> {
+    match key {
+        None => Ok(None),
+        Some(k) if !k.is_empty() && k.len() <= 23 && k.chars().all(|c| c.is_ascii_graphic() && c != ',') => Ok(Some(k)),
+        Some(_) => Err(ApiError::bad_input("a channel key is 1-23 visible ASCII characters without commas")),
+    }
+}
+
+/// A channel is bound to at most one room. Checked against the read model: two staff binding
+/// the same channel to two rooms in the same instant is not prevented (the later binding wins
+/// in the read model), which is acceptable for a rare, staff-only operation.
+async fn ensure_channel_free(app: &App, channel: &IrcChannel, room: Uuid) -> ApiResult<()> {
+    let client = app.store.pool().get().await?;
+    let row = client
+        .query_opt("SELECT room_id FROM read.room_irc_channels WHERE channel_fold = $1 AND room_id <> $2", &[&channel.casefold(), &room])
+        .await?;
+    match row {
+        Some(r) => Err(ApiError::conflict(format!("{channel} is already bound to room {}", r.get::<_, Uuid>(0)))),
+        None => Ok(()),
+    }
+}
+
+async fn ensure_number_free(app: &App, number: &PhoneNumber, room: Uuid) -> ApiResult<()> {
+    let client = app.store.pool().get().await?;
+    let row = client
+        .query_opt("SELECT room_id FROM read.room_sms_numbers WHERE number = $1 AND room_id <> $2", &[&number.as_str(), &room])
+        .await?;
+    match row {
+        Some(r) => Err(ApiError::conflict(format!("{number} is already bound to room {}", r.get::<_, Uuid>(0)))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,266 @@
+//! Users: look-up by id or nick (now or as of a past moment), filtered lists, and each user's
+//! history of nicks, levels and bans. Contact details (phone, email, IRC host) are shown to the
+//! user themself and to staff only.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::Level;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::rooms::BanNode;
+use super::types::{AsOf, LevelName, LogPosition};
+use super::{ContextExt, level_of, page_size, read_as_of, wait_for};
+use crate::App;
+use crate::error::{ApiError, ApiResult};
+
+const USER_COLUMNS: &str = "user_id, nick, registered_via, level, private, about, phone, sms_stopped, username, email, \
+     email_verified, irc_nick, irc_mask, login_locked_until, created_at, nick_fold";
+
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex, name = "User")]
+pub struct UserNode {
+    pub id: Uuid,
+    pub nick: String,
+    pub level: LevelName,
+    /// The level as a number (0 guest … 5 superuser).
+    pub level_number: i32,
+    /// Where the user first appeared: `irc`, `sms`, `api` or `system`.
+    pub registered_via: String,
+    pub private: bool,
+    pub about: Option<String>,
+    pub sms_stopped: bool,
+    pub username: Option<String>,
+    pub email_verified: bool,
+    pub irc_nick: Option<String>,
+    pub login_locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub phone_private: Option<String>,
+    #[graphql(skip)]
+    pub email_private: Option<String>,
+    #[graphql(skip)]
+    pub irc_mask_private: Option<String>,
+    #[graphql(skip)]
+    pub nick_fold: String,
+}
+
+impl UserNode {
+    fn from_row(row: &Row) -> Self {
+        let level = level_of(row.get("level"));
+        Self {
+            id: row.get("user_id"),
+            nick: row.get("nick"),
+            level: level.into(),
+            level_number: level.as_u8() as i32,
+            registered_via: row.get("registered_via"),
+            private: row.get("private"),
+            about: row.get("about"),
+            sms_stopped: row.get("sms_stopped"),
+            username: row.get("username"),
+            email_verified: row.get("email_verified"),
+            irc_nick: row.get("irc_nick"),
+            login_locked_until: row.get("login_locked_until"),
+            created_at: row.get("created_at"),
+            phone_private: row.get("phone"),
+            email_private: row.get("email"),
+            irc_mask_private: row.get("irc_mask"),
+            nick_fold: row.get("nick_fold"),
+        }
+    }
+
+    pub async fn load(app: &App, user_id: Uuid) -> ApiResult<Option<Self>> {
+        let client = app.store.pool().get().await?;
+        let row = client.query_opt(&format!("SELECT {USER_COLUMNS} FROM read.users WHERE user_id = $1"), &[&user_id]).await?;
+        Ok(row.as_ref().map(Self::from_row))
+    }
+
+    /// The same user as of a past moment: nick, level and privacy from the temporal tables;
+    /// `None` when they did not exist yet.
+    async fn into_as_of(mut self, app: &App, as_of: &AsOf) -> ApiResult<Option<Self>> {
+        let when = read_as_of(Some(as_of))?;
+        let Some(nick) = app.read.nick(self.id, when).await? else { return Ok(None) };
+        self.nick = nick;
+        let level = app.read.level(self.id, when).await?.map(level_of).unwrap_or(Level::Guest);
+        self.level = level.into();
+        self.level_number = level.as_u8() as i32;
+        if let Some(private) = app.read.private(self.id, when).await? {
+            self.private = private;
+        }
+        Ok(Some(self))
+    }
+}
+
+/// Whether the viewer may see this user's contact details and history.
+fn may_see_private(ctx: &Context<'_>, user_id: Uuid) -> bool {
+    ctx.viewer().is_some_and(|v| v.user_id == user_id || v.level >= Level::Staff)
+}
+
+fn require_private(ctx: &Context<'_>, user_id: Uuid, what: &str) -> ApiResult<()> {
+    if may_see_private(ctx, user_id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("{what} is shown to the user themself and to staff (level 4) only")))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct NickPeriod {
+    pub nick: String,
+    pub from: DateTime<Utc>,
+    /// `null`: still so.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(SimpleObject)]
+pub struct LevelPeriod {
+    pub level: LevelName,
+    /// Who set it (`user:<id>` or `system`).
+    pub by: String,
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[ComplexObject]
+impl UserNode {
+    /// Phone number (E.164). Self and staff only (otherwise `null`).
+    async fn phone(&self, ctx: &Context<'_>) -> Option<String> {
+        may_see_private(ctx, self.id).then(|| self.phone_private.clone()).flatten()
+    }
+    /// Email address. Self and staff only (otherwise `null`).
+    async fn email(&self, ctx: &Context<'_>) -> Option<String> {
+        may_see_private(ctx, self.id).then(|| self.email_private.clone()).flatten()
+    }
+    /// Registered IRC host mask. Self and staff only (otherwise `null`).
+    async fn irc_mask(&self, ctx: &Context<'_>) -> Option<String> {
+        may_see_private(ctx, self.id).then(|| self.irc_mask_private.clone()).flatten()
+    }
+
+    /// Every nick this user has had, oldest first. Self and staff only.
+    async fn nick_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<NickPeriod>> {
+        require_private(ctx, self.id, "nick history")?;
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query("SELECT nick, lower(valid), upper(valid) FROM read.nick_history WHERE user_id = $1 ORDER BY lower(valid)", &[&self.id])
+            .await?;
+        Ok(rows.iter().map(|r| NickPeriod { nick: r.get(0), from: r.get(1), to: r.get(2) }).collect())
+    }
+
+    /// Every level this user has had, oldest first. Self and staff only.
+    async fn level_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<LevelPeriod>> {
+        require_private(ctx, self.id, "level history")?;
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT level, by_actor, lower(valid), upper(valid) FROM read.level_history WHERE user_id = $1 ORDER BY lower(valid)",
+                &[&self.id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| LevelPeriod { level: level_of(r.get(0)).into(), by: r.get(1), from: r.get(2), to: r.get(3) }).collect())
+    }
+
+    /// Every ban naming this account, in any room, newest first. Self and staff only.
+    async fn ban_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<BanNode>> {
+        require_private(ctx, self.id, "ban history")?;
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query(&format!("SELECT {} FROM read.bans WHERE target_user = $1 ORDER BY banned_at DESC", BanNode::COLUMNS), &[&self.id])
+            .await?;
+        Ok(rows.iter().map(BanNode::from_row).collect())
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    /// Exactly this level.
+    pub level: Option<LevelName>,
+    /// At least this level.
+    pub min_level: Option<LevelName>,
+    /// Where they first appeared: `irc`, `sms`, `api`.
+    pub gateway: Option<String>,
+    /// Part of the nick or username (case-insensitive).
+    pub text: Option<String>,
+}
+
+#[derive(Default)]
+pub struct UsersQuery;
+
+#[Object]
+impl UsersQuery {
+    /// One user by id or nick, now or as of a past moment. Any signed-in user may look people
+    /// up; contact details and history need the user themself or staff.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<Uuid>,
+        nick: Option<String>,
+        as_of: Option<AsOf>,
+        #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
+    ) -> ApiResult<Option<UserNode>> {
+        ctx.signed_in()?;
+        let app = ctx.app();
+        wait_for(app, wait_for_position.as_ref(), &["users"]).await?;
+        let user_id = match (id, nick) {
+            (Some(id), None) => id,
+            (None, Some(nick)) => match &as_of {
+                None => match super::user_by_nick(app, &nick).await {
+                    Ok((id, _)) => id,
+                    Err(e) if e.code() == crate::error::Code::NotFound => return Ok(None),
+                    Err(e) => return Err(e),
+                },
+                Some(when) => {
+                    let nick = domain::Nick::parse(&nick)?;
+                    match app.read.nick_owner(&nick.casefold(), read_as_of(Some(when))?).await? {
+                        Some(id) => id,
+                        None => return Ok(None),
+                    }
+                }
+            },
+            _ => return Err(ApiError::bad_input("give exactly one of `id` and `nick`")),
+        };
+        let Some(user) = UserNode::load(app, user_id).await? else { return Ok(None) };
+        Ok(match &as_of {
+            None => Some(user),
+            Some(when) => user.into_as_of(app, when).await?,
+        })
+    }
+
+    /// Users, by nick, filtered. Operators and above.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UserFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, UserNode, EmptyFields, EmptyFields>> {
+        ctx.require(Level::Operator, "listing users")?;
+        let limit = page_size(first)?;
+        let filter = filter.unwrap_or_default();
+        let level: Option<i16> = filter.level.map(|l| Level::from(l).as_u8() as i16);
+        let min_level: Option<i16> = filter.min_level.map(|l| Level::from(l).as_u8() as i16);
+        let text: Option<String> = filter.text.map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let after = after.unwrap_or_default();
+        let client = ctx.app().store.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM read.users \
+                     WHERE ($1::smallint IS NULL OR level = $1) AND ($2::smallint IS NULL OR level >= $2) \
+                       AND ($3::text IS NULL OR registered_via = $3) \
+                       AND ($4::text IS NULL OR nick ILIKE $4 OR username ILIKE $4) \
+                       AND nick_fold > $5 \
+                     ORDER BY nick_fold LIMIT $6"
+                ),
+                &[&level, &min_level, &filter.gateway, &text, &after, &(limit + 1)],
+            )
+            .await?;
+        let has_next = rows.len() as i64 > limit;
+        let mut connection = Connection::new(false, has_next);
+        connection.edges.extend(rows.iter().take(limit as usize).map(|r| {
+            let user = UserNode::from_row(r);
+            Edge::new(user.nick_fold.clone(), user)
+        }));
+        Ok(connection)
+    }
+}

@@ -1,0 +1,75 @@
+//! Outgoing email (verification links) through lettre. Three transports: `log` (the default:
+//! the message is written to the log, so a fresh install works without a mail server), `file`
+//! (one `.eml` file per message in a directory, as lettre's `FileTransport` writes them; tests
+//! read the link from there) and `smtp` (a relay URL such as `smtps://user:pass@host`).
+
+use std::path::PathBuf;
+
+use lettre::message::{Mailbox, Message};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase", tag = "transport")]
+pub enum MailSettings {
+    #[default]
+    Log,
+    File {
+        dir: PathBuf,
+    },
+    Smtp {
+        /// `smtp://host:25`, `smtps://user:pass@host:465` or `smtp://host:587?tls=required`.
+        /// Holds a password: never logged (the Debug below hides it).
+        url: MailUrl,
+    },
+}
+
+/// An SMTP URL that may carry credentials; its Debug form hides them.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct MailUrl(pub String);
+
+impl std::fmt::Debug for MailUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MailUrl(***)")
+    }
+}
+
+pub enum Mailer {
+    Log,
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings) -> ApiResult<Self> {
+        Ok(match settings {
+            MailSettings::Log => Mailer::Log,
+            MailSettings::File { dir } => {
+                std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+                Mailer::File(AsyncFileTransport::new(dir))
+            }
+            MailSettings::Smtp { url } => {
+                Mailer::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0).map_err(ApiError::internal)?.build())
+            }
+        })
+    }
+
+    /// Sends a plain-text message. Failures are internal errors (logged with their cause).
+    pub async fn send(&self, from: &str, to: &str, subject: &str, body: String) -> ApiResult<()> {
+        let from: Mailbox = from.parse().map_err(ApiError::internal)?;
+        let to_box: Mailbox = to.parse().map_err(|_| ApiError::bad_input("that email address cannot receive mail"))?;
+        let message = Message::builder().from(from).to(to_box).subject(subject).body(body.clone()).map_err(ApiError::internal)?;
+        match self {
+            Mailer::Log => {
+                // The body holds a one-time link; logging it is the point of this transport.
+                tracing::info!(to, subject, body = %body, "email (log transport; configure [api.mail] to send for real)");
+                Ok(())
+            }
+            Mailer::File(t) => t.send(message).await.map(|_| ()).map_err(ApiError::internal),
+            Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(ApiError::internal),
+        }
+    }
+}

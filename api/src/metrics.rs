@@ -1,0 +1,88 @@
+//! Prometheus metrics at `/metrics`, through the `metrics` facade: the store records append
+//! latency (`switchboard_append_seconds`), this module records HTTP and GraphQL requests, and
+//! projection lag is read from the checkpoints when scraped (so it is right even for
+//! projections another process runs).
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::App;
+use crate::error::{ApiError, ApiResult};
+
+/// The process-wide recorder. `metrics` has one global recorder; installing it again (a second
+/// app in one test process) reuses the first.
+fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let latency_buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &latency_buckets)
+            .expect("non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows only what this one sees");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    metrics::describe_histogram!("switchboard_append_seconds", metrics::Unit::Seconds, "Event store append latency");
+    metrics::describe_histogram!("switchboard_http_request_seconds", metrics::Unit::Seconds, "HTTP request latency by route");
+    metrics::describe_counter!("switchboard_http_requests_total", "HTTP requests by route, method and status");
+    metrics::describe_histogram!("switchboard_graphql_request_seconds", metrics::Unit::Seconds, "GraphQL request latency by operation");
+    metrics::describe_counter!("switchboard_graphql_requests_total", "GraphQL requests by operation and outcome");
+    metrics::describe_gauge!("switchboard_projection_lag_events", "Events in the log that a projection has not applied yet");
+    metrics::describe_gauge!("switchboard_projection_lag_seconds", "Age of the oldest event a projection has not applied yet");
+}
+
+/// Installs the recorder (idempotent). Call before the first request so early appends count.
+pub fn install() {
+    let _ = handle();
+}
+
+/// Middleware: counts and times every request by its route pattern (not its raw path, which
+/// would make one series per id).
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("switchboard_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("switchboard_http_request_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Operation names are chosen by clients: long or many distinct ones are folded so a hostile
+/// client cannot grow the series without bound.
+pub fn record_graphql(operation: &str, ok: bool, elapsed: Duration) {
+    let operation = if operation.len() <= 64 && operation.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        operation.to_owned()
+    } else {
+        "other".to_owned()
+    };
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::counter!("switchboard_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome).increment(1);
+    metrics::histogram!("switchboard_graphql_request_seconds", "operation" => operation).record(elapsed.as_secs_f64());
+}
+
+/// The exposition text, with projection lag refreshed from the database.
+pub async fn render(app: &App) -> ApiResult<String> {
+    let handle = handle();
+    let client = app.store.pool().get().await?;
+    let reports = projections::status::report(&client, &projections::projection::all()).await.map_err(ApiError::from)?;
+    for report in reports {
+        let name = report.name.to_string();
+        metrics::gauge!("switchboard_projection_lag_events", "projection" => name.clone()).set(report.lag_events as f64);
+        metrics::gauge!("switchboard_projection_lag_seconds", "projection" => name).set(report.lag_seconds);
+    }
+    Ok(handle.render())
+}

@@ -1,0 +1,460 @@
+//! The GraphQL API over real HTTP (and WebSocket) against a running app on a real PostgreSQL,
+//! with the projections running: accounts, permissions, rooms and moderation, as-of answers,
+//! audit filters and pagination, read-your-writes, hostile input, live events, metrics.
+
+mod support;
+
+use std::time::Duration;
+
+use domain::events::MemberRef;
+use domain::{DisplayNick, Gateway, Joining, Level, Metadata, Room, RoomCommand, StreamName};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use support::{PASSWORD, Session, TestApp};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use uuid::Uuid;
+
+async fn create_room(app: &TestApp, admin: &Session, name: &str, channel: Option<&str>) -> (String, Value) {
+    let data = app
+        .data(
+            Some(&admin.token),
+            "mutation($n: String!, $c: String) { createRoom(input: {name: $n, ircChannel: $c}) { roomId position } }",
+            json!({ "n": name, "c": channel }),
+        )
+        .await;
+    (data["createRoom"]["roomId"].as_str().unwrap().to_owned(), data["createRoom"]["position"].clone())
+}
+
+/// A member joins a room the way a gateway makes them (IRC here), through the executor.
+async fn join(app: &TestApp, room: &str, member: &Session) -> String {
+    let joining = Joining {
+        member: MemberRef { user_id: Some(member.user_id.parse().unwrap()), nick: DisplayNick::parse(&member.nick).unwrap() },
+        mask: None,
+        phone: None,
+        gateway: Gateway::Irc,
+        caller_level: Level::Member,
+        as_bot: false,
+    };
+    let done = app
+        .app
+        .executor
+        .execute::<Room>(&StreamName::room(room.parse().unwrap()), &RoomCommand::Join(joining), Metadata::system())
+        .await
+        .unwrap();
+    done.position().to_string()
+}
+
+#[tokio::test]
+async fn the_first_account_is_superuser_and_a_verified_one_is_a_member_who_can_log_in_and_out() {
+    let app = TestApp::spawn().await;
+    let first = app.sign_up("admin").await;
+    assert_eq!(first["level"], "SUPERUSER");
+    assert_eq!(first["verificationSent"], true);
+    let second = app.sign_up("alice").await;
+    assert_eq!(second["level"], "GUEST", "only the first account is superuser");
+
+    // The same username again, in any case, is a conflict; so is a taken nick.
+    let again = app
+        .error_code(
+            None,
+            "mutation { signUp(input: {username: \"ALICE\", email: \"x@example.org\", password: \"another long password\"}) { userId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(again, "CONFLICT");
+    let bad = app
+        .error_code(
+            None,
+            "mutation { signUp(input: {username: \"bob\", email: \"not-an-email\", password: \"long enough pass\"}) { userId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(bad, "BAD_USER_INPUT");
+    let short = app
+        .error_code(
+            None,
+            "mutation { signUp(input: {username: \"bob\", email: \"b@example.org\", password: \"short\"}) { userId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(short, "BAD_USER_INPUT");
+
+    // Verification makes alice a member.
+    let token = app.verification_token("alice@example.org");
+    let wrong =
+        app.error_code(None, "mutation($t: String!) { verifyEmail(token: $t) { position } }", json!({ "t": format!("{token}x") })).await;
+    assert_eq!(wrong, "BAD_USER_INPUT");
+    app.data(None, "mutation($t: String!) { verifyEmail(token: $t) { position } }", json!({ "t": token })).await;
+    let alice = app.log_in("alice").await;
+    let me = app.data(Some(&alice.token), "{ me { nick level emailVerified email } }", json!({})).await;
+    assert_eq!(me["me"], json!({ "nick": "alice", "level": "MEMBER", "emailVerified": true, "email": "alice@example.org" }));
+
+    // Wrong password and unknown user read the same; anonymous `me` is unauthenticated.
+    let wrong_password =
+        app.error_code(None, "mutation { logIn(username: \"alice\", password: \"nope nope nope\") { token } }", json!({})).await;
+    assert_eq!(wrong_password, "UNAUTHENTICATED");
+    let unknown = app.error_code(None, "mutation { logIn(username: \"nobody\", password: \"nope nope nope\") { token } }", json!({})).await;
+    assert_eq!(unknown, "UNAUTHENTICATED");
+    assert_eq!(app.error_code(None, "{ me { nick } }", json!({})).await, "UNAUTHENTICATED");
+
+    // Logging out revokes the token at once.
+    let out = app.data(Some(&alice.token), "mutation { logOut { position events } }", json!({})).await;
+    assert_eq!(out["logOut"]["events"], 1);
+    let after = app.graphql(Some(&alice.token), "{ me { nick } }", json!({})).await;
+    assert_eq!(after["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{after:#}");
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_username_with_a_retry_hint() {
+    let app = TestApp::spawn_with(|s| s.login_failures_per_username = 3).await;
+    app.sign_up("admin").await;
+    for _ in 0..3 {
+        let code =
+            app.error_code(None, "mutation { logIn(username: \"admin\", password: \"wrong wrong wrong\") { token } }", json!({})).await;
+        assert_eq!(code, "UNAUTHENTICATED");
+    }
+    // Now even the right password is refused until the window passes.
+    let response =
+        app.graphql(None, "mutation($p: String!) { logIn(username: \"admin\", password: $p) { token } }", json!({ "p": PASSWORD })).await;
+    assert_eq!(response["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    assert!(response["errors"][0]["extensions"]["retryAfterSeconds"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn levels_are_enforced_a_member_cannot_ban_and_an_operator_cannot_grant_staff() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let alice = app.member("alice").await;
+    let bob = app.member("bob").await;
+    let (room, _) = create_room(&app, &admin, "lobby", Some("#lobby")).await;
+
+    let ban = "mutation($r: UUID!, $n: String!) { ban(room: $r, target: {nick: $n}) { position } }";
+    assert_eq!(app.error_code(Some(&alice.token), ban, json!({ "r": room, "n": "bob" })).await, "FORBIDDEN");
+    let create = "mutation { createRoom(input: {name: \"mine\"}) { roomId } }";
+    assert_eq!(app.error_code(Some(&alice.token), create, json!({})).await, "FORBIDDEN");
+    assert_eq!(app.error_code(Some(&alice.token), "{ events { edges { cursor } } }", json!({})).await, "FORBIDDEN");
+    assert_eq!(app.error_code(None, "{ rooms { id } }", json!({})).await, "UNAUTHENTICATED");
+
+    app.set_level(&admin, "alice", "OPERATOR").await;
+    let set = "mutation($n: String!, $l: Level!) { setLevel(nick: $n, level: $l) { events } }";
+    let refused = app.graphql(Some(&alice.token), set, json!({ "n": "bob", "l": "STAFF" })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused:#}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("cannot grant level 4"), "{refused:#}");
+    // …but may grant voice, and ban bob (a member) but not the superuser.
+    assert_eq!(app.data(Some(&alice.token), set, json!({ "n": "bob", "l": "VOICE" })).await["setLevel"]["events"], 1);
+    assert_eq!(app.error_code(Some(&alice.token), ban, json!({ "r": room, "n": "admin" })).await, "FORBIDDEN");
+    app.data(Some(&alice.token), ban, json!({ "r": room, "n": "bob" })).await;
+    // A member may not read others' private details; staff may.
+    let details = "query($n: String!) { user(nick: $n) { nick email phone } }";
+    assert_eq!(app.data(Some(&bob.token), details, json!({ "n": "admin" })).await["user"]["email"], Value::Null);
+    assert_eq!(app.data(Some(&admin.token), details, json!({ "n": "bob" })).await["user"]["email"], "bob@example.org");
+    assert_eq!(app.error_code(Some(&bob.token), "{ user(nick: \"admin\") { nickHistory { nick } } }", json!({})).await, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn a_room_as_of_a_past_position_or_time_shows_its_members_and_bans_then() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let bob = app.member("bob").await;
+    let (room, _) = create_room(&app, &admin, "lobby", Some("#lobby")).await;
+    let joined = join(&app, &room, &bob).await;
+
+    let ban = "mutation($r: UUID!) { ban(room: $r, target: {nick: \"bob\"}, duration: \"2h\", reason: \"spam\") { position events } }";
+    let banned = app.data(Some(&admin.token), ban, json!({ "r": room })).await["ban"].clone();
+    assert!(banned["events"].as_i64().unwrap() >= 2, "ban and kick: {banned}");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let unban = "mutation($r: UUID!) { unban(room: $r, target: {nick: \"bob\"}) { position } }";
+    let unbanned = app.data(Some(&admin.token), unban, json!({ "r": room })).await["unban"]["position"].clone();
+
+    let query =
+        "query($r: UUID!, $at: AsOf, $p: Position) { room(id: $r, asOf: $at, waitFor: $p) { members { nick } bans { reason until } } }";
+    let at_join = app.data(Some(&admin.token), query, json!({ "r": room, "at": { "position": joined }, "p": unbanned })).await;
+    assert_eq!(at_join["room"]["members"], json!([{ "nick": "bob" }]));
+    assert_eq!(at_join["room"]["bans"], json!([]));
+    let at_ban = app.data(Some(&admin.token), query, json!({ "r": room, "at": { "position": banned["position"] } })).await;
+    assert_eq!(at_ban["room"]["members"], json!([]), "the ban kicked bob");
+    assert_eq!(at_ban["room"]["bans"][0]["reason"], "spam");
+    assert!(at_ban["room"]["bans"][0]["until"].is_string(), "a timed ban");
+    let at_time = app.data(Some(&admin.token), query, json!({ "r": room, "at": { "time": between } })).await;
+    assert_eq!(at_time["room"]["bans"].as_array().unwrap().len(), 1);
+    let now = app.data(Some(&admin.token), query, json!({ "r": room })).await;
+    assert_eq!(now["room"]["bans"], json!([]));
+
+    // Before the room existed, there was no room.
+    let before = app.data(Some(&admin.token), query, json!({ "r": room, "at": { "time": "2020-01-01T00:00:00Z" } })).await;
+    assert_eq!(before["room"], Value::Null);
+
+    // Bob's own history lists the ban, lifted.
+    let history =
+        app.data(Some(&admin.token), "{ user(nick: \"bob\") { banHistory { reason liftedAt } levelHistory { level } } }", json!({})).await;
+    assert_eq!(history["user"]["banHistory"][0]["reason"], "spam");
+    assert!(history["user"]["banHistory"][0]["liftedAt"].is_string());
+    let levels: Vec<&str> = history["user"]["levelHistory"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+    assert_eq!(levels.last(), Some(&"MEMBER"));
+    // As of before verification, bob was a guest.
+    let user_then = app
+        .data(
+            Some(&admin.token),
+            "query($at: AsOf) { user(nick: \"bob\", asOf: $at) { level } }",
+            json!({ "at": { "time": "2020-01-01T00:00:00Z" } }),
+        )
+        .await;
+    assert_eq!(user_then["user"], Value::Null, "bob did not exist in 2020");
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_stream_type_actor_gateway_and_time_and_pages_without_gaps() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let started = chrono::Utc::now();
+    let (room, _) = create_room(&app, &admin, "lobby", Some("#lobby")).await;
+    let say = "mutation($r: UUID!, $t: String!) { sendToRoom(room: $r, text: $t) { position } }";
+    for i in 0..7 {
+        app.data(Some(&admin.token), say, json!({ "r": room, "t": format!("message {i}") })).await;
+    }
+    let events = "query($f: EventFilter, $first: Int, $after: String, $newest: Boolean) { \
+        events(filter: $f, first: $first, after: $after, newestFirst: $newest) { \
+          edges { cursor node { type stream actor gateway position recordedAt payload correlationId } } pageInfo { hasNextPage endCursor } } }";
+
+    // Page through the room's stream two at a time: every event once, in order.
+    let filter = json!({ "stream": format!("room-{room}") });
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = app.data(Some(&admin.token), events, json!({ "f": filter, "first": 2, "after": after })).await["events"].clone();
+        for edge in page["edges"].as_array().unwrap() {
+            assert_eq!(edge["cursor"], edge["node"]["position"]);
+            seen.push(edge["node"].clone());
+        }
+        if !page["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    let types: Vec<&str> = seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types[..2], ["room.created", "room.irc_channel_bound"]);
+    assert_eq!(types.iter().filter(|t| **t == "room.message_posted").count(), 7);
+    assert_eq!(seen.len(), 9);
+    assert!(seen.iter().all(|e| e["actor"] == format!("user:{}", admin.user_id) && e["gateway"] == "api"));
+    assert_eq!(seen[2]["payload"]["body"], "message 0");
+
+    // Newest first is the same list reversed.
+    let newest = app.data(Some(&admin.token), events, json!({ "f": filter, "first": 100, "newest": true })).await;
+    let newest_positions: Vec<&Value> = newest["events"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]["position"]).collect();
+    let mut oldest_positions: Vec<&Value> = seen.iter().map(|e| &e["position"]).collect();
+    oldest_positions.reverse();
+    assert_eq!(newest_positions, oldest_positions);
+
+    // Type, actor, gateway and time filters.
+    let count = |v: &Value| v["events"]["edges"].as_array().unwrap().len();
+    let by_type = app.data(Some(&admin.token), events, json!({ "f": { "type": "room.message_posted" } })).await;
+    assert_eq!(count(&by_type), 7);
+    let by_actor =
+        app.data(Some(&admin.token), events, json!({ "f": { "actor": format!("user:{}", admin.user_id), "from": started } })).await;
+    assert_eq!(count(&by_actor), 9);
+    let by_system = app.data(Some(&admin.token), events, json!({ "f": { "actor": "system", "type": "user.level_changed" } })).await;
+    assert_eq!(count(&by_system), 1, "the superuser grant (a superuser is not demoted to member by verifying)");
+    let by_gateway = app.data(Some(&admin.token), events, json!({ "f": { "gateway": "irc" } })).await;
+    assert_eq!(count(&by_gateway), 0);
+    let future = app.data(Some(&admin.token), events, json!({ "f": { "from": "2999-01-01T00:00:00Z" } })).await;
+    assert_eq!(count(&future), 0);
+    let category = app.data(Some(&admin.token), events, json!({ "f": { "stream": "room" }, "first": 500 })).await;
+    assert_eq!(count(&category), 9);
+
+    // Typos are errors, not empty pages.
+    for bad in [json!({ "type": "room.nope" }), json!({ "actor": "bob" }), json!({ "gateway": "fax" })] {
+        assert_eq!(app.error_code(Some(&admin.token), events, json!({ "f": bad })).await, "BAD_USER_INPUT");
+    }
+    assert_eq!(app.error_code(Some(&admin.token), events, json!({ "after": "pg.x" })).await, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn messages_page_by_cursor_and_statistics_count_them_per_hour() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let (room, _) = create_room(&app, &admin, "lobby", None).await;
+    let say = "mutation($r: UUID!, $t: String!, $a: Boolean) { sendToRoom(room: $r, text: $t, action: $a) { position } }";
+    let mut last = Value::Null;
+    for i in 0..5 {
+        last =
+            app.data(Some(&admin.token), say, json!({ "r": room, "t": format!("hello {i}"), "a": i == 4 })).await["sendToRoom"]["position"]
+                .clone();
+    }
+    let page = "query($r: UUID!, $after: String, $p: Position) { messages(room: $r, first: 2, after: $after, waitFor: $p) { \
+        edges { cursor node { body kind authorNick gateway } } pageInfo { hasNextPage endCursor } } }";
+    let mut bodies = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app.data(Some(&admin.token), page, json!({ "r": room, "after": after, "p": last })).await["messages"].clone();
+        bodies.extend(data["edges"].as_array().unwrap().iter().map(|e| e["node"]["body"].as_str().unwrap().to_owned()));
+        if !data["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            let kinds = data["edges"].as_array().unwrap().last().unwrap()["node"].clone();
+            assert_eq!(kinds["kind"], "action");
+            assert_eq!(kinds["authorNick"], "switchboard");
+            break;
+        }
+        after = data["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(bodies, ["hello 0", "hello 1", "hello 2", "hello 3", "hello 4"]);
+    assert_eq!(app.error_code(Some(&admin.token), page, json!({ "r": room, "after": "garbage!" })).await, "BAD_USER_INPUT");
+
+    let now = chrono::Utc::now();
+    let stats = app
+        .data(
+            Some(&admin.token),
+            "query($from: DateTime!, $to: DateTime!) { statistics(bucket: HOUR, from: $from, to: $to) { start roomId messages } }",
+            json!({ "from": now - chrono::TimeDelta::hours(2), "to": now + chrono::TimeDelta::hours(1) }),
+        )
+        .await;
+    let total: i64 = stats["statistics"].as_array().unwrap().iter().map(|b| b["messages"].as_i64().unwrap()).sum();
+    assert_eq!(total, 5);
+
+    // A member of no room may not read its history.
+    let carol = app.member("carol").await;
+    assert_eq!(app.error_code(Some(&carol.token), page, json!({ "r": room })).await, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn a_query_waits_for_the_position_a_mutation_returned_and_times_out_clearly() {
+    let app = TestApp::spawn_with(|s| s.wait_timeout_ms = 300).await;
+    let admin = app.member("admin").await;
+    let (_, position) = create_room(&app, &admin, "lobby", None).await;
+    let rooms = "query($p: Position) { rooms(waitFor: $p) { name } }";
+    let data = app.data(Some(&admin.token), rooms, json!({ "p": position })).await;
+    assert_eq!(data["rooms"], json!([{ "name": "lobby" }]));
+    // A position far in the future is never reached: a clear TIMEOUT, not a hang.
+    let far = "pg.1.999999999.999999999";
+    assert_eq!(app.error_code(Some(&admin.token), rooms, json!({ "p": far })).await, "TIMEOUT");
+    assert_eq!(app.error_code(Some(&admin.token), rooms, json!({ "p": "not-a-position" })).await, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn hostile_queries_are_refused_with_stable_codes() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let token = Some(admin.token.as_str());
+
+    assert_eq!(app.error_code(token, "{ me { nick ", json!({})).await, "BAD_USER_INPUT");
+    assert_eq!(app.error_code(token, "{ me { nosuchfield } }", json!({})).await, "BAD_USER_INPUT");
+    // Nesting beyond the depth limit.
+    let too_deep = format!("{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}", "ofType { ".repeat(12), " }".repeat(12));
+    assert_eq!(app.error_code(token, &too_deep, json!({})).await, "BAD_USER_INPUT");
+    // Aliases multiply work; complexity caps them.
+    let wide: String = (0..1500).map(|i| format!("a{i}: me {{ id }} ")).collect();
+    assert_eq!(app.error_code(token, &format!("{{ {wide} }}"), json!({})).await, "BAD_USER_INPUT");
+    // Page sizes are capped.
+    assert_eq!(app.error_code(token, "{ events(first: 100000) { edges { cursor } } }", json!({})).await, "BAD_USER_INPUT");
+    // Oversized text and control characters.
+    let (room, _) = create_room(&app, &admin, "lobby", None).await;
+    let say = "mutation($r: UUID!, $t: String!) { sendToRoom(room: $r, text: $t) { position } }";
+    assert_eq!(app.error_code(token, say, json!({ "r": room, "t": "x".repeat(5000) })).await, "BAD_USER_INPUT");
+    assert_eq!(app.error_code(token, say, json!({ "r": room, "t": "bell\u{7}" })).await, "BAD_USER_INPUT");
+    assert_eq!(app.error_code(token, say, json!({ "r": Uuid::now_v7() })).await, "BAD_USER_INPUT");
+    assert_eq!(app.error_code(token, say, json!({ "r": Uuid::now_v7(), "t": "hi" })).await, "NOT_FOUND");
+    // A malformed or expired bearer token is an error, not an anonymous request.
+    assert_eq!(app.error_code(Some("sb_forged"), "{ __typename }", json!({})).await, "UNAUTHENTICATED");
+
+    // A body above the limit never reaches the parser.
+    let huge = json!({ "query": format!("{{ __typename }} #{}", "x".repeat(300 * 1024)) });
+    let response = app.http.post(app.url("/graphql")).json(&huge).send().await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+    // Not JSON at all.
+    let response = app.http.post(app.url("/graphql")).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+}
+
+#[tokio::test]
+async fn a_superuser_watches_events_arrive_live_and_others_may_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let bob = app.member("bob").await;
+    let (room, position) = create_room(&app, &admin, "lobby", None).await;
+
+    let url = format!("ws://{}/graphql/ws", app.address);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin.token) } });
+    ws.send(WsMessage::text(init.to_string())).await.unwrap();
+    let ack = next_json(&mut ws).await;
+    assert_eq!(ack["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($after: Position) { liveEvents(after: $after, filter: {type: \"room.message_posted\"}) { type stream payload actor } }",
+        "variables": { "after": position } } });
+    ws.send(WsMessage::text(subscribe.to_string())).await.unwrap();
+    app.data(Some(&admin.token), "mutation($r: UUID!) { sendToRoom(room: $r, text: \"live!\") { position } }", json!({ "r": room })).await;
+    let next = next_json(&mut ws).await;
+    assert_eq!(next["type"], "next", "{next}");
+    let event = &next["payload"]["data"]["liveEvents"];
+    assert_eq!(event["type"], "room.message_posted");
+    assert_eq!(event["stream"], format!("room-{room}"));
+    assert_eq!(event["payload"]["body"], "live!");
+
+    // Bob (a member) is refused.
+    let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", bob.token) } });
+    ws.send(WsMessage::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { liveEvents { type } }" } });
+    ws.send(WsMessage::text(subscribe.to_string())).await.unwrap();
+    let refused = next_json(&mut ws).await;
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+}
+
+async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message within 10 s").unwrap().unwrap();
+        if let WsMessage::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn graphiql_health_and_metrics_are_served() {
+    let app = TestApp::spawn().await;
+    app.sign_up("admin").await;
+    let graphiql = app.http.get(app.url("/graphql")).send().await.unwrap();
+    assert!(graphiql.status().is_success());
+    assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for series in
+        ["switchboard_append_seconds", "switchboard_projection_lag_events{projection=\"users\"}", "switchboard_http_requests_total"]
+    {
+        assert!(metrics.contains(series), "{series} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("switchboard_graphql_requests_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_irc_token_is_shown_once_and_only_its_hash_is_stored() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let issued = app
+        .data(Some(&admin.token), "mutation { issueIrcToken(purpose: LOGIN) { token expiresAt instructions position } }", json!({}))
+        .await["issueIrcToken"]
+        .clone();
+    let token = issued["token"].as_str().unwrap();
+    assert!(issued["instructions"].as_str().unwrap().contains(".login"));
+    let client = app.db.client().await;
+    let stored: i64 =
+        client.query_one("SELECT count(*) FROM es_events WHERE payload::text LIKE '%' || $1 || '%'", &[&token]).await.unwrap().get(0);
+    assert_eq!(stored, 0, "the secret itself is never stored");
+    let api_token_stored: i64 =
+        client.query_one("SELECT count(*) FROM es_events WHERE payload::text LIKE '%' || $1 || '%'", &[&admin.token]).await.unwrap().get(0);
+    assert_eq!(api_token_stored, 0);
+}
+
+#[test]
+fn schema_graphql_is_the_generated_sdl() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).unwrap();
+    assert!(committed == api::graphql::sdl(), "schema.graphql is out of date: run `switchboard schema --write`");
+}

@@ -1,0 +1,181 @@
+//! The API test harness: a fresh database, the projections running, the app served on a
+//! loopback port over real HTTP, verification emails written to a temporary directory.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{ApiSettings, App};
+use projections::{RunnerOptions, Runners};
+use serde_json::{Value, json};
+use store::PgEventStore;
+use store::testing::TestDatabase;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub db: TestDatabase,
+    pub store: PgEventStore,
+    pub app: Arc<App>,
+    pub runners: Arc<Runners>,
+    pub address: SocketAddr,
+    pub http: reqwest::Client,
+    pub mail_dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub nick: String,
+    pub token: String,
+}
+
+pub const PASSWORD: &str = "a long enough password";
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
+        api::metrics::install();
+        let db = TestDatabase::create().await;
+        let store = db.store().await;
+        let mail_dir = tempfile::tempdir().unwrap();
+        let mut settings = ApiSettings { mail: api::mail::MailSettings::File { dir: mail_dir.path().to_owned() }, ..Default::default() };
+        adjust(&mut settings);
+        let options =
+            RunnerOptions { poll_interval: Duration::from_millis(50), standby_retry: Duration::from_millis(200), ..Default::default() };
+        let runners = Arc::new(Runners::start(store.clone(), db.config.clone(), projections::projection::all(), options));
+        let app = App::new(store.clone(), Some(runners.clone()), settings).unwrap_or_else(|e| panic!("{e:?}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(api::serve(listener, app.clone(), async move {
+            let _ = rx.await;
+        }));
+        let test_app = Self { db, store, app, runners, address, http: reqwest::Client::new(), mail_dir, shutdown: Some(tx) };
+        test_app.wait_until_ready().await;
+        test_app
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the app did not become ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Runs a GraphQL request and returns the whole response (data and errors).
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "HTTP {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Runs a request that must succeed and returns its `data`.
+    pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.graphql(token, query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}\nquery: {query}");
+        response["data"].clone()
+    }
+
+    /// Runs a request that must fail and returns the first error's `extensions.code`.
+    pub async fn error_code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let response = self.graphql(token, query, variables).await;
+        let error = &response["errors"][0];
+        assert!(!error.is_null(), "expected an error: {response:#}");
+        error["extensions"]["code"].as_str().unwrap_or_else(|| panic!("error without a code: {response:#}")).to_owned()
+    }
+
+    pub async fn sign_up(&self, username: &str) -> Value {
+        self.data(
+            None,
+            "mutation($u: String!, $e: String!, $p: String!) { signUp(input: {username: $u, email: $e, password: $p}) { userId nick level verificationSent position } }",
+            json!({ "u": username, "e": format!("{username}@example.org"), "p": PASSWORD }),
+        )
+        .await["signUp"]
+            .clone()
+    }
+
+    pub async fn log_in(&self, username: &str) -> Session {
+        let data = self
+            .data(
+                None,
+                "mutation($u: String!, $p: String!) { logIn(username: $u, password: $p) { token userId nick level } }",
+                json!({ "u": username, "p": PASSWORD }),
+            )
+            .await;
+        let login = &data["logIn"];
+        Session {
+            user_id: login["userId"].as_str().unwrap().to_owned(),
+            nick: login["nick"].as_str().unwrap().to_owned(),
+            token: login["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Signs up, verifies the email address (level 1 unless first) and logs in.
+    pub async fn member(&self, username: &str) -> Session {
+        self.sign_up(username).await;
+        let token = self.verification_token(&format!("{username}@example.org"));
+        self.data(None, "mutation($t: String!) { verifyEmail(token: $t) { position } }", json!({ "t": token })).await;
+        self.log_in(username).await
+    }
+
+    /// Sets a level as the given admin, waiting until the users read model shows it.
+    pub async fn set_level(&self, admin: &Session, nick: &str, level: &str) {
+        let data = self
+            .data(
+                Some(&admin.token),
+                "mutation($n: String!, $l: Level!) { setLevel(nick: $n, level: $l) { position } }",
+                json!({ "n": nick, "l": level }),
+            )
+            .await;
+        self.data(Some(&admin.token), "query($p: Position) { me(waitFor: $p) { id } }", json!({ "p": data["setLevel"]["position"] })).await;
+    }
+
+    /// The verification token from the last email sent to `address` (read from lettre's
+    /// `.eml` files; quoted-printable soft breaks undone).
+    pub fn verification_token(&self, address: &str) -> String {
+        let mut newest: Option<(std::time::SystemTime, String)> = None;
+        for entry in std::fs::read_dir(self.mail_dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            if !text.contains(&format!("To: {address}")) {
+                continue;
+            }
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            if newest.as_ref().is_none_or(|(t, _)| modified >= *t) {
+                newest = Some((modified, text));
+            }
+        }
+        let text = newest.unwrap_or_else(|| panic!("no email to {address}")).1;
+        let unfolded = text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+        let start = unfolded.find("token: \"").expect("a token in the email") + "token: \"".len();
+        let end = unfolded[start..].find('"').unwrap() + start;
+        unfolded[start..end].to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
