@@ -70,6 +70,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
+    /// The GraphQL API over HTTP on a loaded log: audit page by actor and time, members and
+    /// bans as of a past time, a message history page (latency with one client, requests/s
+    /// with several).
+    Graphql {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests of each kind (per phase).
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Concurrent clients in the loaded phase.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
     /// Read-model queries: reply-numbers of a big SMS room, as-of lookups at random past times.
     Queries {
         /// Members of the SMS room.
@@ -108,6 +123,10 @@ pub async fn run(command: BenchCommand, settings: &Settings, database: &Database
         BenchCommand::Lag { rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             crate::bench_projections::lag(&store, &database.config, rate.max(1), seconds.max(1)).await?
+        }
+        BenchCommand::Graphql { events, seed, requests, clients } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            crate::bench_graphql::graphql(&store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

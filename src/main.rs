@@ -3,6 +3,7 @@
 //! a shared shutdown signal and reports which one stopped and why.
 
 mod bench;
+mod bench_graphql;
 mod bench_projections;
 mod database;
 mod operations;
