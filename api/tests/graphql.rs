@@ -206,6 +206,57 @@ async fn a_room_as_of_a_past_position_or_time_shows_its_members_and_bans_then() 
 }
 
 #[tokio::test]
+async fn staff_approve_or_reject_ban_requests_and_an_approved_one_bans() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let bob = app.member("bob").await;
+    let carol = app.member("carol").await;
+    let dave = app.member("dave").await;
+    app.set_level(&admin, "dave", "OPERATOR").await;
+    let (room, _) = create_room(&app, &admin, "lobby", Some("#lobby")).await;
+    join(&app, &room, &bob).await;
+    join(&app, &room, &carol).await;
+
+    // Bob asks for carol to be banned (as `.requestban` does on IRC), twice over: two requests.
+    let mut requests = Vec::new();
+    let mut last = String::new();
+    for reason in ["flooding", "rude"] {
+        let request_id = Uuid::now_v7();
+        let command = RoomCommand::RequestBan {
+            request_id,
+            target: domain::events::BanTarget::User { user_id: carol.user_id.parse().unwrap() },
+            reason: domain::Reason::parse(reason).unwrap(),
+            caller_level: Level::Member,
+        };
+        let metadata = Metadata::new(domain::Actor::User(bob.user_id.parse().unwrap()), Gateway::Irc);
+        let done = app.app.executor.execute::<Room>(&StreamName::room(room.parse().unwrap()), &command, metadata).await.unwrap();
+        last = done.position().to_string();
+        requests.push(request_id.to_string());
+    }
+
+    let open = "query($r: UUID!, $p: Position) { room(id: $r, waitFor: $p) { banRequests(status: OPEN) { id reason by } } }";
+    let listed = app.data(Some(&admin.token), open, json!({ "r": room, "p": last })).await;
+    assert_eq!(listed["room"]["banRequests"].as_array().unwrap().len(), 2, "{listed}");
+
+    let approve = "mutation($r: UUID!, $q: UUID!) { approveBanRequest(room: $r, request: $q, duration: \"1d\") { position events } }";
+    let reject = "mutation($r: UUID!, $q: UUID!) { rejectBanRequest(room: $r, request: $q) { position } }";
+    assert_eq!(app.error_code(Some(&dave.token), approve, json!({ "r": room, "q": requests[0] })).await, "FORBIDDEN");
+    let approved = app.data(Some(&admin.token), approve, json!({ "r": room, "q": requests[0] })).await;
+    assert_eq!(app.error_code(Some(&admin.token), approve, json!({ "r": room, "q": requests[0] })).await, "CONFLICT");
+    app.data(Some(&admin.token), reject, json!({ "r": room, "q": requests[1] })).await;
+    assert_eq!(app.error_code(Some(&admin.token), reject, json!({ "r": room, "q": Uuid::now_v7() })).await, "NOT_FOUND");
+
+    let state = "query($r: UUID!, $p: Position) { room(id: $r, waitFor: $p) { members { nick } bans { reason targetUser until } banRequests { status } } }";
+    let now = app.data(Some(&admin.token), state, json!({ "r": room, "p": approved["approveBanRequest"]["position"] })).await;
+    assert_eq!(now["room"]["members"], json!([{ "nick": "bob" }]), "carol was kicked");
+    assert_eq!(now["room"]["bans"][0]["reason"], "flooding");
+    assert_eq!(now["room"]["bans"][0]["targetUser"], carol.user_id);
+    let mut statuses: Vec<&str> = now["room"]["banRequests"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, ["approved", "rejected"]);
+}
+
+#[tokio::test]
 async fn the_audit_log_filters_by_stream_type_actor_gateway_and_time_and_pages_without_gaps() {
     let app = TestApp::spawn().await;
     let admin = app.member("admin").await;

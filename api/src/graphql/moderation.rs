@@ -145,9 +145,9 @@ impl ModerationMutation {
         Ok(changed(app, done.appended.map(|a| a.position), done.events.len()).await?)
     }
 
-    /// Approves a ban request: the ban takes effect. Operators and above.
+    /// Approves a ban request: the ban takes effect. Staff.
     async fn approve_ban_request(&self, ctx: &Context<'_>, room: Uuid, request: Uuid, duration: Option<String>) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Operator, "deciding ban requests")?.clone();
+        let viewer = ctx.require(Level::Staff, "deciding ban requests")?.clone();
         let app = ctx.app();
         let target_level = ban_request_target_level(app, room, request).await?;
         let command = RoomCommand::ApproveBanRequest {
@@ -160,9 +160,9 @@ impl ModerationMutation {
         Ok(room_command(ctx, room, command).await?)
     }
 
-    /// Rejects a ban request. Operators and above.
+    /// Rejects a ban request. Staff.
     async fn reject_ban_request(&self, ctx: &Context<'_>, room: Uuid, request: Uuid) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Operator, "deciding ban requests")?.clone();
+        let viewer = ctx.require(Level::Staff, "deciding ban requests")?.clone();
         Ok(room_command(ctx, room, RoomCommand::RejectBanRequest { request_id: request, caller_level: viewer.level }).await?)
     }
 }
