@@ -1,5 +1,6 @@
 //! Switchboard's HTTP surface. It owns the routes — `POST /graphql` (GraphiQL on `GET`),
-//! `/graphql/ws` (graphql-transport-ws subscriptions), `/healthz`, `/readyz`, `/metrics` — the
+//! `/graphql/ws` (graphql-transport-ws subscriptions), `/sms/twilio` (the signed Twilio
+//! webhook), `/healthz`, `/readyz`, `/metrics` — the
 //! GraphQL schema (one module per area under [`graphql`], merged at the root), accounts and
 //! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
 //! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
@@ -16,6 +17,7 @@ pub mod graphql;
 pub mod mail;
 pub mod metrics;
 mod settings;
+mod sms;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use projections::{ReadModels, RunnerState, Runners};
 use serde_json::json;
 use store::{CommandExecutor, PgEventStore};
 
-pub use settings::ApiSettings;
+pub use settings::{ApiSettings, Hidden};
 
 use crate::auth::{LoginLimiter, Viewer};
 use crate::graphql::{RequestInfo, SwitchboardSchema};
@@ -74,7 +76,7 @@ impl App {
 }
 
 #[derive(Clone)]
-struct HttpState {
+pub(crate) struct HttpState {
     app: Arc<App>,
     schema: SwitchboardSchema,
 }
@@ -87,6 +89,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/sms/twilio", axum::routing::post(sms::twilio_inbound))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -13,6 +13,9 @@ pub struct ApiSettings {
     /// The `From:` of outgoing email.
     pub mail_from: String,
     pub mail: MailSettings,
+    /// The Twilio auth token that signs webhooks to `{public_url}/sms/twilio` (unset: the SMS
+    /// webhook answers 503). Never logged.
+    pub twilio_auth_token: Option<Hidden>,
     /// The nick the bot speaks under (`sendToRoom`).
     pub bot_nick: String,
     /// Lifetime of a bearer token from `logIn` (hours).
@@ -45,6 +48,7 @@ impl Default for ApiSettings {
             public_url: "http://127.0.0.1:8080".to_owned(),
             mail_from: "Switchboard <switchboard@localhost>".to_owned(),
             mail: MailSettings::Log,
+            twilio_auth_token: None,
             bot_nick: "switchboard".to_owned(),
             api_token_ttl_hours: 24 * 30,
             irc_token_ttl_minutes: 15,
@@ -58,5 +62,25 @@ impl Default for ApiSettings {
             login_failures_per_username: 5,
             login_failures_per_address: 30,
         }
+    }
+}
+
+/// A secret setting: its Debug form hides it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Hidden(String);
+
+impl Hidden {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hidden(***)")
     }
 }

@@ -1,7 +1,9 @@
 //! The SMS side of Switchboard (one Twilio number is one room): checking that a webhook really
 //! comes from Twilio ([`signature`]) and reading an inbound text as a command or a chat message
-//! ([`commands`]). Both are pure, so the webhook handler and the REST client built on them stay
+//! ([`commands`]), and recording an inbound text once per `MessageSid` ([`inbound`]). The first
+//! two are pure, so the webhook handler and the REST client built on them stay
 //! thin and these rules are tested without HTTP.
 
 pub mod commands;
+pub mod inbound;
 pub mod signature;

@@ -1,0 +1,53 @@
+//! The Twilio webhook route, `POST /sms/twilio`: HTTP glue around `gateways::sms`. Order of
+//! checks: the form must decode (400), the signature must match the configured public URL and
+//! auth token (403, nothing appended), the fields must be Twilio's (400), the `To` number must
+//! belong to a room (404); then the message is recorded once per `MessageSid` and Twilio gets an
+//! empty TwiML answer at once. Interpreting the text continues from the log.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gateways::sms::inbound::{InboundError, inbound_from_params, parse_form, record};
+use gateways::sms::signature;
+
+use crate::HttpState;
+
+const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.into()).into_response()
+}
+
+pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let app = &state.app;
+    let Some(token) = &app.settings.twilio_auth_token else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "SMS is not configured: set api.twilio_auth_token");
+    };
+    let params = match parse_form(&body) {
+        Ok(params) => params,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let url = format!("{}/sms/twilio", app.settings.public_url.trim_end_matches('/'));
+    let presented = headers.get(signature::HEADER).and_then(|h| h.to_str().ok());
+    if let Err(e) = signature::validate(token.expose(), &url, &params, presented) {
+        tracing::warn!(reason = %e, "refused an inbound SMS webhook");
+        return refuse(StatusCode::FORBIDDEN, e.to_string());
+    }
+    let sms = match inbound_from_params(&params) {
+        Ok(sms) => sms,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match record(&app.executor, app.store.pool(), &sms).await {
+        Ok(recorded) => {
+            tracing::debug!(sid = %sms.message_sid, room = %recorded.room_id, repeat = recorded.repeat, "inbound SMS recorded");
+            ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response()
+        }
+        Err(InboundError::UnknownNumber(number)) => refuse(StatusCode::NOT_FOUND, format!("no room is bound to {number}")),
+        Err(e) => {
+            // Twilio retries on a 5xx, and the SID makes the retry safe.
+            tracing::error!(error = %e, sid = %sms.message_sid, "could not record an inbound SMS");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not record the message; Twilio will retry")
+        }
+    }
+}

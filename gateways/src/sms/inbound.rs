@@ -1,0 +1,191 @@
+//! The inbound webhook's work, below HTTP: read the form exactly as Twilio sent it, check its
+//! fields, find the room of the `To` number, and record the text once per `MessageSid`
+//! (`room.inbound_sms_received`, with event ids derived from the SID, so Twilio's retries store
+//! nothing new). Interpreting the text (commands, fan-out) continues from the log.
+
+use deadpool_postgres::Pool;
+use domain::{Metadata, PhoneNumber, Room, RoomCommand, StreamName};
+use store::{CommandExecutor, ExecuteError, PgEventStore, Position};
+use uuid::Uuid;
+
+/// Twilio never sends more than 1,600 characters in one inbound message (it concatenates longer
+/// ones up to this); a longer body signed with our token is not Twilio's and is refused.
+pub const MAX_BODY_CHARS: usize = 1_600;
+
+/// Idempotency keys of inbound messages are UUIDv5 of the SID in this namespace.
+const SID_NAMESPACE: Uuid = Uuid::from_u128(0x7c1f_35a0_2b9e_4d61_8e47_51a2_c0de_5a51);
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    #[error("the form body is not valid UTF-8")]
+    NotUtf8,
+    #[error("the form has no {0} field")]
+    MissingField(&'static str),
+    #[error("the {field} field is invalid: {reason}")]
+    BadField { field: &'static str, reason: String },
+    #[error("no room is bound to {0}")]
+    UnknownNumber(PhoneNumber),
+    #[error("recording the message failed: {0}")]
+    Store(String),
+}
+
+/// A decoded inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    pub message_sid: String,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+}
+
+/// What recording did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub room_id: Uuid,
+    pub position: Position,
+    /// A retry of a message already recorded: nothing was appended.
+    pub repeat: bool,
+}
+
+/// Decodes `application/x-www-form-urlencoded` bytes into pairs, keeping every field (the
+/// signature covers them all) and refusing invalid UTF-8 rather than replacing it (a replaced
+/// character would silently change what was said).
+pub fn parse_form(raw: &[u8]) -> Result<Vec<(String, String)>, InboundError> {
+    let mut pairs = Vec::new();
+    for part in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match part.iter().position(|b| *b == b'=') {
+            Some(i) => (&part[..i], &part[i + 1..]),
+            None => (part, &[][..]),
+        };
+        pairs.push((decode_component(name)?, decode_component(value)?));
+    }
+    Ok(pairs)
+}
+
+fn decode_component(raw: &[u8]) -> Result<String, InboundError> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => bytes.push(b' '),
+            b'%' if i + 2 < raw.len() => {
+                let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        bytes.push(b);
+                        i += 2;
+                    }
+                    None => bytes.push(b'%'),
+                }
+            }
+            b => bytes.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(bytes).map_err(|_| InboundError::NotUtf8)
+}
+
+fn field<'a>(params: &'a [(String, String)], name: &'static str) -> Result<&'a str, InboundError> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).ok_or(InboundError::MissingField(name))
+}
+
+/// Checks the fields the gateway uses. `Body` may be empty (a picture without text) but must be
+/// present.
+pub fn inbound_from_params(params: &[(String, String)]) -> Result<InboundSms, InboundError> {
+    let sid = field(params, "MessageSid")?;
+    // SM/MM + 32 hex digits: Twilio's SID format, and a bound on what we store as a key.
+    let sid_ok = sid.len() == 34 && (sid.starts_with("SM") || sid.starts_with("MM")) && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !sid_ok {
+        return Err(InboundError::BadField { field: "MessageSid", reason: "not a Twilio message SID (SM + 32 hex digits)".into() });
+    }
+    let phone = |name: &'static str| {
+        let raw = field(params, name)?;
+        PhoneNumber::parse(raw.trim()).map_err(|e| InboundError::BadField { field: name, reason: e.to_string() })
+    };
+    let (from, to) = (phone("From")?, phone("To")?);
+    let body = field(params, "Body")?;
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(InboundError::BadField { field: "Body", reason: format!("longer than {MAX_BODY_CHARS} characters") });
+    }
+    Ok(InboundSms { message_sid: sid.to_owned(), from, to, body: body.to_owned() })
+}
+
+/// The room bound to a Twilio number (from the rooms read model).
+pub async fn room_of_number(pool: &Pool, number: &PhoneNumber) -> Result<Option<Uuid>, InboundError> {
+    let client = pool.get().await.map_err(|e| InboundError::Store(e.to_string()))?;
+    let row = client
+        .query_opt("SELECT room_id FROM read.room_sms_numbers WHERE number = $1", &[&number.as_str()])
+        .await
+        .map_err(|e| InboundError::Store(e.to_string()))?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Records the message in its room's stream, once per SID.
+pub async fn record(executor: &CommandExecutor<PgEventStore>, pool: &Pool, sms: &InboundSms) -> Result<Recorded, InboundError> {
+    let room_id = room_of_number(pool, &sms.to).await?.ok_or_else(|| InboundError::UnknownNumber(sms.to.clone()))?;
+    let command = RoomCommand::RecordInboundSms {
+        message_sid: sms.message_sid.clone(),
+        from: sms.from.clone(),
+        to: sms.to.clone(),
+        body: sms.body.clone(),
+    };
+    let key = Uuid::new_v5(&SID_NAMESPACE, sms.message_sid.as_bytes());
+    let metadata = Metadata::new(domain::Actor::Anonymous, domain::Gateway::Sms);
+    let done = executor.execute_idempotent::<Room>(&StreamName::room(room_id), &command, metadata, key).await.map_err(|e| match e {
+        ExecuteError::Rejected(refusal) => InboundError::Store(refusal.to_string()),
+        other => InboundError::Store(other.to_string()),
+    })?;
+    Ok(Recorded { room_id, position: done.position(), repeat: done.events.is_empty() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(raw: &str) -> Vec<(String, String)> {
+        parse_form(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_form_is_decoded_with_plus_and_percent_escapes() {
+        let p = pairs("Body=Hello+there%21+%F0%9F%91%8B&From=%2B15551230000&Empty=&Flag");
+        assert_eq!(p[0], ("Body".into(), "Hello there! 👋".into()));
+        assert_eq!(p[1], ("From".into(), "+15551230000".into()));
+        assert_eq!(p[2], ("Empty".into(), String::new()));
+        assert_eq!(p[3], ("Flag".into(), String::new()));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_not_replaced() {
+        assert!(matches!(parse_form(b"Body=%FF%FE"), Err(InboundError::NotUtf8)));
+        assert!(matches!(parse_form(b"Body=\xff"), Err(InboundError::NotUtf8)));
+    }
+
+    #[test]
+    fn a_stray_percent_is_kept_literally() {
+        assert_eq!(pairs("Body=100%")[0].1, "100%");
+        assert_eq!(pairs("Body=5%zz")[0].1, "5%zz");
+    }
+
+    fn valid() -> Vec<(String, String)> {
+        pairs("MessageSid=SM0123456789abcdef0123456789abcdef&From=%2B15551230000&To=%2B15559870000&Body=hi&NumMedia=0")
+    }
+
+    #[test]
+    fn the_fields_the_gateway_uses_are_checked() {
+        let sms = inbound_from_params(&valid()).unwrap();
+        assert_eq!(sms.body, "hi");
+        let without = |name: &str| valid().into_iter().filter(|(k, _)| k != name).collect::<Vec<_>>();
+        assert!(matches!(inbound_from_params(&without("Body")), Err(InboundError::MissingField("Body"))));
+        assert!(matches!(inbound_from_params(&without("MessageSid")), Err(InboundError::MissingField("MessageSid"))));
+        let mut bad_sid = valid();
+        bad_sid[0].1 = "SM'; DROP TABLE".into();
+        assert!(matches!(inbound_from_params(&bad_sid), Err(InboundError::BadField { field: "MessageSid", .. })));
+        let mut bad_from = valid();
+        bad_from[1].1 = "5551230000".into();
+        assert!(matches!(inbound_from_params(&bad_from), Err(InboundError::BadField { field: "From", .. })));
+        let mut long = valid();
+        long[3].1 = "x".repeat(MAX_BODY_CHARS + 1);
+        assert!(matches!(inbound_from_params(&long), Err(InboundError::BadField { field: "Body", .. })));
+    }
+}
