@@ -137,6 +137,24 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         projections::projection::all(),
         projections::RunnerOptions::default(),
     ));
+    // Acts on recorded inbound texts; restarted after a pause if it fails (its checkpoint makes
+    // that safe).
+    let mut sms_shutdown = shutdown_rx.clone();
+    let sms = {
+        let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
+        tokio::spawn(async move {
+            loop {
+                match processor.run(sms_shutdown.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::error!(error = %e, "the SMS processor stopped; restarting in 2 s"),
+                }
+                tokio::select! {
+                    _ = sms_shutdown.wait_for(|stop| *stop) => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+            }
+        })
+    };
     api::metrics::install();
     let app = api::App::new(store, Some(runners.clone()), settings.api.clone()).map_err(|e| anyhow::anyhow!(e.message()))?;
     let mut api = tokio::spawn(api::serve(listener, app, async move {
@@ -157,6 +175,7 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
             task_outcome("the API", stopped).and(Err(anyhow::anyhow!("the API stopped unexpectedly")))
         }
     };
+    let _ = sms.await;
     runners.stop().await;
     outcome
 }

@@ -113,3 +113,97 @@ async fn without_a_twilio_token_the_webhook_says_sms_is_not_configured() {
     assert_eq!(status, 503);
     assert!(text.contains("not configured"), "{text}");
 }
+
+/// The deliveries queued so far, as `(to, body)`, oldest first.
+async fn deliveries(app: &TestApp) -> Vec<(String, String)> {
+    let client = app.db.client().await;
+    let rows = client
+        .query(
+            "SELECT payload ->> 'to', payload ->> 'body' FROM es_events WHERE event_type = 'delivery.queued' ORDER BY global_position",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// Waits until `count` deliveries are queued (the processor works from the log, asynchronously).
+async fn wait_for_deliveries(app: &TestApp, count: usize) -> Vec<(String, String)> {
+    for _ in 0..500 {
+        let queued = deliveries(app).await;
+        if queued.len() >= count {
+            return queued;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("expected {count} deliveries, got {:?}", deliveries(app).await);
+}
+
+const ALICE: &str = "+15550000001";
+const BOB: &str = "+15550000002";
+const CAROL: &str = "+15550000003";
+const DAVE: &str = "+15550000004";
+
+async fn text(app: &TestApp, sid_n: u32, from: &str, body: &str) {
+    let sid = format!("SM{sid_n:032x}");
+    let params = vec![("MessageSid", sid.as_str()), ("From", from), ("To", ROOM_NUMBER), ("Body", body)];
+    let (status, reply) = post(app, encode(&params), Some(&sign(app, &params))).await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test]
+async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected() {
+    let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
+    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { processor.run(stopped).await });
+    let admin = app.member("admin").await;
+    let created = app
+        .data(
+            Some(&admin.token),
+            "mutation($n: String!) { createRoom(input: {name: \"sms\", smsNumber: $n}) { position } }",
+            json!({ "n": ROOM_NUMBER }),
+        )
+        .await;
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
+        .await;
+
+    // A stranger gets one onboarding reply; nothing is fanned out.
+    text(&app, 1, ALICE, "hello?").await;
+    let queued = wait_for_deliveries(&app, 1).await;
+    assert_eq!(queued[0].0, ALICE);
+    assert!(queued[0].1.contains("#join"), "{queued:?}");
+
+    text(&app, 2, ALICE, "#join alice").await;
+    text(&app, 3, BOB, "#JOIN bob").await;
+    text(&app, 4, CAROL, "#join carol").await;
+    let queued = wait_for_deliveries(&app, 4).await;
+    assert!(queued[1..4].iter().all(|(_, body)| body.starts_with("Welcome, ")), "{queued:?}");
+    // A taken nick is refused with the reason.
+    text(&app, 5, DAVE, "#join Bob").await;
+    let queued = wait_for_deliveries(&app, 5).await;
+    assert_eq!(queued[4], (DAVE.to_owned(), "The nick bob is taken.".to_owned()), "{queued:?}");
+
+    // Alice talks: bob and carol receive it, alice does not.
+    text(&app, 6, ALICE, "hi all").await;
+    let queued = wait_for_deliveries(&app, 7).await;
+    let mut fan_out: Vec<(String, String)> = queued[5..7].to_vec();
+    fan_out.sort();
+    assert_eq!(fan_out, vec![(BOB.to_owned(), "[alice] hi all".to_owned()), (CAROL.to_owned(), "[alice] hi all".to_owned())]);
+
+    // Twilio retrying the same message changes nothing.
+    text(&app, 6, ALICE, "hi all").await;
+
+    // Bob mutes alice; carol stops with the carrier keyword (no reply: the carrier confirms).
+    text(&app, 7, BOB, "#mute alice on").await;
+    let queued = wait_for_deliveries(&app, 8).await;
+    assert_eq!(queued[7], (BOB.to_owned(), "You no longer get alice's texts.".to_owned()));
+    text(&app, 8, CAROL, "STOP").await;
+    text(&app, 9, ALICE, "anyone?").await;
+    // The only thing that could follow is a fan-out to carol or bob, which must not happen:
+    // send a marker that produces exactly one delivery and check nothing came before it.
+    text(&app, 10, DAVE, "#help").await;
+    let queued = wait_for_deliveries(&app, 9).await;
+    assert_eq!(queued.len(), 9, "{queued:?}");
+    assert_eq!(queued[8].0, DAVE, "alice's text reached nobody: {queued:?}");
+}

@@ -78,3 +78,62 @@ pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Res
     }
     Ok(reports)
 }
+
+/// Waits until each named projection has applied everything up to `position`, by reading the
+/// checkpoint rows (works whichever process runs the projections; `Runners::wait_for` is the
+/// faster wait when this process runs them). A checkpoint only moves when events of the
+/// projection's types arrive, so "reached" means: the checkpoint is at or after `position`, or
+/// no event of its types lies between the two and `position` is below the gap-free watermark
+/// (so no earlier transaction can still add one).
+pub async fn wait_for_checkpoints(
+    pool: &deadpool_postgres::Pool,
+    position: Position,
+    names: &[&str],
+    timeout: std::time::Duration,
+) -> Result<(), ProjectionError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let all = crate::projection::all();
+    let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
+    loop {
+        let client = pool.get().await.map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
+        let mut reached = true;
+        for name in names {
+            let Some(projection) = all.iter().find(|p| p.name() == *name) else {
+                return Err(ProjectionError::Unknown(name.to_string(), all.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")));
+            };
+            let Some((_, generation)) = db::live_generation(&client, name).await? else {
+                reached = false;
+                break;
+            };
+            let checkpoint = db::checkpoint(&client, &db::subscriber(name, generation)).await?;
+            if checkpoint >= position {
+                continue;
+            }
+            let (c_era, c_tx, c_pos) = checkpoint.pg_parts().unwrap_or((0, 0, 0));
+            let types: Vec<&str> = projection.event_types().to_vec();
+            let nothing_between: bool = client
+                .query_one(
+                    "SELECT ($1::smallint < (SELECT current_era FROM es_log) OR $2::text::xid8 < pg_snapshot_xmin(pg_current_snapshot())) \
+                        AND NOT EXISTS (SELECT 1 FROM es_events WHERE event_type = ANY ($4) \
+                              AND (log_era, tx_id, global_position) > ($5::smallint, $6::text::xid8, $7::bigint) \
+                              AND (log_era, tx_id, global_position) <= ($1::smallint, $2::text::xid8, $3::bigint))",
+                    &[&era, &tx.to_string(), &pos, &types, &c_era, &c_tx.to_string(), &c_pos],
+                )
+                .await?
+                .get(0);
+            if !nothing_between {
+                reached = false;
+                break;
+            }
+        }
+        drop(client);
+        if reached {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ProjectionError::Timeout(timeout, position));
+        }
+        // Short: a read-your-writes wait is usually a few milliseconds.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -21,7 +21,6 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{Context, MergedObject, MergedSubscription, Response, Schema};
 use domain::{Actor, Gateway, Level, Metadata};
 use projections::AsOf as ReadAsOf;
-use store::Position;
 use uuid::Uuid;
 
 use crate::App;
@@ -155,28 +154,7 @@ pub(crate) async fn wait_for(app: &App, position: Option<&LogPosition>, projecti
     {
         return Ok(runners.wait_for(position, projections, timeout).await?);
     }
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if checkpoints_reached(app, position, projections).await? {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::refused(Code::Timeout, format!("the read models did not reach {position} within {timeout:?}; retry")));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn checkpoints_reached(app: &App, position: Position, projections: &[&str]) -> ApiResult<bool> {
-    let client = app.store.pool().get().await?;
-    for name in projections {
-        let Some((_, generation)) = projections::db::live_generation(&client, name).await? else { return Ok(false) };
-        let checkpoint = projections::db::checkpoint(&client, &projections::db::subscriber(name, generation)).await?;
-        if checkpoint < position {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    projections::status::wait_for_checkpoints(app.store.pool(), position, projections, timeout).await.map_err(ApiError::from)
 }
 
 /// Turns the GraphQL `asOf` into the read-model form.

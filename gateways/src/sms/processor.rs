@@ -1,0 +1,433 @@
+//! Interprets recorded inbound texts, following the log (`sms.inbound_received`) from its own
+//! checkpoint: commands become domain commands, a member's plain text is posted to the room and
+//! fanned out as one delivery per recipient (from the reply-numbers read model), and every
+//! answer is a queued delivery to the sender.
+//!
+//! Replaying an inbound event (after a crash between the work and the checkpoint) changes
+//! nothing: every command runs with an idempotency key derived from the inbound event id and
+//! its step, and delivery ids are derived the same way.
+
+use std::time::Duration;
+
+use domain::events::{DeliveryQueued, InboundSmsReceived, MemberRef, MessageKind, SmsStopReason};
+use domain::{
+    Delivery, DeliveryCommand, DeliveryError, DisplayNick, Event, EventCodec, Gateway, Joining, Level, MessageBody, Metadata, Nick,
+    NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, Speaker, StreamName, User, UserCommand,
+};
+use futures::StreamExt;
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, Position, RecordedEvent, StoreError};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::commands::{self, SmsCommand, help_text};
+
+/// The checkpoint row of this subscriber in `es_checkpoints`.
+pub const SUBSCRIBER: &str = "gateway:sms:inbound";
+/// Twilio's limit for one message body; longer texts are split into several deliveries.
+pub const MAX_SMS_CHARS: usize = 1_600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Command(String),
+}
+
+impl<E: std::error::Error + 'static> From<ExecuteError<E>> for ProcessError {
+    fn from(e: ExecuteError<E>) -> Self {
+        match e {
+            ExecuteError::Store(s) => ProcessError::Store(s),
+            other => ProcessError::Command(other.to_string()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SmsProcessor {
+    store: PgEventStore,
+    executor: CommandExecutor<PgEventStore>,
+    /// How long fan-out waits for the reply-numbers read model to include the message.
+    read_model_wait: Duration,
+}
+
+/// One inbound text being handled, with what every step needs.
+struct Inbound<'a> {
+    event_id: Uuid,
+    position: Position,
+    sms: &'a InboundSmsReceived,
+    room_id: Uuid,
+    metadata: Metadata,
+}
+
+impl Inbound<'_> {
+    /// The idempotency key of one step of handling this text.
+    fn key(&self, step: &str) -> Uuid {
+        Uuid::new_v5(&self.event_id, step.as_bytes())
+    }
+}
+
+impl SmsProcessor {
+    pub fn new(store: PgEventStore) -> Self {
+        let executor = CommandExecutor::new(std::sync::Arc::new(store.clone()));
+        Self { store, executor, read_model_wait: Duration::from_secs(5) }
+    }
+
+    /// Follows the log until `shutdown` turns true. Errors other than a refused command stop
+    /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
+        let after = self.checkpoint().await?;
+        let mut events = self.store.subscribe_all(after, Filter::event_types(["sms.inbound_received"]));
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                next = events.next() => next,
+            };
+            let Some(recorded) = next else { return Ok(()) };
+            let recorded = recorded?;
+            self.handle(&recorded).await?;
+            self.save_checkpoint(recorded.position).await?;
+        }
+    }
+
+    async fn checkpoint(&self) -> Result<Position, StoreError> {
+        let client = self.store.pool().get().await?;
+        let row = client
+            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&SUBSCRIBER])
+            .await?;
+        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
+    }
+
+    async fn save_checkpoint(&self, position: Position) -> Result<(), StoreError> {
+        let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
+        let client = self.store.pool().get().await?;
+        client
+            .execute(
+                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) VALUES ($1, $2, $3::text::xid8, $4, now()) \
+                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
+                     global_position = excluded.global_position, updated_at = now()",
+                &[&SUBSCRIBER, &era, &tx.to_string(), &pos],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Handles one recorded inbound text (idempotent).
+    pub async fn handle(&self, recorded: &RecordedEvent) -> Result<(), ProcessError> {
+        let Event::InboundSmsReceived(sms) = Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone())
+            .map_err(|e| ProcessError::Command(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let Some(room_id) = sms.room_id else { return Ok(()) };
+        let inbound =
+            Inbound { event_id: recorded.event_id, position: recorded.position, sms: &sms, room_id, metadata: recorded.metadata.clone() };
+        let (phone, _) = self.executor.load::<PhoneReservation>(&StreamName::phone(sms.from.as_str())).await?;
+        let command = commands::parse(&sms.body);
+        match (phone.holder, command) {
+            (_, Err(error)) => self.reply(&inbound, phone.holder, &error.to_string()).await,
+            (None, Ok(SmsCommand::Join { nick })) => self.join(&inbound, &nick).await,
+            (None, Ok(SmsCommand::Help { topic })) => self.reply(&inbound, None, help_text(topic)).await,
+            // A number we do not know saying STOP: nothing is sent to it anyway.
+            (None, Ok(SmsCommand::Stop { .. })) => Ok(()),
+            (None, Ok(_)) => {
+                self.reply(&inbound, None, "Welcome! To join this room, reply #join <nick> (letters and digits). #help lists the commands.")
+                    .await
+            }
+            (Some(user), Ok(command)) => self.member_command(&inbound, user, command).await,
+        }
+    }
+
+    async fn join(&self, inbound: &Inbound<'_>, nick: &str) -> Result<(), ProcessError> {
+        let nick = match Nick::parse(nick) {
+            Ok(nick) => nick,
+            Err(e) => return self.reply(inbound, None, &format!("{e}. Try again: #join <nick>")).await,
+        };
+        // The new user's id comes from the inbound event, so a replay reuses it.
+        let user_id = inbound.key("user");
+        let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
+        let phone = inbound.sms.from.clone();
+        if let Err(e) = self
+            .executor
+            .execute::<PhoneReservation>(
+                &StreamName::phone(phone.as_str()),
+                &PhoneCommand::Reserve { phone: phone.clone(), user_id },
+                metadata.clone(),
+            )
+            .await
+        {
+            return self.refused(inbound, None, e).await;
+        }
+        let reserved_nick = self
+            .executor
+            .execute::<NickReservation>(
+                &StreamName::nick(&nick.casefold()),
+                &NickCommand::Reserve { nick: nick.clone(), user_id },
+                metadata.clone(),
+            )
+            .await;
+        if let Err(e) = reserved_nick {
+            // Free the number again: this join did not happen.
+            let release = PhoneCommand::Release { phone: phone.clone(), user_id };
+            let _ = self.executor.execute::<PhoneReservation>(&StreamName::phone(phone.as_str()), &release, metadata.clone()).await;
+            return self.refused(inbound, None, e).await;
+        }
+        let user = StreamName::user(user_id);
+        let register = UserCommand::Register { user_id, nick: nick.clone(), gateway: Gateway::Sms };
+        self.executor.execute_idempotent::<User>(&user, &register, metadata.clone(), inbound.key("register")).await?;
+        self.executor
+            .execute_idempotent::<User>(&user, &UserCommand::BindPhone { phone: phone.clone() }, metadata.clone(), inbound.key("phone"))
+            .await?;
+        // SPEC §1: on SMS, having joined makes you a member (level 1).
+        let member = UserCommand::ChangeLevel { to: Level::Member, caller_level: Level::Superuser };
+        self.executor.execute_idempotent::<User>(&user, &member, Metadata::system(), inbound.key("level")).await?;
+        let joining = Joining {
+            member: MemberRef { user_id: Some(user_id), nick: display(&nick) },
+            mask: None,
+            phone: Some(phone),
+            gateway: Gateway::Sms,
+            caller_level: Level::Member,
+            as_bot: false,
+        };
+        match self
+            .executor
+            .execute_idempotent::<Room>(&StreamName::room(inbound.room_id), &RoomCommand::Join(joining), metadata, inbound.key("join"))
+            .await
+        {
+            Ok(_) => {
+                self.reply(inbound, Some(user_id), &format!("Welcome, {nick}! Your texts now go to the room. #help lists the commands."))
+                    .await
+            }
+            Err(e) => self.refused(inbound, Some(user_id), e).await,
+        }
+    }
+
+    async fn member_command(&self, inbound: &Inbound<'_>, user_id: Uuid, command: SmsCommand) -> Result<(), ProcessError> {
+        let (user, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
+        let Some(nick) = user.nick.clone() else { return Ok(()) };
+        let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
+        let user_stream = StreamName::user(user_id);
+        let room = StreamName::room(inbound.room_id);
+        match command {
+            SmsCommand::Text { body } => {
+                let body = match MessageBody::parse(&body) {
+                    Ok(body) => body,
+                    Err(e) => return self.reply(inbound, Some(user_id), &e.to_string()).await,
+                };
+                let post = RoomCommand::Post {
+                    message_id: inbound.key("message"),
+                    speaker: Speaker::Member { member: MemberRef { user_id: Some(user_id), nick: display(&nick) }, mask: None },
+                    body: body.clone(),
+                    kind: MessageKind::Say,
+                    gateway: Gateway::Sms,
+                    caller_level: user.level,
+                };
+                match self.executor.execute_idempotent::<Room>(&room, &post, metadata, inbound.key("post")).await {
+                    Ok(done) => self.fan_out(inbound, user_id, &nick, body.as_str(), done.position().max(inbound.position)).await,
+                    Err(e) => self.refused(inbound, Some(user_id), e).await,
+                }
+            }
+            SmsCommand::Join { .. } => {
+                self.reply(inbound, Some(user_id), &format!("You are already in, as {nick}. #update <nick> changes it.")).await
+            }
+            SmsCommand::Help { topic } => self.reply(inbound, Some(user_id), help_text(topic)).await,
+            SmsCommand::Stop { carrier_keyword } => {
+                let reason = if carrier_keyword { SmsStopReason::CarrierKeyword } else { SmsStopReason::Command };
+                self.executor
+                    .execute_idempotent::<User>(&user_stream, &UserCommand::StopSms { reason }, metadata, inbound.key("stop"))
+                    .await?;
+                // After a carrier STOP, Twilio itself confirms and blocks further texts.
+                if carrier_keyword {
+                    Ok(())
+                } else {
+                    self.reply_always(inbound, user_id, "Stopped: you get no room texts. #start resumes.").await
+                }
+            }
+            SmsCommand::Start { .. } => {
+                self.executor.execute_idempotent::<User>(&user_stream, &UserCommand::StartSms, metadata, inbound.key("start")).await?;
+                self.reply(inbound, Some(user_id), "Welcome back: room texts resume.").await
+            }
+            SmsCommand::Private { on } => {
+                self.executor
+                    .execute_idempotent::<User>(&user_stream, &UserCommand::SetPrivacy { private: on }, metadata, inbound.key("private"))
+                    .await?;
+                self.reply(inbound, Some(user_id), if on { "Your profile is private." } else { "Your profile is public." }).await
+            }
+            SmsCommand::Mute { nick: target, on } => {
+                let Ok(target_nick) = Nick::parse(&target) else {
+                    return self.reply(inbound, Some(user_id), &format!("{target} is not a nick")).await;
+                };
+                let (holder, _) = self.executor.load::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
+                let Some(mutee) = holder.holder else {
+                    return self.reply(inbound, Some(user_id), &format!("nobody is called {target_nick}")).await;
+                };
+                match self
+                    .executor
+                    .execute_idempotent::<Room>(&room, &RoomCommand::PersonalMute { mutee, on }, metadata, inbound.key("mute"))
+                    .await
+                {
+                    Ok(_) => {
+                        let text = if on {
+                            format!("You no longer get {target_nick}'s texts.")
+                        } else {
+                            format!("You get {target_nick}'s texts again.")
+                        };
+                        self.reply(inbound, Some(user_id), &text).await
+                    }
+                    Err(e) => self.refused(inbound, Some(user_id), e).await,
+                }
+            }
+            SmsCommand::List => {
+                let (state, _) = self.executor.load::<Room>(&room).await?;
+                let mut nicks: Vec<String> = state.members.values().filter(|m| !m.is_bot).map(|m| m.member.nick.to_string()).collect();
+                nicks.sort_by_key(|n| n.to_lowercase());
+                self.reply(inbound, Some(user_id), &format!("In the room: {}", nicks.join(", "))).await
+            }
+            SmsCommand::Update { .. }
+            | SmsCommand::Invite { .. }
+            | SmsCommand::Who { .. }
+            | SmsCommand::Resend { .. }
+            | SmsCommand::Admin { .. } => {
+                self.reply(inbound, Some(user_id), "That command is not available over SMS yet; #help lists the others.").await
+            }
+        }
+    }
+
+    /// One delivery per recipient of the sender's text (`[nick] text`), after the reply-numbers
+    /// read model has caught up with the message (so joins, leaves, stops and mutes before it
+    /// count).
+    async fn fan_out(&self, inbound: &Inbound<'_>, sender: Uuid, nick: &Nick, body: &str, position: Position) -> Result<(), ProcessError> {
+        let pool = self.store.pool();
+        if let Err(e) = projections::status::wait_for_checkpoints(pool, position, &["reply_numbers"], self.read_model_wait).await {
+            // Better late than never: deliver to who the read model knows now.
+            tracing::warn!(error = %e, "fan-out before the reply-numbers read model caught up");
+        }
+        let recipients = projections::ReadModels::new(pool.clone())
+            .reply_numbers(inbound.room_id, sender)
+            .await
+            .map_err(|e| ProcessError::Command(e.to_string()))?;
+        let text = format!("[{nick}] {body}");
+        for recipient in recipients {
+            let Ok(to) = PhoneNumber::parse(&recipient.phone) else { continue };
+            self.queue(
+                inbound,
+                Some(recipient.user_id),
+                &to,
+                &text,
+                &format!("fanout:{}", recipient.user_id),
+                Some(inbound.key("message")),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn refused<E: std::error::Error + 'static>(
+        &self,
+        inbound: &Inbound<'_>,
+        user: Option<Uuid>,
+        e: ExecuteError<E>,
+    ) -> Result<(), ProcessError> {
+        match e {
+            ExecuteError::Rejected(refusal) => self.reply(inbound, user, &sentence(&refusal.to_string())).await,
+            other => Err(other.into()),
+        }
+    }
+
+    /// Answers the sender, unless they stopped receiving texts.
+    async fn reply(&self, inbound: &Inbound<'_>, user: Option<Uuid>, text: &str) -> Result<(), ProcessError> {
+        if let Some(user_id) = user {
+            let (state, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
+            if !state.sms_receiving {
+                return Ok(());
+            }
+        }
+        self.queue(inbound, user, &inbound.sms.from.clone(), text, "reply", None).await
+    }
+
+    /// Answers even a member who just stopped (the confirmation of `#stop`).
+    async fn reply_always(&self, inbound: &Inbound<'_>, user: Uuid, text: &str) -> Result<(), ProcessError> {
+        self.queue(inbound, Some(user), &inbound.sms.from.clone(), text, "reply", None).await
+    }
+
+    /// Queues `text` to `to`, split into parts of at most [`MAX_SMS_CHARS`].
+    async fn queue(
+        &self,
+        inbound: &Inbound<'_>,
+        recipient: Option<Uuid>,
+        to: &PhoneNumber,
+        text: &str,
+        step: &str,
+        cause_message_id: Option<Uuid>,
+    ) -> Result<(), ProcessError> {
+        let parts = split(text, MAX_SMS_CHARS);
+        let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::System, Gateway::Sms);
+        for (i, part) in parts.iter().enumerate() {
+            let delivery_id = inbound.key(&format!("{step}:{i}"));
+            let queued = DeliveryQueued {
+                delivery_id,
+                room_id: inbound.room_id,
+                // Unknown numbers have no user yet; the nil id marks a reply to a stranger.
+                recipient: recipient.unwrap_or(Uuid::nil()),
+                to: to.clone(),
+                from: inbound.sms.to.clone(),
+                body: part.clone(),
+                cause_message_id,
+                cause_event_id: Some(inbound.event_id),
+                segment: i as u32 + 1,
+                segments: parts.len() as u32,
+            };
+            match self
+                .executor
+                .execute::<Delivery>(&StreamName::delivery(delivery_id), &DeliveryCommand::Queue(queued), metadata.clone())
+                .await
+            {
+                Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn display(nick: &Nick) -> DisplayNick {
+    DisplayNick::parse(nick.as_str()).expect("a valid nick is a valid display nick")
+}
+
+/// Domain refusals are lowercase phrases; a text reads better as a sentence.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')),
+        None => String::new(),
+    }
+}
+
+/// Splits on character boundaries into parts of at most `max` characters.
+fn split(text: &str, max: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(max).map(|c| c.iter().collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_split_into_twilio_sized_parts_on_character_boundaries() {
+        let text = "é".repeat(MAX_SMS_CHARS + 5);
+        let parts = split(&text, MAX_SMS_CHARS);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].chars().count(), MAX_SMS_CHARS);
+        assert_eq!(parts[1].chars().count(), 5);
+        assert_eq!(split("hi", MAX_SMS_CHARS), vec!["hi".to_owned()]);
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        assert_eq!(sentence("the nick bob is taken"), "The nick bob is taken.");
+    }
+}
