@@ -119,15 +119,31 @@ impl LoginLimiter {
         Self { window, per_username, per_address, failures: Mutex::new(HashMap::new()) }
     }
 
+    /// Usernames are trimmed and folded as the account lookup does, so `" Admin"` and `"admin"`
+    /// share one count.
     fn keys(username: &str, address: Option<IpAddr>) -> (String, Option<String>) {
-        (format!("u:{}", username.to_lowercase()), address.map(|a| format!("a:{a}")))
+        (format!("u:{}", username.trim().to_lowercase()), address.map(|a| format!("a:{a}")))
+    }
+
+    /// Checks the limits and, in the same critical section, counts this attempt as a failure
+    /// until [`record_success`](Self::record_success) says otherwise: concurrent guesses cannot
+    /// all pass the check before any is counted.
+    pub fn attempt(&self, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
+        let mut failures = self.failures.lock().expect("limiter lock");
+        Self::check_locked(self, &mut failures, username, address)?;
+        Self::record_locked(self, &mut failures, username, address);
+        Ok(())
     }
 
     /// Refuses while either key has used up its failures; says when to retry.
     pub fn check(&self, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
+        let mut failures = self.failures.lock().expect("limiter lock");
+        self.check_locked(&mut failures, username, address)
+    }
+
+    fn check_locked(&self, failures: &mut HashMap<String, Vec<Instant>>, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
         let now = Instant::now();
         let (user_key, addr_key) = Self::keys(username, address);
-        let mut failures = self.failures.lock().expect("limiter lock");
         let mut retry_after = None;
         for (key, limit) in [(Some(user_key), self.per_username), (addr_key, self.per_address)] {
             let Some(key) = key else { continue };
@@ -150,9 +166,13 @@ impl LoginLimiter {
     }
 
     pub fn record_failure(&self, username: &str, address: Option<IpAddr>) {
+        let mut failures = self.failures.lock().expect("limiter lock");
+        self.record_locked(&mut failures, username, address);
+    }
+
+    fn record_locked(&self, failures: &mut HashMap<String, Vec<Instant>>, username: &str, address: Option<IpAddr>) {
         let now = Instant::now();
         let (user_key, addr_key) = Self::keys(username, address);
-        let mut failures = self.failures.lock().expect("limiter lock");
         // Bounded memory under a spray of usernames: forget the stalest keys first.
         if failures.len() > 100_000 {
             failures.retain(|_, times| times.last().is_some_and(|t| now.duration_since(*t) < self.window));
@@ -164,7 +184,7 @@ impl LoginLimiter {
     }
 
     /// A successful login clears the username's count (not the address's: one right password
-    /// must not launder a spray of wrong ones).
+    /// must not launder a spray of wrong ones; a success counts there like any attempt).
     pub fn record_success(&self, username: &str) {
         let (user_key, _) = Self::keys(username, None);
         self.failures.lock().expect("limiter lock").remove(&user_key);
@@ -209,8 +229,17 @@ mod tests {
         let refused = limiter.check("ALICE", addr).unwrap_err();
         assert_eq!(refused.code(), crate::error::Code::RateLimited);
         limiter.check("bob", addr).unwrap();
+        limiter.check(" alice ", addr).unwrap_err();
         limiter.record_success("alice");
         limiter.check("alice", addr).unwrap();
+    }
+
+    #[test]
+    fn an_attempt_is_counted_as_it_is_checked() {
+        let limiter = LoginLimiter::new(Duration::from_secs(600), 2, 100);
+        limiter.attempt("carol", None).unwrap();
+        limiter.attempt("Carol", None).unwrap();
+        assert!(limiter.attempt("carol", None).is_err(), "the third concurrent guess is refused before any answer");
     }
 
     #[test]

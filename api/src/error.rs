@@ -93,6 +93,14 @@ impl ApiError {
         }
     }
 
+    /// The whole story for a log line, internal cause included (never for clients).
+    pub fn describe(&self) -> String {
+        match self {
+            ApiError::Refused { message, .. } => message.clone(),
+            ApiError::Internal(cause) => ErrorChain(&**cause).to_string(),
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             ApiError::Refused { code, .. } => *code,

@@ -35,7 +35,7 @@ use store::{CommandExecutor, PgEventStore};
 
 pub use settings::{ApiSettings, Hidden};
 
-use crate::auth::{LoginLimiter, Viewer};
+use crate::auth::LoginLimiter;
 use crate::graphql::{RequestInfo, SwitchboardSchema};
 use crate::mail::Mailer;
 
@@ -50,6 +50,10 @@ pub struct App {
     pub settings: ApiSettings,
     pub mailer: Mailer,
     pub login_limiter: LoginLimiter,
+    /// Sign-ups per client address (each costs an argon2 hash, events and an email).
+    pub(crate) sign_up_limiter: LoginLimiter,
+    /// At most this many argon2 hashes at once (each takes ~19 MiB and a core for tens of ms).
+    pub(crate) hashing: tokio::sync::Semaphore,
     /// Set once the first superuser exists (so sign-up stops asking).
     pub(crate) superuser_exists: std::sync::atomic::AtomicBool,
 }
@@ -62,7 +66,10 @@ impl App {
             settings.login_failures_per_username,
             settings.login_failures_per_address,
         );
+        let sign_up_limiter = LoginLimiter::new(Duration::from_secs(3600), usize::MAX, settings.sign_ups_per_address_per_hour);
         Ok(Arc::new(Self {
+            sign_up_limiter,
+            hashing: tokio::sync::Semaphore::new(2),
             executor: CommandExecutor::new(Arc::new(store.clone())),
             read: ReadModels::new(store.pool().clone()),
             store,
@@ -142,6 +149,7 @@ async fn graphql_ws(
     let schema = state.schema.clone();
     let app = state.app.clone();
     upgrade
+        .max_message_size(state.app.settings.max_body_bytes)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
@@ -149,12 +157,12 @@ async fn graphql_ws(
                     let token = ["Authorization", "authorization", "token"]
                         .iter()
                         .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned));
-                    let viewer: Option<Viewer> = match token.as_deref().and_then(auth::bearer_token) {
-                        None => None,
-                        Some(token) => Some(auth::viewer_for_token(app.store.pool(), token).await.map_err(|e| e.into_graphql())?),
-                    };
                     let mut data = async_graphql::Data::default();
-                    data.insert(viewer);
+                    if let Some(token) = token.as_deref().and_then(auth::bearer_token) {
+                        // Refused at once when invalid; re-checked for every operation after.
+                        auth::viewer_for_token(app.store.pool(), token).await.map_err(|e| e.into_graphql())?;
+                        data.insert(graphql::WsToken(token.to_owned()));
+                    }
                     data.insert(RequestInfo { peer: Some(peer.ip()) });
                     Ok(data)
                 })

@@ -64,10 +64,18 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 /// Operation names are chosen by clients: long or many distinct ones are folded so a hostile
 /// client cannot grow the series without bound.
 pub fn record_graphql(operation: &str, ok: bool, elapsed: Duration) {
-    let operation = if operation.len() <= 64 && operation.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        operation.to_owned()
-    } else {
-        "other".to_owned()
+    // The first 100 distinct well-formed names get their own series; the rest share "other".
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<String>>> = std::sync::Mutex::new(None);
+    let well_formed = operation.len() <= 64 && operation.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let operation = {
+        let mut seen = SEEN.lock().expect("metrics names lock");
+        let seen = seen.get_or_insert_with(Default::default);
+        if well_formed && (seen.contains(operation) || seen.len() < 100) {
+            seen.insert(operation.to_owned());
+            operation.to_owned()
+        } else {
+            "other".to_owned()
+        }
     };
     let outcome = if ok { "ok" } else { "error" };
     metrics::counter!("switchboard_graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome).increment(1);

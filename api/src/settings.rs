@@ -32,6 +32,9 @@ pub struct ApiSettings {
     pub max_depth: usize,
     /// Highest complexity a query may have (each field costs 1; lists cost their page size).
     pub max_complexity: usize,
+    /// Most database lookups one request may make (each list or object field that reads the
+    /// database is one).
+    pub max_lookups: usize,
     /// The longest a query waits for the read models to reach a given position (milliseconds).
     pub wait_timeout_ms: u64,
     /// Failed logins counted over this window (seconds)…
@@ -40,6 +43,8 @@ pub struct ApiSettings {
     pub login_failures_per_username: usize,
     /// …and this many per client address.
     pub login_failures_per_address: usize,
+    /// Sign-ups accepted per client address per hour.
+    pub sign_ups_per_address_per_hour: usize,
 }
 
 impl Default for ApiSettings {
@@ -57,10 +62,12 @@ impl Default for ApiSettings {
             max_body_bytes: 256 * 1024,
             max_depth: 12,
             max_complexity: 2_000,
+            max_lookups: 250,
             wait_timeout_ms: 5_000,
             login_window_secs: 600,
             login_failures_per_username: 5,
             login_failures_per_address: 30,
+            sign_ups_per_address_per_hour: 10,
         }
     }
 }

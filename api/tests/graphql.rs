@@ -316,6 +316,12 @@ async fn the_audit_log_filters_by_stream_type_actor_gateway_and_time_and_pages_w
     let category = app.data(Some(&admin.token), events, json!({ "f": { "stream": "room" }, "first": 500 })).await;
     assert_eq!(count(&category), 9);
 
+    // Secrets at rest never leave through the audit log.
+    let accounts = app.data(Some(&admin.token), events, json!({ "f": { "type": "user.web_account_created" } })).await;
+    assert_eq!(accounts["events"]["edges"][0]["node"]["payload"]["password_hash"], "[redacted]");
+    let tokens = app.data(Some(&admin.token), events, json!({ "f": { "type": "user.api_token_issued" } })).await;
+    assert_eq!(tokens["events"]["edges"][0]["node"]["payload"]["token_hash"], "[redacted]");
+
     // Typos are errors, not empty pages.
     for bad in [json!({ "type": "room.nope" }), json!({ "actor": "bob" }), json!({ "gateway": "fax" })] {
         assert_eq!(app.error_code(Some(&admin.token), events, json!({ "f": bad })).await, "BAD_USER_INPUT");
@@ -397,6 +403,11 @@ async fn hostile_queries_are_refused_with_stable_codes() {
     // Aliases multiply work; complexity caps them.
     let wide: String = (0..1500).map(|i| format!("a{i}: me {{ id }} ")).collect();
     assert_eq!(app.error_code(token, &format!("{{ {wide} }}"), json!({})).await, "BAD_USER_INPUT");
+    // Many cheap fields that each read the database exhaust the lookup budget.
+    let lookups: String = (0..300).map(|i| format!("a{i}: rooms {{ id }} ")).collect();
+    let response = app.graphql(token, &format!("{{ {lookups} }}"), json!({})).await;
+    assert_eq!(response["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{response:#}");
+    assert!(response["errors"][0]["message"].as_str().unwrap().contains("lookups"));
     // Page sizes are capped.
     assert_eq!(app.error_code(token, "{ events(first: 100000) { edges { cursor } } }", json!({})).await, "BAD_USER_INPUT");
     // Oversized text and control characters.
@@ -444,6 +455,13 @@ async fn a_superuser_watches_events_arrive_live_and_others_may_not() {
     assert_eq!(event["type"], "room.message_posted");
     assert_eq!(event["stream"], format!("room-{room}"));
     assert_eq!(event["payload"]["body"], "live!");
+
+    // Logging out (over HTTP) takes effect on the open connection at the next operation.
+    app.data(Some(&admin.token), "mutation { logOut { position } }", json!({})).await;
+    let again = json!({ "id": "2", "type": "subscribe", "payload": { "query": "subscription { liveEvents { type } }" } });
+    ws.send(WsMessage::text(again.to_string())).await.unwrap();
+    let refused = next_json(&mut ws).await;
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
 
     // Bob (a member) is refused.
     let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();

@@ -89,6 +89,7 @@ pub struct AccountsQuery;
 impl AccountsQuery {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>, #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>) -> ApiResult<UserNode> {
+        ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["users"]).await?;
@@ -104,6 +105,7 @@ impl AccountsMutation {
     /// Creates a web account and its chat user, and emails a verification link. The first
     /// account on a fresh install becomes superuser (setting `api.first_user_superuser`).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
+        ctx.app().sign_up_limiter.attempt("", ctx.peer())?;
         sign_up(ctx.app(), input).await
     }
 
@@ -228,6 +230,7 @@ async fn sign_up(app: &App, input: SignUpInput) -> ApiResult<SignUpPayload> {
             .await?;
     }
     let password = input.password;
+    let _permit = app.hashing.acquire().await.map_err(ApiError::internal)?;
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(ApiError::internal)??;
     app.executor
         .execute::<User>(
@@ -257,7 +260,7 @@ async fn sign_up(app: &App, input: SignUpInput) -> ApiResult<SignUpPayload> {
         Ok(()) => true,
         Err(e) => {
             // The account exists; the person can ask for a new link. Not worth failing sign-up.
-            tracing::warn!(error = %e.message(), %username, "could not send the verification email");
+            tracing::warn!(error = %e.describe(), %username, "could not send the verification email");
             false
         }
     };
@@ -272,7 +275,7 @@ async fn sign_up(app: &App, input: SignUpInput) -> ApiResult<SignUpPayload> {
     Ok(SignUpPayload { user_id, nick: nick.to_string(), level: level.into(), verification_sent, position: LogPosition(done.position()) })
 }
 
-/// Makes `user_id` superuser when no one has ever been granted superuser. A session advisory
+/// Makes `user_id` superuser when no one has ever been granted superuser. A transaction advisory
 /// lock serialises concurrent first sign-ups so exactly one wins.
 async fn grant_first_superuser(app: &App, user_id: Uuid) -> ApiResult<Option<store::AppendResult>> {
     if app.superuser_exists.load(Ordering::Relaxed) {
@@ -280,32 +283,32 @@ async fn grant_first_superuser(app: &App, user_id: Uuid) -> ApiResult<Option<sto
     }
     // Key: "switchboard first superuser"; distinct from the projections' lock keys.
     const LOCK_KEY: i64 = 0x5357_4246_5355_0001;
-    let client = app.store.pool().get().await?;
-    client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
-    let outcome = async {
-        let exists: bool = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM es_events WHERE event_type = 'user.level_changed' AND payload ->> 'to' = '5')", &[])
-            .await?
-            .get(0);
-        if exists {
-            app.superuser_exists.store(true, Ordering::Relaxed);
-            return Ok(None);
-        }
-        let done = app
-            .executor
-            .execute::<User>(
-                &StreamName::user(user_id),
-                &UserCommand::ChangeLevel { to: Level::Superuser, caller_level: Level::Superuser },
-                Metadata::system(),
-            )
-            .await?;
+    // A transaction-scoped lock: released by COMMIT, or by the rollback when this request is
+    // cancelled mid-way (a session lock would stay held on the pooled connection).
+    let mut client = app.store.pool().get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
+    let exists: bool = tx
+        .query_one("SELECT EXISTS (SELECT 1 FROM es_events WHERE event_type = 'user.level_changed' AND payload ->> 'to' = '5')", &[])
+        .await?
+        .get(0);
+    if exists {
         app.superuser_exists.store(true, Ordering::Relaxed);
-        tracing::info!(%user_id, "the first account is superuser");
-        Ok(done.appended)
+        tx.commit().await?;
+        return Ok(None);
     }
-    .await;
-    client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await?;
-    outcome
+    let done = app
+        .executor
+        .execute::<User>(
+            &StreamName::user(user_id),
+            &UserCommand::ChangeLevel { to: Level::Superuser, caller_level: Level::Superuser },
+            Metadata::system(),
+        )
+        .await?;
+    tx.commit().await?;
+    app.superuser_exists.store(true, Ordering::Relaxed);
+    tracing::info!(%user_id, "the first account is superuser");
+    Ok(done.appended)
 }
 
 async fn verify_email(app: &App, token: &str) -> ApiResult<Changed> {
@@ -334,7 +337,7 @@ async fn verify_email(app: &App, token: &str) -> ApiResult<Changed> {
 }
 
 async fn log_in(app: &App, username: &str, password: &str, peer: Option<std::net::IpAddr>) -> ApiResult<LogInPayload> {
-    app.login_limiter.check(username, peer)?;
+    app.login_limiter.attempt(username, peer)?;
     let wrong = || ApiError::refused(Code::Unauthenticated, "wrong username or password");
     let user = match Username::parse(username.trim()) {
         Err(_) => None,
@@ -348,11 +351,12 @@ async fn log_in(app: &App, username: &str, password: &str, peer: Option<std::net
     };
     let stored = user.as_ref().and_then(User::password_hash).map(str::to_owned);
     let presented = password.to_owned();
+    let _permit = app.hashing.acquire().await.map_err(ApiError::internal)?;
     let matches = tokio::task::spawn_blocking(move || verify_password(&presented, stored.as_deref().unwrap_or_else(|| dummy_hash())))
         .await
         .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|u| matches && u.password_hash().is_some()) else {
-        app.login_limiter.record_failure(username, peer);
+        // Already counted by `attempt`.
         return Err(wrong());
     };
     app.login_limiter.record_success(username);

@@ -49,7 +49,7 @@ impl From<RecordedEvent> for EventNode {
             id: e.event_id,
             event_type: e.event_type,
             schema_version: e.schema_version as i32,
-            payload: Json(e.payload),
+            payload: Json(redact(e.payload)),
             actor: e.metadata.actor.to_string(),
             gateway: e.metadata.gateway.as_str().to_owned(),
             correlation_id: e.metadata.correlation_id,
@@ -57,6 +57,23 @@ impl From<RecordedEvent> for EventNode {
             recorded_at: e.recorded_at,
         }
     }
+}
+
+/// Payload fields that are secrets at rest (argon2 password hashes, token hashes): replaced in
+/// what the audit log shows, so staff reading the log cannot crack or replay them.
+const SECRET_FIELDS: [&str; 2] = ["password_hash", "token_hash"];
+
+fn redact(mut payload: serde_json::Value) -> serde_json::Value {
+    if let serde_json::Value::Object(map) = &mut payload {
+        for (key, value) in map.iter_mut() {
+            if SECRET_FIELDS.contains(&key.as_str()) {
+                *value = serde_json::Value::String("[redacted]".to_owned());
+            } else if value.is_object() {
+                *value = redact(value.take());
+            }
+        }
+    }
+    payload
 }
 
 /// Narrows the log; every field is optional and they combine with AND.
@@ -129,6 +146,7 @@ impl AuditQuery {
         after: Option<String>,
         newest_first: Option<bool>,
     ) -> ApiResult<Connection<String, EventNode, EmptyFields, EmptyFields>> {
+        ctx.spend()?;
         ctx.require(Level::Staff, "the audit log")?;
         let limit = page_size(first)? as usize;
         let filter = filter.unwrap_or_default().validate()?;
@@ -172,7 +190,22 @@ impl LiveSubscription {
             store_filter.categories = vec![s.clone()];
         }
         let events = app.store.subscribe_all(start, store_filter);
+        // Over a WebSocket, the token is re-checked every few seconds: the stream ends when it
+        // is revoked or expires or its holder is no longer a superuser.
+        let token = ctx.data_opt::<super::WsToken>().map(|t| t.0.clone());
+        let watch_app = app.clone();
+        let revoked = async move {
+            let Some(token) = token else { return futures::future::pending::<()>().await };
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                match crate::auth::viewer_for_token(watch_app.store.pool(), &token).await {
+                    Ok(viewer) if viewer.level >= Level::Superuser => continue,
+                    _ => return,
+                }
+            }
+        };
         Ok(events
+            .take_until(Box::pin(revoked))
             .take_while(|item| {
                 let ok = item.is_ok();
                 if let Err(e) = item {

@@ -157,6 +157,7 @@ impl Delivery {
     }
     /// Every status Twilio reported, in order.
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<DeliveryStatus>> {
+        ctx.spend()?;
         let client = ctx.app().store.pool().get().await?;
         let rows = client
             .query("SELECT status, error_code, at FROM read.delivery_statuses WHERE delivery_id = $1 ORDER BY at", &[&self.id])
@@ -244,10 +245,11 @@ impl HistoryQuery {
         after: Option<String>,
         #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
     ) -> ApiResult<Connection<String, Message, EmptyFields, EmptyFields>> {
+        ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
+        wait_for(app, wait_for_position.as_ref(), &["rooms", "history"]).await?;
         require_history_access(app, &viewer, room).await?;
-        wait_for(app, wait_for_position.as_ref(), &["history"]).await?;
         messages_page(app, room, from, to, first, after).await
     }
 
@@ -261,6 +263,7 @@ impl HistoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, Message, EmptyFields, EmptyFields>> {
+        ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
         require_history_access(app, &viewer, room).await?;
@@ -279,6 +282,7 @@ impl HistoryQuery {
         user: Option<Uuid>,
         per_user: Option<bool>,
     ) -> ApiResult<Vec<StatBucket>> {
+        ctx.spend()?;
         ctx.require(Level::Staff, "statistics")?;
         if to <= from || to - from > TimeDelta::days(366) {
             return Err(ApiError::bad_input("`from` must be before `to`, at most 366 days apart"));
@@ -302,6 +306,7 @@ impl HistoryQuery {
 
     /// Where and when a nick was last seen. Signed-in users; private rooms are named only to staff.
     async fn last_seen(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Option<Sighting>> {
+        ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         if nick.is_empty() || nick.len() > 64 {
             return Err(ApiError::bad_input("a nick is 1-64 characters"));
@@ -330,6 +335,7 @@ impl HistoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, Quote, EmptyFields, EmptyFields>> {
+        ctx.spend()?;
         ctx.signed_in()?;
         let limit = page_size(first)?;
         let app = ctx.app();
@@ -385,6 +391,7 @@ impl HistoryQuery {
 
     /// One quote by number.
     async fn quote(&self, ctx: &Context<'_>, id: i64) -> ApiResult<Option<Quote>> {
+        ctx.spend()?;
         ctx.signed_in()?;
         Ok(ctx.app().read.quote(id).await?.map(Quote::from))
     }
@@ -398,6 +405,7 @@ impl HistoryQuery {
         sender: Uuid,
         #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
     ) -> ApiResult<Vec<Recipient>> {
+        ctx.spend()?;
         ctx.require(Level::Staff, "reply-numbers")?;
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["reply_numbers"]).await?;
@@ -421,6 +429,7 @@ impl HistoryQuery {
         after: Option<String>,
         #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
     ) -> ApiResult<Connection<String, Delivery, EmptyFields, EmptyFields>> {
+        ctx.spend()?;
         ctx.require(Level::Staff, "deliveries")?;
         let limit = page_size(first)?;
         let app = ctx.app();

@@ -17,8 +17,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{Context, MergedObject, MergedSubscription, Response, Schema};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest};
+use async_graphql::{Context, MergedObject, MergedSubscription, Request, Response, Schema, ServerResult};
 use domain::{Actor, Gateway, Level, Metadata};
 use projections::AsOf as ReadAsOf;
 use uuid::Uuid;
@@ -39,6 +39,40 @@ pub struct Mutation(accounts::AccountsMutation, rooms::RoomsMutation, moderation
 pub struct Subscription(audit::LiveSubscription);
 
 pub type SwitchboardSchema = Schema<Query, Mutation, Subscription>;
+
+/// The bearer token a WebSocket connection was opened with. The viewer is looked up again for
+/// every operation on the connection ([`RequestSetup`]), so a revoked token, an expiry or a
+/// demotion takes effect at once rather than when the socket closes.
+#[derive(Clone)]
+pub struct WsToken(pub String);
+
+/// How many database lookups one request may make. Aliases and nested lists multiply work in a
+/// way the complexity limit (which counts fields) does not see; this bounds it directly.
+pub struct QueryBudget(std::sync::atomic::AtomicI64);
+
+/// Per request: a fresh [`QueryBudget`], and for WebSocket operations the viewer of the
+/// connection's token as of now.
+struct RequestSetup;
+
+impl ExtensionFactory for RequestSetup {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestSetup)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RequestSetup {
+    async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
+        let app = ctx.data_unchecked::<Arc<App>>();
+        let mut request = request.data(Arc::new(QueryBudget(std::sync::atomic::AtomicI64::new(app.settings.max_lookups as i64))));
+        if let Some(WsToken(token)) = ctx.data_opt::<WsToken>() {
+            // Invalid now (revoked, expired): the operation runs signed out and says so.
+            let viewer = crate::auth::viewer_for_token(app.store.pool(), token).await.ok();
+            request = request.data(viewer);
+        }
+        next.run(ctx, request).await
+    }
+}
 
 /// Gives every error a stable `extensions.code`. Errors from our resolvers carry one already;
 /// those raised by async-graphql itself (syntax, unknown fields, wrong argument types, depth
@@ -87,6 +121,7 @@ pub fn schema(app: Arc<App>) -> SwitchboardSchema {
         .limit_recursive_depth(32)
         .limit_directives(10)
         .extension(ErrorCodes)
+        .extension(RequestSetup)
         .data(app)
         .finish()
 }
@@ -122,6 +157,9 @@ pub(crate) trait ContextExt {
         Ok(viewer)
     }
 
+    /// Counts one database lookup against the request's budget.
+    fn spend(&self) -> ApiResult<()>;
+
     /// Metadata for the events a mutation appends: the viewer as actor, the `api` gateway.
     fn metadata(&self) -> Metadata {
         let actor = self.viewer().map_or(Actor::Anonymous, |v| Actor::User(v.user_id));
@@ -138,6 +176,15 @@ impl ContextExt for Context<'_> {
     }
     fn peer(&self) -> Option<IpAddr> {
         self.data_opt::<RequestInfo>().and_then(|r| r.peer)
+    }
+    fn spend(&self) -> ApiResult<()> {
+        match self.data_opt::<Arc<QueryBudget>>() {
+            Some(budget) if budget.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) <= 0 => Err(ApiError::bad_input(format!(
+                "this request needs more than {} lookups; ask for fewer aliases, lists or nested lists, or paginate",
+                self.app().settings.max_lookups
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -164,7 +164,16 @@ impl RoomNode {
 
     /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's).
     async fn members(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MemberNode>> {
-        ctx.require(Level::Member, "a room's members")?;
+        ctx.spend()?;
+        let viewer = ctx.require(Level::Member, "a room's members")?.clone();
+        if self.invite_only && viewer.level < Level::Staff {
+            let client = ctx.app().store.pool().get().await?;
+            let inside =
+                client.query_opt("SELECT 1 FROM read.members WHERE room_id = $1 AND user_id = $2", &[&self.id, &viewer.user_id]).await?;
+            if inside.is_none() {
+                return Err(ApiError::forbidden("an invite-only room's members are shown to its members and to staff"));
+            }
+        }
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
         let members = ctx.app().read.members(self.id, when).await?;
         Ok(members
@@ -175,6 +184,7 @@ impl RoomNode {
 
     /// Bans in force (now, or as of `asOf`). Operators and above.
     async fn bans(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<BanNode>> {
+        ctx.spend()?;
         ctx.require(Level::Operator, "a room's bans")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
         let bans = ctx.app().read.bans(self.id, when).await?;
@@ -197,6 +207,7 @@ impl RoomNode {
 
     /// Room mutes in force (now, or as of `asOf`). Operators and above.
     async fn mutes(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MuteNode>> {
+        ctx.spend()?;
         ctx.require(Level::Operator, "a room's mutes")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
         let mutes = ctx.app().read.room_mutes(self.id, when).await?;
@@ -208,6 +219,7 @@ impl RoomNode {
 
     /// Personal mutes in force (now, or as of `asOf`). Staff and above.
     async fn personal_mutes(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<PersonalMute>> {
+        ctx.spend()?;
         ctx.require(Level::Staff, "a room's personal mutes")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
         let pairs = ctx.app().read.personal_mutes(self.id, when).await?;
@@ -216,6 +228,7 @@ impl RoomNode {
 
     /// Ban requests, newest first. Operators and above.
     async fn ban_requests(&self, ctx: &Context<'_>, status: Option<BanRequestStatus>) -> ApiResult<Vec<BanRequest>> {
+        ctx.spend()?;
         ctx.require(Level::Operator, "ban requests")?;
         let status = status.map(|s| match s {
             BanRequestStatus::Open => "open",
@@ -300,6 +313,7 @@ impl RoomsQuery {
         as_of: Option<AsOf>,
         #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
     ) -> ApiResult<Vec<RoomNode>> {
+        ctx.spend()?;
         ctx.require(Level::Member, "listing rooms")?;
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["rooms"]).await?;
@@ -332,6 +346,7 @@ impl RoomsQuery {
         as_of: Option<AsOf>,
         #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
     ) -> ApiResult<Option<RoomNode>> {
+        ctx.spend()?;
         ctx.require(Level::Member, "a room")?;
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["rooms"]).await?;

@@ -30,12 +30,16 @@ pub struct UserNode {
     pub registered_via: String,
     pub private: bool,
     pub about: Option<String>,
-    pub sms_stopped: bool,
-    pub username: Option<String>,
-    pub email_verified: bool,
     pub irc_nick: Option<String>,
-    pub login_locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub sms_stopped_private: bool,
+    #[graphql(skip)]
+    pub username_private: Option<String>,
+    #[graphql(skip)]
+    pub email_verified_private: bool,
+    #[graphql(skip)]
+    pub login_locked_until_private: Option<DateTime<Utc>>,
     #[graphql(skip)]
     pub phone_private: Option<String>,
     #[graphql(skip)]
@@ -57,11 +61,11 @@ impl UserNode {
             registered_via: row.get("registered_via"),
             private: row.get("private"),
             about: row.get("about"),
-            sms_stopped: row.get("sms_stopped"),
-            username: row.get("username"),
-            email_verified: row.get("email_verified"),
+            sms_stopped_private: row.get("sms_stopped"),
+            username_private: row.get("username"),
+            email_verified_private: row.get("email_verified"),
             irc_nick: row.get("irc_nick"),
-            login_locked_until: row.get("login_locked_until"),
+            login_locked_until_private: row.get("login_locked_until"),
             created_at: row.get("created_at"),
             phone_private: row.get("phone"),
             email_private: row.get("email"),
@@ -124,6 +128,22 @@ pub struct LevelPeriod {
 
 #[ComplexObject]
 impl UserNode {
+    /// Web login name. Self and staff only (otherwise `null`).
+    async fn username(&self, ctx: &Context<'_>) -> Option<String> {
+        may_see_private(ctx, self.id).then(|| self.username_private.clone()).flatten()
+    }
+    /// Whether the email address is verified. Self and staff only (otherwise `null`).
+    async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
+        may_see_private(ctx, self.id).then_some(self.email_verified_private)
+    }
+    /// Whether room texts are stopped (`#stop`). Self and staff only (otherwise `null`).
+    async fn sms_stopped(&self, ctx: &Context<'_>) -> Option<bool> {
+        may_see_private(ctx, self.id).then_some(self.sms_stopped_private)
+    }
+    /// Until when IRC logins are locked after failures. Self and staff only (otherwise `null`).
+    async fn login_locked_until(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        may_see_private(ctx, self.id).then_some(self.login_locked_until_private).flatten()
+    }
     /// Phone number (E.164). Self and staff only (otherwise `null`).
     async fn phone(&self, ctx: &Context<'_>) -> Option<String> {
         may_see_private(ctx, self.id).then(|| self.phone_private.clone()).flatten()
@@ -139,6 +159,7 @@ impl UserNode {
 
     /// Every nick this user has had, oldest first. Self and staff only.
     async fn nick_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<NickPeriod>> {
+        ctx.spend()?;
         require_private(ctx, self.id, "nick history")?;
         let client = ctx.app().store.pool().get().await?;
         let rows = client
@@ -149,6 +170,7 @@ impl UserNode {
 
     /// Every level this user has had, oldest first. Self and staff only.
     async fn level_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<LevelPeriod>> {
+        ctx.spend()?;
         require_private(ctx, self.id, "level history")?;
         let client = ctx.app().store.pool().get().await?;
         let rows = client
@@ -162,6 +184,7 @@ impl UserNode {
 
     /// Every ban naming this account, in any room, newest first. Self and staff only.
     async fn ban_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<BanNode>> {
+        ctx.spend()?;
         require_private(ctx, self.id, "ban history")?;
         let client = ctx.app().store.pool().get().await?;
         let rows = client
@@ -188,7 +211,7 @@ pub struct UsersQuery;
 
 #[Object]
 impl UsersQuery {
-    /// One user by id or nick, now or as of a past moment. Any signed-in user may look people
+    /// One user by id or nick, now or as of a past moment. Members (level 1) may look people
     /// up; contact details and history need the user themself or staff.
     async fn user(
         &self,
@@ -198,7 +221,8 @@ impl UsersQuery {
         as_of: Option<AsOf>,
         #[graphql(name = "waitFor")] wait_for_position: Option<LogPosition>,
     ) -> ApiResult<Option<UserNode>> {
-        ctx.signed_in()?;
+        ctx.spend()?;
+        ctx.require(Level::Member, "looking people up")?;
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["users"]).await?;
         let user_id = match (id, nick) {
@@ -234,6 +258,7 @@ impl UsersQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, UserNode, EmptyFields, EmptyFields>> {
+        ctx.spend()?;
         ctx.require(Level::Operator, "listing users")?;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
