@@ -155,6 +155,41 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
             }
         })
     };
+    let outbound = match (&settings.twilio.account_sid, &settings.api.twilio_auth_token) {
+        (Some(account_sid), Some(token)) => {
+            let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
+                base_url: settings.twilio.base_url.clone(),
+                account_sid: account_sid.clone(),
+                auth_token: token.expose().to_owned(),
+                status_callback: None,
+                timeout: std::time::Duration::from_secs(10),
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let options = gateways::sms::outbound::OutboundOptions {
+                concurrency: settings.twilio.concurrency.max(1),
+                per_number_per_second: Some(settings.twilio.messages_per_second).filter(|r| *r > 0.0),
+                ..Default::default()
+            };
+            let sender = gateways::sms::outbound::DeliverySender::new(store.clone(), client, options);
+            let mut stop = shutdown_rx.clone();
+            Some(tokio::spawn(async move {
+                loop {
+                    match sender.run(stop.clone()).await {
+                        Ok(()) => return,
+                        Err(e) => tracing::error!(error = %e, "the SMS sender stopped; restarting from its checkpoint in 5 s"),
+                    }
+                    tokio::select! {
+                        _ = stop.wait_for(|stop| *stop) => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
+                }
+            }))
+        }
+        _ => {
+            tracing::info!("outbound SMS is off: set twilio.account_sid and api.twilio_auth_token to send");
+            None
+        }
+    };
     api::metrics::install();
     let app = api::App::new(store, Some(runners.clone()), settings.api.clone()).map_err(|e| anyhow::anyhow!(e.message()))?;
     let mut api = tokio::spawn(api::serve(listener, app, async move {
@@ -176,6 +211,9 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         }
     };
     let _ = sms.await;
+    if let Some(outbound) = outbound {
+        let _ = outbound.await;
+    }
     runners.stop().await;
     outcome
 }

@@ -39,6 +39,28 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub api: api::ApiSettings,
+    #[serde(default)]
+    pub twilio: TwilioSettings,
+}
+
+/// Outbound SMS through Twilio's REST API. Sending starts when `account_sid` and
+/// `api.twilio_auth_token` are both set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioSettings {
+    pub account_sid: Option<String>,
+    /// Twilio's API; tests and staging point it elsewhere.
+    pub base_url: String,
+    /// Messages per second per sender number (a long code sends about 1/s); 0: no limit.
+    pub messages_per_second: f64,
+    /// Deliveries sent at once.
+    pub concurrency: usize,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> Self {
+        Self { account_sid: None, base_url: "https://api.twilio.com".into(), messages_per_second: 1.0, concurrency: 32 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

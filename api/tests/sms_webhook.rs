@@ -207,3 +207,99 @@ async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected(
     assert_eq!(queued.len(), 9, "{queued:?}");
     assert_eq!(queued[8].0, DAVE, "alice's text reached nobody: {queued:?}");
 }
+
+/// Waits until the stand-in has accepted `count` messages.
+async fn wait_for_sent(twilio: &support::twilio::TwilioStandIn, count: usize) -> Vec<support::twilio::SentSms> {
+    for _ in 0..500 {
+        let sent = twilio.sent();
+        if sent.len() >= count {
+            return sent;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("expected {count} messages at Twilio, got {:?}", twilio.sent());
+}
+
+#[tokio::test]
+async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_member() {
+    use support::twilio::{ACCOUNT_SID, AUTH_TOKEN, Failure, TwilioStandIn};
+    let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
+    let twilio = TwilioStandIn::start().await;
+    let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
+        base_url: twilio.base_url.clone(),
+        account_sid: ACCOUNT_SID.into(),
+        auth_token: AUTH_TOKEN.into(),
+        status_callback: None,
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap();
+    let options = gateways::sms::outbound::OutboundOptions {
+        per_number_per_second: None,
+        first_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let sender = gateways::sms::outbound::DeliverySender::new(app.store.clone(), client, options);
+    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let stopped_too = stopped.clone();
+    tokio::spawn(async move { processor.run(stopped).await });
+    tokio::spawn(async move { sender.run(stopped_too).await });
+
+    let admin = app.member("admin").await;
+    let created = app
+        .data(
+            Some(&admin.token),
+            "mutation($n: String!) { createRoom(input: {name: \"sms\", smsNumber: $n}) { position } }",
+            json!({ "n": ROOM_NUMBER }),
+        )
+        .await;
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
+        .await;
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    text(&app, 3, CAROL, "#join carol").await;
+    let sent = wait_for_sent(&twilio, 3).await;
+    assert!(sent.iter().all(|s| s.from == ROOM_NUMBER && s.body.starts_with("Welcome, ")), "{sent:?}");
+
+    // Twilio is down for a moment: the fan-out is retried and arrives exactly once each.
+    twilio.fail_next(Failure::ServerError);
+    twilio.fail_next(Failure::RateLimited);
+    text(&app, 4, ALICE, "hi all").await;
+    let sent = wait_for_sent(&twilio, 5).await;
+    let mut fan_out: Vec<(String, String)> = sent[3..].iter().map(|s| (s.to.clone(), s.body.clone())).collect();
+    fan_out.sort();
+    assert_eq!(fan_out, vec![(BOB.to_owned(), "[alice] hi all".to_owned()), (CAROL.to_owned(), "[alice] hi all".to_owned())]);
+    assert!(twilio.attempts() >= 7, "the failed attempts reached Twilio too");
+
+    // One recipient has unsubscribed at the carrier (21610): that delivery fails for good and
+    // the member is stopped, so the next text reaches only the other.
+    twilio.fail_next(Failure::Unsubscribed);
+    text(&app, 5, ALICE, "still there?").await;
+    let sent = wait_for_sent(&twilio, 6).await;
+    let reached = sent[5].to.clone();
+    let stopped_number = if reached == BOB { CAROL } else { BOB };
+    let users = "{ users(filter: {gateway: \"sms\"}) { edges { node { nick phone smsStopped } } } }";
+    let mut stopped_seen = false;
+    for _ in 0..200 {
+        let data = app.data(Some(&admin.token), users, json!({})).await;
+        stopped_seen = data["users"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["phone"] == stopped_number && e["node"]["smsStopped"] == true);
+        if stopped_seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(stopped_seen, "the opted-out member is marked stopped");
+    text(&app, 6, ALICE, "third").await;
+    let sent = wait_for_sent(&twilio, 7).await;
+    assert_eq!((sent[6].to.as_str(), sent[6].body.as_str()), (reached.as_str(), "[alice] third"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(twilio.sent().len(), 7, "nothing else was sent: {:?}", twilio.sent());
+    // Every request carried its delivery id as Twilio's idempotency token.
+    assert!(twilio.sent().iter().all(|s| s.idempotency_key.is_some()));
+    assert_eq!(twilio.violations(), Vec::<String>::new(), "every request satisfied Twilio's contract");
+}

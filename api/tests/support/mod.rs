@@ -2,6 +2,8 @@
 //! loopback port over real HTTP, verification emails written to a temporary directory.
 #![allow(dead_code)]
 
+pub mod twilio;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,11 +1,14 @@
 //! The SMS side of Switchboard (one Twilio number is one room): checking that a webhook really
 //! comes from Twilio ([`signature`]) and reading an inbound text as a command or a chat message
 //! ([`commands`]), recording an inbound text once per `MessageSid` ([`inbound`]), and acting on
-//! recorded texts from the log: commands, fan-out, replies ([`processor`]). The first
+//! recorded texts from the log: commands, fan-out, replies ([`processor`]); sending queued
+//! deliveries through Twilio's REST API ([`twilio`], [`outbound`]). The first
 //! two are pure, so the webhook handler and the REST client built on them stay
 //! thin and these rules are tested without HTTP.
 
 pub mod commands;
 pub mod inbound;
+pub mod outbound;
 pub mod processor;
 pub mod signature;
+pub mod twilio;

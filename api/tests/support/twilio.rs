@@ -1,0 +1,218 @@
+//! A local stand-in for Twilio's REST API. It checks every request against Twilio's own OpenAPI
+//! contract (`contracts/twilio_api_v2010.json`: path, method, Basic auth, form field names and
+//! required fields) and answers like Twilio: 201 with a message SID, or Twilio's error bodies
+//! when told to fail (21211 invalid number, 21610 unsubscribed, 429, 500). It honours
+//! `I-Twilio-Idempotency-Token` like Twilio: a repeated token gets the first answer again.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const AUTH_TOKEN: &str = "stand-in-auth-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    InvalidNumber,
+    Unsubscribed,
+    RateLimited,
+    ServerError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentSms {
+    pub to: String,
+    pub from: String,
+    pub body: String,
+    pub idempotency_key: Option<String>,
+}
+
+struct Contract {
+    fields: HashSet<String>,
+    required: Vec<String>,
+}
+
+#[derive(Default)]
+struct Recorded {
+    sent: Vec<SentSms>,
+    violations: Vec<String>,
+    failures: VecDeque<Failure>,
+    by_token: HashMap<String, Value>,
+    attempts: usize,
+}
+
+struct StandIn {
+    contract: Contract,
+    recorded: Mutex<Recorded>,
+}
+
+pub struct TwilioStandIn {
+    pub base_url: String,
+    state: Arc<StandIn>,
+}
+
+fn load_contract() -> Contract {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../contracts/twilio_api_v2010.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the vendored Twilio contract")).unwrap();
+    let schema = &doc["paths"]["/2010-04-01/Accounts/{AccountSid}/Messages.json"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"];
+    let fields = schema["properties"].as_object().expect("CreateMessageRequest properties").keys().cloned().collect();
+    let required =
+        schema["required"].as_array().map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    Contract { fields, required }
+}
+
+impl TwilioStandIn {
+    pub async fn start() -> Self {
+        let state = Arc::new(StandIn { contract: load_contract(), recorded: Mutex::new(Recorded::default()) });
+        let app = Router::new()
+            .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
+            .fallback(|| async {
+                (StatusCode::NOT_FOUND, Json(json!({ "code": 20404, "message": "The requested resource was not found" })))
+            })
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base_url, state }
+    }
+
+    /// The next request (not answered from the idempotency cache) fails this way.
+    pub fn fail_next(&self, failure: Failure) {
+        self.state.recorded.lock().unwrap().failures.push_back(failure);
+    }
+
+    /// Messages accepted (201), in order.
+    pub fn sent(&self) -> Vec<SentSms> {
+        self.state.recorded.lock().unwrap().sent.clone()
+    }
+
+    /// Requests that broke the contract; a test asserts this stays empty.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.recorded.lock().unwrap().violations.clone()
+    }
+
+    /// Every request that reached the create endpoint, including refused ones.
+    pub fn attempts(&self) -> usize {
+        self.state.recorded.lock().unwrap().attempts
+    }
+}
+
+fn error(status: StatusCode, code: u32, message: &str) -> Response {
+    (status, Json(json!({ "code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status.as_u16() })))
+        .into_response()
+}
+
+async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut recorded = state.recorded.lock().unwrap();
+    recorded.attempts += 1;
+    let mut violation = |v: String| {
+        recorded.violations.push(v.clone());
+        v
+    };
+    // Basic auth: account SID and auth token.
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")));
+    if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some(expected.as_str()) {
+        let v = violation("missing or wrong Basic auth".into());
+        drop(recorded);
+        return error(StatusCode::UNAUTHORIZED, 20003, &v);
+    }
+    if account != ACCOUNT_SID {
+        let v = violation(format!("path account {account} is not the authenticated one"));
+        drop(recorded);
+        return error(StatusCode::NOT_FOUND, 20404, &v);
+    }
+    if headers.get("content-type").and_then(|h| h.to_str().ok()).is_none_or(|c| !c.starts_with("application/x-www-form-urlencoded")) {
+        let v = violation("the body is not application/x-www-form-urlencoded".into());
+        drop(recorded);
+        return error(StatusCode::BAD_REQUEST, 20001, &v);
+    }
+    let form: Vec<(String, String)> = url_decode(&body);
+    let names: HashSet<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    let mut problems = Vec::new();
+    for name in &names {
+        if !state.contract.fields.contains(*name) {
+            problems.push(format!("field {name} is not in the contract"));
+        }
+    }
+    for name in &state.contract.required {
+        if !names.contains(name.as_str()) {
+            problems.push(format!("required field {name} is missing"));
+        }
+    }
+    // The contract's descriptions: a sender and some content are required.
+    if !names.contains("From") && !names.contains("MessagingServiceSid") {
+        problems.push("neither From nor MessagingServiceSid".into());
+    }
+    if !names.contains("Body") && !names.contains("MediaUrl") && !names.contains("ContentSid") {
+        problems.push("neither Body, MediaUrl nor ContentSid".into());
+    }
+    if !problems.is_empty() {
+        let v = violation(problems.join("; "));
+        drop(recorded);
+        return error(StatusCode::BAD_REQUEST, 21000, &v);
+    }
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let token = headers.get("i-twilio-idempotency-token").and_then(|h| h.to_str().ok()).map(str::to_owned);
+    if let Some(previous) = token.as_ref().and_then(|t| recorded.by_token.get(t)) {
+        return (StatusCode::CREATED, Json(previous.clone())).into_response();
+    }
+    if let Some(failure) = recorded.failures.pop_front() {
+        drop(recorded);
+        return match failure {
+            Failure::InvalidNumber => error(StatusCode::BAD_REQUEST, 21211, "The 'To' number is not a valid phone number."),
+            Failure::Unsubscribed => error(StatusCode::BAD_REQUEST, 21610, "Attempt to send to unsubscribed recipient"),
+            Failure::RateLimited => error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests"),
+            Failure::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error"),
+        };
+    }
+    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let answer = json!({
+        "sid": sid, "account_sid": ACCOUNT_SID, "to": field("To"), "from": field("From"), "body": field("Body"),
+        "status": "queued", "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+        "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"),
+    });
+    recorded.sent.push(SentSms { to: field("To"), from: field("From"), body: field("Body"), idempotency_key: token.clone() });
+    if let Some(token) = token {
+        recorded.by_token.insert(token, answer.clone());
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+fn url_decode(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && i + 2 < bytes.len()
+                && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8(out).expect("UTF-8 form")
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}

@@ -1,0 +1,244 @@
+//! Outbound delivery: a subscriber on the log (`delivery.queued`, from its own checkpoint) that
+//! sends each queued SMS through Twilio and records what happened on the delivery's stream.
+//!
+//! - Concurrency: the deliveries of a batch are sent in parallel (bounded), and the checkpoint
+//!   moves past the batch when all of them are settled.
+//! - Rate limit: per sender number (configurable messages/s), as Twilio queues or refuses
+//!   faster sending from one long code.
+//! - Retries: 429, 5xx, timeouts and network errors are retried with exponential backoff and
+//!   jitter; a refusal (21211 invalid number, 21610 unsubscribed, …) fails the delivery for
+//!   good, and 21610 also marks the recipient stopped.
+//! - Exactly once at Twilio: a delivery with a SID is never sent again, and the delivery id is
+//!   Twilio's idempotency token, so a crash between Twilio's answer and our record does not
+//!   send twice either.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::events::{DeliveryQueued, DeliveryStatus, SmsStopReason};
+use domain::{Delivery, DeliveryCommand, Event, EventCodec, Gateway, Metadata, StreamName, User, UserCommand};
+use futures::StreamExt;
+use rand::Rng;
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, Position, RecordedEvent, StoreError};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::twilio::{TwilioClient, TwilioError};
+
+/// The checkpoint row of this subscriber in `es_checkpoints`.
+pub const SUBSCRIBER: &str = "gateway:sms:outbound";
+
+#[derive(Debug, Clone)]
+pub struct OutboundOptions {
+    /// Deliveries sent at once.
+    pub concurrency: usize,
+    /// Messages per second per sender number; `None`: no limit.
+    pub per_number_per_second: Option<f64>,
+    /// Attempts per delivery before the subscriber stops (and restarts from its checkpoint).
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for OutboundOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            per_number_per_second: Some(1.0),
+            max_attempts: 8,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("delivery {delivery_id}: Twilio still failing after {attempts} attempts: {last}")]
+    GaveUp { delivery_id: Uuid, attempts: u32, last: TwilioError },
+    #[error("delivery {0}: {1}")]
+    Record(Uuid, String),
+}
+
+#[derive(Clone)]
+pub struct DeliverySender {
+    store: PgEventStore,
+    executor: CommandExecutor<PgEventStore>,
+    twilio: TwilioClient,
+    options: OutboundOptions,
+    /// Per sender number: the earliest moment the next message may go.
+    next_slot: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl DeliverySender {
+    pub fn new(store: PgEventStore, twilio: TwilioClient, options: OutboundOptions) -> Self {
+        let executor = CommandExecutor::new(Arc::new(store.clone()));
+        Self { store, executor, twilio, options, next_slot: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// Follows the log until `shutdown`. A delivery that keeps failing transiently stops the
+    /// loop with an error; the caller restarts it after a pause, from the checkpoint.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), OutboundError> {
+        let after = self.checkpoint().await?;
+        let mut batches = self.store.subscribe_all(after, Filter::event_types(["delivery.queued"])).ready_chunks(256);
+        loop {
+            let batch = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                batch = batches.next() => batch,
+            };
+            let Some(batch) = batch else { return Ok(()) };
+            let events: Vec<RecordedEvent> = batch.into_iter().collect::<Result<_, _>>()?;
+            let Some(last) = events.last().map(|e| e.position) else { continue };
+            // Owned events and a cloned sender per task: the futures must be `'static`-friendly
+            // to run inside a spawned task.
+            let outcomes: Vec<Result<(), OutboundError>> = futures::stream::iter(events.into_iter().map(|event| {
+                let sender = self.clone();
+                async move { sender.deliver(&event).await }
+            }))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+            outcomes.into_iter().collect::<Result<(), _>>()?;
+            self.save_checkpoint(last).await?;
+        }
+    }
+
+    async fn checkpoint(&self) -> Result<Position, StoreError> {
+        let client = self.store.pool().get().await?;
+        let row = client
+            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&SUBSCRIBER])
+            .await?;
+        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
+    }
+
+    async fn save_checkpoint(&self, position: Position) -> Result<(), StoreError> {
+        let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
+        let client = self.store.pool().get().await?;
+        client
+            .execute(
+                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) VALUES ($1, $2, $3::text::xid8, $4, now()) \
+                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
+                     global_position = excluded.global_position, updated_at = now()",
+                &[&SUBSCRIBER, &era, &tx.to_string(), &pos],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sends one queued delivery unless it was already settled.
+    pub async fn deliver(&self, recorded: &RecordedEvent) -> Result<(), OutboundError> {
+        let Ok(Event::DeliveryQueued(queued)) = Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone())
+        else {
+            return Ok(());
+        };
+        let stream = StreamName::delivery(queued.delivery_id);
+        let (state, _) = self.executor.load::<Delivery>(&stream).await?;
+        if state.twilio_sid.is_some() || state.failed_permanently {
+            return Ok(());
+        }
+        let metadata = recorded.metadata.caused_by(recorded.event_id, domain::Actor::System, Gateway::Sms);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.wait_for_slot(queued.from.as_str()).await;
+            match self.twilio.send(queued.from.as_str(), queued.to.as_str(), &queued.body, &queued.delivery_id.to_string()).await {
+                Ok(created) => {
+                    let status = parse_status(&created.status).unwrap_or(DeliveryStatus::Queued);
+                    return self
+                        .record(&stream, queued.delivery_id, DeliveryCommand::Submit { twilio_sid: created.sid, status }, &metadata)
+                        .await;
+                }
+                Err(error) if error.is_retryable() => {
+                    if attempt >= self.options.max_attempts {
+                        return Err(OutboundError::GaveUp { delivery_id: queued.delivery_id, attempts: attempt, last: error });
+                    }
+                    tracing::warn!(delivery = %queued.delivery_id, attempt, %error, "Twilio send failed; retrying");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(error) => return self.fail(&stream, &queued, error, &metadata).await,
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        stream: &StreamName,
+        queued: &DeliveryQueued,
+        error: TwilioError,
+        metadata: &Metadata,
+    ) -> Result<(), OutboundError> {
+        tracing::info!(delivery = %queued.delivery_id, %error, "delivery failed permanently");
+        let command = DeliveryCommand::FailPermanently { error_code: error.code(), reason: error.to_string() };
+        self.record(stream, queued.delivery_id, command, metadata).await?;
+        if error.code() == Some(domain::aggregates::delivery::TWILIO_OPTED_OUT) && !queued.recipient.is_nil() {
+            let stop = UserCommand::StopSms { reason: SmsStopReason::OptedOut };
+            self.executor
+                .execute::<User>(&StreamName::user(queued.recipient), &stop, metadata.clone())
+                .await
+                .map_err(|e| OutboundError::Record(queued.delivery_id, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        stream: &StreamName,
+        delivery_id: Uuid,
+        command: DeliveryCommand,
+        metadata: &Metadata,
+    ) -> Result<(), OutboundError> {
+        match self.executor.execute::<Delivery>(stream, &command, metadata.clone()).await {
+            Ok(_) => Ok(()),
+            Err(ExecuteError::Store(e)) => Err(e.into()),
+            Err(e) => Err(OutboundError::Record(delivery_id, e.to_string())),
+        }
+    }
+
+    /// Exponential backoff with full jitter, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.options.first_backoff.saturating_mul(1 << attempt.min(16)).min(self.options.max_backoff);
+        exp.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+
+    async fn wait_for_slot(&self, from: &str) {
+        let Some(rate) = self.options.per_number_per_second.filter(|r| *r > 0.0) else { return };
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let slot = {
+            let mut slots = self.next_slot.lock().expect("rate limiter lock");
+            let now = Instant::now();
+            let slot = slots.get(from).copied().unwrap_or(now).max(now);
+            slots.insert(from.to_owned(), slot + interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Twilio's message statuses in our progression (`accepted`, `sending`, … count as queued).
+pub fn parse_status(status: &str) -> Option<DeliveryStatus> {
+    Some(match status {
+        "queued" | "accepted" | "scheduled" | "sending" => DeliveryStatus::Queued,
+        "sent" => DeliveryStatus::Sent,
+        "delivered" | "read" => DeliveryStatus::Delivered,
+        "undelivered" => DeliveryStatus::Undelivered,
+        "failed" | "canceled" => DeliveryStatus::Failed,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twilio_statuses_map_onto_the_forward_only_progression() {
+        assert_eq!(parse_status("sending"), Some(DeliveryStatus::Queued));
+        assert_eq!(parse_status("delivered"), Some(DeliveryStatus::Delivered));
+        assert_eq!(parse_status("undelivered"), Some(DeliveryStatus::Undelivered));
+        assert_eq!(parse_status("bogus"), None);
+    }
+}

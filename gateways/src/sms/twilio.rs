@@ -1,0 +1,146 @@
+//! The Twilio REST client: `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json` with
+//! HTTP Basic auth (account SID, auth token) and a form body, as Twilio's OpenAPI contract
+//! (`twilio_api_v2010.json`) describes. The base URL is configurable so tests point it at a
+//! local stand-in. Errors keep Twilio's own error code, which decides between retrying and
+//! giving up.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What the client needs; the auth token is a secret (its Debug form hides it).
+#[derive(Clone)]
+pub struct TwilioConfig {
+    /// `https://api.twilio.com` in production.
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: String,
+    /// Where Twilio posts status updates (`…/sms/twilio/status`), if anywhere.
+    pub status_callback: Option<String>,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for TwilioConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioConfig").field("base_url", &self.base_url).field("account_sid", &self.account_sid).finish_non_exhaustive()
+    }
+}
+
+/// Twilio error 21211: the `To` number is not a valid phone number.
+pub const INVALID_TO_NUMBER: u32 = 21211;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered with an error (its `code` when the body had one).
+    #[error("Twilio answered {status}{}: {message}", code.map(|c| format!(" (error {c})")).unwrap_or_default())]
+    Refused { status: u16, code: Option<u32>, message: String },
+    #[error("no answer from Twilio within the timeout")]
+    Timeout,
+    #[error("could not reach Twilio: {0}")]
+    Network(String),
+    #[error("Twilio's answer could not be read: {0}")]
+    BadResponse(String),
+}
+
+impl TwilioError {
+    /// Worth trying again later: rate limiting, Twilio's own failures, and the network. A
+    /// refusal of this message (bad number, opted out, bad request) will not change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TwilioError::Refused { status, .. } => *status == 429 || *status >= 500,
+            TwilioError::Timeout | TwilioError::Network(_) => true,
+            TwilioError::BadResponse(_) => false,
+        }
+    }
+
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            TwilioError::Refused { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+/// Twilio's answer to a created message (the fields used here).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedMessage {
+    pub sid: String,
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct TwilioClient {
+    config: TwilioConfig,
+    http: reqwest::Client,
+}
+
+impl TwilioClient {
+    pub fn new(config: TwilioConfig) -> Result<Self, TwilioError> {
+        let http = reqwest::Client::builder().timeout(config.timeout).build().map_err(|e| TwilioError::Network(e.to_string()))?;
+        Ok(Self { config, http })
+    }
+
+    /// Sends one SMS. `idempotency_key` goes in Twilio's `I-Twilio-Idempotency-Token` header, so
+    /// a retry after a lost answer does not send twice.
+    pub async fn send(&self, from: &str, to: &str, body: &str, idempotency_key: &str) -> Result<CreatedMessage, TwilioError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.config.base_url.trim_end_matches('/'), self.config.account_sid);
+        let mut form: Vec<(&str, &str)> = vec![("To", to), ("From", from), ("Body", body)];
+        if let Some(callback) = &self.config.status_callback {
+            form.push(("StatusCallback", callback));
+        }
+        let response = self
+            .http
+            .post(&url)
+            .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
+            .header("I-Twilio-Idempotency-Token", idempotency_key)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| if e.is_timeout() { TwilioError::Timeout } else { TwilioError::Network(e.to_string()) })?;
+        let status = response.status().as_u16();
+        let text =
+            response.text().await.map_err(|e| if e.is_timeout() { TwilioError::Timeout } else { TwilioError::Network(e.to_string()) })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text).map_err(|e| TwilioError::BadResponse(e.to_string()));
+        }
+        let error: Option<ErrorBody> = serde_json::from_str(&text).ok();
+        Err(TwilioError::Refused {
+            status,
+            code: error.as_ref().and_then(|e| e.code),
+            message: error.and_then(|e| e.message).unwrap_or_else(|| text.chars().take(200).collect()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_and_server_errors_are_retried_refusals_are_not() {
+        let refused = |status, code| TwilioError::Refused { status, code, message: String::new() };
+        assert!(refused(429, Some(20429)).is_retryable());
+        assert!(refused(503, None).is_retryable());
+        assert!(TwilioError::Timeout.is_retryable());
+        assert!(!refused(400, Some(INVALID_TO_NUMBER)).is_retryable());
+        assert!(!refused(400, Some(21610)).is_retryable());
+    }
+
+    #[test]
+    fn the_auth_token_is_not_in_debug_output() {
+        let config = TwilioConfig {
+            base_url: "https://api.twilio.com".into(),
+            account_sid: "AC123".into(),
+            auth_token: "s3cret".into(),
+            status_callback: None,
+            timeout: Duration::from_secs(5),
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}
