@@ -161,7 +161,7 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
                 base_url: settings.twilio.base_url.clone(),
                 account_sid: account_sid.clone(),
                 auth_token: token.expose().to_owned(),
-                status_callback: None,
+                status_callback: Some(format!("{}/sms/twilio/status", settings.api.public_url.trim_end_matches('/'))),
                 timeout: std::time::Duration::from_secs(10),
             })
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -97,6 +97,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/sms/twilio", axum::routing::post(sms::twilio_inbound))
+        .route("/sms/twilio/status", axum::routing::post(sms::twilio_status))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -5,11 +5,12 @@
 //! empty TwiML answer at once. Interpreting the text continues from the log.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gateways::sms::inbound::{InboundError, inbound_from_params, parse_form, record};
 use gateways::sms::signature;
+use uuid::Uuid;
 
 use crate::HttpState;
 
@@ -48,6 +49,46 @@ pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: Head
             // Twilio retries on a 5xx, and the SID makes the retry safe.
             tracing::error!(error = %e, sid = %sms.message_sid, "could not record an inbound SMS");
             refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not record the message; Twilio will retry")
+        }
+    }
+}
+
+/// `POST /sms/twilio/status?delivery=<id>`: Twilio's status callback for one outbound message.
+/// Signed like the inbound webhook (over the URL with its query); the status only moves
+/// forward, so repeated and out-of-order callbacks record nothing new.
+pub(crate) async fn twilio_status(State(state): State<HttpState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let app = &state.app;
+    let Some(token) = &app.settings.twilio_auth_token else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "SMS is not configured: set api.twilio_auth_token");
+    };
+    let params = match parse_form(&body) {
+        Ok(params) => params,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let query = query.unwrap_or_default();
+    let url =
+        format!("{}/sms/twilio/status{}{query}", app.settings.public_url.trim_end_matches('/'), if query.is_empty() { "" } else { "?" });
+    let presented = headers.get(signature::HEADER).and_then(|h| h.to_str().ok());
+    if let Err(e) = signature::validate(token.expose(), &url, &params, presented) {
+        tracing::warn!(reason = %e, "refused a Twilio status callback");
+        return refuse(StatusCode::FORBIDDEN, e.to_string());
+    }
+    let Some(delivery_id) = query.strip_prefix("delivery=").and_then(|id| Uuid::parse_str(id).ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, "the callback URL names no delivery");
+    };
+    let field = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let Some(status) = field("MessageStatus").and_then(gateways::sms::outbound::parse_status) else {
+        return refuse(StatusCode::BAD_REQUEST, "MessageStatus is missing or unknown");
+    };
+    let error_code = field("ErrorCode").and_then(|c| c.parse::<u32>().ok());
+    let command = domain::DeliveryCommand::RecordStatus { status, error_code };
+    let metadata = domain::Metadata::new(domain::Actor::System, domain::Gateway::Sms);
+    match app.executor.execute::<domain::Delivery>(&domain::StreamName::delivery(delivery_id), &command, metadata).await {
+        Ok(_) => ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response(),
+        Err(store::ExecuteError::Rejected(domain::DeliveryError::NotQueued)) => refuse(StatusCode::NOT_FOUND, "no such delivery"),
+        Err(e) => {
+            tracing::error!(error = %e, %delivery_id, "could not record a delivery status");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not record the status; Twilio will retry")
         }
     }
 }

@@ -229,7 +229,7 @@ async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_me
         base_url: twilio.base_url.clone(),
         account_sid: ACCOUNT_SID.into(),
         auth_token: AUTH_TOKEN.into(),
-        status_callback: None,
+        status_callback: Some(format!("{}/sms/twilio/status", app.app.settings.public_url)),
         timeout: std::time::Duration::from_secs(5),
     })
     .unwrap();
@@ -302,4 +302,60 @@ async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_me
     // Every request carried its delivery id as Twilio's idempotency token.
     assert!(twilio.sent().iter().all(|s| s.idempotency_key.is_some()));
     assert_eq!(twilio.violations(), Vec::<String>::new(), "every request satisfied Twilio's contract");
+
+    // Twilio reports progress through signed status callbacks, out of order and repeated; the
+    // status only moves forward, and a forged callback is refused.
+    let message = &twilio.sent()[6];
+    for status in ["delivered", "sent", "delivered"] {
+        assert_eq!(status_callback(&app, message, status, None).await, 200);
+    }
+    let callback_url = message.status_callback.clone().unwrap();
+    let path = callback_url.trim_start_matches(app.app.settings.public_url.as_str());
+    let forged = app
+        .http
+        .post(app.url(path))
+        .header("X-Twilio-Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .form(&[("MessageStatus", "failed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let deliveries = "query($p: Position) { deliveries(first: 1, waitFor: $p) { edges { node { twilioSid status history { status } } } } }";
+    let mut last = None;
+    for _ in 0..200 {
+        let data = app.data(Some(&admin.token), deliveries, json!({})).await;
+        let node = data["deliveries"]["edges"][0]["node"].clone();
+        if node["status"] == "delivered" {
+            last = Some(node);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let node = last.expect("the delivery reached status delivered");
+    assert_eq!(node["twilioSid"], message.sid.as_str());
+    let history: Vec<&str> = node["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    assert_eq!(history.last(), Some(&"delivered"));
+    assert!(!history.contains(&"sent"), "the late `sent` changed nothing: {history:?}");
+}
+
+/// Posts a status callback for `message` as Twilio would: to the URL it was given, signed.
+async fn status_callback(app: &TestApp, message: &support::twilio::SentSms, status: &str, error_code: Option<&str>) -> u16 {
+    let url = message.status_callback.clone().expect("a status callback URL");
+    let mut params = vec![("MessageSid", message.sid.as_str()), ("MessageStatus", status), ("AccountSid", support::twilio::ACCOUNT_SID)];
+    if let Some(code) = error_code {
+        params.push(("ErrorCode", code));
+    }
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let signature = gateways::sms::signature::expected_signature(TOKEN, &url, &owned);
+    let path = url.trim_start_matches(app.app.settings.public_url.as_str());
+    let response = app
+        .http
+        .post(app.url(path))
+        .header("X-Twilio-Signature", signature)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode(&params))
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
 }

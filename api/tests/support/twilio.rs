@@ -29,6 +29,9 @@ pub enum Failure {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentSms {
+    pub sid: String,
+    /// Where Twilio would post status updates for this message.
+    pub status_callback: Option<String>,
     pub to: String,
     pub from: String,
     pub body: String,
@@ -180,7 +183,15 @@ async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<S
         "status": "queued", "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
         "uri": format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"),
     });
-    recorded.sent.push(SentSms { to: field("To"), from: field("From"), body: field("Body"), idempotency_key: token.clone() });
+    let callback = form.iter().find(|(k, _)| k == "StatusCallback").map(|(_, v)| v.clone());
+    recorded.sent.push(SentSms {
+        sid: sid.clone(),
+        status_callback: callback,
+        to: field("To"),
+        from: field("From"),
+        body: field("Body"),
+        idempotency_key: token.clone(),
+    });
     if let Some(token) = token {
         recorded.by_token.insert(token, answer.clone());
     }

@@ -15,7 +15,8 @@ pub struct TwilioConfig {
     pub base_url: String,
     pub account_sid: String,
     pub auth_token: String,
-    /// Where Twilio posts status updates (`…/sms/twilio/status`), if anywhere.
+    /// Where Twilio posts status updates (`{public_url}/sms/twilio/status`), if anywhere; each
+    /// message's URL gets `?delivery=<id>` so the callback names its delivery.
     pub status_callback: Option<String>,
     pub timeout: Duration,
 }
@@ -90,8 +91,9 @@ impl TwilioClient {
     /// a retry after a lost answer does not send twice.
     pub async fn send(&self, from: &str, to: &str, body: &str, idempotency_key: &str) -> Result<CreatedMessage, TwilioError> {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.config.base_url.trim_end_matches('/'), self.config.account_sid);
+        let callback = self.config.status_callback.as_ref().map(|base| format!("{base}?delivery={idempotency_key}"));
         let mut form: Vec<(&str, &str)> = vec![("To", to), ("From", from), ("Body", body)];
-        if let Some(callback) = &self.config.status_callback {
+        if let Some(callback) = &callback {
             form.push(("StatusCallback", callback));
         }
         let response = self
