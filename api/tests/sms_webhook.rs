@@ -359,3 +359,88 @@ async fn status_callback(app: &TestApp, message: &support::twilio::SentSms, stat
         .unwrap();
     response.status().as_u16()
 }
+
+#[tokio::test]
+async fn members_change_nick_look_people_up_invite_resend_and_only_operators_grant_operator() {
+    let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
+    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { processor.run(stopped).await });
+    let admin = app.member("admin").await;
+    let created = app
+        .data(
+            Some(&admin.token),
+            "mutation($n: String!) { createRoom(input: {name: \"sms\", smsNumber: $n}) { position } }",
+            json!({ "n": ROOM_NUMBER }),
+        )
+        .await;
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
+        .await;
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    wait_for_deliveries(&app, 2).await;
+
+    text(&app, 3, BOB, "#update bobby").await;
+    let queued = wait_for_deliveries(&app, 3).await;
+    assert_eq!(queued[2], (BOB.to_owned(), "You are now bobby.".to_owned()));
+    // The old nick is free again.
+    text(&app, 4, DAVE, "#join bob").await;
+    let queued = wait_for_deliveries(&app, 4).await;
+    assert_eq!(queued[3].0, DAVE);
+    assert!(queued[3].1.starts_with("Welcome, bob!"), "{queued:?}");
+
+    // #who shows when someone joined; the phone only for public profiles.
+    for _ in 0..100 {
+        // The users read model must know bobby first.
+        let data = app.data(Some(&admin.token), "{ user(nick: \"bobby\") { id } }", json!({})).await;
+        if !data["user"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    text(&app, 5, ALICE, "#who bobby").await;
+    let queued = wait_for_deliveries(&app, 5).await;
+    assert!(queued[4].1.starts_with("bobby: member since "), "{queued:?}");
+    assert!(!queued[4].1.contains(BOB), "private by default: {queued:?}");
+
+    // Invitations are normalised to E.164 and texted to the invitee.
+    text(&app, 6, ALICE, "#invite +1 (555) 000-0009").await;
+    let queued = wait_for_deliveries(&app, 7).await;
+    let mut last_two = queued[5..7].to_vec();
+    last_two.sort();
+    assert_eq!(last_two[0], ("+15550000001".to_owned(), "Invitation sent to +15550000009.".to_owned()));
+    assert_eq!(last_two[1].0, "+15550000009");
+    assert!(last_two[1].1.contains("alice invites you"), "{last_two:?}");
+
+    // A member cannot make anyone an operator.
+    text(&app, 7, ALICE, "#admin bobby on").await;
+    let queued = wait_for_deliveries(&app, 8).await;
+    assert_eq!(queued[7].0, ALICE);
+    assert!(queued[7].1.contains("level 3"), "{queued:?}");
+
+    // #resend repeats the last room texts this member received.
+    text(&app, 8, ALICE, "one").await;
+    text(&app, 9, ALICE, "two").await;
+    let queued = wait_for_deliveries(&app, 12).await; // bobby and bob get each
+    assert!(queued[8..12].iter().all(|(_, body)| body.starts_with("[alice] ")), "{queued:?}");
+    for _ in 0..100 {
+        // The deliveries read model must have them before #resend can find them.
+        let client = app.db.client().await;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM read.deliveries WHERE to_number = $1 AND body LIKE '[alice] %'", &[&BOB])
+            .await
+            .unwrap()
+            .get(0);
+        if n == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    text(&app, 10, BOB, "#resend 5").await;
+    let queued = wait_for_deliveries(&app, 14).await;
+    assert_eq!(
+        queued[12..14].to_vec(),
+        vec![(BOB.to_owned(), "[alice] one".to_owned()), (BOB.to_owned(), "[alice] two".to_owned())],
+        "{queued:?}"
+    );
+}

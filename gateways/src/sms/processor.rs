@@ -283,14 +283,137 @@ impl SmsProcessor {
                 nicks.sort_by_key(|n| n.to_lowercase());
                 self.reply(inbound, Some(user_id), &format!("In the room: {}", nicks.join(", "))).await
             }
-            SmsCommand::Update { .. }
-            | SmsCommand::Invite { .. }
-            | SmsCommand::Who { .. }
-            | SmsCommand::Resend { .. }
-            | SmsCommand::Admin { .. } => {
-                self.reply(inbound, Some(user_id), "That command is not available over SMS yet; #help lists the others.").await
+            SmsCommand::Update { nick: wanted } => self.update_nick(inbound, user_id, &nick, &wanted, metadata).await,
+            SmsCommand::Who { nick: asked } => self.who(inbound, user_id, &asked).await,
+            SmsCommand::Admin { nick: target, on } => {
+                let Ok(target_nick) = Nick::parse(&target) else {
+                    return self.reply(inbound, Some(user_id), &format!("{target} is not a nick")).await;
+                };
+                let (holder, _) = self.executor.load::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
+                let Some(target_id) = holder.holder else {
+                    return self.reply(inbound, Some(user_id), &format!("nobody is called {target_nick}")).await;
+                };
+                let to = if on { Level::Operator } else { Level::Member };
+                let command = UserCommand::ChangeLevel { to, caller_level: user.level };
+                match self.executor.execute_idempotent::<User>(&StreamName::user(target_id), &command, metadata, inbound.key("admin")).await
+                {
+                    Ok(_) => {
+                        let text = if on {
+                            format!("{target_nick} is now an operator.")
+                        } else {
+                            format!("{target_nick} is no longer an operator.")
+                        };
+                        self.reply(inbound, Some(user_id), &text).await
+                    }
+                    Err(e) => self.refused(inbound, Some(user_id), e).await,
+                }
             }
+            SmsCommand::Invite { phone } => self.invite(inbound, user_id, &nick, &phone, metadata).await,
+            SmsCommand::Resend { count } => self.resend(inbound, user_id, count).await,
         }
+    }
+
+    /// `#update <nick>`: reserve the new nick, change it, release the old one.
+    async fn update_nick(
+        &self,
+        inbound: &Inbound<'_>,
+        user_id: Uuid,
+        old: &Nick,
+        wanted: &str,
+        metadata: Metadata,
+    ) -> Result<(), ProcessError> {
+        let new = match Nick::parse(wanted) {
+            Ok(nick) => nick,
+            Err(e) => return self.reply(inbound, Some(user_id), &format!("{e}.")).await,
+        };
+        let reserve = NickCommand::Reserve { nick: new.clone(), user_id };
+        if let Err(e) = self.executor.execute::<NickReservation>(&StreamName::nick(&new.casefold()), &reserve, metadata.clone()).await {
+            return self.refused(inbound, Some(user_id), e).await;
+        }
+        let change = UserCommand::ChangeNick { new: new.clone() };
+        self.executor.execute_idempotent::<User>(&StreamName::user(user_id), &change, metadata.clone(), inbound.key("nick")).await?;
+        if !old.same_as(&new) {
+            let release = NickCommand::Release { nick: old.clone(), user_id };
+            self.executor.execute::<NickReservation>(&StreamName::nick(&old.casefold()), &release, metadata).await?;
+        }
+        self.reply(inbound, Some(user_id), &format!("You are now {new}.")).await
+    }
+
+    /// `#who <nick>`: nick, member since, last seen; the phone number only for public profiles.
+    async fn who(&self, inbound: &Inbound<'_>, user_id: Uuid, asked: &str) -> Result<(), ProcessError> {
+        let Ok(nick) = Nick::parse(asked) else {
+            return self.reply(inbound, Some(user_id), &format!("{asked} is not a nick")).await;
+        };
+        let client = self.store.pool().get().await.map_err(|e| ProcessError::Command(e.to_string()))?;
+        let row = client
+            .query_opt("SELECT nick, created_at, private, phone FROM read.users WHERE nick_fold = $1", &[&nick.casefold()])
+            .await
+            .map_err(|e| ProcessError::Command(e.to_string()))?;
+        let Some(row) = row else {
+            return self.reply(inbound, Some(user_id), &format!("nobody is called {nick}")).await;
+        };
+        let (shown, since, private, phone): (String, chrono::DateTime<chrono::Utc>, bool, Option<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let mut text = format!("{shown}: member since {}", since.format("%Y-%m-%d"));
+        let seen = projections::ReadModels::new(self.store.pool().clone())
+            .last_seen(&nick.casefold())
+            .await
+            .map_err(|e| ProcessError::Command(e.to_string()))?;
+        if let Some(seen) = seen {
+            text.push_str(&format!(", last seen {} UTC", seen.at.format("%Y-%m-%d %H:%M")));
+        }
+        if let (false, Some(phone)) = (private, phone) {
+            text.push_str(&format!(", {phone}"));
+        }
+        self.reply(inbound, Some(user_id), &format!("{text}.")).await
+    }
+
+    /// `#invite <phone>`: records the invitation and texts the number how to join.
+    async fn invite(&self, inbound: &Inbound<'_>, user_id: Uuid, nick: &Nick, phone: &str, metadata: Metadata) -> Result<(), ProcessError> {
+        // People write numbers with spaces, dashes, dots and brackets: keep `+` and digits.
+        let cleaned: String = phone.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+        let Ok(phone) = PhoneNumber::parse(&cleaned) else {
+            return self.reply(inbound, Some(user_id), "That is not a phone number in international form, e.g. +15551234567.").await;
+        };
+        let (holder, _) = self.executor.load::<PhoneReservation>(&StreamName::phone(phone.as_str())).await?;
+        let command = RoomCommand::Invite {
+            invite_id: inbound.key("invite"),
+            invitee: domain::events::Invitee::Phone { phone: phone.clone() },
+            invitee_user: holder.holder,
+        };
+        if let Err(e) = self
+            .executor
+            .execute_idempotent::<Room>(&StreamName::room(inbound.room_id), &command, metadata, inbound.key("invite-cmd"))
+            .await
+        {
+            return self.refused(inbound, Some(user_id), e).await;
+        }
+        let invitation = format!("{nick} invites you to a chat room. Reply #join <nick> to join, or ignore this text.");
+        self.queue(inbound, holder.holder, &phone, &invitation, "invitation", None).await?;
+        self.reply(inbound, Some(user_id), &format!("Invitation sent to {phone}.")).await
+    }
+
+    /// `#resend <n>`: the last n room texts delivered to this member, again.
+    async fn resend(&self, inbound: &Inbound<'_>, user_id: Uuid, count: u8) -> Result<(), ProcessError> {
+        let client = self.store.pool().get().await.map_err(|e| ProcessError::Command(e.to_string()))?;
+        let rows = client
+            .query(
+                "SELECT body FROM (SELECT body, queued_at, segment FROM read.deliveries \
+                   WHERE room_id = $1 AND recipient = $2 AND cause_message_id IS NOT NULL AND status <> 'failed' \
+                   ORDER BY queued_at DESC, segment DESC LIMIT $3) last ORDER BY queued_at, segment",
+                &[&inbound.room_id, &user_id, &i64::from(count)],
+            )
+            .await
+            .map_err(|e| ProcessError::Command(e.to_string()))?;
+        if rows.is_empty() {
+            return self.reply(inbound, Some(user_id), "Nothing to resend yet.").await;
+        }
+        let to = inbound.sms.from.clone();
+        for (i, row) in rows.iter().enumerate() {
+            let body: String = row.get(0);
+            self.queue(inbound, Some(user_id), &to, &body, &format!("resend:{i}"), None).await?;
+        }
+        Ok(())
     }
 
     /// One delivery per recipient of the sender's text (`[nick] text`), after the reply-numbers
