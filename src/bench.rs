@@ -85,6 +85,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
+    /// The SMS path over HTTP on an empty database: one text fanned out to a room of
+    /// `members` (Twilio replaced by a local server accepting at once), then webhook latency
+    /// at a steady rate.
+    Fanout {
+        #[arg(long, default_value_t = 1_000)]
+        members: usize,
+        /// Inbound texts per second in the latency phase.
+        #[arg(long, default_value_t = 200)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Read-model queries: reply-numbers of a big SMS room, as-of lookups at random past times.
     Queries {
         /// Members of the SMS room.
@@ -127,6 +139,10 @@ pub async fn run(command: BenchCommand, settings: &Settings, database: &Database
         BenchCommand::Graphql { events, seed, requests, clients } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             crate::bench_graphql::graphql(&store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
+        }
+        BenchCommand::Fanout { members, rate, seconds } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            crate::bench_sms::fanout(&store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_graphql;
 mod bench_projections;
+mod bench_sms;
 mod database;
 mod operations;
 mod settings;

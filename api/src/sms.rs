@@ -41,7 +41,7 @@ pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: Head
     };
     match record(&app.executor, app.store.pool(), &sms).await {
         Ok(recorded) => {
-            tracing::debug!(sid = %sms.message_sid, room = %recorded.room_id, repeat = recorded.repeat, "inbound SMS recorded");
+            tracing::debug!(sid = %sms.message_sid, room = %recorded.room_id, position = %recorded.position, "inbound SMS recorded");
             ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response()
         }
         Err(InboundError::UnknownNumber(number)) => refuse(StatusCode::NOT_FOUND, format!("no room is bound to {number}")),

@@ -4,8 +4,10 @@
 //! nothing new). Interpreting the text (commands, fan-out) continues from the log.
 
 use deadpool_postgres::Pool;
-use domain::{Metadata, PhoneNumber, Room, RoomCommand, StreamName};
-use store::{CommandExecutor, ExecuteError, PgEventStore, Position};
+use domain::events::InboundSmsReceived;
+use domain::{Event, Metadata, PhoneNumber, StreamName};
+use store::executor::derive_event_id;
+use store::{CommandExecutor, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position};
 use uuid::Uuid;
 
 /// Twilio never sends more than 1,600 characters in one inbound message (it concatenates longer
@@ -38,13 +40,11 @@ pub struct InboundSms {
     pub body: String,
 }
 
-/// What recording did.
+/// Where the message was recorded (the same for a retry of the same SID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
     pub room_id: Uuid,
     pub position: Position,
-    /// A retry of a message already recorded: nothing was appended.
-    pub repeat: bool,
 }
 
 /// Decodes `application/x-www-form-urlencoded` bytes into pairs, keeping every field (the
@@ -121,21 +121,29 @@ pub async fn room_of_number(pool: &Pool, number: &PhoneNumber) -> Result<Option<
 }
 
 /// Records the message in its room's stream, once per SID.
+///
+/// Appended without an expected version: recording what arrived depends on nothing in the
+/// room's state (the room's existence was just checked), and a hot room must not make
+/// concurrent webhooks fight over its version. The event id is derived from the SID, so the
+/// store's idempotent append turns a Twilio retry into the original result.
 pub async fn record(executor: &CommandExecutor<PgEventStore>, pool: &Pool, sms: &InboundSms) -> Result<Recorded, InboundError> {
     let room_id = room_of_number(pool, &sms.to).await?.ok_or_else(|| InboundError::UnknownNumber(sms.to.clone()))?;
-    let command = RoomCommand::RecordInboundSms {
+    let event = Event::InboundSmsReceived(InboundSmsReceived {
         message_sid: sms.message_sid.clone(),
         from: sms.from.clone(),
         to: sms.to.clone(),
         body: sms.body.clone(),
-    };
+        room_id: Some(room_id),
+    });
     let key = Uuid::new_v5(&SID_NAMESPACE, sms.message_sid.as_bytes());
     let metadata = Metadata::new(domain::Actor::Anonymous, domain::Gateway::Sms);
-    let done = executor.execute_idempotent::<Room>(&StreamName::room(room_id), &command, metadata, key).await.map_err(|e| match e {
-        ExecuteError::Rejected(refusal) => InboundError::Store(refusal.to_string()),
-        other => InboundError::Store(other.to_string()),
-    })?;
-    Ok(Recorded { room_id, position: done.position(), repeat: done.events.is_empty() })
+    let new_event = NewEvent::with_id(derive_event_id(key, 0), &event, metadata);
+    let appended = executor
+        .store()
+        .append(&StreamName::room(room_id), ExpectedVersion::Any, vec![new_event])
+        .await
+        .map_err(|e| InboundError::Store(e.to_string()))?;
+    Ok(Recorded { room_id, position: appended.position })
 }
 
 #[cfg(test)]

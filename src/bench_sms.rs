@@ -1,0 +1,199 @@
+//! `switchboard bench fanout`: the SMS path end to end over real HTTP — signed webhooks into
+//! the API, the processor and the delivery sender following the log, and a local server in
+//! place of Twilio that accepts every message at once (rate limit off).
+//!
+//! (a) One text to a room of `members` members: time from the webhook to all `members - 1`
+//!     Twilio requests received, and deliveries/s.
+//! (b) Webhook latency at a steady `rate` inbound texts/s into a two-member room.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use domain::{Level, Metadata, PhoneNumber, Room, RoomCommand, RoomName, StreamName};
+use hdrhistogram::Histogram;
+use projections::{RunnerOptions, Runners};
+use serde_json::json;
+use store::PgEventStore;
+use uuid::Uuid;
+
+use crate::bench::latency_ms;
+
+const TOKEN: &str = "bench-auth-token";
+
+/// Counts what "Twilio" received.
+async fn accepting_twilio() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let app = axum::Router::new().route(
+        "/2010-04-01/Accounts/{account}/Messages.json",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({ "sid": format!("SM{}", Uuid::new_v4().simple()), "status": "queued" })),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, received))
+}
+
+struct Webhook {
+    http: reqwest::Client,
+    url: String,
+    signed_url: String,
+    room_number: String,
+    sid: AtomicUsize,
+}
+
+impl Webhook {
+    async fn text(&self, from: &str, body: &str) -> anyhow::Result<Duration> {
+        let sid = format!("SM{:032x}", self.sid.fetch_add(1, Ordering::Relaxed) as u128 + (Uuid::new_v4().as_u128() >> 64 << 64));
+        let params = vec![
+            ("MessageSid".to_owned(), sid),
+            ("From".to_owned(), from.to_owned()),
+            ("To".to_owned(), self.room_number.clone()),
+            ("Body".to_owned(), body.to_owned()),
+        ];
+        let signature = gateways::sms::signature::expected_signature(TOKEN, &self.signed_url, &params);
+        let started = Instant::now();
+        let response = self.http.post(&self.url).header("X-Twilio-Signature", signature).form(&params).send().await?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(response.status().is_success(), "webhook answered {}", response.status());
+        Ok(elapsed)
+    }
+}
+
+async fn wait_until(received: &AtomicUsize, count: usize, timeout: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    while received.load(Ordering::Relaxed) < count {
+        anyhow::ensure!(started.elapsed() < timeout, "only {} of {count} messages reached Twilio", received.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(started.elapsed())
+}
+
+async fn create_room(app: &api::App, name: &str, number: &str) -> anyhow::Result<()> {
+    let room_id = Uuid::now_v7();
+    let stream = StreamName::room(room_id);
+    let create = RoomCommand::Create { room_id, name: RoomName::parse(name)?, invite_only: false, caller_level: Level::Superuser };
+    app.executor.execute::<Room>(&stream, &create, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bind = RoomCommand::BindSmsNumber { number: PhoneNumber::parse(number)?, caller_level: Level::Superuser };
+    let done = app.executor.execute::<Room>(&stream, &bind, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    projections::status::wait_for_checkpoints(app.store.pool(), done.position(), &["rooms"], Duration::from_secs(30)).await?;
+    Ok(())
+}
+
+pub async fn fanout(
+    store: &PgEventStore,
+    db: &tokio_postgres::Config,
+    members: usize,
+    rate: usize,
+    seconds: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let client = store.pool().get().await?;
+    let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
+    anyhow::ensure!(existing == 0, "bench fanout needs an empty database (this one has {existing} events)");
+    drop(client);
+
+    let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
+    let (twilio_url, received) = accepting_twilio().await?;
+    let settings = api::ApiSettings { twilio_auth_token: Some(api::Hidden::new(TOKEN)), ..Default::default() };
+    let app = api::App::new(store.clone(), Some(runners.clone()), settings).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(api::serve(listener, app.clone(), std::future::pending()));
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
+    let processor_stop = stopped.clone();
+    tokio::spawn(async move { processor.run(processor_stop).await });
+    let twilio = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
+        base_url: twilio_url,
+        account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+        auth_token: TOKEN.into(),
+        status_callback: None,
+        timeout: Duration::from_secs(10),
+    })?;
+    let options = gateways::sms::outbound::OutboundOptions { per_number_per_second: None, concurrency: 64, ..Default::default() };
+    let sender = gateways::sms::outbound::DeliverySender::new(store.clone(), twilio, options);
+    tokio::spawn(async move { sender.run(stopped).await });
+
+    let big = "+15550100000";
+    let small = "+15550200000";
+    create_room(&app, "Big room", big).await?;
+    create_room(&app, "Small room", small).await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let webhook = |number: &str| Webhook {
+        http: http.clone(),
+        url: format!("http://{address}/sms/twilio"),
+        signed_url: format!("{}/sms/twilio", app.settings.public_url),
+        room_number: number.to_owned(),
+        sid: AtomicUsize::new(0),
+    };
+    let big_room = Arc::new(webhook(big));
+    let phone = |i: usize| format!("+1555{i:07}");
+
+    // Members join by SMS (each gets a welcome text).
+    let started = Instant::now();
+    let joins = futures::stream::iter((0..members).map(|i| {
+        let hook = big_room.clone();
+        async move { hook.text(&phone(i), &format!("#join m{i}")).await }
+    }));
+    let results: Vec<anyhow::Result<Duration>> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(joins, 16)).await;
+    results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    wait_until(&received, members, Duration::from_secs(600)).await.context("welcome texts")?;
+    eprintln!("{members} members joined by SMS in {:.1?}", started.elapsed());
+
+    // (a) One text fanned out to everyone else.
+    let before = received.load(Ordering::Relaxed);
+    let started = Instant::now();
+    big_room.text(&phone(0), "hello, everyone").await?;
+    wait_until(&received, before + members - 1, Duration::from_secs(120)).await?;
+    let fanout = started.elapsed();
+    eprintln!("fan-out of one text to {} recipients: {:.0?}", members - 1, fanout);
+
+    // (b) Webhook latency at a steady rate into a two-member room.
+    let small_room = Arc::new(webhook(small));
+    small_room.text("+15559000001", "#join alpha").await?;
+    small_room.text("+15559000002", "#join beta").await?;
+    let mut latency = Histogram::<u64>::new(3)?;
+    let total = rate * seconds as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(started + interval * i as u32)).await;
+        let hook = small_room.clone();
+        let from = if i % 2 == 0 { "+15559000001" } else { "+15559000002" };
+        tasks.push(tokio::spawn(async move { hook.text(from, &format!("message {i}")).await }));
+    }
+    let mut failed = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(elapsed) => latency.record(elapsed.as_micros() as u64)?,
+            Err(_) => failed += 1,
+        }
+    }
+    let inbound: i64 = store
+        .pool()
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM es_events WHERE event_type = 'sms.inbound_received' AND payload ->> 'body' LIKE 'message %'", &[])
+        .await?
+        .get(0);
+    runners.stop().await;
+    Ok(json!({
+        "bench": "fanout", "members": members,
+        "fanout_recipients": members - 1, "fanout_ms": fanout.as_millis(),
+        "deliveries_per_sec": ((members - 1) as f64 / fanout.as_secs_f64()).round(),
+        "webhook_rate_per_sec": rate, "webhook_requests": total, "webhook_failed": failed, "inbound_recorded": inbound,
+        "webhook_p50_ms": latency_ms(&latency, 0.5), "webhook_p99_ms": latency_ms(&latency, 0.99), "webhook_max_ms": latency_ms(&latency, 1.0),
+    }))
+}
