@@ -113,7 +113,12 @@ pub async fn fanout(
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
     let processor_stop = stopped.clone();
-    tokio::spawn(async move { processor.run(processor_stop).await });
+    tokio::spawn(async move {
+        while let Err(e) = processor.run(processor_stop.clone()).await {
+            eprintln!("processor stopped: {e}; restarting");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
     let twilio = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
         base_url: twilio_url,
         account_sid: "AC0123456789abcdef0123456789abcdef".into(),
@@ -123,7 +128,12 @@ pub async fn fanout(
     })?;
     let options = gateways::sms::outbound::OutboundOptions { per_number_per_second: None, concurrency: 64, ..Default::default() };
     let sender = gateways::sms::outbound::DeliverySender::new(store.clone(), twilio, options);
-    tokio::spawn(async move { sender.run(stopped).await });
+    tokio::spawn(async move {
+        while let Err(e) = sender.run(stopped.clone()).await {
+            eprintln!("sender stopped: {e}; restarting");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
 
     let big = "+15550100000";
     let small = "+15550200000";

@@ -65,6 +65,12 @@ impl StreamName {
         Self::new_unchecked("user", id)
     }
     /// `room-<uuid>`: one conversation and its bindings.
+    /// `sms_inbound-<room id>`: the texts that arrived for a room's number, as received. Kept out
+    /// of the room's own stream so a burst of webhooks never contends with the room's decisions.
+    pub fn inbound_sms(room_id: Uuid) -> Self {
+        Self::new_unchecked("sms_inbound", room_id)
+    }
+
     pub fn room(id: Uuid) -> Self {
         Self::new_unchecked("room", id)
     }

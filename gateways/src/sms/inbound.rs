@@ -1,6 +1,6 @@
 //! The inbound webhook's work, below HTTP: read the form exactly as Twilio sent it, check its
 //! fields, find the room of the `To` number, and record the text once per `MessageSid`
-//! (`room.inbound_sms_received`, with event ids derived from the SID, so Twilio's retries store
+//! (`sms.inbound_received` on `sms_inbound-<room>`, with event ids derived from the SID, so Twilio's retries store
 //! nothing new). Interpreting the text (commands, fan-out) continues from the log.
 
 use deadpool_postgres::Pool;
@@ -120,11 +120,11 @@ pub async fn room_of_number(pool: &Pool, number: &PhoneNumber) -> Result<Option<
     Ok(row.map(|r| r.get(0)))
 }
 
-/// Records the message in its room's stream, once per SID.
+/// Records the message in the room's inbound stream (`sms_inbound-<room>`), once per SID.
 ///
-/// Appended without an expected version: recording what arrived depends on nothing in the
-/// room's state (the room's existence was just checked), and a hot room must not make
-/// concurrent webhooks fight over its version. The event id is derived from the SID, so the
+/// Appended without an expected version: recording what arrived depends on no decision (the
+/// room's existence was just checked), and it lives apart from the room's own stream, so a
+/// burst of webhooks never fights the room's commands over its version. The event id is derived from the SID, so the
 /// store's idempotent append turns a Twilio retry into the original result.
 pub async fn record(executor: &CommandExecutor<PgEventStore>, pool: &Pool, sms: &InboundSms) -> Result<Recorded, InboundError> {
     let room_id = room_of_number(pool, &sms.to).await?.ok_or_else(|| InboundError::UnknownNumber(sms.to.clone()))?;
@@ -140,7 +140,7 @@ pub async fn record(executor: &CommandExecutor<PgEventStore>, pool: &Pool, sms: 
     let new_event = NewEvent::with_id(derive_event_id(key, 0), &event, metadata);
     let appended = executor
         .store()
-        .append(&StreamName::room(room_id), ExpectedVersion::Any, vec![new_event])
+        .append(&StreamName::inbound_sms(room_id), ExpectedVersion::Any, vec![new_event])
         .await
         .map_err(|e| InboundError::Store(e.to_string()))?;
     Ok(Recorded { room_id, position: appended.position })

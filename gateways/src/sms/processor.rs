@@ -430,19 +430,21 @@ impl SmsProcessor {
             .await
             .map_err(|e| ProcessError::Command(e.to_string()))?;
         let text = format!("[{nick}] {body}");
-        for recipient in recipients {
-            let Ok(to) = PhoneNumber::parse(&recipient.phone) else { continue };
-            self.queue(
-                inbound,
-                Some(recipient.user_id),
-                &to,
-                &text,
-                &format!("fanout:{}", recipient.user_id),
-                Some(inbound.key("message")),
-            )
-            .await?;
-        }
-        Ok(())
+        let message_id = inbound.key("message");
+        // Each delivery is its own stream, so they are queued concurrently: the store's group
+        // commit turns a burst of single appends into a few transactions.
+        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|recipient| {
+            let to = PhoneNumber::parse(&recipient.phone).ok()?;
+            let text = &text;
+            Some(async move {
+                let step = format!("fanout:{}", recipient.user_id);
+                self.queue(inbound, Some(recipient.user_id), &to, text, &step, Some(message_id)).await
+            })
+        }))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+        queued.into_iter().collect()
     }
 
     async fn refused<E: std::error::Error + 'static>(
