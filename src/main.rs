@@ -55,6 +55,21 @@ enum Command {
         #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "schema.graphql")]
         write: Option<PathBuf>,
     },
+    /// Send a text to the SMS webhook as Twilio would (signed with api.twilio_auth_token): try
+    /// the SMS side without a phone.
+    Sms {
+        /// The sender's number (E.164).
+        #[arg(long)]
+        from: String,
+        /// The room's Twilio number (E.164).
+        #[arg(long)]
+        to: String,
+        /// The text, e.g. "#join alice".
+        body: String,
+        /// The server to post to (default: api.public_url).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Administration that must work before anyone can log in.
     Admin {
         #[command(subcommand)]
@@ -101,6 +116,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref())?;
     init_tracing(&settings);
+    if let Command::Sms { from, to, body, url } = &cli.command {
+        return operations::send_sms(&settings, from, to, body, url.as_deref()).await;
+    }
 
     let database = Database::open(&settings).await?;
     let outcome = match cli.command {
@@ -111,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { which } => bench::run(which, &settings, &database).await,
         Command::Admin { which: AdminCommand::Grant { nick, level } } => operations::grant(&settings, &database, &nick, &level).await,
         Command::Schema { .. } => unreachable!("handled before settings are loaded"),
+        Command::Sms { .. } => unreachable!("handled before the database is opened"),
     };
     database.close().await;
     outcome

@@ -102,3 +102,30 @@ pub async fn grant(settings: &Settings, database: &Database, nick: &str, level: 
     }
     Ok(())
 }
+
+/// `switchboard sms --from … --to … "<text>"`: posts a text to the webhook signed exactly as
+/// Twilio signs it (over `api.public_url` + `/sms/twilio`), and prints the answer.
+pub async fn send_sms(settings: &Settings, from: &str, to: &str, body: &str, url: Option<&str>) -> anyhow::Result<()> {
+    let token = settings
+        .api
+        .twilio_auth_token
+        .as_ref()
+        .context("set api.twilio_auth_token (SWITCHBOARD_API__TWILIO_AUTH_TOKEN) to the token the server uses")?;
+    let signed_url = format!("{}/sms/twilio", settings.api.public_url.trim_end_matches('/'));
+    let post_url = url.map(|u| format!("{}/sms/twilio", u.trim_end_matches('/'))).unwrap_or_else(|| signed_url.clone());
+    // A Twilio-shaped SID, unique per call (a repeat of the same SID would be ignored).
+    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let params = vec![
+        ("MessageSid".to_owned(), sid.clone()),
+        ("From".to_owned(), from.to_owned()),
+        ("To".to_owned(), to.to_owned()),
+        ("Body".to_owned(), body.to_owned()),
+    ];
+    let signature = gateways::sms::signature::expected_signature(token.expose(), &signed_url, &params);
+    let response = reqwest::Client::new().post(&post_url).header("X-Twilio-Signature", signature).form(&params).send().await?;
+    let status = response.status();
+    println!("{status} {}", response.text().await?);
+    println!("MessageSid {sid}: replies appear as deliveries (GraphQL `deliveries`) and, with Twilio configured, on the phone");
+    anyhow::ensure!(status.is_success(), "the webhook refused the text");
+    Ok(())
+}
