@@ -50,8 +50,9 @@ async fn inbound_events(app: &TestApp, admin: &support::Session) -> Vec<Value> {
     data["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
 }
 
-#[tokio::test]
-async fn a_signed_text_is_recorded_once_however_often_twilio_retries_it_and_bad_ones_append_nothing() {
+/// An app that accepts webhooks signed with [`TOKEN`], its admin, and a room bound to
+/// [`ROOM_NUMBER`] that the rooms read model already knows (its id is returned).
+async fn app_with_sms_room() -> (TestApp, support::Session, Value) {
     let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
     let admin = app.member("admin").await;
     let created = app
@@ -63,6 +64,20 @@ async fn a_signed_text_is_recorded_once_however_often_twilio_retries_it_and_bad_
         .await;
     app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
         .await;
+    (app, admin, created["createRoom"]["roomId"].clone())
+}
+
+/// Runs the SMS processor on the app's log until the returned handle is dropped.
+fn start_processor(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
+    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { processor.run(stopped).await });
+    stop
+}
+
+#[tokio::test]
+async fn a_signed_text_is_recorded_once_however_often_twilio_retries_it_and_bad_ones_append_nothing() {
+    let (app, admin, room_id) = app_with_sms_room().await;
 
     let sid = "SM0123456789abcdef0123456789abcdef";
     let params = message(sid, "hello from a phone 👋");
@@ -75,7 +90,7 @@ async fn a_signed_text_is_recorded_once_however_often_twilio_retries_it_and_bad_
     let recorded = inbound_events(&app, &admin).await;
     assert_eq!(recorded.len(), 1, "Twilio's retries add nothing: {recorded:?}");
     assert_eq!(recorded[0]["payload"]["body"], "hello from a phone 👋");
-    assert_eq!(recorded[0]["payload"]["room_id"], created["createRoom"]["roomId"]);
+    assert_eq!(recorded[0]["payload"]["room_id"], room_id);
     assert_eq!(recorded[0]["gateway"], "sms");
 
     // Unsigned, mis-signed, tampered: 403.
@@ -153,20 +168,8 @@ async fn text(app: &TestApp, sid_n: u32, from: &str, body: &str) {
 
 #[tokio::test]
 async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected() {
-    let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
-    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move { processor.run(stopped).await });
-    let admin = app.member("admin").await;
-    let created = app
-        .data(
-            Some(&admin.token),
-            "mutation($n: String!) { createRoom(input: {name: \"sms\", smsNumber: $n}) { position } }",
-            json!({ "n": ROOM_NUMBER }),
-        )
-        .await;
-    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
-        .await;
+    let (app, _admin, _) = app_with_sms_room().await;
+    let _processor = start_processor(&app);
 
     // A stranger gets one onboarding reply; nothing is fanned out.
     text(&app, 1, ALICE, "hello?").await;
@@ -223,7 +226,7 @@ async fn wait_for_sent(twilio: &support::twilio::TwilioStandIn, count: usize) ->
 #[tokio::test]
 async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_member() {
     use support::twilio::{ACCOUNT_SID, AUTH_TOKEN, Failure, TwilioStandIn};
-    let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
+    let (app, admin, _) = app_with_sms_room().await;
     let twilio = TwilioStandIn::start().await;
     let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
         base_url: twilio.base_url.clone(),
@@ -240,22 +243,9 @@ async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_me
         ..Default::default()
     };
     let sender = gateways::sms::outbound::DeliverySender::new(app.store.clone(), client, options);
-    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
+    let _processor = start_processor(&app);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let stopped_too = stopped.clone();
-    tokio::spawn(async move { processor.run(stopped).await });
-    tokio::spawn(async move { sender.run(stopped_too).await });
-
-    let admin = app.member("admin").await;
-    let created = app
-        .data(
-            Some(&admin.token),
-            "mutation($n: String!) { createRoom(input: {name: \"sms\", smsNumber: $n}) { position } }",
-            json!({ "n": ROOM_NUMBER }),
-        )
-        .await;
-    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
-        .await;
+    tokio::spawn(async move { sender.run(stopped).await });
     text(&app, 1, ALICE, "#join alice").await;
     text(&app, 2, BOB, "#join bob").await;
     text(&app, 3, CAROL, "#join carol").await;
@@ -362,20 +352,8 @@ async fn status_callback(app: &TestApp, message: &support::twilio::SentSms, stat
 
 #[tokio::test]
 async fn members_change_nick_look_people_up_invite_resend_and_only_operators_grant_operator() {
-    let app = TestApp::spawn_with(|s| s.twilio_auth_token = Some(api::Hidden::new(TOKEN))).await;
-    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move { processor.run(stopped).await });
-    let admin = app.member("admin").await;
-    let created = app
-        .data(
-            Some(&admin.token),
-            "mutation($n: String!) { createRoom(input: {name: \"sms\", smsNumber: $n}) { position } }",
-            json!({ "n": ROOM_NUMBER }),
-        )
-        .await;
-    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
-        .await;
+    let (app, admin, _) = app_with_sms_room().await;
+    let _processor = start_processor(&app);
     text(&app, 1, ALICE, "#join alice").await;
     text(&app, 2, BOB, "#join bob").await;
     wait_for_deliveries(&app, 2).await;

@@ -148,13 +148,6 @@ pub enum RoomCommand {
         caller_level: Level,
         target_level: Level,
     },
-    /// Records an inbound SMS addressed to this room's number, before it is interpreted.
-    RecordInboundSms {
-        message_sid: String,
-        from: PhoneNumber,
-        to: PhoneNumber,
-        body: String,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -755,13 +748,6 @@ impl Aggregate for Room {
                 }
                 Ok(vec![Event::ChannelModeChanged(ChannelModeChanged { room_id, nick: nick.clone(), mode: *mode, by })])
             }
-            C::RecordInboundSms { message_sid, from, to, body } => Ok(vec![Event::InboundSmsReceived(InboundSmsReceived {
-                message_sid: message_sid.clone(),
-                from: from.clone(),
-                to: to.clone(),
-                body: body.clone(),
-                room_id: Some(room_id),
-            })]),
         }
     }
 }

@@ -20,7 +20,7 @@ use domain::events::{DeliveryQueued, DeliveryStatus, SmsStopReason};
 use domain::{Delivery, DeliveryCommand, Event, EventCodec, Gateway, Metadata, StreamName, User, UserCommand};
 use futures::StreamExt;
 use rand::Rng;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, Position, RecordedEvent, StoreError};
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -83,7 +83,7 @@ impl DeliverySender {
     /// Follows the log until `shutdown`. A delivery that keeps failing transiently stops the
     /// loop with an error; the caller restarts it after a pause, from the checkpoint.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), OutboundError> {
-        let after = self.checkpoint().await?;
+        let after = self.store.load_checkpoint(SUBSCRIBER).await?;
         let mut batches = self.store.subscribe_all(after, Filter::event_types(["delivery.queued"])).ready_chunks(256);
         loop {
             let batch = tokio::select! {
@@ -103,30 +103,8 @@ impl DeliverySender {
             .collect()
             .await;
             outcomes.into_iter().collect::<Result<(), _>>()?;
-            self.save_checkpoint(last).await?;
+            self.store.save_checkpoint(SUBSCRIBER, last).await?;
         }
-    }
-
-    async fn checkpoint(&self) -> Result<Position, StoreError> {
-        let client = self.store.pool().get().await?;
-        let row = client
-            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&SUBSCRIBER])
-            .await?;
-        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
-    }
-
-    async fn save_checkpoint(&self, position: Position) -> Result<(), StoreError> {
-        let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
-        let client = self.store.pool().get().await?;
-        client
-            .execute(
-                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) VALUES ($1, $2, $3::text::xid8, $4, now()) \
-                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
-                     global_position = excluded.global_position, updated_at = now()",
-                &[&SUBSCRIBER, &era, &tx.to_string(), &pos],
-            )
-            .await?;
-        Ok(())
     }
 
     /// Sends one queued delivery unless it was already settled.

@@ -76,7 +76,7 @@ impl SmsProcessor {
     /// Follows the log until `shutdown` turns true. Errors other than a refused command stop
     /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let after = self.checkpoint().await?;
+        let after = self.store.load_checkpoint(SUBSCRIBER).await?;
         let mut events = self.store.subscribe_all(after, Filter::event_types(["sms.inbound_received"]));
         loop {
             let next = tokio::select! {
@@ -86,30 +86,8 @@ impl SmsProcessor {
             let Some(recorded) = next else { return Ok(()) };
             let recorded = recorded?;
             self.handle(&recorded).await?;
-            self.save_checkpoint(recorded.position).await?;
+            self.store.save_checkpoint(SUBSCRIBER, recorded.position).await?;
         }
-    }
-
-    async fn checkpoint(&self) -> Result<Position, StoreError> {
-        let client = self.store.pool().get().await?;
-        let row = client
-            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&SUBSCRIBER])
-            .await?;
-        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
-    }
-
-    async fn save_checkpoint(&self, position: Position) -> Result<(), StoreError> {
-        let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
-        let client = self.store.pool().get().await?;
-        client
-            .execute(
-                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) VALUES ($1, $2, $3::text::xid8, $4, now()) \
-                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
-                     global_position = excluded.global_position, updated_at = now()",
-                &[&SUBSCRIBER, &era, &tx.to_string(), &pos],
-            )
-            .await?;
-        Ok(())
     }
 
     /// Handles one recorded inbound text (idempotent).

@@ -104,6 +104,33 @@ impl PgEventStore {
     pub fn wakeups(&self) -> watch::Receiver<u64> {
         self.inner.wakeups.clone()
     }
+
+    /// Where a subscriber (an outside consumer of the log, e.g. the SMS gateway) left off, from
+    /// `es_checkpoints`; the start when it never saved one. Projections keep theirs in the same
+    /// table, written inside their own transactions.
+    pub async fn load_checkpoint(&self, subscriber: &str) -> Result<Position, StoreError> {
+        let client = self.inner.pool.get().await?;
+        let row = client
+            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&subscriber])
+            .await?;
+        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
+    }
+
+    /// Records that `subscriber` has handled everything up to `position`.
+    pub async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
+        let (era, tx, pos) = position.as_pg()?;
+        let client = self.inner.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) \
+                 VALUES ($1, $2, $3::text::xid8, $4, now()) \
+                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
+                     global_position = excluded.global_position, updated_at = now()",
+                &[&subscriber, &era, &tx.to_string(), &pos],
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

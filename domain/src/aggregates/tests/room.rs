@@ -710,24 +710,3 @@ fn an_operator_voices_anyone_but_deops_only_those_below() {
         .when(mode(ChannelMode::Deop, Level::Operator))
         .then_error(RoomError::TargetOutranksCaller { target: Level::Operator, caller: Level::Operator });
 }
-
-#[test]
-fn an_inbound_sms_is_recorded_on_its_room() {
-    given::<Room>(lobby())
-        .when(RoomCommand::RecordInboundSms {
-            message_sid: "SM1".into(),
-            from: phone("+15551234567"),
-            to: phone("+15557654321"),
-            body: "#help".into(),
-        })
-        .then(vec![
-            InboundSmsReceived {
-                message_sid: "SM1".into(),
-                from: phone("+15551234567"),
-                to: phone("+15557654321"),
-                body: "#help".into(),
-                room_id: Some(room_id()),
-            }
-            .into(),
-        ]);
-}
