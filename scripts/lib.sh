@@ -38,6 +38,21 @@ ensure_postgres() {
     [ -n "$(pg_bindir)" ] || { log "PostgreSQL server binaries still missing after install"; return 1; }
 }
 
+# ngIRCd, the IRC server the IRC gateway's tests run against (each test starts its own, on
+# loopback; see gateways/src/irc/testing.rs). The package starts and enables a system-wide server
+# on port 6667, which the tests don't need: stop and disable it right after installing.
+ensure_ngircd() {
+    if [ ! -x /usr/sbin/ngircd ] && ! command -v ngircd >/dev/null; then
+        apt_install ngircd
+        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+            as_root systemctl disable --now ngircd >/dev/null 2>&1 || true
+        else
+            as_root service ngircd stop >/dev/null 2>&1 || true
+        fi
+    fi
+    [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null || { log "ngircd still missing after install"; return 1; }
+}
+
 ensure_rust() {
     command -v cargo >/dev/null || { log "cargo not found: install Rust (https://rustup.rs) and retry"; return 1; }
 }

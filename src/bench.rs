@@ -97,6 +97,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The IRC path on an empty database: a private ngircd, the bot, `clients` scripted users in
+    /// one channel; throughput, PRIVMSG-to-last-seen latency at a steady rate, `.seen` round trips.
+    Irc {
+        #[arg(long, default_value_t = 20)]
+        clients: usize,
+        /// Messages in the throughput phase (split between the clients).
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Messages per second in the latency phase.
+        #[arg(long, default_value_t = 200)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Read-model queries: reply-numbers of a big SMS room, as-of lookups at random past times.
     Queries {
         /// Members of the SMS room.
@@ -143,6 +157,10 @@ pub async fn run(command: BenchCommand, settings: &Settings, database: &Database
         BenchCommand::Fanout { members, rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             crate::bench_sms::fanout(&store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
+        }
+        BenchCommand::Irc { clients, messages, rate, seconds } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            crate::bench_irc::irc(&store, &database.config, clients.max(2), messages.max(1), rate.max(1), seconds.max(1)).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_graphql;
+mod bench_irc;
 mod bench_projections;
 mod bench_sms;
 mod database;
@@ -210,6 +211,33 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
             None
         }
     };
+    let irc = match settings.irc.bot_settings(&settings.api.public_url) {
+        Some(irc_settings) => {
+            if let Some(channel) = &settings.irc.demo_channel {
+                gateways::irc::demo::ensure_channel(&store, channel).await.context("binding the demo channel")?;
+            }
+            let bot = gateways::irc::bot::Bot::start(irc_settings, store.clone(), projections::ReadModels::new(store.pool().clone()));
+            let connection = tokio::spawn(gateways::irc::connection::run(bot.clone(), shutdown_rx.clone()));
+            let (relay_store, mut stop) = (store.clone(), shutdown_rx.clone());
+            let relay = tokio::spawn(async move {
+                loop {
+                    match gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop.clone()).await {
+                        Ok(()) => return,
+                        Err(e) => tracing::error!(error = %e, "the IRC relay stopped; restarting from its checkpoint in 2 s"),
+                    }
+                    tokio::select! {
+                        _ = stop.wait_for(|stop| *stop) => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    }
+                }
+            });
+            Some((connection, relay))
+        }
+        None => {
+            tracing::info!("the IRC bot is off: set irc.server to connect");
+            None
+        }
+    };
     api::metrics::install();
     let app = api::App::new(store, Some(runners.clone()), settings.api.clone()).map_err(|e| anyhow::anyhow!(e.message()))?;
     let mut api = tokio::spawn(api::serve(listener, app, async move {
@@ -231,6 +259,10 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         }
     };
     let _ = sms.await;
+    if let Some((connection, relay)) = irc {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connection).await;
+        let _ = relay.await;
+    }
     if let Some(outbound) = outbound {
         let _ = outbound.await;
     }

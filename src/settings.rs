@@ -41,6 +41,77 @@ pub struct Settings {
     pub api: api::ApiSettings,
     #[serde(default)]
     pub twilio: TwilioSettings,
+    #[serde(default)]
+    pub irc: IrcConfig,
+}
+
+/// The IRC bot. It connects when `server` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IrcConfig {
+    pub server: Option<String>,
+    pub port: u16,
+    pub tls: bool,
+    /// Server password (`PASS`).
+    pub password: Option<Secret>,
+    /// SASL PLAIN credentials (both or neither).
+    pub sasl_account: Option<String>,
+    pub sasl_password: Option<Secret>,
+    pub nick: String,
+    /// Tried when the nick is taken; `<nick>_`, `<nick>__` when empty.
+    pub alt_nicks: Vec<String>,
+    /// What starts a bot command.
+    pub prefix: String,
+    /// Sessions end after this many minutes without a word from the person.
+    pub idle_timeout_minutes: u64,
+    /// Outgoing flood control: at most this many lines per `burst_window_seconds`.
+    pub burst_messages: u32,
+    pub burst_window_seconds: u64,
+    /// A channel bound to a room of the same name at start (created when missing); `scripts/run`
+    /// sets `#switchboard` on its local IRC server.
+    pub demo_channel: Option<String>,
+}
+
+impl Default for IrcConfig {
+    fn default() -> Self {
+        Self {
+            server: None,
+            port: 6667,
+            tls: false,
+            password: None,
+            sasl_account: None,
+            sasl_password: None,
+            nick: "switchboard".into(),
+            alt_nicks: Vec::new(),
+            prefix: ".".into(),
+            idle_timeout_minutes: 12 * 60,
+            burst_messages: 15,
+            burst_window_seconds: 8,
+            demo_channel: None,
+        }
+    }
+}
+
+impl IrcConfig {
+    /// The gateway's settings, when a server is configured.
+    pub fn bot_settings(&self, public_url: &str) -> Option<gateways::irc::settings::IrcSettings> {
+        let server = self.server.clone()?;
+        Some(gateways::irc::settings::IrcSettings {
+            server,
+            port: self.port,
+            tls: self.tls,
+            server_password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            sasl: self.sasl_account.clone().zip(self.sasl_password.as_ref().map(|p| p.expose().to_owned())),
+            nick: self.nick.clone(),
+            alt_nicks: self.alt_nicks.clone(),
+            prefix: self.prefix.clone(),
+            idle_timeout: Duration::from_secs(self.idle_timeout_minutes.max(1) * 60),
+            public_url: public_url.to_owned(),
+            burst_messages: self.burst_messages.max(1),
+            burst_window: Duration::from_secs(self.burst_window_seconds.max(1)),
+            ..Default::default()
+        })
+    }
 }
 
 /// Outbound SMS through Twilio's REST API. Sending starts when `account_sid` and

@@ -1,9 +1,10 @@
-//! Switchboard's gateways (being built in the IRC and SMS milestones; so far the SMS side's pure
-//! parts, [`sms::signature`] and [`sms::commands`]). It will own the IRC bot (the `irc` crate:
-//! connection, reconnects, flood control, 512-byte lines) and the SMS side (Twilio webhook
-//! validation, REST client, outbound delivery subscriber), plus the pure translation between wire
-//! lines / texts and domain commands, and the replies.
+//! Switchboard's gateways: the IRC bot ([`irc`]: connection, reconnects, flood control, 512-byte
+//! lines, commands, sessions, the bridge from the log to channels) and the SMS side ([`sms`]:
+//! Twilio webhook validation, the processor of inbound texts, fan-out, the REST client and the
+//! outbound delivery subscriber), plus the pure translation between wire lines / texts and domain
+//! commands, and the replies.
 //!
 //! It must not hold rules (those are `domain`) nor write read models (those are `projections`).
 
+pub mod irc;
 pub mod sms;

@@ -88,6 +88,24 @@ pub struct Quote {
     pub added_at: DateTime<Utc>,
 }
 
+/// A room bound to an IRC channel (what the bot joins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundChannel {
+    pub room_id: Uuid,
+    pub channel: String,
+    pub key: Option<String>,
+}
+
+/// A shared fact (`.info`), with who last changed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfoEntry {
+    pub item: String,
+    pub text: String,
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+    pub revisions: i32,
+}
+
 /// Queries over the read models, on the store's connection pool.
 #[derive(Clone)]
 pub struct ReadModels {
@@ -321,6 +339,63 @@ impl ReadModels {
             )
             .await?;
         Ok(rows.first().map(quote))
+    }
+
+    /// A random quote that is not deleted (`.quote`).
+    pub async fn random_quote(&self) -> Result<Option<Quote>, ProjectionError> {
+        // Picks a random id in the range and takes the next live quote, so the cost does not
+        // grow with the book (ORDER BY random() would sort every quote).
+        let rows = self
+            .query(
+                "WITH bounds AS (SELECT min(quote_id) lo, max(quote_id) hi FROM read.quotes WHERE deleted_at IS NULL), \
+                 pick AS (SELECT lo + floor(random() * (hi - lo + 1))::bigint AS id FROM bounds) \
+                 SELECT q.quote_id, q.nick, q.text, q.added_by, q.added_at FROM read.quotes q, pick \
+                 WHERE q.deleted_at IS NULL AND q.quote_id >= pick.id ORDER BY q.quote_id LIMIT 1",
+                &[],
+            )
+            .await?;
+        Ok(rows.first().map(quote))
+    }
+
+    /// Every room bound to an IRC channel.
+    pub async fn irc_channels(&self) -> Result<Vec<BoundChannel>, ProjectionError> {
+        let rows = self.query("SELECT room_id, channel, channel_key FROM read.room_irc_channels ORDER BY channel_fold", &[]).await?;
+        Ok(rows.iter().map(|r| BoundChannel { room_id: r.get(0), channel: r.get(1), key: r.get(2) }).collect())
+    }
+
+    /// Whose IRC token this is (any purpose, even used or expired: the aggregate decides).
+    pub async fn irc_token_owner(&self, token_hash: &str) -> Result<Option<Uuid>, ProjectionError> {
+        let rows =
+            self.query("SELECT user_id FROM read.irc_tokens WHERE token_hash = $1 ORDER BY issued_at DESC LIMIT 1", &[&token_hash]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// The user whose registered IRC identity (or, failing that, account nick) is `nick`.
+    pub async fn user_by_irc_nick(&self, nick: &str) -> Result<Option<Uuid>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT user_id FROM read.users WHERE lower(irc_nick) = $1 OR nick_fold = $1 ORDER BY (lower(irc_nick) = $1) DESC NULLS LAST LIMIT 1",
+                &[&nick.to_ascii_lowercase()],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// A shared fact by its item name (case-insensitive).
+    pub async fn info_item(&self, item: &str) -> Result<Option<InfoEntry>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT item, text, changed_by, changed_at, revisions FROM read.info_items WHERE item_fold = $1",
+                &[&item.to_lowercase()],
+            )
+            .await?;
+        Ok(rows.first().map(|r| InfoEntry {
+            item: r.get(0),
+            text: r.get(1),
+            changed_by: r.get(2),
+            changed_at: r.get(3),
+            revisions: r.get(4),
+        }))
     }
 }
 

@@ -18,6 +18,6 @@ pub mod types;
 
 pub use error::StoreError;
 pub use event_store::{EventStore, EventStream};
-pub use executor::{CommandExecutor, ExecuteError, Executed};
+pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded};
 pub use postgres::{PgEventStore, PgStoreOptions};
 pub use types::{AllBatch, AppendResult, Direction, Envelope, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};

@@ -68,3 +68,30 @@ async fn the_same_request_executed_twice_with_an_idempotency_key_is_stored_once(
     assert_eq!(again.position(), first.position(), "and answers with the first execution's position");
     assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(1));
 }
+
+#[tokio::test]
+async fn a_batch_on_kept_state_decides_in_order_skips_refusals_and_catches_up_after_another_writer() {
+    let db = TestDatabase::create().await;
+    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let mut kept = executor.load_kept::<QuoteBook>(&StreamName::quotes()).await.unwrap();
+    let batch = vec![(add("first"), meta()), (add("FIRST"), meta()), (add("second"), meta())];
+    let outcome = executor.execute_batch(&mut kept, &batch).await.unwrap();
+    assert!(outcome.results[0].is_ok() && outcome.results[2].is_ok());
+    assert!(matches!(outcome.results[1], Err(QuoteError::Duplicate { existing: 1, .. })), "the second sees the first's event");
+    assert_eq!(kept.version, Some(1), "two events in one append");
+    assert!(outcome.appended.is_some());
+
+    // Another writer appends behind the kept state's back: the next batch is decided again on
+    // the caught-up state instead of failing or overwriting.
+    executor.execute::<QuoteBook>(&StreamName::quotes(), &add("third, from elsewhere"), meta()).await.unwrap();
+    let outcome = executor.execute_batch(&mut kept, &[(add("fourth"), meta())]).await.unwrap();
+    let Ok(events) = &outcome.results[0] else { panic!("{:?}", outcome.results) };
+    let Event::QuoteAdded(q) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(q.quote_id, 4, "decided on the state that includes the other writer's quote");
+    assert_eq!(kept.version, Some(3));
+    assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(3));
+
+    // A batch of refusals only appends nothing.
+    let outcome = executor.execute_batch(&mut kept, &[(add("fourth"), meta())]).await.unwrap();
+    assert!(outcome.appended.is_none() && outcome.results[0].is_err());
+}

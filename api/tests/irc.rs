@@ -1,0 +1,338 @@
+//! The IRC gateway end to end: a real ngircd on loopback, the bot connected to it, scripted IRC
+//! users, tokens issued through GraphQL, and the read models and audit log in PostgreSQL.
+
+mod support;
+
+use std::time::Duration;
+
+use gateways::irc::bot::Bot;
+use gateways::irc::settings::IrcSettings;
+use gateways::irc::testing::{IrcLine, IrcTestClient, Ngircd};
+use serde_json::{Value, json};
+use support::{Session, TestApp};
+use tokio::sync::watch;
+
+const BOT: &str = "sbbot";
+const CHANNEL: &str = "#lobby";
+const WAIT: Duration = Duration::from_secs(10);
+
+struct World {
+    app: TestApp,
+    ircd: Ngircd,
+    bot: Bot,
+    room_id: String,
+    admin: Session,
+    _stop: watch::Sender<bool>,
+}
+
+/// An app with an admin (the first account), a room bound to `#lobby`, ngircd, and the bot
+/// connected and on the channel.
+async fn world() -> World {
+    let app = TestApp::spawn().await;
+    let admin = app.member("alice").await;
+    let room = app
+        .data(
+            Some(&admin.token),
+            "mutation($c: String!) { createRoom(input: {name: \"lobby\", ircChannel: $c}) { roomId position } }",
+            json!({ "c": CHANNEL }),
+        )
+        .await;
+    let room_id = room["createRoom"]["roomId"].as_str().unwrap().to_owned();
+    // The bot reads its channels from the rooms read model.
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": room["createRoom"]["position"] })).await;
+    let ircd = Ngircd::start().await.expect("ngircd starts");
+    let settings = IrcSettings {
+        server: "127.0.0.1".into(),
+        port: ircd.port(),
+        nick: BOT.into(),
+        reconnect_min: Duration::from_millis(200),
+        reconnect_max: Duration::from_secs(1),
+        burst_messages: 200,
+        burst_window: Duration::from_secs(1),
+        public_url: "http://switchboard.test".into(),
+        ..IrcSettings::default()
+    };
+    let bot = Bot::start(settings, app.store.clone(), projections::ReadModels::new(app.store.pool().clone()));
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(gateways::irc::connection::run(bot.clone(), stopped.clone()));
+    tokio::spawn(gateways::irc::relay::run(bot.clone(), app.store.clone(), stopped));
+    let world = World { app, ircd, bot, room_id, admin, _stop: stop };
+    wait_until(|| world.bot.has_joined(CHANNEL)).await;
+    world
+}
+
+async fn wait_until(mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl World {
+    async fn client(&self, nick: &str) -> IrcTestClient {
+        IrcTestClient::connect(self.ircd.port(), nick).await.expect("an IRC client connects")
+    }
+
+    async fn joined(&self, nick: &str) -> IrcTestClient {
+        let mut client = self.client(nick).await;
+        client.join(CHANNEL).await.expect("joins the channel");
+        client
+    }
+
+    async fn token(&self, session: &Session, purpose: &str) -> String {
+        let data = self
+            .app
+            .data(Some(&session.token), "mutation($p: IrcTokenPurpose!) { issueIrcToken(purpose: $p) { token } }", json!({ "p": purpose }))
+            .await;
+        data["issueIrcToken"]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers the IRC identity and logs in, by private messages to the bot.
+    async fn log_in(&self, client: &mut IrcTestClient, session: &Session) {
+        let register = self.token(session, "REGISTER").await;
+        client.privmsg(BOT, &format!(".register {register}")).await.unwrap();
+        expect_from_bot(client, "registered").await;
+        let login = self.token(session, "LOGIN").await;
+        client.privmsg(BOT, &format!(".login {login}")).await.unwrap();
+        expect_from_bot(client, "logged in").await;
+    }
+
+    /// Event types recorded in the room's stream, oldest first.
+    async fn room_events(&self) -> Vec<Value> {
+        let data = self
+            .app
+            .data(
+                Some(&self.admin.token),
+                "query($s: String!) { events(filter: {stream: $s}, first: 500) { edges { node { type payload gateway } } } }",
+                json!({ "s": format!("room-{}", self.room_id) }),
+            )
+            .await;
+        data["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect()
+    }
+
+    async fn wait_for_room_event(&self, what: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(found) = self.room_events().await.into_iter().find(|e| what(e)) {
+                return found;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no such room event within {WAIT:?}: {:#?}", self.room_events().await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The next PRIVMSG or NOTICE from the bot containing `needle` (to a channel or privately).
+async fn expect_from_bot(client: &mut IrcTestClient, needle: &str) -> IrcLine {
+    let wanted = needle.to_owned();
+    client
+        .expect(WAIT, move |line| {
+            line.nick() == Some(BOT)
+                && (line.command == "PRIVMSG" || line.command == "NOTICE")
+                && line.params.last().is_some_and(|t| t.contains(&wanted))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the bot did not say {:?}: {e}", needle))
+}
+
+fn count_type(events: &[Value], event_type: &str) -> usize {
+    events.iter().filter(|e| e["type"] == event_type).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talk_is_recorded_with_the_irc_gateway_and_seen_and_quotes_answer() {
+    let w = world().await;
+    let mut bob = w.joined("bob").await;
+    bob.privmsg(CHANNEL, "hello from irc").await.unwrap();
+    bob.send_raw(&format!("PRIVMSG {CHANNEL} :\u{1}ACTION waves\u{1}")).await.unwrap();
+    let said = w.wait_for_room_event(|e| e["type"] == "room.message_posted" && e["payload"]["body"] == "hello from irc").await;
+    assert_eq!(said["gateway"], "irc");
+    w.wait_for_room_event(|e| e["type"] == "room.message_posted" && e["payload"]["kind"] == "action").await;
+
+    // Asking before the read model has caught up would rightly answer "never seen".
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let data = w.app.data(Some(&w.admin.token), "{ lastSeen(nick: \"bob\") { activity } }", json!({})).await;
+        if data["lastSeen"]["activity"] == "action" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "last-seen never showed bob's action: {data}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut carol = w.joined("carol").await;
+    carol.privmsg(CHANNEL, ".seen bob").await.unwrap();
+    let seen = expect_from_bot(&mut carol, "bob was last seen").await;
+    assert!(seen.raw.contains("waves") || seen.raw.contains("hello from irc"), "says what bob did: {}", seen.raw);
+    carol.privmsg(CHANNEL, ".seen nobody_here").await.unwrap();
+    expect_from_bot(&mut carol, "never seen nobody_here").await;
+    carol.privmsg(CHANNEL, &format!(".seen {BOT}")).await.unwrap();
+    expect_from_bot(&mut carol, "that's me").await;
+
+    // Quotes need a logged-in member; searching and reading do not.
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    alice.privmsg(CHANNEL, ".quote add bob hello from irc, said bob").await.unwrap();
+    expect_from_bot(&mut alice, "quote #1 added").await;
+    alice.privmsg(CHANNEL, ".quote add bob hello from IRC, said bob").await.unwrap();
+    expect_from_bot(&mut alice, "already in the book").await;
+    carol.privmsg(CHANNEL, ".quote add bob sneaky").await.unwrap();
+    expect_from_bot(&mut carol, "you need level").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    carol.privmsg(CHANNEL, ".quote 1").await.unwrap();
+    expect_from_bot(&mut carol, "#1 <bob> hello from irc, said bob").await;
+    carol.privmsg(CHANNEL, ".quote search said").await.unwrap();
+    expect_from_bot(&mut carol, "#1 <bob>").await;
+    carol.privmsg(CHANNEL, ".frobnicate").await.unwrap();
+    expect_from_bot(&mut carol, "unknown command").await;
+    carol.privmsg(BOT, ".help").await.unwrap();
+    expect_from_bot(&mut carol, "anyone:").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_bound_to_the_mask_and_end_on_nick_change_quit_and_leaked_tokens() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    alice.privmsg(CHANNEL, ".status").await.unwrap();
+    expect_from_bot(&mut alice, "not logged in").await;
+    w.log_in(&mut alice, &w.admin).await;
+    alice.privmsg(CHANNEL, ".status").await.unwrap();
+    expect_from_bot(&mut alice, "you are logged in; level 5").await;
+
+    // A token said in a channel is burnt at once, and the person is told privately.
+    let token = w.token(&w.admin, "LOGIN").await;
+    alice.privmsg(CHANNEL, &format!(".login {token}")).await.unwrap();
+    expect_from_bot(&mut alice, "no longer works").await;
+    alice.privmsg(BOT, &format!(".login {token}")).await.unwrap();
+    expect_from_bot(&mut alice, "login refused").await;
+
+    // A nick change ends the session (even changing back does not restore it).
+    alice.nick("alice2").await.unwrap();
+    alice.nick("alice").await.unwrap();
+    alice.privmsg(CHANNEL, ".status").await.unwrap();
+    expect_from_bot(&mut alice, "not logged in").await;
+
+    // Each end is an event (recorded by the bot's control task, just after the fact).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let sessions = w
+            .app
+            .data(
+                Some(&w.admin.token),
+                "{ events(filter: {type: \"user.irc_session_ended\"}, first: 10) { edges { node { payload } } } }",
+                json!({}),
+            )
+            .await;
+        let reasons: Vec<Value> =
+            sessions["events"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["payload"]["reason"].clone()).collect();
+        if reasons.contains(&json!("nick_change")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no session ended by a nick change: {reasons:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_ban_and_banned_accounts_are_banned_again_on_join() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let mut bob = w.joined("bob").await;
+
+    // A guest cannot ban; the refusal says why.
+    bob.privmsg(CHANNEL, ".ban alice").await.unwrap();
+    expect_from_bot(&mut bob, "you need level 3").await;
+
+    alice.privmsg(CHANNEL, ".ban bob 1h spamming").await.unwrap();
+    bob.expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("bob")).await.expect("bob is kicked");
+    let ban = w.wait_for_room_event(|e| e["type"] == "room.user_banned").await;
+    assert_eq!(ban["payload"]["target"]["mask"], "bob!*@*");
+    assert!(ban["payload"]["until"].is_string(), "a timed ban");
+    bob.send_raw(&format!("JOIN {CHANNEL}")).await.unwrap();
+    bob.expect(WAIT, |l| l.command == "474").await.expect("the server keeps bob out (+b)");
+
+    // An account banned through GraphQL while away is banned and kicked by the bot on join,
+    // even though the channel has no +b for it.
+    let carol_session = w.app.member("carol").await;
+    let mut carol = w.client("carol").await;
+    w.log_in(&mut carol, &carol_session).await;
+    w.app
+        .data(
+            Some(&w.admin.token),
+            "mutation($r: UUID!, $n: String!) { ban(room: $r, target: {nick: $n}, reason: \"trouble\") { position } }",
+            json!({ "r": w.room_id, "n": "carol" }),
+        )
+        .await;
+    carol.send_raw(&format!("JOIN {CHANNEL}")).await.unwrap();
+    carol
+        .expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("carol"))
+        .await
+        .expect("auto-ban kicks carol");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_survives_a_server_restart_and_records_nothing_twice() {
+    let mut w = world().await;
+    let mut bob = w.joined("bob").await;
+    bob.privmsg(CHANNEL, "before the restart").await.unwrap();
+    w.wait_for_room_event(|e| e["payload"]["body"] == "before the restart").await;
+
+    w.ircd.restart().await.expect("ngircd restarts");
+    wait_until(|| !w.bot.has_joined(CHANNEL)).await;
+    wait_until(|| w.bot.has_joined(CHANNEL)).await;
+    let mut bob = w.joined("bob").await;
+    bob.privmsg(CHANNEL, "after the restart").await.unwrap();
+    w.wait_for_room_event(|e| e["payload"]["body"] == "after the restart").await;
+
+    let events = w.room_events().await;
+    let bot_joins = events.iter().filter(|e| e["type"] == "room.member_joined" && e["payload"]["is_bot"] == true).count();
+    assert_eq!(bot_joins, 1, "the bot's rejoin records no second join");
+    assert_eq!(count_type(&events, "room.message_posted"), 2, "each line once");
+    let bob_joins = events.iter().filter(|e| e["type"] == "room.member_joined" && e["payload"]["member"]["nick"] == "bob").count();
+    let bob_leaves = events.iter().filter(|e| e["type"] == "room.member_left" && e["payload"]["member"]["nick"] == "bob").count();
+    assert_eq!((bob_joins, bob_leaves), (2, 1), "bob left with the server and came back: {events:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lines_control_characters_and_floods_do_not_break_the_bot() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let mut bob = w.joined("bob").await;
+
+    // The bot splits what it says so no relayed line exceeds 512 bytes.
+    let long: String = (0..65).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    alice.privmsg(CHANNEL, &format!(".say {CHANNEL} {long}")).await.unwrap();
+    let mut received = String::new();
+    while received.split_whitespace().count() < 65 {
+        let line = bob.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "PRIVMSG").await.expect("the split message arrives");
+        assert!(line.raw.len() + 2 <= 512, "a line of {} bytes", line.raw.len() + 2);
+        received.push_str(line.params.last().unwrap());
+        received.push(' ');
+    }
+    assert_eq!(received.split_whitespace().collect::<Vec<_>>().join(" "), long);
+
+    // Hostile input: an over-long line (ngircd disconnects its sender: "Request too long"),
+    // invalid UTF-8, control characters, a flood.
+    let mut mallory = w.joined("mallory").await;
+    mallory.send_bytes(b"PRIVMSG #lobby :caf\xe9 latin-1\r\n").await.unwrap();
+    mallory.send_raw(&format!("PRIVMSG {CHANNEL} :{}", "x".repeat(700))).await.unwrap();
+    bob.privmsg(CHANNEL, "bell\u{7} and \u{1b}[31m escape").await.unwrap();
+    for n in 0..300 {
+        bob.privmsg(CHANNEL, &format!("flood {n}")).await.unwrap();
+    }
+    let mut carol = w.joined("carol").await;
+    carol.privmsg(CHANNEL, ".version").await.unwrap();
+    expect_from_bot(&mut carol, "Switchboard").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let floods =
+            w.room_events().await.iter().filter(|e| e["payload"]["body"].as_str().is_some_and(|b| b.starts_with("flood "))).count();
+        if floods == 300 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{floods} of 300 flood lines recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

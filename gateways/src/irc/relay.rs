@@ -1,0 +1,99 @@
+//! The way from the log to IRC (the bridge): what happens in a room elsewhere (an SMS member's
+//! text, `sendToRoom` from GraphQL, a ban or a new binding made by staff in GraphQL) is said or
+//! done on the room's channel. Things that happened on IRC are not relayed back.
+//!
+//! It is a subscriber with its own checkpoint (`gateway:irc:relay`), advanced only after the
+//! line went to the server, so a restart resumes where it left off. A first start begins at the
+//! log's head: the history of a room is not replayed into its channel. While the bot is
+//! disconnected or not yet back on the channel, the relay waits (bounded) instead of dropping.
+
+use std::time::Duration;
+
+use domain::events::{BanTarget, MessageKind};
+use domain::{Event, EventCodec, Gateway};
+use futures::StreamExt;
+use projections::queries::BoundChannel;
+use store::{EventStore, Filter, PgEventStore, Position, StoreError};
+use tokio::sync::watch;
+
+use super::bot::Bot;
+
+pub const SUBSCRIBER: &str = "gateway:irc:relay";
+/// How long a line waits for the bot to be on its channel before it is given up (and logged).
+const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
+
+const TYPES: [&str; 4] = ["room.message_posted", "room.user_banned", "room.irc_channel_bound", "room.irc_channel_unbound"];
+
+/// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
+pub async fn run(bot: Bot, store: PgEventStore, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
+    let mut after = store.load_checkpoint(SUBSCRIBER).await?;
+    if after == Position::START {
+        after = store.head().await?;
+        store.save_checkpoint(SUBSCRIBER, after).await?;
+    }
+    let mut events = store.subscribe_all(after, Filter::event_types(TYPES));
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            next = events.next() => next,
+        };
+        let Some(recorded) = next else { return Ok(()) };
+        let recorded = recorded?;
+        let from_irc = recorded.metadata.gateway == Gateway::Irc;
+        match Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone()) {
+            Ok(event) => relay(&bot, event, from_irc, &mut shutdown).await,
+            Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
+        }
+        store.save_checkpoint(SUBSCRIBER, recorded.position).await?;
+    }
+}
+
+async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Receiver<bool>) {
+    match event {
+        Event::IrcChannelBound(bound) if !from_irc => {
+            let channel = BoundChannel { room_id: bound.room_id, channel: bound.channel.to_string(), key: bound.key.clone() };
+            bot.bind(channel.clone());
+            bot.join_channel(&channel);
+        }
+        Event::IrcChannelUnbound(unbound) if !from_irc => {
+            if let Some(channel) = bot.unbind(unbound.channel.as_str()) {
+                bot.outbox().raw(&["PART", &channel.channel, "unbound from Switchboard"]);
+            }
+        }
+        Event::MessagePosted(message) if !from_irc && message.gateway != Gateway::Irc => {
+            let Some(channel) = on_channel(bot, message.room_id, shutdown).await else { return };
+            let text = match (message.author_id, message.kind) {
+                (None, MessageKind::Action) => return bot.outbox().action(&channel, message.body.as_str()),
+                (None, _) => message.body.to_string(),
+                (Some(_), MessageKind::Action) => format!("* {} {}", message.author_nick, message.body),
+                (Some(_), _) => format!("[{}] {}", message.author_nick, message.body),
+            };
+            bot.outbox().privmsg(&channel, &text);
+        }
+        Event::UserBanned(ban) if !from_irc => {
+            if let BanTarget::Mask { mask } = &ban.target
+                && let Some(channel) = on_channel(bot, ban.room_id, shutdown).await
+            {
+                bot.apply_ban(&channel, mask, ban.reason.as_ref().map(|r| r.as_str()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The room's channel once the bot is on it; `None` when the room is not on IRC, or the bot
+/// did not get back on the channel in time.
+async fn on_channel(bot: &Bot, room_id: uuid::Uuid, shutdown: &mut watch::Receiver<bool>) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_CHANNEL;
+    loop {
+        let channel = bot.bound_channel_of(room_id)?;
+        if bot.has_joined(&channel.channel) {
+            return Some(channel.channel);
+        }
+        if tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
+            tracing::warn!(channel = %channel.channel, "the bot is not on the channel; relayed line dropped");
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
