@@ -176,6 +176,23 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
             }
         })
     };
+    // Texts what is said in bridged rooms from elsewhere (IRC, the bot) to their SMS members.
+    let mut bridge_shutdown = shutdown_rx.clone();
+    let bridge = {
+        let bridge = gateways::sms::bridge::SmsBridge::new(store.clone());
+        tokio::spawn(async move {
+            loop {
+                match bridge.run(bridge_shutdown.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::error!(error = %e, "the SMS bridge stopped; restarting in 2 s"),
+                }
+                tokio::select! {
+                    _ = bridge_shutdown.wait_for(|stop| *stop) => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+            }
+        })
+    };
     let outbound = match (&settings.twilio.account_sid, &settings.api.twilio_auth_token) {
         (Some(account_sid), Some(token)) => {
             let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
@@ -259,6 +276,7 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         }
     };
     let _ = sms.await;
+    let _ = bridge.await;
     if let Some((connection, relay)) = irc {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connection).await;
         let _ = relay.await;

@@ -28,13 +28,18 @@ struct World {
 /// An app with an admin (the first account), a room bound to `#lobby`, ngircd, and the bot
 /// connected and on the channel.
 async fn world() -> World {
+    world_with(None).await
+}
+
+/// Like [`world`], the room also bound to an SMS number when given (a bridge).
+async fn world_with(sms_number: Option<&str>) -> World {
     let app = TestApp::spawn().await;
     let admin = app.member("alice").await;
     let room = app
         .data(
             Some(&admin.token),
-            "mutation($c: String!) { createRoom(input: {name: \"lobby\", ircChannel: $c}) { roomId position } }",
-            json!({ "c": CHANNEL }),
+            "mutation($c: String!, $n: String) { createRoom(input: {name: \"lobby\", ircChannel: $c, smsNumber: $n}) { roomId position } }",
+            json!({ "c": CHANNEL, "n": sms_number }),
         )
         .await;
     let room_id = room["createRoom"]["roomId"].as_str().unwrap().to_owned();
@@ -252,10 +257,25 @@ async fn operators_ban_and_banned_accounts_are_banned_again_on_join() {
     bob.send_raw(&format!("JOIN {CHANNEL}")).await.unwrap();
     bob.expect(WAIT, |l| l.command == "474").await.expect("the server keeps bob out (+b)");
 
-    // An account banned through GraphQL while away is banned and kicked by the bot on join,
-    // even though the channel has no +b for it.
+    // Someone lifts the +b behind the room's back (an IRC operator): the room's ban still holds,
+    // so the bot bans and kicks bob again the moment he joins.
+    let mut oper = w.joined("oper").await;
+    oper.oper().await.expect("OPER");
+    oper.send_raw(&format!("MODE {CHANNEL} -b bob!*@*")).await.unwrap();
+    oper.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("-b")).await.expect("+b lifted");
+    bob.send_raw(&format!("JOIN {CHANNEL}")).await.unwrap();
+    bob.expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("bob")).await.expect("auto-ban kicks bob");
+    oper.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+b") && l.raw.contains("bob!*@*")).await.expect("and bans him again");
+
+    // Logging in needs a shared channel (the bot must be able to see the session end).
     let carol_session = w.app.member("carol").await;
     let mut carol = w.client("carol").await;
+    let login = w.token(&carol_session, "LOGIN").await;
+    carol.privmsg(BOT, &format!(".login {login}")).await.unwrap();
+    expect_from_bot(&mut carol, "join a Switchboard channel first").await;
+
+    // An account banned through GraphQL is banned on the channel by nick and kicked.
+    carol.join(CHANNEL).await.unwrap();
     w.log_in(&mut carol, &carol_session).await;
     w.app
         .data(
@@ -264,11 +284,12 @@ async fn operators_ban_and_banned_accounts_are_banned_again_on_join() {
             json!({ "r": w.room_id, "n": "carol" }),
         )
         .await;
-    carol.send_raw(&format!("JOIN {CHANNEL}")).await.unwrap();
     carol
         .expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("carol"))
         .await
-        .expect("auto-ban kicks carol");
+        .expect("the relay kicks carol");
+    carol.privmsg(BOT, ".status").await.unwrap();
+    expect_from_bot(&mut carol, "not logged in").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,4 +356,57 @@ async fn long_lines_control_characters_and_floods_do_not_break_the_bot() {
         assert!(tokio::time::Instant::now() < deadline, "{floods} of 300 flood lines recorded");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
+    const NUMBER: &str = "+15550100000";
+    const DAVE: &str = "+15551230001";
+    let w = world_with(Some(NUMBER)).await;
+    let (_stop, stopped) = watch::channel(false);
+    let processor = gateways::sms::processor::SmsProcessor::new(w.app.store.clone());
+    let bridge = gateways::sms::bridge::SmsBridge::new(w.app.store.clone());
+    let stopped2 = stopped.clone();
+    tokio::spawn(async move { processor.run(stopped2).await });
+    tokio::spawn(async move { bridge.run(stopped).await });
+    let executor = store::CommandExecutor::new(std::sync::Arc::new(w.app.store.clone()));
+    let text = |n: u32, body: &str| gateways::sms::inbound::InboundSms {
+        message_sid: format!("SM{n:032x}"),
+        from: domain::PhoneNumber::parse(DAVE).unwrap(),
+        to: domain::PhoneNumber::parse(NUMBER).unwrap(),
+        body: body.to_owned(),
+    };
+    let mut bob = w.joined("bob").await;
+    gateways::sms::inbound::record(&executor, w.app.store.pool(), &text(1, "#join dave")).await.unwrap();
+    // Dave is a member once his welcome is queued.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !bodies(&w).await.iter().any(|b| b.contains("dave")) {
+        assert!(tokio::time::Instant::now() < deadline, "dave never joined: {:?}", bodies(&w).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // IRC → SMS.
+    bob.privmsg(CHANNEL, "hi sms people").await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !bodies(&w).await.iter().any(|b| b == "[bob] hi sms people") {
+        assert!(tokio::time::Instant::now() < deadline, "bob's line never reached dave: {:?}", bodies(&w).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // SMS → IRC.
+    gateways::sms::inbound::record(&executor, w.app.store.pool(), &text(2, "hello irc")).await.unwrap();
+    bob.expect(WAIT, |l| l.nick() == Some(BOT) && l.params.last().is_some_and(|t| t == "[dave] hello irc"))
+        .await
+        .expect("dave's text is said on the channel");
+    assert_eq!(
+        bodies(&w).await.iter().filter(|b| b.contains("hello irc")).count(),
+        0,
+        "an SMS text is not bridged back to SMS by the bridge"
+    );
+}
+
+/// The bodies of the deliveries queued so far.
+async fn bodies(w: &World) -> Vec<String> {
+    let data = w.app.data(Some(&w.admin.token), "{ deliveries(first: 50) { edges { node { toNumber body } } } }", json!({})).await;
+    data["deliveries"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["body"].as_str().unwrap_or_default().to_owned()).collect()
 }

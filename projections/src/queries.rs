@@ -381,6 +381,31 @@ impl ReadModels {
         Ok(rows.first().map(|r| r.get(0)))
     }
 
+    /// Mask bans that ran out by themselves in `(since, now]` (not lifted by anyone): the IRC bot
+    /// takes their `+b` off the channel.
+    pub async fn expired_mask_bans(&self, since: DateTime<Utc>) -> Result<Vec<(Uuid, String)>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT room_id, target_mask FROM read.bans \
+                 WHERE target_mask IS NOT NULL AND lifted_at IS NULL AND until > $1 AND until <= now() ORDER BY until",
+                &[&since],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// IRC sessions that have not ended: `(user_id, session_id)`.
+    pub async fn open_irc_sessions(&self) -> Result<Vec<(Uuid, Uuid)>, ProjectionError> {
+        let rows = self.query("SELECT user_id, session_id FROM read.irc_sessions WHERE ended_at IS NULL", &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The SMS number a room is bound to, if any.
+    pub async fn sms_number_of(&self, room_id: Uuid) -> Result<Option<String>, ProjectionError> {
+        let rows = self.query("SELECT number FROM read.room_sms_numbers WHERE room_id = $1", &[&room_id]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
     /// A shared fact by its item name (case-insensitive).
     pub async fn info_item(&self, item: &str) -> Result<Option<InfoEntry>, ProjectionError> {
         let rows = self

@@ -238,9 +238,10 @@ impl<S: EventStore> CommandExecutor<S> {
             let page = self.store.read_stream(&loaded.stream, Direction::Forwards, Some(from), 1_000).await?;
             let full = page.len() == 1_000;
             for recorded in page {
-                loaded.version = Some(recorded.stream_version);
+                let version = recorded.stream_version;
                 let envelope = recorded.decode::<A::Event>()?;
                 loaded.state = std::mem::take(&mut loaded.state).evolve(&envelope.event);
+                loaded.version = Some(version);
             }
             if !full {
                 return Ok(());

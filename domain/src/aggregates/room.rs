@@ -306,6 +306,17 @@ impl Room {
         self.members.iter().find(|(_, m)| m.member.nick.casefold() == fold)
     }
 
+    /// Like [`find_member`](Self::find_member), among the members who came in through `gateway`.
+    pub fn find_member_on(&self, member: &MemberRef, gateway: Gateway) -> Option<(&MemberKey, &Member)> {
+        if let Some(id) = member.user_id
+            && let Some(found) = self.members.get_key_value(&MemberKey::User(id)).filter(|(_, m)| m.gateway == gateway)
+        {
+            return Some(found);
+        }
+        let fold = member.nick.casefold();
+        self.members.iter().find(|(_, m)| m.gateway == gateway && m.member.nick.casefold() == fold)
+    }
+
     pub fn is_member(&self, user_id: Uuid) -> bool {
         self.members.contains_key(&MemberKey::User(user_id))
     }
@@ -570,10 +581,16 @@ impl Aggregate for Room {
                 Ok(vec![Event::TopicSet(TopicSet { room_id, topic: topic.clone(), by })])
             }
             C::Join(joining) => self.join(room_id, joining, ctx),
-            C::Leave { member, reason } => Ok(match self.find_member(member) {
-                Some((_, m)) => vec![Event::MemberLeft(MemberLeft { room_id, member: m.member.clone(), reason: *reason })],
-                None => vec![],
-            }),
+            C::Leave { member, reason } => {
+                // Parting, quitting or being kicked from the channel ends a channel presence only:
+                // someone who is also a member by SMS stays one when their IRC client leaves.
+                let channel_only = matches!(reason, LeaveReason::Part | LeaveReason::Quit | LeaveReason::Kick | LeaveReason::Disconnect);
+                let found = if channel_only { self.find_member_on(member, Gateway::Irc) } else { self.find_member(member) };
+                Ok(match found {
+                    Some((_, m)) => vec![Event::MemberLeft(MemberLeft { room_id, member: m.member.clone(), reason: *reason })],
+                    None => vec![],
+                })
+            }
             C::Post { message_id, speaker, body, kind, gateway, caller_level } => {
                 let (author_id, author_nick) = match speaker {
                     Speaker::Bot { nick } => {

@@ -100,6 +100,9 @@ impl From<domain::InvalidValue> for Failure {
 
 type Answer = Result<(), Failure>;
 
+/// How often expired timed bans are looked for (their `-b` is at most this late).
+const BAN_EXPIRY_SWEEP: Duration = Duration::from_secs(30);
+
 /// How long an unknown token is looked for in the read model before it is refused.
 const TOKEN_LOOKUP_PATIENCE: Duration = Duration::from_secs(3);
 
@@ -129,6 +132,11 @@ struct Inner {
     /// Channels the bot is on now (casefolded), so the relay waits for a rejoin instead of
     /// talking into a channel it is not in.
     joined: Mutex<HashSet<String>>,
+    /// Nicks with a `.register`/`.login` being checked.
+    token_checks: Mutex<HashSet<String>>,
+    /// Bumped for a nick whenever something ends its sessions (QUIT, NICK, last PART, the
+    /// bot's disconnect), so a login that was decided meanwhile can tell it came too late.
+    epochs: Mutex<HashMap<String, u64>>,
     /// NAMES replies being collected, by casefolded channel.
     names: Mutex<HashMap<String, Vec<String>>>,
     control: mpsc::UnboundedSender<ControlJob>,
@@ -163,12 +171,16 @@ impl Bot {
             sessions: Mutex::default(),
             presence: Mutex::default(),
             joined: Mutex::default(),
+            token_checks: Mutex::default(),
+            epochs: Mutex::default(),
             names: Mutex::default(),
             control,
         });
         let bot = Bot { inner };
+        tokio::spawn(bot.clone().end_stale_sessions());
         tokio::spawn(bot.clone().control_loop(jobs));
         tokio::spawn(bot.clone().idle_sweeper());
+        tokio::spawn(bot.clone().ban_expiry_sweeper());
         bot
     }
 
@@ -248,8 +260,15 @@ impl Bot {
         Ok(user.level)
     }
 
+    /// The level of whoever a nick names, for "the target must rank below the caller": the
+    /// logged-in account, else the account owning that nick (staff who are not logged in on
+    /// IRC, or are members by SMS, still outrank an operator), else a guest.
     async fn level_of_nick(&self, nick: &str) -> Result<Level, Failure> {
-        let user_id = self.inner.sessions.lock().expect("sessions lock").get(&fold(nick)).map(|s| s.user_id);
+        let session_user = self.inner.sessions.lock().expect("sessions lock").get(&fold(nick)).map(|s| s.user_id);
+        let user_id = match session_user {
+            Some(user_id) => Some(user_id),
+            None => self.inner.executor.load::<domain::NickReservation>(&StreamName::nick(&fold(nick))).await?.0.holder,
+        };
         match user_id {
             Some(user_id) => Ok(self.inner.executor.load::<User>(&StreamName::user(user_id)).await?.0.level),
             None => Ok(Level::Guest),
@@ -274,6 +293,11 @@ impl Bot {
         }
         self.inner.presence.lock().expect("presence lock").clear();
         self.inner.joined.lock().expect("joined lock").clear();
+        // Every nick's epoch moves on: a login decided across the disconnect is void.
+        for epoch in self.inner.epochs.lock().expect("epochs lock").values_mut() {
+            *epoch += 1;
+        }
+        *self.inner.epochs.lock().expect("epochs lock").entry(String::new()).or_default() += 1;
         self.inner.names.lock().expect("names lock").clear();
     }
 
@@ -284,18 +308,15 @@ impl Bot {
             IrcInput::Joined { who, channel } => self.joined(who, channel).await,
             IrcInput::Parted { who, channel, .. } => self.left(&who, &channel, LeaveReason::Part).await,
             IrcInput::Kicked { channel, nick, .. } if self.is_me(&nick) => {
-                self.inner.joined.lock().expect("joined lock").remove(&fold(&channel));
+                self.bot_left(&channel);
                 let _ = self.inner.control.send(ControlJob::Rejoin(channel));
             }
             IrcInput::Kicked { by, channel, nick, .. } => {
-                // A kick the bot made was recorded by its command; one by a person is recorded
-                // here as the member leaving by kick.
+                // Recorded as the member leaving by kick (after `.kick` it finds nobody left to
+                // remove; after a ban or an auto-ban it removes the channel presence).
+                let _ = by;
                 let who = Source { nick, user: String::new(), host: String::new() };
-                if !self.is_me(&by.nick) {
-                    self.left(&who, &channel, LeaveReason::Kick).await;
-                } else {
-                    self.forget_presence(&who.nick, &channel, SessionEndReason::Kick);
-                }
+                self.left(&who, &channel, LeaveReason::Kick).await;
             }
             IrcInput::Quit { who, .. } => self.quit(who).await,
             IrcInput::NickChanged { who, new } => self.nick_changed(who, new).await,
@@ -313,7 +334,11 @@ impl Bot {
                 let nicks = self.inner.names.lock().expect("names lock").remove(&fold(&channel)).unwrap_or_default();
                 if let Some(bound) = self.channel(&channel) {
                     {
+                        // The list replaces what we thought was on the channel.
                         let mut presence = self.inner.presence.lock().expect("presence lock");
+                        for channels in presence.values_mut() {
+                            channels.remove(&fold(&channel));
+                        }
                         for nick in &nicks {
                             presence.entry(fold(nick)).or_default().insert(fold(&channel));
                         }
@@ -353,8 +378,9 @@ impl Bot {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             if let Ok(Err(RoomFailure::Refused(domain::RoomError::Banned { .. }))) = outcome.await {
-                // Auto-ban on join (SPEC §2.3): ban the concrete mask's host and kick at once.
-                let mask = format!("*!*@{}", who.host);
+                // Auto-ban on join (SPEC §2.3): `+b nick!*@*` (narrow: never a shared host) and a
+                // kick at once.
+                let mask = format!("{}!*@*", who.nick);
                 tracing::info!(nick = %who.nick, %channel, "banned person joined; banning and kicking");
                 bot.inner.outbox.raw(&["MODE", &channel, "+b", &mask]);
                 bot.inner.outbox.send(irc::proto::Command::KICK(
@@ -368,16 +394,36 @@ impl Bot {
     }
 
     async fn left(&self, who: &Source, channel: &str, reason: LeaveReason) {
-        let Some(bound) = self.channel(channel) else { return };
-        let session_reason = if reason == LeaveReason::Kick { SessionEndReason::Kick } else { SessionEndReason::Part };
         if self.is_me(&who.nick) {
-            self.inner.joined.lock().expect("joined lock").remove(&fold(channel));
+            self.bot_left(channel);
             return;
         }
+        let Some(bound) = self.channel(channel) else { return };
+        let session_reason = if reason == LeaveReason::Kick { SessionEndReason::Kick } else { SessionEndReason::Part };
         let member = self.member_by_nick(&who.nick).ok();
         self.forget_presence(&who.nick, channel, session_reason);
         if let Some(member) = member {
             self.inner.rooms.submit(bound.room_id, RoomCommand::Leave { member, reason }, metadata(Actor::System)).await;
+        }
+    }
+
+    /// The bot is off `channel` (kicked, parted, unbound): nobody shares it with the bot any
+    /// more, so sessions whose last shared channel it was end.
+    pub fn bot_left(&self, channel: &str) {
+        self.inner.joined.lock().expect("joined lock").remove(&fold(channel));
+        let orphaned: Vec<String> = {
+            let mut presence = self.inner.presence.lock().expect("presence lock");
+            for channels in presence.values_mut() {
+                channels.remove(&fold(channel));
+            }
+            let empty: Vec<String> = presence.iter().filter(|(_, c)| c.is_empty()).map(|(n, _)| n.clone()).collect();
+            for nick in &empty {
+                presence.remove(nick);
+            }
+            empty
+        };
+        for nick in orphaned {
+            self.end_session_of(&nick, SessionEndReason::Part);
         }
     }
 
@@ -398,7 +444,12 @@ impl Bot {
         }
     }
 
+    fn epoch(&self, nick: &str) -> u64 {
+        self.inner.epochs.lock().expect("epochs lock").get(&fold(nick)).copied().unwrap_or(0)
+    }
+
     fn end_session_of(&self, nick: &str, reason: SessionEndReason) {
+        *self.inner.epochs.lock().expect("epochs lock").entry(fold(nick)).or_default() += 1;
         if let Some(session) = self.inner.sessions.lock().expect("sessions lock").remove(&fold(nick)) {
             let _ = self.inner.control.send(ControlJob::EndSession(session, reason));
         }
@@ -529,6 +580,21 @@ impl Bot {
     async fn control_loop(self, mut jobs: mpsc::UnboundedReceiver<ControlJob>) {
         while let Some(job) = jobs.recv().await {
             match job {
+                ControlJob::Command(asker, command @ (BotCommand::Register { .. } | BotCommand::Login { .. })) => {
+                    // Token checks may wait for the read model: they run aside, so nobody's
+                    // `.login x` holds up everyone else's commands; one at a time per nick.
+                    if !self.inner.token_checks.lock().expect("token checks lock").insert(fold(&asker.who.nick)) {
+                        self.reply(&asker, "one token at a time, please; wait for my answer");
+                        continue;
+                    }
+                    let bot = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(failure) = bot.command(&asker, command).await {
+                            bot.answer_failure(&asker, failure);
+                        }
+                        bot.inner.token_checks.lock().expect("token checks lock").remove(&fold(&asker.who.nick));
+                    });
+                }
                 ControlJob::Command(asker, command) => {
                     if let Err(failure) = self.command(&asker, command).await {
                         self.answer_failure(&asker, failure);
@@ -570,8 +636,24 @@ impl Bot {
         };
     }
 
+    /// Sessions still open in the log belong to a connection of an earlier run (a crash or a
+    /// kill skipped their ends): they end now, as disconnects.
+    async fn end_stale_sessions(self) {
+        match self.inner.read.open_irc_sessions().await {
+            Ok(open) => {
+                for (user_id, session_id) in open {
+                    let end = UserCommand::EndIrcSession { session_id: Some(session_id), reason: SessionEndReason::Disconnect };
+                    if let Err(e) = self.inner.executor.execute::<User>(&StreamName::user(user_id), &end, metadata(Actor::System)).await {
+                        tracing::error!(error = %e, %user_id, "stale session not ended");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "open sessions not readable; stale ones stay open"),
+        }
+    }
+
     async fn idle_sweeper(self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(30).min(self.inner.settings.idle_timeout));
+        let mut tick = tokio::time::interval(Duration::from_secs(30).min(self.inner.settings.idle_timeout).max(Duration::from_secs(1)));
         loop {
             tick.tick().await;
             let idle = chrono::TimeDelta::from_std(self.inner.settings.idle_timeout).unwrap_or(chrono::TimeDelta::hours(12));
@@ -588,9 +670,37 @@ impl Bot {
         }
     }
 
+    /// Timed bans end by themselves in the domain; this takes their `+b` off the channel. A
+    /// restart looks back a day, so an expiry during downtime is still cleared (a `-b` for a
+    /// mask the channel no longer has is harmless).
+    async fn ban_expiry_sweeper(self) {
+        let mut since = Utc::now() - chrono::TimeDelta::days(1);
+        let mut tick = tokio::time::interval(BAN_EXPIRY_SWEEP);
+        loop {
+            tick.tick().await;
+            if !self.inner.outbox.is_connected() {
+                continue;
+            }
+            let now = Utc::now();
+            match self.inner.read.expired_mask_bans(since).await {
+                Ok(expired) => {
+                    for (room_id, mask) in expired {
+                        if let Some(channel) = self.bound_channel_of(room_id).filter(|c| self.has_joined(&c.channel)) {
+                            self.inner.outbox.raw(&["MODE", &channel.channel, "-b", &mask]);
+                        }
+                    }
+                    since = now;
+                }
+                Err(e) => tracing::warn!(error = %e, "expired bans not readable; trying again"),
+            }
+        }
+    }
+
     async fn leaked_token(&self, who: Source, token: String) {
         let hash = TokenHash::of_secret(&token);
         let owner = match self.token_owner(&hash).await {
+            // Not found (yet): the likeliest owner is the account of the nick that said it.
+            Ok(None) => self.inner.read.user_by_irc_nick(&who.nick).await.ok().flatten(),
             Ok(owner) => owner,
             Err(e) => {
                 tracing::error!(error = ?e, "leaked token lookup failed");
@@ -954,6 +1064,12 @@ impl Bot {
     }
 
     async fn login(&self, asker: &Asker, token: &str) -> Answer {
+        // A session ends when its person leaves the last channel shared with the bot; someone
+        // the bot shares no channel with could never be seen leaving.
+        if !self.inner.presence.lock().expect("presence lock").contains_key(&fold(&asker.who.nick)) {
+            return Err(Failure::Say("join a Switchboard channel first, then log in".into()));
+        }
+        let epoch = (self.epoch(&asker.who.nick), self.epoch(""));
         let hash = TokenHash::of_secret(token);
         let nick = Nick::parse(&asker.who.nick).map_err(|_| Failure::Say("log in from the nick you registered".into()))?;
         let mask = asker.who.mask().ok_or_else(|| Failure::Say("I cannot see your host; try again".into()))?;
@@ -970,6 +1086,12 @@ impl Bot {
         match login_outcome(&done.events) {
             Some(LoginOutcome::LoggedIn { session_id }) => {
                 let session = Session { user_id, session_id, mask, last_activity: Utc::now() };
+                if (self.epoch(&asker.who.nick), self.epoch("")) != epoch {
+                    // They quit, changed nick or left (or we lost the server) while the login
+                    // was being decided: the session ends at once instead of outliving them.
+                    let _ = self.inner.control.send(ControlJob::EndSession(session, SessionEndReason::Disconnect));
+                    return Ok(());
+                }
                 self.inner.sessions.lock().expect("sessions lock").insert(nick.casefold(), session);
                 let level = done.state.level;
                 self.reply(asker, &format!("logged in as {}; level {} ({})", nick, level.as_u8(), level.name()));
@@ -1111,6 +1233,17 @@ impl Bot {
         Ok(())
     }
 
+    /// The channel mask for a ban target: a mask as is; an account by its current nick.
+    pub async fn irc_mask_of(&self, target: &BanTarget) -> Option<HostMask> {
+        match target {
+            BanTarget::Mask { mask } => Some(mask.clone()),
+            BanTarget::User { user_id } => {
+                let (user, _) = self.inner.executor.load::<User>(&StreamName::user(*user_id)).await.ok()?;
+                HostMask::parse(user.nick?.as_str()).ok()
+            }
+        }
+    }
+
     /// `+b` on the channel and a kick for everyone present whom the mask matches.
     pub fn apply_ban(&self, channel: &str, mask: &HostMask, reason: Option<&str>) {
         self.inner.outbox.raw(&["MODE", channel, "+b", mask.as_str()]);
@@ -1148,8 +1281,8 @@ impl Bot {
             let approve =
                 RoomCommand::ApproveBanRequest { request_id, ban_id: Uuid::now_v7(), duration: None, caller_level: level, target_level };
             self.inner.rooms.execute(room_id, approve, metadata(actor)).await?;
-            if let BanTarget::Mask { mask } = &pending.target {
-                self.apply_ban(&channel, mask, Some(pending.reason.as_str()));
+            if let Some(mask) = self.irc_mask_of(&pending.target).await {
+                self.apply_ban(&channel, &mask, Some(pending.reason.as_str()));
             }
             self.reply(asker, &format!("ban request {} approved", short_id(request_id)));
         } else {

@@ -1,5 +1,5 @@
 //! The way from the log to IRC (the bridge): what happens in a room elsewhere (an SMS member's
-//! text, `sendToRoom` from GraphQL, a ban or a new binding made by staff in GraphQL) is said or
+//! text, `sendToRoom` from GraphQL, a ban, an unban or a new binding made by staff in GraphQL) is said or
 //! done on the room's channel. Things that happened on IRC are not relayed back.
 //!
 //! It is a subscriber with its own checkpoint (`gateway:irc:relay`), advanced only after the
@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use domain::events::{BanTarget, MessageKind};
+use domain::events::MessageKind;
 use domain::{Event, EventCodec, Gateway};
 use futures::StreamExt;
 use projections::queries::BoundChannel;
@@ -19,10 +19,12 @@ use tokio::sync::watch;
 use super::bot::Bot;
 
 pub const SUBSCRIBER: &str = "gateway:irc:relay";
-/// How long a line waits for the bot to be on its channel before it is given up (and logged).
+/// How long a line waits for the bot, connected, to be on its channel before it is given up
+/// (and logged): a channel the bot cannot join must not hold up every other room.
 const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
 
-const TYPES: [&str; 4] = ["room.message_posted", "room.user_banned", "room.irc_channel_bound", "room.irc_channel_unbound"];
+const TYPES: [&str; 5] =
+    ["room.message_posted", "room.user_banned", "room.user_unbanned", "room.irc_channel_bound", "room.irc_channel_unbound"];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
 pub async fn run(bot: Bot, store: PgEventStore, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
@@ -71,24 +73,33 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
             bot.outbox().privmsg(&channel, &text);
         }
         Event::UserBanned(ban) if !from_irc => {
-            if let BanTarget::Mask { mask } = &ban.target
-                && let Some(channel) = on_channel(bot, ban.room_id, shutdown).await
-            {
-                bot.apply_ban(&channel, mask, ban.reason.as_ref().map(|r| r.as_str()));
+            let Some(mask) = bot.irc_mask_of(&ban.target).await else { return };
+            if let Some(channel) = on_channel(bot, ban.room_id, shutdown).await {
+                bot.apply_ban(&channel, &mask, ban.reason.as_ref().map(|r| r.as_str()));
+            }
+        }
+        Event::UserUnbanned(unban) if !from_irc => {
+            let Some(mask) = bot.irc_mask_of(&unban.target).await else { return };
+            if let Some(channel) = on_channel(bot, unban.room_id, shutdown).await {
+                bot.outbox().raw(&["MODE", &channel, "-b", mask.as_str()]);
             }
         }
         _ => {}
     }
 }
 
-/// The room's channel once the bot is on it; `None` when the room is not on IRC, or the bot
-/// did not get back on the channel in time.
+/// The room's channel once the bot is on it; `None` when the room is not (or no longer) on IRC,
+/// or the bot, while connected, could not get on the channel in time. While disconnected it waits
+/// as long as it takes: lines are held, not dropped, during an outage.
 async fn on_channel(bot: &Bot, room_id: uuid::Uuid, shutdown: &mut watch::Receiver<bool>) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_CHANNEL;
+    let mut deadline = tokio::time::Instant::now() + WAIT_FOR_CHANNEL;
     loop {
         let channel = bot.bound_channel_of(room_id)?;
         if bot.has_joined(&channel.channel) {
             return Some(channel.channel);
+        }
+        if !bot.outbox().is_connected() {
+            deadline = tokio::time::Instant::now() + WAIT_FOR_CHANNEL;
         }
         if tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
             tracing::warn!(channel = %channel.channel, "the bot is not on the channel; relayed line dropped");

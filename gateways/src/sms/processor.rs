@@ -507,7 +507,7 @@ fn sentence(text: &str) -> String {
 }
 
 /// Splits on character boundaries into parts of at most `max` characters.
-fn split(text: &str, max: usize) -> Vec<String> {
+pub(crate) fn split(text: &str, max: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     if chars.is_empty() {
         return vec![String::new()];

@@ -295,13 +295,26 @@ fn only_the_system_joins_as_the_bot() {
 
 #[test]
 fn leaving_twice_is_a_no_op() {
-    let left: Event = MemberLeft { room_id: room_id(), member: member(id(ALICE), "Alice"), reason: LeaveReason::Part }.into();
+    let left: Event = MemberLeft { room_id: room_id(), member: member(id(ALICE), "Alice"), reason: LeaveReason::Removed }.into();
     given::<Room>(lobby())
-        .when(RoomCommand::Leave { member: member(id(ALICE), "Alice"), reason: LeaveReason::Part })
+        .when(RoomCommand::Leave { member: member(id(ALICE), "Alice"), reason: LeaveReason::Removed })
         .then(vec![left.clone()]);
     given::<Room>(with(lobby(), [left]))
-        .when(RoomCommand::Leave { member: member(id(ALICE), "Alice"), reason: LeaveReason::Quit })
+        .when(RoomCommand::Leave { member: member(id(ALICE), "Alice"), reason: LeaveReason::Removed })
         .then_nothing();
+}
+
+#[test]
+fn an_irc_part_or_quit_never_ends_a_membership_by_sms() {
+    // Alice is a member by SMS; an IRC guest (or Alice's own IRC client) called Alice leaves.
+    for who in [guest("Alice"), member(id(ALICE), "Alice")] {
+        for reason in [LeaveReason::Part, LeaveReason::Quit, LeaveReason::Kick, LeaveReason::Disconnect] {
+            given::<Room>(lobby()).when(RoomCommand::Leave { member: who.clone(), reason }).then_nothing();
+        }
+    }
+    // Bob is on IRC: his part is recorded.
+    let left: Event = MemberLeft { room_id: room_id(), member: member(id(BOB), "Bob"), reason: LeaveReason::Part }.into();
+    given::<Room>(lobby()).when(RoomCommand::Leave { member: guest("Bob"), reason: LeaveReason::Part }).then(vec![left]);
 }
 
 // --- messages

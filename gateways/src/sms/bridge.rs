@@ -1,0 +1,121 @@
+//! The bridge towards SMS: what is said in a room from elsewhere (IRC talk and `/me`, the bot
+//! speaking through `.say` or GraphQL's `sendToRoom`) reaches the room's SMS members as
+//! `[nick] text`, one delivery per recipient of the reply-numbers read model (SPEC §1: a room
+//! bound to both an IRC channel and a number is a bridge). Texts that came in by SMS are fanned
+//! out by the processor, not here.
+//!
+//! A subscriber with its own checkpoint (`gateway:sms:bridge`); delivery ids derive from the
+//! message's event id and the recipient, so a replay after a crash queues nothing twice. A first
+//! start begins at the log's head: old history is never texted to anyone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::events::{DeliveryQueued, MessageKind, MessagePosted};
+use domain::{Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, PhoneNumber, StreamName};
+use futures::StreamExt;
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, Position, RecordedEvent};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::processor::{MAX_SMS_CHARS, ProcessError, split};
+
+pub const SUBSCRIBER: &str = "gateway:sms:bridge";
+
+#[derive(Clone)]
+pub struct SmsBridge {
+    store: PgEventStore,
+    executor: CommandExecutor<PgEventStore>,
+    read: projections::ReadModels,
+}
+
+impl SmsBridge {
+    pub fn new(store: PgEventStore) -> Self {
+        let read = projections::ReadModels::new(store.pool().clone());
+        Self { executor: CommandExecutor::new(Arc::new(store.clone())), store, read }
+    }
+
+    /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
+        let mut after = self.store.load_checkpoint(SUBSCRIBER).await?;
+        if after == Position::START {
+            after = self.store.head().await?;
+            self.store.save_checkpoint(SUBSCRIBER, after).await?;
+        }
+        let mut events = self.store.subscribe_all(after, Filter::event_types(["room.message_posted"]));
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                next = events.next() => next,
+            };
+            let Some(recorded) = next else { return Ok(()) };
+            let recorded = recorded?;
+            self.handle(&recorded).await?;
+            self.store.save_checkpoint(SUBSCRIBER, recorded.position).await?;
+        }
+    }
+
+    /// Texts one posted message to the room's SMS members (idempotent).
+    pub async fn handle(&self, recorded: &RecordedEvent) -> Result<(), ProcessError> {
+        let Ok(Event::MessagePosted(message)) = Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone())
+        else {
+            return Ok(());
+        };
+        if message.gateway == Gateway::Sms {
+            return Ok(());
+        }
+        let unavailable = |e: projections::ProjectionError| ProcessError::Command(e.to_string());
+        let Some(number) = self.read.sms_number_of(message.room_id).await.map_err(unavailable)? else { return Ok(()) };
+        let Ok(from) = PhoneNumber::parse(&number) else { return Ok(()) };
+        if let Err(e) =
+            projections::status::wait_for_checkpoints(self.store.pool(), recorded.position, &["reply_numbers"], Duration::from_secs(5))
+                .await
+        {
+            tracing::warn!(error = %e, "bridging before the reply-numbers read model caught up");
+        }
+        // A guest on IRC has no account: nobody can have muted them personally (nil sender).
+        let recipients = self.read.reply_numbers(message.room_id, message.author_id.unwrap_or(Uuid::nil())).await.map_err(unavailable)?;
+        let text = bridged_text(&message);
+        let parts = split(&text, MAX_SMS_CHARS);
+        let metadata = recorded.metadata.caused_by(recorded.event_id, domain::Actor::System, Gateway::Sms);
+        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|recipient| {
+            let to = PhoneNumber::parse(&recipient.phone).ok()?;
+            let (parts, metadata, from, message) = (&parts, &metadata, &from, &message);
+            Some(async move {
+                for (i, part) in parts.iter().enumerate() {
+                    let delivery_id = Uuid::new_v5(&recorded.event_id, format!("bridge:{}:{i}", recipient.user_id).as_bytes());
+                    let queued = DeliveryQueued {
+                        delivery_id,
+                        room_id: message.room_id,
+                        recipient: recipient.user_id,
+                        to: to.clone(),
+                        from: from.clone(),
+                        body: part.clone(),
+                        cause_message_id: Some(message.message_id),
+                        cause_event_id: Some(recorded.event_id),
+                        segment: i as u32 + 1,
+                        segments: parts.len() as u32,
+                    };
+                    let stream = StreamName::delivery(delivery_id);
+                    match self.executor.execute::<Delivery>(&stream, &DeliveryCommand::Queue(queued), metadata.clone()).await {
+                        Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
+                        Err(e) => return Err(ProcessError::from(e)),
+                    }
+                }
+                Ok(())
+            })
+        }))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+        queued.into_iter().collect()
+    }
+}
+
+/// How a message from elsewhere reads in a text.
+pub fn bridged_text(message: &MessagePosted) -> String {
+    match message.kind {
+        MessageKind::Action => format!("* {} {}", message.author_nick, message.body),
+        _ => format!("[{}] {}", message.author_nick, message.body),
+    }
+}
