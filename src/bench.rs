@@ -105,6 +105,9 @@ pub enum BenchCommand {
         /// Messages in the throughput phase (split between the clients).
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
+        /// Lines per second the clients offer together in the throughput phase (0: unpaced).
+        #[arg(long, default_value_t = 5_000)]
+        offered: usize,
         /// Messages per second in the latency phase.
         #[arg(long, default_value_t = 200)]
         rate: usize,
@@ -158,9 +161,9 @@ pub async fn run(command: BenchCommand, settings: &Settings, database: &Database
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             crate::bench_sms::fanout(&store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
         }
-        BenchCommand::Irc { clients, messages, rate, seconds } => {
+        BenchCommand::Irc { clients, messages, offered, rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_irc::irc(&store, &database.config, clients.max(2), messages.max(1), rate.max(1), seconds.max(1)).await?
+            crate::bench_irc::irc(&store, &database.config, clients.max(2), messages.max(1), offered, rate.max(1), seconds.max(1)).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

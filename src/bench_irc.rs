@@ -2,8 +2,11 @@
 //! connected to it, `clients` scripted IRC users talking in one bound channel, projections
 //! running — on an empty database.
 //!
-//! (a) Throughput: every client sends its share of `messages` as fast as the server takes
-//!     them; the figure is messages recorded as events per second, and that none was lost.
+//! (a) Throughput: the clients send `messages` in all, paced together at `offered` lines/s (0:
+//!     as fast as the sockets take them); the figure is messages recorded as events per second,
+//!     and that none was lost. An unpaced flood far above what the bot can record eventually
+//!     overflows the IRC server's send queue towards the bot, and the server drops the bot: real
+//!     networks throttle clients long before that.
 //! (b) Latency at a steady `rate` messages/s: from the PRIVMSG leaving a client to the message
 //!     being visible in the last-seen read model (a watcher polls it every 2 ms).
 //! (c) `.seen` round trips: from sending `.seen <nick>` to the bot's answer arriving.
@@ -42,6 +45,7 @@ pub async fn irc(
     db: &tokio_postgres::Config,
     clients: usize,
     messages: usize,
+    offered: usize,
     rate: usize,
     seconds: u64,
 ) -> anyhow::Result<serde_json::Value> {
@@ -90,9 +94,15 @@ pub async fn irc(
     let total = per_client * clients;
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // Each client sends at offered/clients lines per second, all starting together.
+    let per_client_interval = (offered > 0).then(|| Duration::from_secs_f64(clients as f64 / offered as f64));
+    let start = tokio::time::Instant::now();
     for (i, mut client) in talkers.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             for n in 0..per_client {
+                if let Some(interval) = per_client_interval {
+                    tokio::time::sleep_until(start + interval * n as u32).await;
+                }
                 client.privmsg(CHANNEL, &format!("burst {i} {n}: the quick brown fox jumps over the lazy dog")).await?;
             }
             anyhow::Ok(client)
@@ -195,6 +205,8 @@ pub async fn irc(
         "bench": "irc",
         "clients": clients,
         "messages": total,
+        "offered_per_s": offered,
+        "send_seconds": (sent.as_secs_f64() * 100.0).round() / 100.0,
         "messages_per_s": crate::bench::rate(total, elapsed),
         "lost": lost,
         "steady_rate": rate,

@@ -19,8 +19,10 @@ use uuid::Uuid;
 
 /// The most lines decided in one append.
 const MAX_BATCH: usize = 512;
-/// Lines waiting for a room before the reader waits (backpressure towards the server socket).
-const QUEUE: usize = 8_192;
+/// Lines waiting for a room before the reader waits. Generous: when the reader waits, the IRC
+/// server's send queue towards the bot fills instead, and a server drops a client whose queue
+/// overflows; a burst is better absorbed here (a line is a few hundred bytes).
+const QUEUE: usize = 65_536;
 
 /// What became of one command sent to a room worker.
 pub type RoomOutcome = Result<(Vec<Event>, Position), RoomFailure>;
