@@ -410,3 +410,90 @@ async fn bodies(w: &World) -> Vec<String> {
     let data = w.app.data(Some(&w.admin.token), "{ deliveries(first: 50) { edges { node { toNumber body } } } }", json!({})).await;
     data["deliveries"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["body"].as_str().unwrap_or_default().to_owned()).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_command_of_the_spec_works_for_its_level() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await; // superuser (the first account)
+    w.log_in(&mut alice, &w.admin).await;
+    let bob_session = w.app.member("bob").await;
+    let mut bob = w.joined("bob").await; // a logged-in member
+    w.log_in(&mut bob, &bob_session).await;
+    let mut carol = w.joined("carol").await; // a guest
+
+    // .about set / .about, .meet (members)
+    bob.privmsg(CHANNEL, ".about set I like trains").await.unwrap();
+    expect_from_bot(&mut bob, "about text saved").await;
+    alice.privmsg(CHANNEL, ".about bob").await.unwrap();
+    expect_from_bot(&mut alice, "bob: I like trains").await;
+    carol.privmsg(CHANNEL, ".about bob").await.unwrap();
+    expect_from_bot(&mut carol, "logged in").await;
+    bob.privmsg(CHANNEL, ".meet carol").await.unwrap();
+    expect_from_bot(&mut carol, "Sign up at http://switchboard.test").await;
+
+    // .info add / .info / .info set / .info del; only the creator or an operator may change it.
+    bob.privmsg(CHANNEL, ".info add rules Be kind.").await.unwrap();
+    expect_from_bot(&mut bob, "rules added").await;
+    bob.privmsg(CHANNEL, ".info add rules again").await.unwrap();
+    expect_from_bot(&mut bob, "already exists").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        carol.privmsg(CHANNEL, ".info rules").await.unwrap();
+        let line =
+            carol.expect(WAIT, |l| l.nick() == Some(BOT) && l.params.last().is_some_and(|t| t.starts_with("carol: "))).await.unwrap();
+        if line.raw.contains("rules: Be kind. (set by") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the info item never showed: {}", line.raw);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    carol.privmsg(CHANNEL, ".info set rules anarchy").await.unwrap();
+    expect_from_bot(&mut carol, "you need level").await;
+    alice.privmsg(CHANNEL, ".info set rules Be kind, please.").await.unwrap();
+    expect_from_bot(&mut alice, "rules replaced").await;
+    bob.privmsg(CHANNEL, ".info del rules").await.unwrap();
+    expect_from_bot(&mut bob, "rules deleted").await;
+
+    // Moderation by the superuser: voice, topic, mute/unmute, kick.
+    alice.privmsg(CHANNEL, ".voice carol").await.unwrap();
+    carol.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+v carol")).await.expect("+v");
+    alice.privmsg(CHANNEL, ".topic Welcome to the lobby").await.unwrap();
+    carol.expect(WAIT, |l| l.command == "TOPIC" && l.raw.contains("Welcome to the lobby")).await.expect("topic set");
+    alice.privmsg(CHANNEL, ".mute carol 10m").await.unwrap();
+    expect_from_bot(&mut alice, "carol is muted for 10 minutes").await;
+    alice.privmsg(CHANNEL, ".unmute carol").await.unwrap();
+    expect_from_bot(&mut alice, "carol may speak again").await;
+    bob.privmsg(CHANNEL, ".kick carol").await.unwrap();
+    expect_from_bot(&mut bob, "you need level 3").await;
+
+    // A ban request by a member, approved by staff.
+    bob.privmsg(CHANNEL, ".requestban carol spamming links").await.unwrap();
+    let opened = expect_from_bot(&mut bob, "ban request").await;
+    let id = opened.params.last().unwrap().split_whitespace().nth(3).unwrap().to_owned();
+    alice.privmsg(CHANNEL, &format!(".approve {id}")).await.unwrap();
+    expect_from_bot(&mut alice, "approved").await;
+    carol.expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("carol")).await.expect("carol is banned");
+
+    // Staff: bind a new channel, list, act, unbind.
+    alice.privmsg(CHANNEL, ".join #annex").await.unwrap();
+    expect_from_bot(&mut alice, "#annex is now a Switchboard room").await;
+    alice.privmsg(CHANNEL, ".channels").await.unwrap();
+    expect_from_bot(&mut alice, "#annex #lobby").await;
+    alice.privmsg(CHANNEL, &format!(".act {CHANNEL} waves at everyone")).await.unwrap();
+    bob.expect(WAIT, |l| l.nick() == Some(BOT) && l.raw.contains("\u{1}ACTION waves at everyone\u{1}")).await.expect("the bot acts");
+    alice.privmsg(CHANNEL, ".part #annex").await.unwrap();
+    expect_from_bot(&mut alice, "#annex unbound").await;
+    bob.privmsg(CHANNEL, ".channels").await.unwrap();
+    expect_from_bot(&mut bob, "you need level 4").await;
+
+    // Superuser only: .whois, privately.
+    alice.privmsg(CHANNEL, ".whois bob").await.unwrap();
+    expect_from_bot(&mut alice, "bob: user").await;
+    expect_from_bot(&mut alice, "about: I like trains").await;
+
+    // .logout ends the session (an event).
+    bob.privmsg(BOT, ".logout").await.unwrap();
+    expect_from_bot(&mut bob, "logged out").await;
+    bob.privmsg(CHANNEL, ".status").await.unwrap();
+    expect_from_bot(&mut bob, "not logged in").await;
+}

@@ -422,3 +422,67 @@ async fn members_change_nick_look_people_up_invite_resend_and_only_operators_gra
         "{queued:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_while_twilio_is_answering_and_restarted_never_sends_a_text_twice() {
+    use support::twilio::{ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn};
+    let (app, admin, _) = app_with_sms_room().await;
+    let twilio = TwilioStandIn::start().await;
+    let sender = || {
+        let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
+            base_url: twilio.base_url.clone(),
+            account_sid: ACCOUNT_SID.into(),
+            auth_token: AUTH_TOKEN.into(),
+            status_callback: None,
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .unwrap();
+        let options = gateways::sms::outbound::OutboundOptions { per_number_per_second: None, ..Default::default() };
+        gateways::sms::outbound::DeliverySender::new(app.store.clone(), client, options)
+    };
+    let _processor = start_processor(&app);
+    // Twilio accepts at once but answers late: the sender is killed inside that window.
+    twilio.answer_after(std::time::Duration::from_millis(500));
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let first = sender();
+    let running = tokio::spawn({
+        let stopped = stopped.clone();
+        async move { first.run(stopped).await }
+    });
+    let members: Vec<String> = (0..6).map(|i| format!("+1555020{i:04}")).collect();
+    for (i, phone) in members.iter().enumerate() {
+        text(&app, 100 + i as u32, phone, &format!("#join member{i}")).await;
+    }
+    text(&app, 200, &members[0], "hello, everyone").await;
+    let expected = members.len() + (members.len() - 1); // a welcome each, then the fan-out
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while twilio.sent().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing reached Twilio");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    running.abort(); // a crash: in-flight requests are dropped, their answers never read
+    let _ = running.await;
+
+    twilio.answer_after(std::time::Duration::ZERO);
+    let second = sender();
+    tokio::spawn(async move { second.run(stopped).await });
+    let sids = "{ deliveries(first: 100) { edges { node { toNumber body twilioSid } } } }";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let data = app.data(Some(&admin.token), sids, json!({})).await;
+        let edges = data["deliveries"]["edges"].as_array().unwrap().clone();
+        let with_sid = edges.iter().filter(|e| e["node"]["twilioSid"].is_string()).count();
+        if edges.len() == expected && with_sid == expected {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{with_sid} of {expected} deliveries have a SID: {edges:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent = twilio.sent();
+    let mut distinct: Vec<(String, String)> = sent.iter().map(|s| (s.to.clone(), s.body.clone())).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(sent.len(), expected, "each text accepted once: {sent:#?}");
+    assert_eq!(distinct.len(), expected);
+    assert!(twilio.replayed() >= 1, "the restarted sender retried what Twilio had accepted, with the same idempotency token");
+}

@@ -50,6 +50,11 @@ struct Recorded {
     failures: VecDeque<Failure>,
     by_token: HashMap<String, Value>,
     attempts: usize,
+    /// Requests answered from the idempotency cache (a retry of an accepted message).
+    replayed: usize,
+    /// How long an accepted message's answer takes (the window in which a sender may crash
+    /// after Twilio accepted but before it learned so).
+    answer_delay: std::time::Duration,
 }
 
 struct StandIn {
@@ -103,6 +108,16 @@ impl TwilioStandIn {
         self.state.recorded.lock().unwrap().violations.clone()
     }
 
+    /// Accepted messages are answered only after `delay` (0 by default).
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        self.state.recorded.lock().unwrap().answer_delay = delay;
+    }
+
+    /// Requests answered from the idempotency cache: retries of messages already accepted.
+    pub fn replayed(&self) -> usize {
+        self.state.recorded.lock().unwrap().replayed
+    }
+
     /// Every request that reached the create endpoint, including refused ones.
     pub fn attempts(&self) -> usize {
         self.state.recorded.lock().unwrap().attempts
@@ -115,6 +130,14 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
 }
 
 async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let (response, delay) = answer(&state, &account, &headers, &body);
+    tokio::time::sleep(delay).await;
+    response
+}
+
+/// What Twilio answers, and after how long (only accepted messages wait).
+fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> (Response, std::time::Duration) {
+    let now = std::time::Duration::ZERO;
     let mut recorded = state.recorded.lock().unwrap();
     recorded.attempts += 1;
     let mut violation = |v: String| {
@@ -126,17 +149,17 @@ async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<S
     if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some(expected.as_str()) {
         let v = violation("missing or wrong Basic auth".into());
         drop(recorded);
-        return error(StatusCode::UNAUTHORIZED, 20003, &v);
+        return (error(StatusCode::UNAUTHORIZED, 20003, &v), now);
     }
     if account != ACCOUNT_SID {
         let v = violation(format!("path account {account} is not the authenticated one"));
         drop(recorded);
-        return error(StatusCode::NOT_FOUND, 20404, &v);
+        return (error(StatusCode::NOT_FOUND, 20404, &v), now);
     }
     if headers.get("content-type").and_then(|h| h.to_str().ok()).is_none_or(|c| !c.starts_with("application/x-www-form-urlencoded")) {
         let v = violation("the body is not application/x-www-form-urlencoded".into());
         drop(recorded);
-        return error(StatusCode::BAD_REQUEST, 20001, &v);
+        return (error(StatusCode::BAD_REQUEST, 20001, &v), now);
     }
     let form: Vec<(String, String)> = url_decode(&body);
     let names: HashSet<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
@@ -161,21 +184,23 @@ async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<S
     if !problems.is_empty() {
         let v = violation(problems.join("; "));
         drop(recorded);
-        return error(StatusCode::BAD_REQUEST, 21000, &v);
+        return (error(StatusCode::BAD_REQUEST, 21000, &v), now);
     }
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let token = headers.get("i-twilio-idempotency-token").and_then(|h| h.to_str().ok()).map(str::to_owned);
-    if let Some(previous) = token.as_ref().and_then(|t| recorded.by_token.get(t)) {
-        return (StatusCode::CREATED, Json(previous.clone())).into_response();
+    if let Some(previous) = token.as_ref().and_then(|t| recorded.by_token.get(t)).cloned() {
+        recorded.replayed += 1;
+        return ((StatusCode::CREATED, Json(previous)).into_response(), now);
     }
     if let Some(failure) = recorded.failures.pop_front() {
         drop(recorded);
-        return match failure {
+        let refusal = match failure {
             Failure::InvalidNumber => error(StatusCode::BAD_REQUEST, 21211, "The 'To' number is not a valid phone number."),
             Failure::Unsubscribed => error(StatusCode::BAD_REQUEST, 21610, "Attempt to send to unsubscribed recipient"),
             Failure::RateLimited => error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests"),
             Failure::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error"),
         };
+        return (refusal, now);
     }
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
     let answer = json!({
@@ -195,7 +220,7 @@ async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<S
     if let Some(token) = token {
         recorded.by_token.insert(token, answer.clone());
     }
-    (StatusCode::CREATED, Json(answer)).into_response()
+    ((StatusCode::CREATED, Json(answer)).into_response(), recorded.answer_delay)
 }
 
 fn url_decode(body: &[u8]) -> Vec<(String, String)> {
