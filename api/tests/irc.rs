@@ -346,6 +346,16 @@ async fn long_lines_control_characters_and_floods_do_not_break_the_bot() {
     let mut carol = w.joined("carol").await;
     carol.privmsg(CHANNEL, ".version").await.unwrap();
     expect_from_bot(&mut carol, "Switchboard").await;
+    // CTCP per convention, answered by NOTICE; a hostile PING argument is bounded.
+    carol.send_raw(&format!("PRIVMSG {BOT} :\u{1}VERSION\u{1}")).await.unwrap();
+    carol
+        .expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "NOTICE" && l.raw.contains("\u{1}VERSION Switchboard"))
+        .await
+        .expect("CTCP VERSION");
+    carol.send_raw(&format!("PRIVMSG {BOT} :\u{1}PING {}\u{1}", "9".repeat(400))).await.unwrap();
+    let pong =
+        carol.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "NOTICE" && l.raw.contains("\u{1}PING 9")).await.expect("CTCP PING");
+    assert!(pong.raw.len() + 2 <= 512, "{} bytes", pong.raw.len() + 2);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let floods =

@@ -346,6 +346,13 @@ impl Bot {
                     self.inner.rooms.reconcile(bound.room_id, nicks).await;
                 }
             }
+            IrcInput::Ctcp { who, request } => {
+                // Answered per convention by NOTICE; the reply is bounded and sanitised (a
+                // hostile PING argument cannot make the line too long).
+                if let Some(reply) = super::text::ctcp_reply(&request, &IrcSettings::version(), Utc::now()) {
+                    self.inner.outbox.send(irc::proto::Command::NOTICE(who.nick, reply));
+                }
+            }
             IrcInput::JoinRefused { channel, reason } => tracing::warn!(%channel, %reason, "the server refused to let the bot join"),
             IrcInput::ModeChanged { .. } | IrcInput::TopicChanged { .. } => {}
         }

@@ -1,8 +1,8 @@
 //! The connection task, kept thin: connect (TLS, server password and SASL PLAIN optional),
 //! join the bound channels with their keys, forward every line to the bot, and when the
 //! connection ends, tell the bot (sessions end) and reconnect with exponential backoff and
-//! jitter. Nick fallback on 433 and CTCP VERSION/PING/TIME are the `irc` crate's; so is the
-//! outgoing flood control (`burst_messages` per `burst_window`).
+//! jitter. Nick fallback on 433 is the `irc` crate's; so is the outgoing flood control
+//! (`burst_messages` per `burst_window`). CTCP is answered by the bot (bounded replies).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -73,7 +73,6 @@ fn config(settings: &IrcSettings, channels: &[projections::queries::BoundChannel
         password: if settings.sasl.is_some() { None } else { settings.server_password.clone() },
         channels: channels.iter().map(|c| c.channel.clone()).collect(),
         channel_keys: channels.iter().filter_map(|c| Some((c.channel.clone(), c.key.clone()?))).collect::<HashMap<_, _>>(),
-        version: Some(IrcSettings::version()),
         ping_time: Some(60),
         ping_timeout: Some(30),
         burst_window_length: Some(settings.burst_window.as_secs().max(1) as u32),

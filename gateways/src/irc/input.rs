@@ -87,14 +87,18 @@ pub enum IrcInput {
         nick: String,
         reason: Option<String>,
     },
-    /// Text to a channel (`to_channel`) or privately to the bot. CTCP requests other than
-    /// ACTION are not here: the `irc` crate answers VERSION/PING/TIME itself.
+    /// Text to a channel (`to_channel`) or privately to the bot; `/me` is an ACTION kind.
     Said {
         who: Source,
         target: String,
         to_channel: bool,
         text: String,
         kind: SaidKind,
+    },
+    /// A CTCP request other than ACTION (VERSION, PING, TIME…): its inner text.
+    Ctcp {
+        who: Source,
+        request: String,
     },
     ModeChanged {
         by: Source,
@@ -173,7 +177,7 @@ pub fn translate(message: &Message) -> Option<IrcInput> {
         Command::PRIVMSG(target, text) => {
             let (text, kind) = match parse_ctcp(text) {
                 Some((command, args)) if command.eq_ignore_ascii_case("ACTION") => (args.to_owned(), SaidKind::Action),
-                Some(_) => return None,
+                Some(_) => return Some(IrcInput::Ctcp { who: from?, request: text.trim_matches('\u{1}').to_owned() }),
                 None => (text.clone(), SaidKind::Privmsg),
             };
             Some(IrcInput::Said { who: from?, to_channel: is_channel(target), target: target.clone(), text, kind })
@@ -256,7 +260,10 @@ mod tests {
                 kind: SaidKind::Privmsg
             })
         );
-        assert_eq!(input(":bob!~bob@127.0.0.1 PRIVMSG switchboard :\u{1}VERSION\u{1}"), None, "the irc crate answers CTCP");
+        assert_eq!(
+            input(":bob!~bob@127.0.0.1 PRIVMSG switchboard :\u{1}PING 123\u{1}"),
+            Some(IrcInput::Ctcp { who: bob(), request: "PING 123".into() })
+        );
         assert_eq!(input(":bob!~bob@127.0.0.1 NOTICE switchboard :\u{1}PING 1\u{1}"), None);
     }
 
