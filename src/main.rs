@@ -136,6 +136,28 @@ async fn main() -> anyhow::Result<()> {
     outcome
 }
 
+/// Runs a log follower until shutdown, restarting it after a pause when it fails: followers keep
+/// checkpoints, so a restart resumes where the failed run stopped.
+fn supervise<F, Fut, E>(name: &'static str, mut shutdown: watch::Receiver<bool>, mut run: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        loop {
+            match run(shutdown.clone()).await {
+                Ok(()) => return,
+                Err(e) => tracing::error!(error = %e, "{name} stopped; restarting from its checkpoint in 2 s"),
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            }
+        }
+    })
+}
+
 async fn migrate(database: &Database) -> anyhow::Result<()> {
     store::PgEventStore::migrate(&database.config).await.context("migrating the database")?;
     tracing::info!("database migrated");
@@ -160,39 +182,17 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
     ));
     // Acts on recorded inbound texts; restarted after a pause if it fails (its checkpoint makes
     // that safe).
-    let mut sms_shutdown = shutdown_rx.clone();
-    let sms = {
-        let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
-        tokio::spawn(async move {
-            loop {
-                match processor.run(sms_shutdown.clone()).await {
-                    Ok(()) => return,
-                    Err(e) => tracing::error!(error = %e, "the SMS processor stopped; restarting in 2 s"),
-                }
-                tokio::select! {
-                    _ = sms_shutdown.wait_for(|stop| *stop) => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                }
-            }
-        })
-    };
+    let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
+    let sms = supervise("the SMS processor", shutdown_rx.clone(), move |stop| {
+        let processor = processor.clone();
+        async move { processor.run(stop).await }
+    });
     // Texts what is said in bridged rooms from elsewhere (IRC, the bot) to their SMS members.
-    let mut bridge_shutdown = shutdown_rx.clone();
-    let bridge = {
-        let bridge = gateways::sms::bridge::SmsBridge::new(store.clone());
-        tokio::spawn(async move {
-            loop {
-                match bridge.run(bridge_shutdown.clone()).await {
-                    Ok(()) => return,
-                    Err(e) => tracing::error!(error = %e, "the SMS bridge stopped; restarting in 2 s"),
-                }
-                tokio::select! {
-                    _ = bridge_shutdown.wait_for(|stop| *stop) => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                }
-            }
-        })
-    };
+    let bridge = gateways::sms::bridge::SmsBridge::new(store.clone());
+    let bridge = supervise("the SMS bridge", shutdown_rx.clone(), move |stop| {
+        let bridge = bridge.clone();
+        async move { bridge.run(stop).await }
+    });
     let outbound = match (&settings.twilio.account_sid, &settings.api.twilio_auth_token) {
         (Some(account_sid), Some(token)) => {
             let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
@@ -209,18 +209,9 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let sender = gateways::sms::outbound::DeliverySender::new(store.clone(), client, options);
-            let mut stop = shutdown_rx.clone();
-            Some(tokio::spawn(async move {
-                loop {
-                    match sender.run(stop.clone()).await {
-                        Ok(()) => return,
-                        Err(e) => tracing::error!(error = %e, "the SMS sender stopped; restarting from its checkpoint in 5 s"),
-                    }
-                    tokio::select! {
-                        _ = stop.wait_for(|stop| *stop) => return,
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                    }
-                }
+            Some(supervise("the SMS sender", shutdown_rx.clone(), move |stop| {
+                let sender = sender.clone();
+                async move { sender.run(stop).await }
             }))
         }
         _ => {
@@ -235,18 +226,9 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
             }
             let bot = gateways::irc::bot::Bot::start(irc_settings, store.clone(), projections::ReadModels::new(store.pool().clone()));
             let connection = tokio::spawn(gateways::irc::connection::run(bot.clone(), shutdown_rx.clone()));
-            let (relay_store, mut stop) = (store.clone(), shutdown_rx.clone());
-            let relay = tokio::spawn(async move {
-                loop {
-                    match gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop.clone()).await {
-                        Ok(()) => return,
-                        Err(e) => tracing::error!(error = %e, "the IRC relay stopped; restarting from its checkpoint in 2 s"),
-                    }
-                    tokio::select! {
-                        _ = stop.wait_for(|stop| *stop) => return,
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                    }
-                }
+            let relay_store = store.clone();
+            let relay = supervise("the IRC relay", shutdown_rx.clone(), move |stop| {
+                gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop)
             });
             Some((connection, relay))
         }

@@ -271,8 +271,16 @@ async fn the_audit_log_filters_by_stream_type_actor_gateway_and_time_and_pages_w
         events(filter: $f, first: $first, after: $after, newestFirst: $newest) { \
           edges { cursor node { type stream actor gateway position recordedAt payload correlationId } } pageInfo { hasNextPage endCursor } } }";
 
-    // Page through the room's stream two at a time: every event once, in order.
+    // The log shows an event once nothing older can still commit (the gap-free watermark); on a
+    // shared test cluster other tests' open transactions can hold that back for a moment.
     let filter = json!({ "stream": format!("room-{room}") });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.data(Some(&admin.token), events, json!({ "f": filter, "first": 50 })).await["events"]["edges"].as_array().unwrap().len() < 9 {
+        assert!(std::time::Instant::now() < deadline, "the room's events never all became visible");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Page through the room's stream two at a time: every event once, in order.
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use domain::events::MessageKind;
 use domain::{Event, EventCodec, Gateway};
-use futures::StreamExt;
 use projections::queries::BoundChannel;
-use store::{EventStore, Filter, PgEventStore, Position, StoreError};
+use store::{Filter, FirstStart, PgEventStore, StoreError};
 use tokio::sync::watch;
 
 use super::bot::Bot;
@@ -27,27 +26,18 @@ const TYPES: [&str; 5] =
     ["room.message_posted", "room.user_banned", "room.user_unbanned", "room.irc_channel_bound", "room.irc_channel_unbound"];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
-pub async fn run(bot: Bot, store: PgEventStore, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
-    let mut after = store.load_checkpoint(SUBSCRIBER).await?;
-    if after == Position::START {
-        after = store.head().await?;
-        store.save_checkpoint(SUBSCRIBER, after).await?;
-    }
-    let mut events = store.subscribe_all(after, Filter::event_types(TYPES));
-    loop {
-        let next = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-            next = events.next() => next,
-        };
-        let Some(recorded) = next else { return Ok(()) };
-        let recorded = recorded?;
-        let from_irc = recorded.metadata.gateway == Gateway::Irc;
-        match Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone()) {
-            Ok(event) => relay(&bot, event, from_irc, &mut shutdown).await,
-            Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
-        }
-        store.save_checkpoint(SUBSCRIBER, recorded.position).await?;
-    }
+pub async fn run(bot: Bot, store: PgEventStore, shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
+    let (bot, waiting) = (&bot, &shutdown);
+    store
+        .follow(SUBSCRIBER, Filter::event_types(TYPES), FirstStart::Head, shutdown.clone(), |recorded| async move {
+            let from_irc = recorded.metadata.gateway == Gateway::Irc;
+            match Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload) {
+                Ok(event) => relay(bot, event, from_irc, &mut waiting.clone()).await,
+                Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
+            }
+            Ok(())
+        })
+        .await
 }
 
 async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Receiver<bool>) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use domain::events::{DeliveryQueued, MessageKind, MessagePosted};
 use domain::{Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, PhoneNumber, StreamName};
 use futures::StreamExt;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, Position, RecordedEvent};
+use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, RecordedEvent};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -36,23 +36,9 @@ impl SmsBridge {
     }
 
     /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let mut after = self.store.load_checkpoint(SUBSCRIBER).await?;
-        if after == Position::START {
-            after = self.store.head().await?;
-            self.store.save_checkpoint(SUBSCRIBER, after).await?;
-        }
-        let mut events = self.store.subscribe_all(after, Filter::event_types(["room.message_posted"]));
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-                next = events.next() => next,
-            };
-            let Some(recorded) = next else { return Ok(()) };
-            let recorded = recorded?;
-            self.handle(&recorded).await?;
-            self.store.save_checkpoint(SUBSCRIBER, recorded.position).await?;
-        }
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
+        let filter = Filter::event_types(["room.message_posted"]);
+        self.store.follow(SUBSCRIBER, filter, FirstStart::Head, shutdown, |recorded| async move { self.handle(&recorded).await }).await
     }
 
     /// Texts one posted message to the room's SMS members (idempotent).

@@ -15,7 +15,7 @@ use domain::{
     NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, Speaker, StreamName, User, UserCommand,
 };
 use futures::StreamExt;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, Position, RecordedEvent, StoreError};
+use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -75,19 +75,9 @@ impl SmsProcessor {
 
     /// Follows the log until `shutdown` turns true. Errors other than a refused command stop
     /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let after = self.store.load_checkpoint(SUBSCRIBER).await?;
-        let mut events = self.store.subscribe_all(after, Filter::event_types(["sms.inbound_received"]));
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-                next = events.next() => next,
-            };
-            let Some(recorded) = next else { return Ok(()) };
-            let recorded = recorded?;
-            self.handle(&recorded).await?;
-            self.store.save_checkpoint(SUBSCRIBER, recorded.position).await?;
-        }
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
+        let filter = Filter::event_types(["sms.inbound_received"]);
+        self.store.follow(SUBSCRIBER, filter, FirstStart::Beginning, shutdown, |recorded| async move { self.handle(&recorded).await }).await
     }
 
     /// Handles one recorded inbound text (idempotent).

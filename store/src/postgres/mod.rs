@@ -116,6 +116,45 @@ impl PgEventStore {
         Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
     }
 
+    /// Runs `handle` on every event matching `filter` after `subscriber`'s checkpoint, in log
+    /// order, saving the checkpoint after each, until `shutdown` turns true or `handle` fails
+    /// (the caller restarts it; the checkpoint makes a replay start at the failed event, so
+    /// handlers must be idempotent). A subscriber that never ran starts at `first_start`:
+    /// the log's beginning, or its head for consumers that must not act on old history
+    /// (relaying old messages into a channel, texting them to phones).
+    pub async fn follow<F, Fut, E>(
+        &self,
+        subscriber: &str,
+        filter: crate::types::Filter,
+        first_start: FirstStart,
+        mut shutdown: watch::Receiver<bool>,
+        mut handle: F,
+    ) -> Result<(), E>
+    where
+        F: FnMut(crate::types::RecordedEvent) -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+        E: From<StoreError>,
+    {
+        use futures::StreamExt;
+        let mut after = self.load_checkpoint(subscriber).await?;
+        if after == Position::START && first_start == FirstStart::Head {
+            after = crate::EventStore::head(self).await?;
+            self.save_checkpoint(subscriber, after).await?;
+        }
+        let mut events = crate::EventStore::subscribe_all(self, after, filter);
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                next = events.next() => next,
+            };
+            let Some(recorded) = next else { return Ok(()) };
+            let recorded = recorded?;
+            let position = recorded.position;
+            handle(recorded).await?;
+            self.save_checkpoint(subscriber, position).await?;
+        }
+    }
+
     /// Records that `subscriber` has handled everything up to `position`.
     pub async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
         let (era, tx, pos) = position.as_pg()?;
@@ -131,6 +170,15 @@ impl PgEventStore {
             .await?;
         Ok(())
     }
+}
+
+/// Where a subscriber that has never run starts ([`PgEventStore::follow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstStart {
+    /// At the beginning of the log.
+    Beginning,
+    /// At the log's head: only what happens from now on.
+    Head,
 }
 
 #[async_trait]
