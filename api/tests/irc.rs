@@ -507,3 +507,37 @@ async fn every_other_command_of_the_spec_works_for_its_level() {
     bob.privmsg(CHANNEL, ".status").await.unwrap();
     expect_from_bot(&mut bob, "not logged in").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_only_room_keeps_its_channel_closed_and_the_bot_invites_members_who_log_in() {
+    let w = world().await;
+    let vip = w
+        .app
+        .data(
+            Some(&w.admin.token),
+            "mutation { createRoom(input: {name: \"vip\", inviteOnly: true, ircChannel: \"#vip\"}) { roomId } }",
+            json!({}),
+        )
+        .await;
+    let vip_id = vip["createRoom"]["roomId"].as_str().unwrap().to_owned();
+    wait_until(|| w.bot.has_joined("#vip")).await;
+    let mut carol = w.joined("carol").await;
+    carol.send_raw("JOIN #vip").await.unwrap();
+    carol.expect(WAIT, |l| l.command == "473").await.expect("a guest cannot join the +i channel");
+
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    alice.expect(WAIT, |l| l.command == "INVITE" && l.params.last().map(String::as_str) == Some("#vip")).await.expect("invited at login");
+    alice.join("#vip").await.expect("the invitation lets alice in");
+
+    // Opening the room in GraphQL opens the channel.
+    w.app
+        .data(
+            Some(&w.admin.token),
+            "mutation($r: UUID!) { setInviteOnly(room: $r, inviteOnly: false) { position } }",
+            json!({ "r": vip_id }),
+        )
+        .await;
+    alice.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("-i")).await.expect("-i");
+    carol.join("#vip").await.expect("now anyone may join");
+}

@@ -94,6 +94,8 @@ pub struct BoundChannel {
     pub room_id: Uuid,
     pub channel: String,
     pub key: Option<String>,
+    /// The room is invite-only: the channel is kept `+i` and the bot invites members.
+    pub invite_only: bool,
 }
 
 /// A shared fact (`.info`), with who last changed it.
@@ -359,8 +361,14 @@ impl ReadModels {
 
     /// Every room bound to an IRC channel.
     pub async fn irc_channels(&self) -> Result<Vec<BoundChannel>, ProjectionError> {
-        let rows = self.query("SELECT room_id, channel, channel_key FROM read.room_irc_channels ORDER BY channel_fold", &[]).await?;
-        Ok(rows.iter().map(|r| BoundChannel { room_id: r.get(0), channel: r.get(1), key: r.get(2) }).collect())
+        let rows = self
+            .query(
+                "SELECT c.room_id, c.channel, c.channel_key, coalesce(r.invite_only, false) FROM read.room_irc_channels c \
+                 LEFT JOIN read.rooms r ON r.room_id = c.room_id ORDER BY c.channel_fold",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| BoundChannel { room_id: r.get(0), channel: r.get(1), key: r.get(2), invite_only: r.get(3) }).collect())
     }
 
     /// Whose IRC token this is (any purpose, even used or expired: the aggregate decides).

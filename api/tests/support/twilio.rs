@@ -161,7 +161,7 @@ fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> 
         drop(recorded);
         return (error(StatusCode::BAD_REQUEST, 20001, &v), now);
     }
-    let form: Vec<(String, String)> = url_decode(&body);
+    let form: Vec<(String, String)> = url_decode(body);
     let names: HashSet<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
     let mut problems = Vec::new();
     for name in &names {

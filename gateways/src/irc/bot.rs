@@ -216,6 +216,41 @@ impl Bot {
         self.inner.channels.read().expect("channels lock").values().find(|c| c.room_id == room_id).cloned()
     }
 
+    /// A member just logged in: they are invited into every invite-only channel the bot is on
+    /// (on IRC a live session is the invitation, SPEC §1).
+    fn invite_to_closed_channels(&self, nick: &str) {
+        let closed: Vec<String> =
+            self.inner.channels.read().expect("channels lock").values().filter(|c| c.invite_only).map(|c| c.channel.clone()).collect();
+        for channel in closed.into_iter().filter(|c| self.has_joined(c)) {
+            self.inner.outbox.raw(&["INVITE", nick, &channel]);
+        }
+    }
+
+    /// A room's invite-only flag changed: the channel follows (`+i` / `-i`).
+    pub fn set_invite_only(&self, room_id: Uuid, invite_only: bool) {
+        let channel = {
+            let mut channels = self.inner.channels.write().expect("channels lock");
+            let Some(bound) = channels.values_mut().find(|c| c.room_id == room_id) else { return };
+            bound.invite_only = invite_only;
+            bound.channel.clone()
+        };
+        if self.has_joined(&channel) {
+            self.inner.outbox.raw(&["MODE", &channel, if invite_only { "+i" } else { "-i" }]);
+        }
+    }
+
+    /// Whether a room is invite-only now (from its stream: a binding may arrive before the
+    /// read model knows the room).
+    pub async fn room_is_invite_only(&self, room_id: Uuid) -> bool {
+        match self.inner.executor.load::<domain::Room>(&StreamName::room(room_id)).await {
+            Ok((room, _)) => room.invite_only,
+            Err(e) => {
+                tracing::warn!(error = %e, %room_id, "room not readable; treating it as open");
+                false
+            }
+        }
+    }
+
     /// Whether the bot is on `channel` now.
     pub fn has_joined(&self, channel: &str) -> bool {
         self.inner.joined.lock().expect("joined lock").contains(&fold(channel))
@@ -362,6 +397,10 @@ impl Bot {
         let Some(bound) = self.channel(&channel) else { return };
         if self.is_me(&who.nick) {
             self.inner.joined.lock().expect("joined lock").insert(fold(&channel));
+            if bound.invite_only {
+                // SPEC §1: an invite-only room's channel is kept +i; the bot invites members.
+                self.inner.outbox.raw(&["MODE", &bound.channel, "+i"]);
+            }
             let Ok(nick) = DisplayNick::parse(&who.nick) else { return };
             let joining = Joining {
                 member: MemberRef { user_id: None, nick },
@@ -1100,6 +1139,7 @@ impl Bot {
                     return Ok(());
                 }
                 self.inner.sessions.lock().expect("sessions lock").insert(nick.casefold(), session);
+                self.invite_to_closed_channels(&asker.who.nick);
                 let level = done.state.level;
                 self.reply(asker, &format!("logged in as {}; level {} ({})", nick, level.as_u8(), level.name()));
                 Ok(())
@@ -1314,7 +1354,7 @@ impl Bot {
             .await?;
         let bind = RoomCommand::BindIrcChannel { channel: irc_channel.clone(), key: key.clone(), caller_level: level };
         self.inner.rooms.execute(room_id, bind, metadata(actor)).await?;
-        let bound = BoundChannel { room_id, channel: irc_channel.to_string(), key };
+        let bound = BoundChannel { room_id, channel: irc_channel.to_string(), key, invite_only: false };
         self.bind(bound.clone());
         self.join_channel(&bound);
         self.reply(asker, &format!("{channel} is now a Switchboard room"));

@@ -1,5 +1,6 @@
 //! The way from the log to IRC (the bridge): what happens in a room elsewhere (an SMS member's
-//! text, `sendToRoom` from GraphQL, a ban, an unban or a new binding made by staff in GraphQL) is said or
+//! text, `sendToRoom` from GraphQL, a ban, an unban, a new binding or an invite-only switch made by
+//! staff in GraphQL) is said or
 //! done on the room's channel. Things that happened on IRC are not relayed back.
 //!
 //! It is a subscriber with its own checkpoint (`gateway:irc:relay`), advanced only after the
@@ -22,8 +23,14 @@ pub const SUBSCRIBER: &str = "gateway:irc:relay";
 /// (and logged): a channel the bot cannot join must not hold up every other room.
 const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
 
-const TYPES: [&str; 5] =
-    ["room.message_posted", "room.user_banned", "room.user_unbanned", "room.irc_channel_bound", "room.irc_channel_unbound"];
+const TYPES: [&str; 6] = [
+    "room.message_posted",
+    "room.user_banned",
+    "room.user_unbanned",
+    "room.irc_channel_bound",
+    "room.irc_channel_unbound",
+    "room.invite_only_changed",
+];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
 pub async fn run(bot: Bot, store: PgEventStore, shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
@@ -43,7 +50,8 @@ pub async fn run(bot: Bot, store: PgEventStore, shutdown: watch::Receiver<bool>)
 async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Receiver<bool>) {
     match event {
         Event::IrcChannelBound(bound) if !from_irc => {
-            let channel = BoundChannel { room_id: bound.room_id, channel: bound.channel.to_string(), key: bound.key.clone() };
+            let invite_only = bot.room_is_invite_only(bound.room_id).await;
+            let channel = BoundChannel { room_id: bound.room_id, channel: bound.channel.to_string(), key: bound.key.clone(), invite_only };
             bot.bind(channel.clone());
             bot.join_channel(&channel);
         }
@@ -68,6 +76,7 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
                 bot.apply_ban(&channel, &mask, ban.reason.as_ref().map(|r| r.as_str()));
             }
         }
+        Event::InviteOnlyChanged(change) => bot.set_invite_only(change.room_id, change.invite_only),
         Event::UserUnbanned(unban) if !from_irc => {
             let Some(mask) = bot.irc_mask_of(&unban.target).await else { return };
             if let Some(channel) = on_channel(bot, unban.room_id, shutdown).await {
