@@ -147,6 +147,14 @@ pub async fn queries(
         recipients = read.reply_numbers(room, senders[i % senders.len()]).await?.len();
         reply.record(started.elapsed().as_micros() as u64)?;
     }
+    // The form the SMS gateway uses for every message: ids and numbers, no nicks.
+    let mut fan_out = Histogram::<u64>::new(3)?;
+    for i in 0..lookups {
+        let started = Instant::now();
+        let found = read.fan_out(room, senders[i % senders.len()]).await?.len();
+        fan_out.record(started.elapsed().as_micros() as u64)?;
+        anyhow::ensure!(found == recipients, "the fan-out list and reply-numbers disagree");
+    }
 
     let rooms: Vec<Uuid> = client.query("SELECT room_id FROM read.rooms", &[]).await?.iter().map(|r| r.get(0)).collect();
     let span = client.query_one("SELECT min(recorded_at), max(recorded_at), count(*) FROM es_events", &[]).await?;
@@ -167,6 +175,7 @@ pub async fn queries(
     Ok(json!({
         "bench": "queries", "log_events": log, "lookups": lookups,
         "reply_numbers": { "room_members": members, "recipients": recipients, "ms_p50": latency_ms(&reply, 0.5), "ms_p99": latency_ms(&reply, 0.99) },
+        "fan_out": { "recipients": recipients, "ms_p50": latency_ms(&fan_out, 0.5), "ms_p99": latency_ms(&fan_out, 0.99) },
         "as_of_members_and_bans": { "rooms": rooms.len(), "rows_found": found, "ms_p50": latency_ms(&as_of, 0.5), "ms_p99": latency_ms(&as_of, 0.99) },
     }))
 }

@@ -287,6 +287,15 @@ impl ReadModels {
         Ok(ids.into_iter().zip(phones).zip(nicks).map(|((user_id, phone), nick)| Recipient { user_id, phone, nick }).collect())
     }
 
+    /// The fan-out list of a sender's message: `(user_id, phone)` of every recipient, the same
+    /// rule as [`reply_numbers`](Self::reply_numbers) without the nicks.
+    pub async fn fan_out(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<(Uuid, String)>, ProjectionError> {
+        let rows = self.query(crate::models::reply_numbers::FAN_OUT_SQL, &[&room_id, &sender]).await?;
+        let Some(row) = rows.first() else { return Ok(Vec::new()) };
+        let (ids, phones): (Vec<Uuid>, Vec<String>) = (row.get(0), row.get(1));
+        Ok(ids.into_iter().zip(phones).collect())
+    }
+
     /// A room's messages in `[from, to)`, oldest first, after a `(posted_at, message_id)` cursor.
     pub async fn messages(
         &self,

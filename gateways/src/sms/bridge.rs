@@ -60,20 +60,20 @@ impl SmsBridge {
             tracing::warn!(error = %e, "bridging before the reply-numbers read model caught up");
         }
         // A guest on IRC has no account: nobody can have muted them personally (nil sender).
-        let recipients = self.read.reply_numbers(message.room_id, message.author_id.unwrap_or(Uuid::nil())).await.map_err(unavailable)?;
+        let recipients = self.read.fan_out(message.room_id, message.author_id.unwrap_or(Uuid::nil())).await.map_err(unavailable)?;
         let text = bridged_text(&message);
         let parts = split(&text, MAX_SMS_CHARS);
         let metadata = recorded.metadata.caused_by(recorded.event_id, domain::Actor::System, Gateway::Sms);
-        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|recipient| {
-            let to = PhoneNumber::parse(&recipient.phone).ok()?;
+        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|(recipient, phone)| {
+            let to = PhoneNumber::parse(&phone).ok()?;
             let (parts, metadata, from, message) = (&parts, &metadata, &from, &message);
             Some(async move {
                 for (i, part) in parts.iter().enumerate() {
-                    let delivery_id = Uuid::new_v5(&recorded.event_id, format!("bridge:{}:{i}", recipient.user_id).as_bytes());
+                    let delivery_id = Uuid::new_v5(&recorded.event_id, format!("bridge:{}:{i}", recipient).as_bytes());
                     let queued = DeliveryQueued {
                         delivery_id,
                         room_id: message.room_id,
-                        recipient: recipient.user_id,
+                        recipient,
                         to: to.clone(),
                         from: from.clone(),
                         body: part.clone(),

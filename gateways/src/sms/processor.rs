@@ -394,19 +394,19 @@ impl SmsProcessor {
             tracing::warn!(error = %e, "fan-out before the reply-numbers read model caught up");
         }
         let recipients = projections::ReadModels::new(pool.clone())
-            .reply_numbers(inbound.room_id, sender)
+            .fan_out(inbound.room_id, sender)
             .await
             .map_err(|e| ProcessError::Command(e.to_string()))?;
         let text = format!("[{nick}] {body}");
         let message_id = inbound.key("message");
         // Each delivery is its own stream, so they are queued concurrently: the store's group
         // commit turns a burst of single appends into a few transactions.
-        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|recipient| {
-            let to = PhoneNumber::parse(&recipient.phone).ok()?;
+        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|(recipient, phone)| {
+            let to = PhoneNumber::parse(&phone).ok()?;
             let text = &text;
             Some(async move {
-                let step = format!("fanout:{}", recipient.user_id);
-                self.queue(inbound, Some(recipient.user_id), &to, text, &step, Some(message_id)).await
+                let step = format!("fanout:{}", recipient);
+                self.queue(inbound, Some(recipient), &to, text, &step, Some(message_id)).await
             })
         }))
         .buffer_unordered(64)

@@ -36,6 +36,13 @@ pub const REPLY_NUMBERS_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}')
      WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
        AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
 
+/// The fan-out list only (who and which number), without nicks: what the SMS gateway needs
+/// for every message, a third less to aggregate, send and decode than [`REPLY_NUMBERS_SQL`].
+pub const FAN_OUT_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}'), coalesce(array_agg(r.phone), '{}') \
+     FROM read.sms_recipients r \
+     WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
+       AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
+
 impl Projection for ReplyNumbers {
     fn name(&self) -> &'static str {
         "reply_numbers"
