@@ -255,10 +255,15 @@ impl<S: EventStore> CommandExecutor<S> {
     /// commands a second. A refused command is reported and skipped; the others go ahead.
     /// When someone else wrote the stream meanwhile, the batch is decided again on the caught-up
     /// state (bounded by [`MAX_ATTEMPTS`]).
+    ///
+    /// Each command carries an idempotency key; its events' ids derive from it. So when an
+    /// append's outcome is unknown (the connection dropped around the commit), the caller can
+    /// reload and run the same batch again: what did commit is recognised by the store as a
+    /// repeat, not written twice.
     pub async fn execute_batch<A>(
         &self,
         loaded: &mut Loaded<A>,
-        commands: &[(A::Command, Metadata)],
+        commands: &[(A::Command, Metadata, Uuid)],
     ) -> Result<BatchOutcome<A>, ExecuteError<A::Error>>
     where
         A: Aggregate,
@@ -268,12 +273,12 @@ impl<S: EventStore> CommandExecutor<S> {
             let mut state = loaded.state.clone();
             let mut results = Vec::with_capacity(commands.len());
             let mut new_events = Vec::new();
-            for (command, metadata) in commands {
+            for (command, metadata, key) in commands {
                 let ctx = Context::new((self.clock)(), metadata.actor.clone());
                 match state.decide(command, &ctx) {
                     Ok(events) => {
-                        for event in &events {
-                            new_events.push(NewEvent::from_domain(event, metadata.clone()));
+                        for (i, event) in events.iter().enumerate() {
+                            new_events.push(NewEvent::with_id(derive_event_id(*key, i), event, metadata.clone()));
                             state = state.evolve(event);
                         }
                         results.push(Ok(events));

@@ -74,7 +74,8 @@ async fn a_batch_on_kept_state_decides_in_order_skips_refusals_and_catches_up_af
     let db = TestDatabase::create().await;
     let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
     let mut kept = executor.load_kept::<QuoteBook>(&StreamName::quotes()).await.unwrap();
-    let batch = vec![(add("first"), meta()), (add("FIRST"), meta()), (add("second"), meta())];
+    let batch =
+        vec![(add("first"), meta(), Uuid::now_v7()), (add("FIRST"), meta(), Uuid::now_v7()), (add("second"), meta(), Uuid::now_v7())];
     let outcome = executor.execute_batch(&mut kept, &batch).await.unwrap();
     assert!(outcome.results[0].is_ok() && outcome.results[2].is_ok());
     assert!(matches!(outcome.results[1], Err(QuoteError::Duplicate { existing: 1, .. })), "the second sees the first's event");
@@ -84,7 +85,7 @@ async fn a_batch_on_kept_state_decides_in_order_skips_refusals_and_catches_up_af
     // Another writer appends behind the kept state's back: the next batch is decided again on
     // the caught-up state instead of failing or overwriting.
     executor.execute::<QuoteBook>(&StreamName::quotes(), &add("third, from elsewhere"), meta()).await.unwrap();
-    let outcome = executor.execute_batch(&mut kept, &[(add("fourth"), meta())]).await.unwrap();
+    let outcome = executor.execute_batch(&mut kept, &[(add("fourth"), meta(), Uuid::now_v7())]).await.unwrap();
     let Ok(events) = &outcome.results[0] else { panic!("{:?}", outcome.results) };
     let Event::QuoteAdded(q) = &events[0] else { panic!("{events:?}") };
     assert_eq!(q.quote_id, 4, "decided on the state that includes the other writer's quote");
@@ -92,6 +93,21 @@ async fn a_batch_on_kept_state_decides_in_order_skips_refusals_and_catches_up_af
     assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(3));
 
     // A batch of refusals only appends nothing.
-    let outcome = executor.execute_batch(&mut kept, &[(add("fourth"), meta())]).await.unwrap();
+    let outcome = executor.execute_batch(&mut kept, &[(add("fourth"), meta(), Uuid::now_v7())]).await.unwrap();
     assert!(outcome.appended.is_none() && outcome.results[0].is_err());
+}
+
+#[tokio::test]
+async fn a_batch_run_again_after_an_unknown_outcome_is_stored_once() {
+    // The first run committed but its caller never heard (say the connection dropped): it
+    // reloads and runs the same batch, with the same keys, on a state that does not know.
+    let db = TestDatabase::create().await;
+    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let batch = vec![(add("once"), meta(), Uuid::now_v7()), (add("twice?"), meta(), Uuid::now_v7())];
+    let mut first = executor.load_kept::<QuoteBook>(&StreamName::quotes()).await.unwrap();
+    let mut stale = first.clone();
+    let committed = executor.execute_batch(&mut first, &batch).await.unwrap();
+    let again = executor.execute_batch(&mut stale, &batch).await.unwrap();
+    assert_eq!(again.appended.map(|a| a.position), committed.appended.map(|a| a.position), "recognised as the same append");
+    assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(1), "two quotes, not four");
 }

@@ -346,10 +346,9 @@ impl Bot {
                 self.bot_left(&channel);
                 let _ = self.inner.control.send(ControlJob::Rejoin(channel));
             }
-            IrcInput::Kicked { by, channel, nick, .. } => {
-                // Recorded as the member leaving by kick (after `.kick` it finds nobody left to
-                // remove; after a ban or an auto-ban it removes the channel presence).
-                let _ = by;
+            IrcInput::Kicked { channel, nick, .. } => {
+                // Recorded as the member leaving by kick, whoever kicked (after `.kick` it finds
+                // nobody left to remove; after a ban or an auto-ban it removes the presence).
                 let who = Source { nick, user: String::new(), host: String::new() };
                 self.left(&who, &channel, LeaveReason::Kick).await;
             }

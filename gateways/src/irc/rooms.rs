@@ -125,11 +125,12 @@ async fn run(executor: CommandExecutor<PgEventStore>, room_id: Uuid, mut jobs: m
         let mut batch = Vec::new();
         for job in received.drain(..) {
             match job {
-                Job::Command { command, metadata, reply } => batch.push((command, metadata, reply)),
+                // The key makes a retry after an unknown outcome safe (see `flush`).
+                Job::Command { command, metadata, reply } => batch.push((command, metadata, Uuid::now_v7(), reply)),
                 Job::Reconcile { present } => {
                     flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
                     if let Some(loaded) = kept.as_ref() {
-                        batch.extend(reconciliation(&loaded.state, &present).into_iter().map(|(c, m)| (c, m, None)));
+                        batch.extend(reconciliation(&loaded.state, &present).into_iter().map(|(c, m)| (c, m, Uuid::now_v7(), None)));
                         flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
                     }
                 }
@@ -139,9 +140,12 @@ async fn run(executor: CommandExecutor<PgEventStore>, room_id: Uuid, mut jobs: m
     }
 }
 
-type Pending = (RoomCommand, Metadata, Option<oneshot::Sender<RoomOutcome>>);
+type Pending = (RoomCommand, Metadata, Uuid, Option<oneshot::Sender<RoomOutcome>>);
 
-/// Decides and appends `batch` on the kept room (loading it first when needed).
+/// Decides and appends `batch` on the kept room (loading it first when needed). When the store
+/// cannot say whether the append committed (the connection dropped), the room is reloaded and the
+/// same batch, with the same idempotency keys, is run once more: what committed is recognised,
+/// nothing is written twice, and no line is lost to a blip.
 async fn flush(
     executor: &CommandExecutor<PgEventStore>,
     stream: &StreamName,
@@ -149,48 +153,56 @@ async fn flush(
     kept: &mut Option<Loaded<Room>>,
     batch: &mut Vec<Pending>,
 ) {
-    let loaded = match kept.take() {
-        Some(loaded) => Ok(loaded),
-        None => executor.load_kept::<Room>(stream).await,
-    };
-    let mut loaded = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            tracing::error!(%room_id, error = %e, lines = batch.len(), "room not loadable; lines not recorded");
-            fail_all(batch, &e.to_string());
+    let commands: Vec<(RoomCommand, Metadata, Uuid)> = batch.iter().map(|(c, m, k, _)| (c.clone(), m.clone(), *k)).collect();
+    for attempt in 1..=2 {
+        let loaded = match kept.take() {
+            Some(loaded) => Ok(loaded),
+            None => executor.load_kept::<Room>(stream).await,
+        };
+        let mut loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) if attempt == 1 && e.is_transient() => continue,
+            Err(e) => {
+                tracing::error!(%room_id, error = %e, lines = batch.len(), "room not loadable; lines not recorded");
+                fail_all(batch, &e.to_string());
+                return;
+            }
+        };
+        if batch.is_empty() {
+            *kept = Some(loaded);
             return;
         }
-    };
-    if batch.is_empty() {
-        *kept = Some(loaded);
-        return;
-    }
-    let commands: Vec<(RoomCommand, Metadata)> = batch.iter().map(|(c, m, _)| (c.clone(), m.clone())).collect();
-    match executor.execute_batch(&mut loaded, &commands).await {
-        Ok(outcome) => {
-            let position = outcome.appended.map(|a| a.position).unwrap_or(Position::START);
-            for ((_, _, reply), result) in batch.drain(..).zip(outcome.results) {
-                let outcome = match result {
-                    Ok(events) => Ok((events, position)),
-                    Err(refusal) => {
-                        tracing::debug!(%room_id, reason = %refusal, "room command refused");
-                        Err(RoomFailure::Refused(refusal))
+        match executor.execute_batch(&mut loaded, &commands).await {
+            Ok(outcome) => {
+                let position = outcome.appended.map(|a| a.position).unwrap_or(Position::START);
+                for ((_, _, _, reply), result) in batch.drain(..).zip(outcome.results) {
+                    let outcome = match result {
+                        Ok(events) => Ok((events, position)),
+                        Err(refusal) => {
+                            tracing::debug!(%room_id, reason = %refusal, "room command refused");
+                            Err(RoomFailure::Refused(refusal))
+                        }
+                    };
+                    if let Some(reply) = reply {
+                        let _ = reply.send(outcome);
                     }
-                };
-                if let Some(reply) = reply {
-                    let _ = reply.send(outcome);
                 }
+                *kept = Some(loaded);
+                return;
             }
-            *kept = Some(loaded);
-        }
-        Err(e) => {
-            // The kept state is dropped: the next batch starts from the store.
-            let reason = match e {
-                ExecuteError::Store(s) => s.to_string(),
-                other => other.to_string(),
-            };
-            tracing::error!(%room_id, error = %reason, lines = batch.len(), "room batch not recorded");
-            fail_all(batch, &reason);
+            // The kept state is dropped either way: the next attempt starts from the store.
+            Err(ExecuteError::Store(e)) if attempt == 1 && e.is_transient() => {
+                tracing::warn!(%room_id, error = %e, "room append outcome unknown; reloading and retrying with the same keys");
+            }
+            Err(e) => {
+                let reason = match e {
+                    ExecuteError::Store(s) => s.to_string(),
+                    other => other.to_string(),
+                };
+                tracing::error!(%room_id, error = %reason, lines = batch.len(), "room batch not recorded");
+                fail_all(batch, &reason);
+                return;
+            }
         }
     }
 }
@@ -226,7 +238,7 @@ fn reconciliation(room: &Room, present: &[String]) -> Vec<(RoomCommand, Metadata
 }
 
 fn fail_all(batch: &mut Vec<Pending>, reason: &str) {
-    for (_, _, reply) in batch.drain(..) {
+    for (_, _, _, reply) in batch.drain(..) {
         if let Some(reply) = reply {
             let _ = reply.send(Err(RoomFailure::Unavailable(reason.to_owned())));
         }
