@@ -278,7 +278,7 @@ impl<S: EventStore> CommandExecutor<S> {
                 match state.decide(command, &ctx) {
                     Ok(events) => {
                         for (i, event) in events.iter().enumerate() {
-                            new_events.push(NewEvent::with_id(derive_event_id(*key, i), event, metadata.clone()));
+                            new_events.push(NewEvent::with_id(ordered_event_id(*key, i), event, metadata.clone()));
                             state = state.evolve(event);
                         }
                         results.push(Ok(events));
@@ -302,6 +302,21 @@ impl<S: EventStore> CommandExecutor<S> {
         }
         Err(ExecuteError::TooMuchContention { stream: loaded.stream.clone(), attempts: MAX_ATTEMPTS })
     }
+}
+
+/// Event ids for a batch command's key that stay time-ordered when the key is (a UUIDv7): its
+/// first 14 bytes, then the index added to its last two. Hashed ids would land all over the
+/// log's unique index on event ids, while time-ordered ones append at its right edge, as the
+/// store's own v7 ids do. Other keys fall back to [`derive_event_id`]. Distinct v7 keys share
+/// their first 14 bytes (a millisecond and 62 random bits) with negligible probability.
+pub fn ordered_event_id(key: Uuid, index: usize) -> Uuid {
+    if key.get_version_num() != 7 {
+        return derive_event_id(key, index);
+    }
+    let mut bytes = *key.as_bytes();
+    let tail = u16::from_be_bytes([bytes[14], bytes[15]]).wrapping_add(index as u16);
+    bytes[14..].copy_from_slice(&tail.to_be_bytes());
+    Uuid::from_bytes(bytes)
 }
 
 /// Event ids for an idempotency key: deterministic per (key, index), so a retry produces the

@@ -111,3 +111,18 @@ async fn a_batch_run_again_after_an_unknown_outcome_is_stored_once() {
     assert_eq!(again.appended.map(|a| a.position), committed.appended.map(|a| a.position), "recognised as the same append");
     assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(1), "two quotes, not four");
 }
+
+#[test]
+fn batch_event_ids_are_deterministic_distinct_and_stay_time_ordered_for_v7_keys() {
+    use store::executor::{derive_event_id, ordered_event_id};
+    let (early, late) = (Uuid::now_v7(), {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        Uuid::now_v7()
+    });
+    let ids: Vec<Uuid> = (0..4).map(|i| ordered_event_id(early, i)).collect();
+    assert_eq!(ids, (0..4).map(|i| ordered_event_id(early, i)).collect::<Vec<_>>(), "a retry derives the same ids");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 4);
+    assert!(ids.iter().all(|id| *id < ordered_event_id(late, 0)), "a later key's events sort after");
+    let hashed = Uuid::new_v5(&Uuid::NAMESPACE_URL, b"SM0123");
+    assert_eq!(ordered_event_id(hashed, 1), derive_event_id(hashed, 1), "non-v7 keys fall back to the hash");
+}
