@@ -173,6 +173,9 @@ async fn talk_is_recorded_with_the_irc_gateway_and_seen_and_quotes_answer() {
     expect_from_bot(&mut carol, "never seen nobody_here").await;
     carol.privmsg(CHANNEL, &format!(".seen {BOT}")).await.unwrap();
     expect_from_bot(&mut carol, "that's me").await;
+    // Colours and bold are everyday IRC: the words are recorded, the formatting codes are not.
+    bob.privmsg(CHANNEL, "\u{2}bold\u{2} and \u{3}04red\u{3} words").await.unwrap();
+    w.wait_for_room_event(|e| e["payload"]["body"] == "bold and red words").await;
 
     // Quotes need a logged-in member; searching and reading do not.
     let mut alice = w.joined("alice").await;

@@ -576,8 +576,9 @@ impl Bot {
 
     async fn record_talk(&self, who: &Source, channel: &str, text: &str, kind: SaidKind) {
         let Some(bound) = self.channel(channel) else { return };
-        let (Some(member), Ok(body)) = (self.member_ref(who), MessageBody::parse(text)) else {
-            tracing::debug!(nick = %who.nick, "line not recordable (odd nick or text)");
+        let (Some(member), Ok(body)) = (self.member_ref(who), MessageBody::parse(&super::text::plain(text))) else {
+            // Only formatting or blanks (or a nick the server should never have allowed).
+            tracing::debug!(nick = %who.nick, "line with nothing to record");
             return;
         };
         let kind = match kind {

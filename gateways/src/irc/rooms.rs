@@ -47,6 +47,10 @@ enum Job {
     Reconcile {
         present: Vec<String>,
     },
+    /// The room as the worker holds it after everything queued before.
+    Snapshot {
+        reply: oneshot::Sender<Result<Room, RoomFailure>>,
+    },
 }
 
 /// The room workers of one bot, started on first use.
@@ -107,11 +111,12 @@ impl RoomWorkers {
         }
     }
 
-    /// The room as stored now (what the worker appended so far; lines still queued are not in it).
+    /// The room after everything queued before this call, from the worker's kept state (a busy
+    /// room's stream is long; reading it again for a `.approve` would be wasted work).
     pub async fn snapshot(&self, room_id: Uuid) -> Result<Room, RoomFailure> {
-        let (room, _) =
-            self.executor.load::<Room>(&StreamName::room(room_id)).await.map_err(|e| RoomFailure::Unavailable(e.to_string()))?;
-        Ok(room)
+        let (reply, room) = oneshot::channel();
+        self.sender(room_id).send(Job::Snapshot { reply }).await.map_err(|_| RoomFailure::Unavailable("room worker gone".into()))?;
+        room.await.map_err(|_| RoomFailure::Unavailable("room worker stopped".into()))?
     }
 }
 
@@ -127,6 +132,14 @@ async fn run(executor: CommandExecutor<PgEventStore>, room_id: Uuid, mut jobs: m
             match job {
                 // The key makes a retry after an unknown outcome safe (see `flush`).
                 Job::Command { command, metadata, reply } => batch.push((command, metadata, Uuid::now_v7(), reply)),
+                Job::Snapshot { reply } => {
+                    flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
+                    let room = match kept.as_ref() {
+                        Some(loaded) => Ok(loaded.state.clone()),
+                        None => Err(RoomFailure::Unavailable("the room could not be loaded".into())),
+                    };
+                    let _ = reply.send(room);
+                }
                 Job::Reconcile { present } => {
                     flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
                     if let Some(loaded) = kept.as_ref() {

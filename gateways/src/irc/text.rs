@@ -73,6 +73,34 @@ pub fn sanitize(text: &str) -> String {
     out.trim().to_owned()
 }
 
+/// What was said, as the room records it: [`sanitize`]d, then without IRC formatting (bold,
+/// colours with their `\x03NN[,NN]` digits, reverse, italics, strike-through, underline, reset).
+/// The domain refuses control characters in message bodies, and formatting codes are control
+/// characters: without this, any coloured line would be dropped instead of recorded.
+pub fn plain(text: &str) -> String {
+    let sanitized = sanitize(text);
+    let mut out = String::with_capacity(sanitized.len());
+    let mut chars = sanitized.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{3}' {
+            // Up to two foreground digits, then optionally a comma and up to two background digits.
+            for _ in 0..2 {
+                chars.next_if(char::is_ascii_digit);
+            }
+            let mut ahead = chars.clone();
+            if ahead.next() == Some(',') && ahead.next().is_some_and(|d| d.is_ascii_digit()) {
+                chars.next();
+                for _ in 0..2 {
+                    chars.next_if(char::is_ascii_digit);
+                }
+            }
+        } else if !FORMATTING.contains(&c) {
+            out.push(c);
+        }
+    }
+    out.trim().to_owned()
+}
+
 /// Cuts `text` (already [`sanitize`]d) into pieces of at most `max_bytes` bytes each, in order.
 ///
 /// A piece ends at the last whitespace that lets it fit; a word longer than a whole piece is cut
@@ -212,6 +240,15 @@ mod tests {
     }
 
     // --- sanitize ---------------------------------------------------------------------------
+
+    #[test]
+    fn plain_text_drops_formatting_and_colour_digits_but_keeps_the_words() {
+        assert_eq!(plain("\u{2}bold\u{2} and \u{3}04red\u{3} and \u{3}12,08blue on yellow\u{f}!"), "bold and red and blue on yellow!");
+        assert_eq!(plain("\u{3}1,text"), ",text", "a comma not followed by a digit stays text");
+        assert_eq!(plain("bell\u{7} and \u{1b}[31m escape"), "bell and [31m escape");
+        assert_eq!(plain("2\u{3}3 is not 23"), "2 is not 23", "colour digits after \\x03 are formatting");
+        assert_eq!(plain("\u{2}\u{3}"), "");
+    }
 
     #[test]
     fn line_breaks_become_one_space_with_the_whitespace_around_them() {
