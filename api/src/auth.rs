@@ -96,12 +96,7 @@ pub async fn viewer_for_token(pool: &deadpool_postgres::Pool, token: &str) -> Ap
         return Err(invalid());
     }
     let level: i16 = row.get(3);
-    Ok(Viewer {
-        token_id: row.get(0),
-        user_id: row.get(1),
-        nick: row.get(2),
-        level: Level::try_from(u8::try_from(level).unwrap_or(0)).unwrap_or(Level::Guest),
-    })
+    Ok(Viewer { token_id: row.get(0), user_id: row.get(1), nick: row.get(2), level: crate::graphql::level_of(level) })
 }
 
 /// Limits on failed logins, per username and per client address, over a sliding window. In
@@ -136,11 +131,6 @@ impl LoginLimiter {
     }
 
     /// Refuses while either key has used up its failures; says when to retry.
-    pub fn check(&self, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        self.check_locked(&mut failures, username, address)
-    }
-
     fn check_locked(&self, failures: &mut HashMap<String, Vec<Instant>>, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
         let now = Instant::now();
         let (user_key, addr_key) = Self::keys(username, address);
@@ -163,11 +153,6 @@ impl LoginLimiter {
             )),
             None => Ok(()),
         }
-    }
-
-    pub fn record_failure(&self, username: &str, address: Option<IpAddr>) {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        self.record_locked(&mut failures, username, address);
     }
 
     fn record_locked(&self, failures: &mut HashMap<String, Vec<Instant>>, username: &str, address: Option<IpAddr>) {
@@ -222,16 +207,15 @@ mod tests {
     fn the_limiter_locks_a_username_after_its_failures_and_forgives_on_success() {
         let limiter = LoginLimiter::new(Duration::from_secs(600), 3, 100);
         let addr: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
-        for _ in 0..3 {
-            limiter.check("Alice", addr).unwrap();
-            limiter.record_failure("alice", addr);
+        for spelling in ["Alice", "alice", " alice "] {
+            limiter.attempt(spelling, addr).unwrap(); // each a wrong password: no success follows
         }
-        let refused = limiter.check("ALICE", addr).unwrap_err();
+        let refused = limiter.attempt("ALICE", addr).unwrap_err();
         assert_eq!(refused.code(), crate::error::Code::RateLimited);
-        limiter.check("bob", addr).unwrap();
-        limiter.check(" alice ", addr).unwrap_err();
+        limiter.attempt("bob", addr).unwrap();
+        limiter.attempt(" alice ", addr).unwrap_err();
         limiter.record_success("alice");
-        limiter.check("alice", addr).unwrap();
+        limiter.attempt("alice", addr).unwrap();
     }
 
     #[test]
@@ -247,9 +231,9 @@ mod tests {
         let limiter = LoginLimiter::new(Duration::from_secs(600), 100, 5);
         let addr: Option<IpAddr> = Some("10.0.0.9".parse().unwrap());
         for i in 0..5 {
-            limiter.record_failure(&format!("user{i}"), addr);
+            limiter.attempt(&format!("user{i}"), addr).unwrap();
         }
-        assert!(limiter.check("someone-new", addr).is_err());
-        assert!(limiter.check("someone-new", Some("10.0.0.10".parse().unwrap())).is_ok());
+        assert!(limiter.attempt("someone-new", addr).is_err());
+        assert!(limiter.attempt("someone-new", Some("10.0.0.10".parse().unwrap())).is_ok());
     }
 }

@@ -20,21 +20,35 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.into()).into_response()
 }
 
-pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let app = &state.app;
+/// What both Twilio routes check first: SMS is configured, the body is a well-formed form, and
+/// it is signed by Twilio for `path_and_query` under the public URL. A refusal is the status and
+/// message to answer with.
+fn signed_form(
+    app: &crate::App,
+    headers: &HeaderMap,
+    body: &[u8],
+    path_and_query: &str,
+    what: &str,
+) -> Result<Vec<(String, String)>, (StatusCode, String)> {
     let Some(token) = &app.settings.twilio_auth_token else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "SMS is not configured: set api.twilio_auth_token");
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "SMS is not configured: set api.twilio_auth_token".into()));
     };
-    let params = match parse_form(&body) {
-        Ok(params) => params,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let url = format!("{}/sms/twilio", app.settings.public_url.trim_end_matches('/'));
+    let params = parse_form(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let url = format!("{}{path_and_query}", app.settings.public_url.trim_end_matches('/'));
     let presented = headers.get(signature::HEADER).and_then(|h| h.to_str().ok());
     if let Err(e) = signature::validate(token.expose(), &url, &params, presented) {
-        tracing::warn!(reason = %e, "refused an inbound SMS webhook");
-        return refuse(StatusCode::FORBIDDEN, e.to_string());
+        tracing::warn!(reason = %e, "refused {what}");
+        return Err((StatusCode::FORBIDDEN, e.to_string()));
     }
+    Ok(params)
+}
+
+pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let app = &state.app;
+    let params = match signed_form(app, &headers, &body, "/sms/twilio", "an inbound SMS webhook") {
+        Ok(params) => params,
+        Err((status, message)) => return refuse(status, message),
+    };
     let sms = match inbound_from_params(&params) {
         Ok(sms) => sms,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
@@ -58,21 +72,12 @@ pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: Head
 /// forward, so repeated and out-of-order callbacks record nothing new.
 pub(crate) async fn twilio_status(State(state): State<HttpState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let app = &state.app;
-    let Some(token) = &app.settings.twilio_auth_token else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "SMS is not configured: set api.twilio_auth_token");
-    };
-    let params = match parse_form(&body) {
-        Ok(params) => params,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
-    };
     let query = query.unwrap_or_default();
-    let url =
-        format!("{}/sms/twilio/status{}{query}", app.settings.public_url.trim_end_matches('/'), if query.is_empty() { "" } else { "?" });
-    let presented = headers.get(signature::HEADER).and_then(|h| h.to_str().ok());
-    if let Err(e) = signature::validate(token.expose(), &url, &params, presented) {
-        tracing::warn!(reason = %e, "refused a Twilio status callback");
-        return refuse(StatusCode::FORBIDDEN, e.to_string());
-    }
+    let path = format!("/sms/twilio/status{}{query}", if query.is_empty() { "" } else { "?" });
+    let params = match signed_form(app, &headers, &body, &path, "a Twilio status callback") {
+        Ok(params) => params,
+        Err((status, message)) => return refuse(status, message),
+    };
     let Some(delivery_id) = query.strip_prefix("delivery=").and_then(|id| Uuid::parse_str(id).ok()) else {
         return refuse(StatusCode::BAD_REQUEST, "the callback URL names no delivery");
     };

@@ -335,6 +335,13 @@ async fn the_audit_log_filters_by_stream_type_actor_gateway_and_time_and_pages_w
         assert_eq!(app.error_code(Some(&admin.token), events, json!({ "f": bad })).await, "BAD_USER_INPUT");
     }
     assert_eq!(app.error_code(Some(&admin.token), events, json!({ "after": "pg.x" })).await, "BAD_USER_INPUT");
+    // The same for the other filters that take names.
+    let users = "query($g: String) { users(filter: {gateway: $g}) { edges { node { nick } } } }";
+    assert_eq!(app.error_code(Some(&admin.token), users, json!({ "g": "irk" })).await, "BAD_USER_INPUT");
+    assert!(app.data(Some(&admin.token), users, json!({ "g": "api" })).await["users"]["edges"].as_array().is_some_and(|e| !e.is_empty()));
+    let deliveries = "query($s: String) { deliveries(status: $s) { edges { node { status } } } }";
+    assert_eq!(app.error_code(Some(&admin.token), deliveries, json!({ "s": "delivred" })).await, "BAD_USER_INPUT");
+    app.data(Some(&admin.token), deliveries, json!({ "s": "delivered" })).await;
 }
 
 #[tokio::test]

@@ -33,14 +33,6 @@ impl Writes {
         self.items.push(Write { sql, params });
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &Write> {
         self.items.iter()
     }

@@ -5,7 +5,7 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
-use domain::{Actor, Gateway, Level};
+use domain::{Actor, Level};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use store::postgres::audit::{AuditFilter, audit_page};
@@ -110,11 +110,7 @@ impl EventFilter {
         if let Some(actor) = &self.actor {
             actor.parse::<Actor>().map_err(|_| ApiError::bad_input("`actor` is `user:<id>`, `system` or `anonymous`"))?;
         }
-        if let Some(g) = &self.gateway
-            && ![Gateway::Irc, Gateway::Sms, Gateway::Api, Gateway::System].iter().any(|k| k.as_str() == g)
-        {
-            return Err(ApiError::bad_input("`gateway` is `irc`, `sms`, `api` or `system`"));
-        }
+        super::check_gateway(self.gateway.as_deref())?;
         if let (Some(from), Some(to)) = (self.from, self.to)
             && to < from
         {

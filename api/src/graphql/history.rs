@@ -431,6 +431,15 @@ impl HistoryQuery {
     ) -> ApiResult<Connection<String, Delivery, EmptyFields, EmptyFields>> {
         ctx.spend()?;
         ctx.require(Level::Staff, "deliveries")?;
+        // The statuses the deliveries read model stores; a typo is refused, not an empty page.
+        const STATUSES: [&str; 6] = ["queued", "sent", "delivered", "undelivered", "failed", "opted_out"];
+        if let Some(s) = status.as_deref().filter(|s| !STATUSES.contains(s)) {
+            return Err(ApiError::bad_input(format!(
+                "no delivery status is called {:?}; one of {}",
+                s.chars().take(40).collect::<String>(),
+                STATUSES.join(", ")
+            )));
+        }
         let limit = page_size(first)?;
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["deliveries"]).await?;

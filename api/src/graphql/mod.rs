@@ -238,6 +238,17 @@ pub(crate) async fn level_of_user(app: &App, user_id: Uuid) -> ApiResult<Level> 
     Ok(row.map_or(Level::Guest, |r| level_of(r.get(0))))
 }
 
+/// A gateway filter must name one (`irc`, `sms`, `api`, `system`): a typo is refused, not
+/// answered with an empty page.
+pub(crate) fn check_gateway(gateway: Option<&str>) -> ApiResult<()> {
+    match gateway {
+        Some(g) if ![Gateway::Irc, Gateway::Sms, Gateway::Api, Gateway::System].iter().any(|k| k.as_str() == g) => {
+            Err(ApiError::bad_input("`gateway` is `irc`, `sms`, `api` or `system`"))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn level_of(stored: i16) -> Level {
     u8::try_from(stored).ok().and_then(|l| Level::try_from(l).ok()).unwrap_or(Level::Guest)
 }

@@ -262,6 +262,7 @@ impl UsersQuery {
         ctx.require(Level::Operator, "listing users")?;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
+        super::check_gateway(filter.gateway.as_deref())?;
         let level: Option<i16> = filter.level.map(|l| Level::from(l).as_u8() as i16);
         let min_level: Option<i16> = filter.min_level.map(|l| Level::from(l).as_u8() as i16);
         let text: Option<String> = filter.text.map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
