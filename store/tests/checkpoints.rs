@@ -21,3 +21,36 @@ async fn a_subscriber_resumes_from_the_position_it_saved_last() {
     assert_eq!(restarted.load_checkpoint("gateway:test").await.unwrap(), second.position);
     assert_eq!(restarted.load_checkpoint("gateway:other").await.unwrap(), store::Position::START);
 }
+
+#[tokio::test]
+async fn a_follower_that_fails_midway_resumes_after_the_last_event_it_handled_and_skips_nothing() {
+    use std::sync::{Arc, Mutex};
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let stream = domain::StreamName::parse("test-1").unwrap();
+    // Ten events appended at once: they arrive together, as one chunk.
+    let events = (0..10).map(|n| store::testing::conformance::event("test.happened", n)).collect();
+    store.append(&stream, ExpectedVersion::Any, events).await.unwrap();
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let follow = |fail_at: Option<u64>| {
+        let (store, seen) = (store.clone(), seen.clone());
+        async move {
+            let (_stop, stopped) = tokio::sync::watch::channel(false);
+            let run = store.follow("gateway:test", store::Filter::all(), store::FirstStart::Beginning, stopped, |recorded| {
+                let seen = seen.clone();
+                async move {
+                    if Some(recorded.stream_version) == fail_at {
+                        return Err(store::StoreError::Unavailable("the handler's dependency is down".into()));
+                    }
+                    seen.lock().unwrap().push(recorded.stream_version);
+                    Ok(())
+                }
+            });
+            tokio::time::timeout(std::time::Duration::from_millis(500), run).await
+        }
+    };
+    assert!(matches!(follow(Some(6)).await, Ok(Err(_))), "the failure ends the run");
+    assert_eq!(*seen.lock().unwrap(), (0..6).collect::<Vec<_>>());
+    assert!(follow(None).await.is_err(), "the second run keeps following until the timeout");
+    assert_eq!(*seen.lock().unwrap(), (0..10).collect::<Vec<_>>(), "resumed at the failed event: nothing skipped, nothing repeated");
+}

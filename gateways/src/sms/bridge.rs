@@ -8,7 +8,8 @@
 //! message's event id and the recipient, so a replay after a crash queues nothing twice. A first
 //! start begins at the log's head: old history is never texted to anyone.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::events::{DeliveryQueued, MessageKind, MessagePosted};
@@ -27,32 +28,48 @@ pub struct SmsBridge {
     store: PgEventStore,
     executor: CommandExecutor<PgEventStore>,
     read: projections::ReadModels,
+    /// Each room's SMS number (or none), so talk in IRC-only rooms costs no query per line. Kept
+    /// current by the binding events, which the bridge follows in log order with the messages.
+    numbers: Arc<Mutex<HashMap<Uuid, Option<PhoneNumber>>>>,
 }
 
 impl SmsBridge {
     pub fn new(store: PgEventStore) -> Self {
         let read = projections::ReadModels::new(store.pool().clone());
-        Self { executor: CommandExecutor::new(Arc::new(store.clone())), store, read }
+        Self { executor: CommandExecutor::new(Arc::new(store.clone())), store, read, numbers: Arc::default() }
     }
 
     /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let filter = Filter::event_types(["room.message_posted"]);
+        let filter = Filter::event_types(["room.message_posted", "room.sms_number_bound", "room.sms_number_unbound"]);
         self.store.follow(SUBSCRIBER, filter, FirstStart::Head, shutdown, |recorded| async move { self.handle(&recorded).await }).await
     }
 
     /// Texts one posted message to the room's SMS members (idempotent).
     pub async fn handle(&self, recorded: &RecordedEvent) -> Result<(), ProcessError> {
-        let Ok(Event::MessagePosted(message)) = Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone())
-        else {
-            return Ok(());
+        let message = match Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone()) {
+            Ok(Event::MessagePosted(message)) if message.gateway != Gateway::Sms => message,
+            Ok(Event::SmsNumberBound(bound)) => {
+                self.numbers.lock().expect("numbers lock").insert(bound.room_id, Some(bound.number));
+                return Ok(());
+            }
+            Ok(Event::SmsNumberUnbound(unbound)) => {
+                self.numbers.lock().expect("numbers lock").insert(unbound.room_id, None);
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
-        if message.gateway == Gateway::Sms {
-            return Ok(());
-        }
         let unavailable = |e: projections::ProjectionError| ProcessError::Command(e.to_string());
-        let Some(number) = self.read.sms_number_of(message.room_id).await.map_err(unavailable)? else { return Ok(()) };
-        let Ok(from) = PhoneNumber::parse(&number) else { return Ok(()) };
+        let cached = self.numbers.lock().expect("numbers lock").get(&message.room_id).cloned();
+        let number = match cached {
+            Some(number) => number,
+            None => {
+                let number = self.read.sms_number_of(message.room_id).await.map_err(unavailable)?.and_then(|n| PhoneNumber::parse(&n).ok());
+                self.numbers.lock().expect("numbers lock").insert(message.room_id, number.clone());
+                number
+            }
+        };
+        let Some(from) = number else { return Ok(()) };
         if let Err(e) =
             projections::status::wait_for_checkpoints(self.store.pool(), recorded.position, &["reply_numbers"], Duration::from_secs(5))
                 .await
