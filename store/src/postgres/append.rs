@@ -3,7 +3,9 @@
 //!
 //! Why: with default durable settings an append's cost is dominated by the WAL flush at commit.
 //! Committing N independent appends in one transaction pays that once. The whole group is one
-//! call of `es_append_group` in an implicit transaction: one round trip per group.
+//! call in an implicit transaction: one round trip per group. Disjoint groups (each append has
+//! events and its own stream: nearly all of them) take `es_append_disjoint`, set-based; the
+//! rest, and any group meeting an already stored event id, take the general `es_append_group`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,8 +151,13 @@ async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::UnboundedReceiver<PendingA
     }
 }
 
+/// The general path: any group (repeated streams, empty appends, retries of stored appends).
 const APPEND_GROUP_SQL: &str = "SELECT append_index, outcome, stream_version, log_era, tx_id, global_position \
      FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The fast path for a disjoint group: every append has events and its own stream.
+const APPEND_DISJOINT_SQL: &str = "SELECT append_index, outcome, stream_version, log_era, tx_id, global_position \
+     FROM es_append_disjoint($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 async fn commit_group(pool: &Pool, group: Vec<PendingAppend>) {
     match commit_with_retries(pool, &group).await {
@@ -203,6 +210,12 @@ fn is_retryable_race(e: &tokio_postgres::Error) -> bool {
     matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_SERIALIZATION_FAILURE)
 }
 
+/// Whether the fast path takes the group: every append writes events, each to its own stream.
+fn is_disjoint(group: &[PendingAppend]) -> bool {
+    let mut streams = std::collections::HashSet::with_capacity(group.len());
+    group.iter().all(|a| !a.events.is_empty() && streams.insert(a.stream.as_str()))
+}
+
 /// The same failure for each append of a group (connection-level errors only reach here).
 fn share(e: &StoreError) -> StoreError {
     match e {
@@ -236,11 +249,33 @@ async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<A
         }
     }
     let client = pool.get().await?;
-    let statement = client.prepare_cached(APPEND_GROUP_SQL).await?;
     // One statement outside an explicit transaction is its own transaction: atomic, one round trip.
-    let rows = client
-        .query(&statement, &[&a_stream, &a_category, &a_expected, &e_append, &e_event_id, &e_type, &e_schema, &e_payload, &e_metadata])
-        .await?;
+    let mut rows = None;
+    if is_disjoint(group) {
+        let a_count: Vec<i32> = group.iter().map(|a| a.events.len() as i32).collect();
+        let e_index: Vec<i32> = group.iter().flat_map(|a| 1..=a.events.len() as i32).collect();
+        let statement = client.prepare_cached(APPEND_DISJOINT_SQL).await?;
+        let params: [&(dyn ToSql + Sync); 11] =
+            [&a_stream, &a_category, &a_expected, &a_count, &e_append, &e_index, &e_event_id, &e_type, &e_schema, &e_payload, &e_metadata];
+        match client.query(&statement, &params).await {
+            Ok(r) => rows = Some(r),
+            // An event id is already stored: a retry, or a clash. The general path tells which.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let rows = match rows {
+        Some(rows) => rows,
+        None => {
+            let statement = client.prepare_cached(APPEND_GROUP_SQL).await?;
+            client
+                .query(
+                    &statement,
+                    &[&a_stream, &a_category, &a_expected, &e_append, &e_event_id, &e_type, &e_schema, &e_payload, &e_metadata],
+                )
+                .await?
+        }
+    };
 
     let mut results: Vec<Option<Result<AppendResult, StoreError>>> = (0..group.len()).map(|_| None).collect();
     for row in rows {
