@@ -41,7 +41,14 @@ impl StreamName {
         if name.len() > MAX_STREAM_NAME_LEN {
             return Err(InvalidStreamName::TooLong(name.len()));
         }
-        if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Stream names are nearly always ASCII, where a byte test says the same as the Unicode
+        // one (every stored event's name is parsed again on each read).
+        let clean = if name.is_ascii() {
+            name.bytes().all(|b| b.is_ascii_graphic())
+        } else {
+            !name.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if !clean {
             return Err(InvalidStreamName::BadCharacter);
         }
         let Some((category, id)) = name.split_once('-') else {

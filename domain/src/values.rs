@@ -48,6 +48,27 @@ pub enum InvalidValue {
 /// newtype over `String` with a `parse` constructor.
 macro_rules! string_value {
     ($ty:ident) => {
+        string_value!(@common $ty);
+        impl TryFrom<String> for $ty {
+            type Error = InvalidValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s)
+            }
+        }
+    };
+    // For types whose `parse` keeps the text as given: deserialising moves the string in
+    // instead of copying it.
+    ($ty:ident, kept_as_given) => {
+        string_value!(@common $ty);
+        impl TryFrom<String> for $ty {
+            type Error = InvalidValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::check(&s)?;
+                Ok(Self(s))
+            }
+        }
+    };
+    (@common $ty:ident) => {
         impl $ty {
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -67,12 +88,6 @@ macro_rules! string_value {
             type Err = InvalidValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::parse(s)
-            }
-        }
-        impl TryFrom<String> for $ty {
-            type Error = InvalidValue;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::parse(&s)
             }
         }
         impl From<$ty> for String {
@@ -462,7 +477,14 @@ pub fn check_text(what: &'static str, s: &str, max: usize) -> Result<(), Invalid
     if s.len() > max {
         return Err(InvalidValue::TextTooLong { what, len: s.len(), max });
     }
-    if s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    // Most text is ASCII, where a byte test says the same as the Unicode one (every stored
+    // message is checked again when the log is read).
+    let control = if s.is_ascii() {
+        s.bytes().any(|b| (b.is_ascii_control()) && !matches!(b, b'\n' | b'\r' | b'\t'))
+    } else {
+        s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    };
+    if control {
         return Err(InvalidValue::ControlCharacter { what });
     }
     Ok(())
@@ -497,11 +519,15 @@ macro_rules! bounded_text {
             pub const MAX_LEN: usize = $max;
 
             pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-                check_text($what, s, $max)?;
+                Self::check(s)?;
                 Ok(Self(s.to_owned()))
             }
+
+            fn check(s: &str) -> Result<(), InvalidValue> {
+                check_text($what, s, $max)
+            }
         }
-        string_value!($ty);
+        string_value!($ty, kept_as_given);
     };
 }
 

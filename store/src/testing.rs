@@ -151,7 +151,7 @@ pub mod conformance {
         let r = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 3)]).await.unwrap();
         assert_eq!(r.stream_version, Some(3));
         let read = store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
-        let ns: Vec<u64> = read.iter().map(|e| e.payload["n"].as_u64().unwrap()).collect();
+        let ns: Vec<u64> = read.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect();
         assert_eq!(ns, vec![0, 1, 2, 3], "a refused append must write nothing");
     }
 
@@ -197,7 +197,7 @@ pub mod conformance {
         let read = store.read_stream(&s, Direction::Forwards, None, 1).await.unwrap().remove(0);
         assert_eq!(read.event_id, e.event_id);
         assert_eq!(read.event_type, e.event_type);
-        assert_eq!(read.payload, e.payload);
+        assert_eq!(read.payload.to_value(), e.payload);
         assert_eq!(read.metadata, e.metadata);
         assert_eq!(read.stream, s);
     }
@@ -213,7 +213,7 @@ pub mod conformance {
         store.wait_for(last.position, Duration::from_secs(10)).await.unwrap();
 
         let all = store.read_all(Position::START, &Filter::all(), 100).await.unwrap();
-        assert_eq!(all.events.iter().map(|e| e.payload["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(all.events.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         assert!(all.events.windows(2).all(|w| w[0].position < w[1].position));
         assert!(all.caught_up);
 
@@ -222,10 +222,10 @@ pub mod conformance {
         assert!(!paged.caught_up);
         let rest = store.read_all(paged.next, &Filter::all(), 3).await.unwrap();
         assert_eq!(rest.events.len(), 1);
-        assert_eq!(rest.events[0].payload["n"], 3);
+        assert_eq!(rest.events[0].payload.to_value()["n"], 3);
 
         let by_type = store.read_all(Position::START, &Filter::event_types(["room.a"]), 100).await.unwrap();
-        assert_eq!(by_type.events.iter().map(|e| e.payload["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 3]);
+        assert_eq!(by_type.events.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 3]);
         let by_category = store.read_all(Position::START, &Filter::categories(["user"]), 100).await.unwrap();
         assert_eq!(by_category.events.len(), 1);
         // A sparse filter still moves the caller forward past what it does not want.
@@ -241,17 +241,17 @@ pub mod conformance {
         let mut sub = store.subscribe_all(Position::START, Filter::all());
         for n in 0..2 {
             let e = tokio::time::timeout(Duration::from_secs(5), sub.next()).await.unwrap().unwrap().unwrap();
-            assert_eq!(e.payload["n"], n);
+            assert_eq!(e.payload.to_value()["n"], n);
         }
         let r = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 2)]).await.unwrap();
         let live = tokio::time::timeout(Duration::from_secs(5), sub.next()).await.expect("live event not delivered").unwrap().unwrap();
-        assert_eq!(live.payload["n"], 2);
+        assert_eq!(live.payload.to_value()["n"], 2);
         assert_eq!(live.position, r.position);
         // A subscription from a position starts after it.
         let mut later = store.subscribe_all(r.position, Filter::all());
         store.append(&s, ExpectedVersion::Any, vec![event("t.a", 3)]).await.unwrap();
         let e = tokio::time::timeout(Duration::from_secs(5), later.next()).await.unwrap().unwrap().unwrap();
-        assert_eq!(e.payload["n"], 3);
+        assert_eq!(e.payload.to_value()["n"], 3);
     }
 
     pub async fn a_consistency_token_can_be_waited_for(store: &dyn EventStore) {

@@ -189,9 +189,44 @@ pub struct RecordedEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub schema_version: i16,
-    pub payload: serde_json::Value,
+    /// The payload's JSON text as stored, parsed only by whoever needs it ([`Self::decode`]).
+    pub payload: StoredJson,
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// A JSON document as the database returned it. Reads hand payloads on unparsed: decoding
+/// goes from this text straight into the event's type, without building a
+/// `serde_json::Value` first (which cost more than the read itself).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredJson(Box<[u8]>);
+
+impl StoredJson {
+    /// Wraps JSON text that is known to be valid (the database's own output).
+    pub(crate) fn from_database(text: &[u8]) -> Self {
+        Self(text.into())
+    }
+
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        Self(serde_json::to_vec(value).expect("a serde_json::Value always serialises").into())
+    }
+
+    /// The JSON text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The document as a `serde_json::Value` (for generic handling: audit views, tests).
+    pub fn to_value(&self) -> serde_json::Value {
+        // Only valid JSON is ever wrapped (see the constructors).
+        serde_json::from_slice(&self.0).expect("stored JSON is valid")
+    }
+}
+
+impl std::fmt::Debug for StoredJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
 }
 
 /// A recorded event decoded into its domain type.
@@ -210,11 +245,8 @@ impl RecordedEvent {
     /// Decodes (and upcasts) the payload. A failure names the event's position and type, so
     /// nothing is skipped silently.
     pub fn decode<E: EventCodec>(self) -> Result<Envelope<E>, StoreError> {
-        let event = E::decode(&self.event_type, self.schema_version, self.payload).map_err(|source| StoreError::Decode {
-            position: self.position,
-            event_id: self.event_id,
-            source,
-        })?;
+        let event = E::decode_json(&self.event_type, self.schema_version, self.payload.as_bytes())
+            .map_err(|source| StoreError::Decode { position: self.position, event_id: self.event_id, source })?;
         Ok(Envelope {
             event,
             position: self.position,

@@ -49,7 +49,7 @@ impl From<RecordedEvent> for EventNode {
             id: e.event_id,
             event_type: e.event_type,
             schema_version: e.schema_version as i32,
-            payload: Json(redact(e.payload)),
+            payload: Json(redact(e.payload.to_value())),
             actor: e.metadata.actor.to_string(),
             gateway: e.metadata.gateway.as_str().to_owned(),
             correlation_id: e.metadata.correlation_id,

@@ -109,7 +109,8 @@ impl DeliverySender {
 
     /// Sends one queued delivery unless it was already settled.
     pub async fn deliver(&self, recorded: &RecordedEvent) -> Result<(), OutboundError> {
-        let Ok(Event::DeliveryQueued(queued)) = Event::decode(&recorded.event_type, recorded.schema_version, recorded.payload.clone())
+        let Ok(Event::DeliveryQueued(queued)) =
+            Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_bytes())
         else {
             return Ok(());
         };
