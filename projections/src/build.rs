@@ -78,7 +78,9 @@ pub async fn rebuild(
     let reader = tokio::spawn(async move {
         let mut after = Position::START;
         loop {
-            let page = read_page(&reader_store, after, &filter, page_size).await;
+            // The whole log, routed by type here: the projections together want nearly every
+            // type, and a type filter in the query costs more than the few events it skips.
+            let page = read_page(&reader_store, after, &Filter::all(), page_size).await;
             let done = match &page {
                 Ok(page) => {
                     after = page.next;
@@ -102,10 +104,13 @@ pub async fn rebuild(
         let counter = done.clone();
         feeds.push((feed, done));
         tasks.push(tokio::spawn(async move {
+            let wanted: HashSet<&str> = worker.projection().event_types().iter().copied().collect();
             while let Some(page) = pages.recv().await {
-                apply_page(&mut worker, &page).await?;
+                apply_page(&mut worker, &wanted, &page).await?;
                 counter.fetch_add(page.events.len() as u64, Ordering::Relaxed);
             }
+            // Its own reader indexes now, while the other projections may still be loading.
+            db::finish_bulk_load(worker.client(), worker.projection().as_ref(), worker.generation()).await?;
             Ok::<Worker, ProjectionError>(worker)
         }));
     }
@@ -165,7 +170,7 @@ async fn prepare(db_config: &tokio_postgres::Config, projection: Arc<dyn Project
         return Err(ProjectionError::RebuildRunning(projection.name()));
     }
     let generation = db::live_generation(&client, projection.name()).await?.map_or(1, |(generation, _)| generation + 1);
-    db::create_generation(&client, projection.as_ref(), generation).await?;
+    db::create_generation(&client, projection.as_ref(), generation, true).await?;
     Worker::attach(projection, client, generation, Role::Build).await
 }
 
@@ -196,10 +201,9 @@ async fn read_page(store: &PgEventStore, after: Position, filter: &Filter, limit
     Ok(Page { events, types, next: batch.next, caught_up: batch.caught_up })
 }
 
-async fn apply_page(worker: &mut Worker, page: &Page) -> Result<(), ProjectionError> {
-    let wanted = worker.projection().event_types();
+async fn apply_page(worker: &mut Worker, wanted: &HashSet<&str>, page: &Page) -> Result<(), ProjectionError> {
     let mine: Vec<&store::Envelope<Event>> =
-        page.events.iter().zip(&page.types).filter(|(_, t)| wanted.contains(t)).map(|(event, _)| event).collect();
+        page.events.iter().zip(&page.types).filter(|(_, t)| wanted.contains(*t)).map(|(event, _)| event).collect();
     if mine.is_empty() {
         return Ok(());
     }

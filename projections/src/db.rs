@@ -45,17 +45,50 @@ pub async fn live_generation(client: &Client, name: &str) -> Result<Option<(i32,
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
+/// The line that separates a schema's tables from its reader-only indexes.
+const READER_INDEXES: &str = "-- @reader-indexes";
+
+/// `(tables and the indexes the handlers need, reader-only indexes)`; see `Projection::schema`.
+pub fn split_schema(sql: &str) -> (&str, &str) {
+    match sql.find(READER_INDEXES) {
+        // The marker line is a comment: it stays at the head of the second part.
+        Some(at) => sql.split_at(at),
+        None => (sql, ""),
+    }
+}
+
 /// Creates an empty generation (dropping leftovers of an interrupted build of the same number).
-pub async fn create_generation(client: &Client, projection: &dyn Projection, generation: i32) -> Result<(), ProjectionError> {
+/// `bulk_load`: leave the reader-only indexes for [`finish_bulk_load`].
+pub async fn create_generation(
+    client: &Client,
+    projection: &dyn Projection,
+    generation: i32,
+    bulk_load: bool,
+) -> Result<(), ProjectionError> {
     let schema = schema_name(projection.name(), generation);
     let subscriber = subscriber(projection.name(), generation);
+    let (tables, reader_indexes) = split_schema(projection.schema());
+    let reader_indexes = if bulk_load { "" } else { reader_indexes };
     client
         .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}, public; {} RESET search_path;",
-            projection.schema()
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}, public; {tables} {reader_indexes} RESET search_path;"
         ))
         .await?;
     client.execute("DELETE FROM es_checkpoints WHERE subscriber = $1", &[&subscriber]).await?;
+    Ok(())
+}
+
+/// After a bulk load: builds the reader-only indexes and gathers planner statistics for the
+/// new tables (they have none yet, and the first queries after the switch-over need them).
+pub async fn finish_bulk_load(client: &Client, projection: &dyn Projection, generation: i32) -> Result<(), ProjectionError> {
+    let schema = schema_name(projection.name(), generation);
+    let (_, reader_indexes) = split_schema(projection.schema());
+    client.batch_execute(&format!("SET search_path TO {schema}, public; {reader_indexes} RESET search_path;")).await?;
+    let tables = client.query("SELECT tablename::text FROM pg_tables WHERE schemaname = $1", &[&schema]).await?;
+    for table in tables {
+        let table: String = table.get(0);
+        client.batch_execute(&format!("ANALYZE {schema}.{table}")).await?;
+    }
     Ok(())
 }
 
@@ -134,4 +167,30 @@ pub async fn record_live(client: &Client, name: &str) -> Result<(), ProjectionEr
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_schema;
+
+    #[test]
+    fn reader_only_parts_hold_nothing_but_indexes() {
+        let projections = crate::projection::all();
+        for projection in projections {
+            let (tables, readers) = split_schema(projection.schema());
+            assert!(readers.starts_with("-- @reader-indexes"), "{}: no reader-only indexes marked", projection.name());
+            assert!(tables.contains("CREATE TABLE"), "{}", projection.name());
+            assert!(!tables.contains("@reader-indexes"), "{}", projection.name());
+            // Whatever a rebuild leaves for later is an index or an exclusion constraint
+            // (tables, keys and anything the handlers rely on stay in the first part).
+            let statements = readers.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"));
+            for statement in statements {
+                let index = statement.starts_with("CREATE INDEX ") || statement.starts_with("CREATE UNIQUE INDEX ");
+                let exclusion = statement.starts_with("ALTER TABLE ")
+                    && statement.contains(" ADD CONSTRAINT ")
+                    && statement.contains(" EXCLUDE USING gist ");
+                assert!(index || exclusion, "{}: {statement}", projection.name());
+            }
+        }
+    }
 }

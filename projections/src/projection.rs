@@ -23,6 +23,12 @@ pub trait Projection: Send + Sync + 'static {
 
     /// DDL creating its tables, with unqualified names (run inside the generation's schema).
     /// Table names must be unique across projections: each becomes a view `read.<table>`.
+    ///
+    /// Indexes that only readers use, and exclusion constraints, go after a line
+    /// `-- @reader-indexes`: a rebuild creates them after its bulk load, where one sorted build
+    /// (and one check) costs far less than keeping them up to date row by row. Everything the
+    /// handlers' own statements need (keys for upserts, the indexes their updates look rows up
+    /// by) stays above it.
     fn schema(&self) -> &'static str;
 
     /// The statements for a batch of events (all of them among `event_types`), in log order.

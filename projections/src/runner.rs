@@ -221,7 +221,7 @@ impl Runner {
                     // A `switchboard rebuild` is installing it right now: look again shortly.
                     return Err(ProjectionError::Unavailable(format!("{name} is being built by another process")));
                 }
-                db::create_generation(&client, self.projection.as_ref(), 1).await?;
+                db::create_generation(&client, self.projection.as_ref(), 1, false).await?;
                 db::switch_over(&mut client, self.projection.as_ref(), 1).await?;
                 client.execute("SELECT pg_advisory_unlock($1, $2)", &[&space, &key]).await?;
             }

@@ -21,8 +21,6 @@ CREATE TABLE deliveries (
     failure         text,
     updated_at      timestamptz NOT NULL
 );
-CREATE INDEX deliveries_recipient ON deliveries (recipient, queued_at DESC);
-CREATE INDEX deliveries_room ON deliveries (room_id, queued_at);
 CREATE INDEX deliveries_sid ON deliveries (twilio_sid) WHERE twilio_sid IS NOT NULL;
 
 CREATE TABLE delivery_statuses (
@@ -31,7 +29,6 @@ CREATE TABLE delivery_statuses (
     error_code      integer,
     at              timestamptz NOT NULL
 );
-CREATE INDEX delivery_statuses_delivery ON delivery_statuses (delivery_id, at);
 
 CREATE TABLE inbound_sms (
     message_sid     text        PRIMARY KEY,
@@ -41,4 +38,9 @@ CREATE TABLE inbound_sms (
     room_id         uuid,
     received_at     timestamptz NOT NULL
 );
+
+-- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
+CREATE INDEX deliveries_recipient ON deliveries (recipient, queued_at DESC);
+CREATE INDEX deliveries_room ON deliveries (room_id, queued_at);
+CREATE INDEX delivery_statuses_delivery ON delivery_statuses (delivery_id, at);
 CREATE INDEX inbound_sms_from ON inbound_sms (from_number, received_at);

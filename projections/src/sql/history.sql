@@ -10,5 +10,7 @@ CREATE TABLE messages (
     gateway     text        NOT NULL,
     body        text        NOT NULL
 );
+
+-- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
 CREATE INDEX messages_room_time ON messages (room_id, posted_at, message_id);
 CREATE INDEX messages_author_time ON messages (author_id, posted_at) WHERE author_id IS NOT NULL;

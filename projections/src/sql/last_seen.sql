@@ -13,4 +13,6 @@ CREATE TABLE last_seen (
     detail      text,
     PRIMARY KEY (nick_fold, room_id)
 );
+
+-- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
 CREATE INDEX last_seen_user ON last_seen (user_id) WHERE user_id IS NOT NULL;

@@ -11,8 +11,6 @@ CREATE TABLE quotes (
     deleted_by  text,
     search      tsvector    GENERATED ALWAYS AS (to_tsvector('english', nick || ' ' || text)) STORED
 );
-CREATE INDEX quotes_search ON quotes USING gin (search);
-CREATE INDEX quotes_nick ON quotes (nick_fold);
 
 CREATE TABLE info_items (
     item_fold   text        PRIMARY KEY,
@@ -23,3 +21,7 @@ CREATE TABLE info_items (
     changed_at  timestamptz NOT NULL,
     revisions   integer     NOT NULL
 );
+
+-- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
+CREATE INDEX quotes_search ON quotes USING gin (search);
+CREATE INDEX quotes_nick ON quotes (nick_fold);

@@ -12,8 +12,6 @@ CREATE TABLE sms_recipients (
     PRIMARY KEY (room_id, user_id)
 );
 CREATE INDEX sms_recipients_user ON sms_recipients (user_id);
--- The fan-out list of a room in one index-only scan.
-CREATE INDEX sms_recipients_fanout ON sms_recipients (room_id) INCLUDE (user_id, phone, nick, stopped);
 
 -- The stop state of every user, so a member joining a room later inherits it.
 CREATE TABLE sms_users (
@@ -29,3 +27,7 @@ CREATE TABLE sms_personal_mutes (
 );
 -- Who muted this sender: one probe, then a hashed NOT IN over the room's recipients.
 CREATE INDEX sms_personal_mutes_mutee ON sms_personal_mutes (room_id, mutee);
+
+-- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
+-- The fan-out list of a room in one index-only scan.
+CREATE INDEX sms_recipients_fanout ON sms_recipients (room_id) INCLUDE (user_id, phone, nick, stopped);
