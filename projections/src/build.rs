@@ -110,7 +110,13 @@ pub async fn rebuild(
                 counter.fetch_add(page.events.len() as u64, Ordering::Relaxed);
             }
             // Its own reader indexes now, while the other projections may still be loading.
+            let started = Instant::now();
             db::finish_bulk_load(worker.client(), worker.projection().as_ref(), worker.generation()).await?;
+            tracing::info!(
+                projection = worker.projection().name(),
+                ms = started.elapsed().as_millis() as u64,
+                "loaded; reader indexes built"
+            );
             Ok::<Worker, ProjectionError>(worker)
         }));
     }

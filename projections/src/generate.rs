@@ -432,8 +432,10 @@ impl Sim {
         self.base + TimeDelta::milliseconds(self.clock_ms as i64)
     }
 
+    /// Time-ordered (v7) from the history's clock, as the ids the gateways mint
+    /// (`Uuid::now_v7()`): tables keyed by them fill their indexes at the right edge.
     fn uuid(&mut self) -> Uuid {
-        uuid::Builder::from_random_bytes(self.rng.random()).into_uuid()
+        uuid::Builder::from_unix_timestamp_millis(ID_EPOCH_MS + self.clock_ms, &self.rng.random()).into_uuid()
     }
 
     /// One outside request (a command typed, a webhook): its appends share a correlation id.
