@@ -281,19 +281,44 @@ impl ReadModels {
 
     /// Who receives `sender`'s message in an SMS room: one indexed query (see `reply_numbers`).
     pub async fn reply_numbers(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<Recipient>, ProjectionError> {
-        let rows = self.query(crate::models::reply_numbers::REPLY_NUMBERS_SQL, &[&room_id, &sender]).await?;
-        let Some(row) = rows.first() else { return Ok(Vec::new()) };
-        let (ids, phones, nicks): (Vec<Uuid>, Vec<String>, Vec<String>) = (row.get(0), row.get(1), row.get(2));
-        Ok(ids.into_iter().zip(phones).zip(nicks).map(|((user_id, phone), nick)| Recipient { user_id, phone, nick }).collect())
+        let Some(list) = self.room_list(&crate::models::reply_numbers::ROOM_LIST_WITH_NICKS_SQL, room_id, sender).await? else {
+            return Ok(Vec::new());
+        };
+        let keep: Vec<bool> = (0..list.user_ids.len()).map(|i| list.receives_from(i, sender)).collect();
+        Ok(list
+            .user_ids
+            .into_iter()
+            .zip(list.phones)
+            .zip(list.nicks)
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|(((user_id, phone), nick), _)| Recipient { user_id, phone, nick })
+            .collect())
     }
 
     /// The fan-out list of a sender's message: `(user_id, phone)` of every recipient, the same
     /// rule as [`reply_numbers`](Self::reply_numbers) without the nicks.
     pub async fn fan_out(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<(Uuid, String)>, ProjectionError> {
-        let rows = self.query(crate::models::reply_numbers::FAN_OUT_SQL, &[&room_id, &sender]).await?;
-        let Some(row) = rows.first() else { return Ok(Vec::new()) };
-        let (ids, phones): (Vec<Uuid>, Vec<String>) = (row.get(0), row.get(1));
-        Ok(ids.into_iter().zip(phones).collect())
+        let Some(list) = self.room_list(&crate::models::reply_numbers::ROOM_LIST_SQL_NO_NICKS, room_id, sender).await? else {
+            return Ok(Vec::new());
+        };
+        let keep: Vec<bool> = (0..list.user_ids.len()).map(|i| list.receives_from(i, sender)).collect();
+        Ok(list.user_ids.into_iter().zip(list.phones).zip(keep).filter(|(_, keep)| *keep).map(|(entry, _)| entry).collect())
+    }
+
+    async fn room_list(
+        &self,
+        sql: &str,
+        room_id: Uuid,
+        sender: Uuid,
+    ) -> Result<Option<crate::models::reply_numbers::Recipients>, ProjectionError> {
+        let rows = self.query(sql, &[&room_id, &sender]).await?;
+        Ok(rows.into_iter().next().map(|row| crate::models::reply_numbers::Recipients {
+            user_ids: row.get(0),
+            phones: row.get(1),
+            nicks: row.get(2),
+            muters: row.get(3),
+        }))
     }
 
     /// A room's messages in `[from, to)`, oldest first, after a `(posted_at, message_id)` cursor.

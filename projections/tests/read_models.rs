@@ -166,3 +166,89 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
     }
     runners.stop().await;
 }
+
+/// The per-room recipient lists follow every change that reaches them: joins and leaves in the
+/// room, and a member's stop/start, new phone and new nick (which touch every room they are in).
+#[tokio::test]
+async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
+    let h = Harness::new().await;
+    let runners = h.start(projections::projection::all());
+    let read = ReadModels::new(h.store.pool().clone());
+    let (alice, bob, carol) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (lobby, other) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, n) in [(alice, "alice"), (bob, "bob"), (carol, "carol")] {
+        h.append(StreamName::user(id), vec![registered(id, n, Gateway::Sms)], Actor::System).await;
+    }
+    for (room, number) in [(lobby, "+15550000001"), (other, "+15550000009")] {
+        h.append(
+            StreamName::room(room),
+            vec![
+                Event::RoomCreated(RoomCreated {
+                    room_id: room,
+                    name: RoomName::parse("Room").unwrap(),
+                    invite_only: false,
+                    created_by: Actor::System,
+                }),
+                Event::SmsNumberBound(SmsNumberBound { room_id: room, number: phone(number), by: Actor::System }),
+                joined(room, alice, "alice", Some("+15550000002")),
+                joined(room, bob, "bob", Some("+15550000003")),
+                joined(room, carol, "carol", Some("+15550000004")),
+            ],
+            Actor::System,
+        )
+        .await;
+    }
+    let sorted = |mut v: Vec<(String, String)>| {
+        v.sort();
+        v
+    };
+    let recipients = |room: Uuid, sender: Uuid| {
+        let read = read.clone();
+        async move { sorted(read.reply_numbers(room, sender).await.unwrap().into_iter().map(|r| (r.nick, r.phone)).collect()) }
+    };
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    assert_eq!(recipients(lobby, alice).await, vec![("bob".into(), "+15550000003".into()), ("carol".into(), "+15550000004".into())]);
+
+    // Bob stops, changes his nick and his phone; carol leaves the lobby only.
+    h.append(
+        StreamName::user(bob),
+        vec![Event::SmsStopped(SmsStopped { user_id: bob, reason: SmsStopReason::CarrierKeyword })],
+        Actor::System,
+    )
+    .await;
+    h.append(
+        StreamName::user(bob),
+        vec![
+            Event::NickChanged(NickChanged { user_id: bob, old: "bob".parse().unwrap(), new: "robert".parse().unwrap() }),
+            Event::PhoneBound(PhoneBound { user_id: bob, phone: phone("+15550000005") }),
+        ],
+        Actor::System,
+    )
+    .await;
+    h.append(
+        StreamName::room(lobby),
+        vec![Event::MemberLeft(MemberLeft {
+            room_id: lobby,
+            member: MemberRef { user_id: Some(carol), nick: DisplayNick::parse("carol").unwrap() },
+            reason: LeaveReason::Part,
+        })],
+        Actor::System,
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    assert!(recipients(lobby, alice).await.is_empty(), "bob stopped, carol left");
+    assert_eq!(recipients(other, alice).await, vec![("carol".into(), "+15550000004".into())]);
+
+    // Bob starts again: back in both rooms, with his new nick and phone.
+    h.append(StreamName::user(bob), vec![Event::SmsStarted(SmsStarted { user_id: bob })], Actor::System).await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    assert_eq!(recipients(lobby, alice).await, vec![("robert".into(), "+15550000005".into())]);
+    assert_eq!(recipients(other, alice).await, vec![("carol".into(), "+15550000004".into()), ("robert".into(), "+15550000005".into())]);
+    // The fan-out list is the same, without nicks; a room without a list has no recipients.
+    let mut fan_out = read.fan_out(other, alice).await.unwrap();
+    fan_out.sort();
+    let mut expected = vec![(carol, "+15550000004".to_owned()), (bob, "+15550000005".to_owned())];
+    expected.sort();
+    assert_eq!(fan_out, expected);
+    assert!(read.fan_out(Uuid::new_v4(), alice).await.unwrap().is_empty());
+}

@@ -28,20 +28,50 @@ const MUTE: &str = "INSERT INTO sms_personal_mutes (room_id, muter, mutee) VALUE
 const UNMUTE_ALL: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND (muter = $2 OR mutee = $2)";
 const UNMUTE: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
 
-/// The fan-out query (see the module docs); `$1` room, `$2` sender. One row of three parallel
-/// arrays: for a 10,000-member room, decoding one row of arrays is several times cheaper than
-/// 10,000 rows.
-pub const REPLY_NUMBERS_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}'), coalesce(array_agg(r.phone), '{}'), coalesce(array_agg(r.nick), '{}') \
-     FROM read.sms_recipients r \
-     WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
-       AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
+/// Rewrites the lists of the rooms a batch changed: `$1` rooms joined or left, `$2` users whose
+/// stop state, phone or nick changed (every room they are in). One statement per batch: a room
+/// with 10,000 members costs one aggregate per batch that touches it, not one per event.
+const REFRESH_LISTS: &str = "WITH touched AS ( \
+         SELECT unnest($1::uuid[]) AS room_id \
+         UNION SELECT r.room_id FROM sms_recipients r WHERE r.user_id = ANY ($2::uuid[])), \
+     lists AS ( \
+         SELECT t.room_id, \
+                coalesce(array_agg(r.user_id) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS user_ids, \
+                coalesce(array_agg(r.phone) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS phones, \
+                coalesce(array_agg(r.nick) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS nicks \
+         FROM touched t LEFT JOIN sms_recipients r ON r.room_id = t.room_id AND NOT r.stopped \
+         GROUP BY t.room_id) \
+     INSERT INTO sms_room_lists (room_id, user_ids, phones, nicks) SELECT * FROM lists \
+     ON CONFLICT (room_id) DO UPDATE SET user_ids = excluded.user_ids, phones = excluded.phones, nicks = excluded.nicks";
 
-/// The fan-out list only (who and which number), without nicks: what the SMS gateway needs
-/// for every message, a third less to aggregate, send and decode than [`REPLY_NUMBERS_SQL`].
-pub const FAN_OUT_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}'), coalesce(array_agg(r.phone), '{}') \
-     FROM read.sms_recipients r \
-     WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
-       AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
+/// A room's list and the members who muted `$2` (the sender) there: one row. The caller leaves
+/// out the sender and the muters (see [`Recipients::receiving_from`]). `{nicks}` is `l.nicks` or
+/// an empty array (the SMS fan-out has no use for them).
+const ROOM_LIST_SQL: &str = "SELECT l.user_ids, l.phones, {nicks}, \
+         coalesce((SELECT array_agg(m.muter) FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2), '{}') \
+     FROM read.sms_room_lists l WHERE l.room_id = $1";
+
+pub static ROOM_LIST_WITH_NICKS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ROOM_LIST_SQL.replace("{nicks}", "l.nicks"));
+pub static ROOM_LIST_SQL_NO_NICKS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| ROOM_LIST_SQL.replace("{nicks}", "'{}'::text[]"));
+
+/// A room's recipient list as stored, with the sender's muters.
+pub struct Recipients {
+    pub user_ids: Vec<uuid::Uuid>,
+    pub phones: Vec<String>,
+    /// Empty when not asked for.
+    pub nicks: Vec<String>,
+    pub muters: Vec<uuid::Uuid>,
+}
+
+impl Recipients {
+    /// Whether the member at `i` receives `sender`'s message: everyone listed but the sender
+    /// and those who muted them.
+    pub fn receives_from(&self, i: usize, sender: uuid::Uuid) -> bool {
+        let id = self.user_ids[i];
+        id != sender && !self.muters.contains(&id)
+    }
+}
 
 impl Projection for ReplyNumbers {
     fn name(&self) -> &'static str {
@@ -49,7 +79,8 @@ impl Projection for ReplyNumbers {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: per-room recipient lists (sms_room_lists).
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -70,23 +101,35 @@ impl Projection for ReplyNumbers {
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {
+        // What the batch changed, for the list refresh at its end.
+        let mut rooms = std::collections::BTreeSet::new();
+        let mut users = std::collections::BTreeSet::new();
         for envelope in events {
             match &envelope.event {
-                Event::PhoneBound(e) => out.push(RECIPIENTS_PHONE, params![e.user_id, e.phone.to_string()]),
+                Event::PhoneBound(e) => {
+                    out.push(RECIPIENTS_PHONE, params![e.user_id, e.phone.to_string()]);
+                    users.insert(e.user_id);
+                }
                 Event::SmsStopped(e) => {
                     out.push(USER_STOPPED, params![e.user_id, true]);
                     out.push(RECIPIENTS_STOPPED, params![e.user_id, true]);
+                    users.insert(e.user_id);
                 }
                 Event::SmsStarted(e) => {
                     out.push(USER_STOPPED, params![e.user_id, false]);
                     out.push(RECIPIENTS_STOPPED, params![e.user_id, false]);
+                    users.insert(e.user_id);
                 }
-                Event::NickChanged(e) => out.push(RECIPIENTS_NICK, params![e.user_id, e.new.to_string()]),
+                Event::NickChanged(e) => {
+                    out.push(RECIPIENTS_NICK, params![e.user_id, e.new.to_string()]);
+                    users.insert(e.user_id);
+                }
                 Event::MemberJoined(e) => {
                     if let (Some(user_id), Some(phone)) = (e.member.user_id, &e.phone)
                         && !e.is_bot
                     {
                         out.push(JOIN, params![e.room_id, user_id, phone.to_string(), e.member.nick.to_string(), envelope.recorded_at]);
+                        rooms.insert(e.room_id);
                     }
                 }
                 // Kicks and bans end in MemberLeft too. Leaving clears personal mutes both ways.
@@ -94,12 +137,17 @@ impl Projection for ReplyNumbers {
                     if let Some(user_id) = e.member.user_id {
                         out.push(LEAVE, params![e.room_id, user_id]);
                         out.push(UNMUTE_ALL, params![e.room_id, user_id]);
+                        rooms.insert(e.room_id);
                     }
                 }
                 Event::PersonalMuteSet(e) => out.push(MUTE, params![e.room_id, e.muter, e.mutee]),
                 Event::PersonalMuteLifted(e) => out.push(UNMUTE, params![e.room_id, e.muter, e.mutee]),
                 _ => {}
             }
+        }
+        if !rooms.is_empty() || !users.is_empty() {
+            let (rooms, users): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) = (rooms.into_iter().collect(), users.into_iter().collect());
+            out.push(REFRESH_LISTS, params![rooms, users]);
         }
     }
 }

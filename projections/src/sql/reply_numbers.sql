@@ -1,7 +1,8 @@
--- reply_numbers: for each SMS room, the members who receive text by SMS, denormalised so that
--- "who receives this sender's message" is one indexed query:
---   SELECT phone FROM sms_recipients r WHERE room_id = $1 AND user_id <> $2 AND NOT stopped
---     AND user_id NOT IN (SELECT muter FROM sms_personal_mutes WHERE room_id = $1 AND mutee = $2)
+-- reply_numbers: for each SMS room, the members who receive text by SMS. sms_recipients holds
+-- one row per member; sms_room_lists holds, per room, the recipients who have not stopped as
+-- three parallel arrays, refreshed by each batch that changes the room. "Who receives this
+-- sender's message" is then one row (plus the sender's personal muters), however big the room:
+--   SELECT user_ids, phones FROM sms_room_lists WHERE room_id = $1  -- less sender and muters
 CREATE TABLE sms_recipients (
     room_id     uuid        NOT NULL,
     user_id     uuid        NOT NULL,
@@ -12,6 +13,17 @@ CREATE TABLE sms_recipients (
     PRIMARY KEY (room_id, user_id)
 );
 CREATE INDEX sms_recipients_user ON sms_recipients (user_id);
+
+-- Parallel arrays, one element per recipient who has not stopped (same order in all three).
+CREATE TABLE sms_room_lists (
+    room_id     uuid        PRIMARY KEY,
+    user_ids    uuid[]      NOT NULL,
+    phones      text[]      NOT NULL,
+    nicks       text[]      NOT NULL
+);
+-- Stored uncompressed: the lists are read far more often than written, and decompressing a big
+-- room's lists cost more than reading them.
+ALTER TABLE sms_room_lists ALTER user_ids SET STORAGE EXTERNAL, ALTER phones SET STORAGE EXTERNAL, ALTER nicks SET STORAGE EXTERNAL;
 
 -- The stop state of every user, so a member joining a room later inherits it.
 CREATE TABLE sms_users (
@@ -25,9 +37,7 @@ CREATE TABLE sms_personal_mutes (
     mutee       uuid        NOT NULL,
     PRIMARY KEY (room_id, muter, mutee)
 );
--- Who muted this sender: one probe, then a hashed NOT IN over the room's recipients.
+-- Who muted this sender: one probe.
 CREATE INDEX sms_personal_mutes_mutee ON sms_personal_mutes (room_id, mutee);
 
 -- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
--- The fan-out list of a room in one index-only scan.
-CREATE INDEX sms_recipients_fanout ON sms_recipients (room_id) INCLUDE (user_id, phone, nick, stopped);
