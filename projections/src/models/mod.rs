@@ -4,7 +4,9 @@
 //! `valid tstzrange` per period. A change closes the open period and opens the next one, both at
 //! `greatest(event time, start of the entity's latest period)`: a clock stepping back between two
 //! transactions can then never make two periods of one entity overlap (the exclusion constraints
-//! would refuse it and stop the projection).
+//! would refuse it and stop the projection). A rebuild adds those constraints after its bulk
+//! load, so there an overlap fails the build at its end, naming the constraint, and the old
+//! generation stays live.
 
 pub mod deliveries;
 pub mod history;
