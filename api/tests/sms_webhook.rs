@@ -168,7 +168,7 @@ async fn text(app: &TestApp, sid_n: u32, from: &str, body: &str) {
 
 #[tokio::test]
 async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected() {
-    let (app, _admin, _) = app_with_sms_room().await;
+    let (app, admin, room) = app_with_sms_room().await;
     let _processor = start_processor(&app);
 
     // A stranger gets one onboarding reply; nothing is fanned out.
@@ -209,6 +209,15 @@ async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected(
     let queued = wait_for_deliveries(&app, 9).await;
     assert_eq!(queued.len(), 9, "{queued:?}");
     assert_eq!(queued[8].0, DAVE, "alice's text reached nobody: {queued:?}");
+
+    // A room mute set in the API after alice's texts (the processor keeps the room's state
+    // between texts): her next text is refused, with the reason, and reaches nobody.
+    let muted =
+        app.data(Some(&admin.token), "mutation($r: UUID!) { mute(room: $r, nick: \"alice\") { position } }", json!({ "r": room })).await;
+    assert!(muted["mute"]["position"].is_string(), "{muted}");
+    text(&app, 11, ALICE, "can you hear me?").await;
+    let queued = wait_for_deliveries(&app, 10).await;
+    assert_eq!(queued[9], (ALICE.to_owned(), "Muted in this room.".to_owned()), "{queued:?}");
 }
 
 /// Waits until the stand-in has accepted `count` messages.

@@ -101,7 +101,7 @@ pub async fn wait_for_checkpoints(
             let Some(projection) = all.iter().find(|p| p.name() == *name) else {
                 return Err(ProjectionError::Unknown(name.to_string(), all.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")));
             };
-            let Some((_, generation)) = db::live_generation(&client, name).await? else {
+            let Some((generation, _)) = db::live_generation(&client, name).await? else {
                 reached = false;
                 break;
             };

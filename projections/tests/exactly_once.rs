@@ -265,3 +265,23 @@ async fn a_handler_failure_stops_that_projection_naming_the_event_and_the_others
     assert!(runners.wait_for(positions[2], &["refuses"], Duration::from_secs(1)).await.is_err());
     runners.stop().await;
 }
+
+/// Another process (the API, the SMS gateway) waits for a position by reading the live
+/// generation's checkpoint. After rebuilds the generation number and the projection's version
+/// differ; the wait must follow the generation (it once read the version's checkpoint and
+/// timed out after every rebuild).
+#[tokio::test]
+async fn waiting_for_a_position_follows_the_live_generation_after_rebuilds() {
+    let h = Harness::new().await;
+    conversation(&h, 3, 2).await;
+    for _ in 0..3 {
+        install_all(&h).await;
+    }
+    let client = db::connect(&h.db.config).await.unwrap();
+    let (generation, version) = db::live_generation(&client, "reply_numbers").await.unwrap().unwrap();
+    assert_ne!(generation, version, "the test needs a generation other than the version");
+    let head = h.head().await;
+    let started = std::time::Instant::now();
+    projections::status::wait_for_checkpoints(h.store.pool(), head, &["reply_numbers", "rooms"], Duration::from_secs(5)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "waited {:?}", started.elapsed());
+}
