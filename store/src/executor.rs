@@ -1,7 +1,9 @@
 //! The command executor: load a stream, fold it, decide, append with the expected version,
 //! and retry (bounded) when another writer got there first.
 
-use std::sync::Arc;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -48,21 +50,53 @@ impl<A: Aggregate> Executed<A> {
 
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// Runs commands against aggregates in a store. Cheap to clone.
+/// How many aggregates [`CommandExecutor::execute`] keeps in memory between commands.
+pub const KEPT_AGGREGATES: usize = 512;
+
+/// Aggregates kept between commands, least recently used out. A kept state is only a head
+/// start: before deciding, the executor reads what was appended since (by anyone), and the
+/// append carries the exact version it decided on.
+#[derive(Default)]
+struct Kept {
+    entries: HashMap<(TypeId, StreamName), (u64, Box<dyn Any + Send>)>,
+    tick: u64,
+}
+
+impl Kept {
+    fn take<A: Aggregate>(&mut self, stream: &StreamName) -> Option<Loaded<A>> {
+        let (_, boxed) = self.entries.remove(&(TypeId::of::<A>(), stream.clone()))?;
+        boxed.downcast::<Loaded<A>>().ok().map(|b| *b)
+    }
+
+    fn put<A: Aggregate>(&mut self, loaded: Loaded<A>) {
+        self.tick += 1;
+        if self.entries.len() >= KEPT_AGGREGATES {
+            let oldest = self.entries.iter().min_by_key(|(_, (tick, _))| *tick).map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert((TypeId::of::<A>(), loaded.stream.clone()), (self.tick, Box::new(loaded)));
+    }
+}
+
+/// Runs commands against aggregates in a store. Cheap to clone (clones share the kept
+/// aggregates).
 #[derive(Clone)]
 pub struct CommandExecutor<S> {
     store: Arc<S>,
     clock: Clock,
+    kept: Arc<Mutex<Kept>>,
 }
 
 impl<S: EventStore> CommandExecutor<S> {
     pub fn new(store: Arc<S>) -> Self {
-        Self { store, clock: Arc::new(Utc::now) }
+        Self { store, clock: Arc::new(Utc::now), kept: Arc::default() }
     }
 
     /// Uses `clock` instead of the system clock (tests of timed rules).
     pub fn with_clock(store: Arc<S>, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        Self { store, clock: Arc::new(clock) }
+        Self { store, clock: Arc::new(clock), kept: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<S> {
@@ -114,6 +148,12 @@ impl<S: EventStore> CommandExecutor<S> {
     }
 
     /// Decides `command` on the stream's current state and appends the outcome.
+    ///
+    /// The state comes from the aggregate kept since this executor's last command on the stream
+    /// (see [`KEPT_AGGREGATES`]), caught up with what was appended since: a command on a room
+    /// with a million messages reads the few events that are new, not the million. The append
+    /// carries the exact version decided on; when someone else wrote first, the executor catches
+    /// up and decides again.
     #[tracing::instrument(skip(self, command, metadata), fields(stream = %stream))]
     pub async fn execute<A>(
         &self,
@@ -125,7 +165,56 @@ impl<S: EventStore> CommandExecutor<S> {
         A: Aggregate,
         A::Event: EventCodec,
     {
-        self.execute_inner(stream, command, metadata, None).await
+        let kept = self.kept.lock().expect("kept aggregates lock").take::<A>(stream);
+        let mut loaded = match kept {
+            Some(mut loaded) => {
+                self.catch_up(&mut loaded).await?;
+                loaded
+            }
+            None => self.load_kept::<A>(stream).await?,
+        };
+        for attempt in 1..=MAX_ATTEMPTS {
+            let ctx = Context::new((self.clock)(), metadata.actor.clone());
+            let state = loaded.state.clone();
+            let events = match state.decide(command, &ctx) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    self.kept.lock().expect("kept aggregates lock").put(loaded);
+                    return Err(ExecuteError::Rejected(refusal));
+                }
+            };
+            if events.is_empty() {
+                self.kept.lock().expect("kept aggregates lock").put(loaded);
+                return Ok(Executed { state, events, appended: None });
+            }
+            let new_events = events.iter().map(|e| NewEvent::from_domain(e, metadata.clone())).collect();
+            match self.store.append(stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
+                Ok(appended) => {
+                    let state = events.iter().fold(state, |s, e| s.evolve(e));
+                    loaded.state = state.clone();
+                    loaded.version = appended.stream_version;
+                    self.kept.lock().expect("kept aggregates lock").put(loaded);
+                    return Ok(Executed { state, events, appended: Some(appended) });
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
+                    // Someone else wrote first: decide again on the new state. Jitter keeps two
+                    // contenders from colliding in lockstep.
+                    let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
+                    tracing::debug!(attempt, backoff_ms = backoff, "conflict; deciding again");
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    let before = loaded.version;
+                    self.catch_up(&mut loaded).await?;
+                    if loaded.version == before {
+                        // Nothing new, yet the version did not match: the stream is not what
+                        // was kept (a restored database, say). Start over from the store.
+                        loaded = self.load_kept::<A>(stream).await?;
+                    }
+                }
+                // The outcome is unknown: nothing is kept, the next command loads afresh.
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ExecuteError::TooMuchContention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
     }
 
     /// Like [`execute`](Self::execute), with event ids derived from an outside idempotency key
@@ -146,6 +235,8 @@ impl<S: EventStore> CommandExecutor<S> {
         self.execute_inner(stream, command, metadata, Some(key)).await
     }
 
+    /// The idempotent path reads the whole stream: finding the events of an earlier execution
+    /// of the same request means looking at every event id.
     async fn execute_inner<A>(
         &self,
         stream: &StreamName,

@@ -126,3 +126,39 @@ fn batch_event_ids_are_deterministic_distinct_and_stay_time_ordered_for_v7_keys(
     let hashed = Uuid::new_v5(&Uuid::NAMESPACE_URL, b"SM0123");
     assert_eq!(ordered_event_id(hashed, 1), derive_event_id(hashed, 1), "non-v7 keys fall back to the hash");
 }
+
+/// `execute` keeps each aggregate between commands; what another executor (another process)
+/// appended meanwhile is read before deciding, so the rules see it.
+#[tokio::test]
+async fn a_kept_aggregate_sees_what_others_appended_before_deciding() {
+    let db = TestDatabase::create().await;
+    let store = std::sync::Arc::new(db.store().await);
+    let (here, elsewhere) = (CommandExecutor::new(store.clone()), CommandExecutor::new(store.clone()));
+    let quotes = StreamName::quotes();
+    here.execute::<QuoteBook>(&quotes, &add("first quote here"), meta()).await.unwrap();
+    elsewhere.execute::<QuoteBook>(&quotes, &add("second quote elsewhere"), meta()).await.unwrap();
+    // The kept book has one quote; the stream has two. The duplicate is still refused...
+    match here.execute::<QuoteBook>(&quotes, &add("second quote elsewhere"), meta()).await {
+        Err(ExecuteError::Rejected(QuoteError::Duplicate { existing: 2, .. })) => {}
+        other => panic!("expected the other executor's quote to count, got {other:?}"),
+    }
+    // ...and the next id follows the other executor's.
+    let third = here.execute::<QuoteBook>(&quotes, &add("third quote here"), meta()).await.unwrap();
+    let Event::QuoteAdded(q) = &third.events[0] else { panic!("{:?}", third.events) };
+    assert_eq!(q.quote_id, 3);
+    assert_eq!(store.stream_version(&quotes).await.unwrap(), Some(2));
+
+    // Both executors racing on the same stream: every command lands once, ids stay sequential.
+    let tasks: Vec<_> = (0..6)
+        .map(|n| {
+            let executor = if n % 2 == 0 { here.clone() } else { elsewhere.clone() };
+            tokio::spawn(
+                async move { executor.execute::<QuoteBook>(&StreamName::quotes(), &add(&format!("raced quote {n}")), meta()).await },
+            )
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.stream_version(&quotes).await.unwrap(), Some(8));
+}
