@@ -123,6 +123,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000)]
         lookups: usize,
     },
+    /// A moderation-style command (a topic change) on a room with a long history: with a fresh
+    /// executor each time (the whole stream read, as before aggregates were kept) and with one
+    /// executor that keeps the room between commands.
+    Command {
+        /// Messages in the room's history.
+        #[arg(long, default_value_t = 100_000)]
+        history: usize,
+        /// Commands timed in each mode.
+        #[arg(long, default_value_t = 100)]
+        commands: usize,
+    },
     /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
     RawRead {
         #[arg(long, default_value_t = 200_000)]
@@ -145,6 +156,10 @@ pub async fn run(command: BenchCommand, settings: &Settings, database: &Database
         }
         BenchCommand::RawInsert { events, clients, rows } => raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?,
         BenchCommand::RawRead { events, page } => raw_read(&database.config, events, page).await?,
+        BenchCommand::Command { history, commands } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            room_command(store, history, commands.max(1)).await?
+        }
         BenchCommand::Rebuild { events, seed, page } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             crate::bench_projections::rebuild(&store, &database.config, events, seed, page.max(1)).await?
@@ -243,6 +258,50 @@ async fn append(store: &PgEventStore, events: usize, writers: usize, batch: usiz
         "seconds": elapsed.as_secs_f64(), "events_per_s": rate(total, elapsed),
         "appends_per_s": rate(total / batch, elapsed),
         "append_p50_ms": latency_ms(&histogram, 0.5), "append_p99_ms": latency_ms(&histogram, 0.99),
+    }))
+}
+
+async fn room_command(store: PgEventStore, history: usize, commands: usize) -> anyhow::Result<serde_json::Value> {
+    use domain::values::{Level, RoomName, Topic};
+    use domain::{Room, RoomCommand};
+    use store::CommandExecutor;
+    let store = std::sync::Arc::new(store);
+    let room_id = Uuid::now_v7();
+    let stream = StreamName::room(room_id);
+    let setup = CommandExecutor::new(store.clone());
+    let create = RoomCommand::Create { room_id, name: RoomName::parse("bench")?, invite_only: false, caller_level: Level::Superuser };
+    setup.execute::<Room>(&stream, &create, metadata()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("writing a history of {history} messages…");
+    for chunk in (0..history).collect::<Vec<_>>().chunks(1_000) {
+        let events = chunk.iter().map(|n| NewEvent::from_domain(&message_event(room_id, *n), metadata())).collect();
+        store.append(&stream, ExpectedVersion::Any, events).await?;
+    }
+    let topic =
+        |n: usize| RoomCommand::SetTopic { topic: Topic::parse(&format!("topic {n}")).expect("a topic"), caller_level: Level::Superuser };
+    let timed = |mut h: Histogram<u64>, t: Instant| {
+        h.record(t.elapsed().as_micros() as u64).ok();
+        h
+    };
+    let mut fresh = Histogram::<u64>::new(3)?;
+    for n in 0..commands {
+        let t = Instant::now();
+        CommandExecutor::new(store.clone()).execute::<Room>(&stream, &topic(n), metadata()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        fresh = timed(fresh, t);
+    }
+    let kept_executor = CommandExecutor::new(store.clone());
+    kept_executor.execute::<Room>(&stream, &topic(0), metadata()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut kept = Histogram::<u64>::new(3)?;
+    for n in 0..commands {
+        // Someone else talks in between, as in a live room: the kept room has to catch up.
+        store.append(&stream, ExpectedVersion::Any, vec![NewEvent::from_domain(&message_event(room_id, n), metadata())]).await?;
+        let t = Instant::now();
+        kept_executor.execute::<Room>(&stream, &topic(n), metadata()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        kept = timed(kept, t);
+    }
+    Ok(json!({
+        "bench": "command", "history": history, "commands": commands,
+        "whole_stream_ms_p50": latency_ms(&fresh, 0.5), "whole_stream_ms_p99": latency_ms(&fresh, 0.99),
+        "kept_ms_p50": latency_ms(&kept, 0.5), "kept_ms_p99": latency_ms(&kept, 0.99),
     }))
 }
 
