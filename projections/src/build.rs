@@ -24,7 +24,8 @@ use crate::{db, locks};
 pub struct BuildProgress {
     /// Events read from the log so far (each counted once, however many projections used it).
     pub processed: u64,
-    /// Events the build expected when it started (the log keeps growing meanwhile).
+    /// Events the build expected when it started: the planner's estimate of the log's size
+    /// (0 when it has none yet); the log keeps growing meanwhile.
     pub total: u64,
     pub position: Position,
     pub started: Instant,
@@ -64,10 +65,7 @@ pub async fn rebuild(
     for projection in projections {
         workers.push(prepare(db_config, projection.clone()).await?);
     }
-    let filter = Filter::event_types(
-        projections.iter().flat_map(|p| p.event_types().iter().copied()).collect::<HashSet<_>>().into_iter().collect::<Vec<_>>(),
-    );
-    let total = count_events(&workers[0], &filter.event_types).await.unwrap_or(0);
+    let total = estimated_log_size(&workers[0]).await.unwrap_or(0);
     let mut state = BuildProgress { processed: 0, total, position: Position::START, started: Instant::now() };
     progress(&state);
 
@@ -224,7 +222,9 @@ async fn apply_page(worker: &mut Worker, wanted: &HashSet<&str>, page: &Page) ->
     }
 }
 
-async fn count_events(worker: &Worker, types: &[String]) -> Result<u64, ProjectionError> {
-    let count: i64 = worker.client().query_one("SELECT count(*) FROM es_events WHERE event_type = ANY($1)", &[&types]).await?.get(0);
-    Ok(count as u64)
+/// The log's size for the progress report: the planner's estimate, not a count (counting a
+/// large log took longer than some rebuilds; the report only needs a rough total).
+async fn estimated_log_size(worker: &Worker) -> Result<u64, ProjectionError> {
+    let estimate: f32 = worker.client().query_one("SELECT reltuples FROM pg_class WHERE oid = 'es_events'::regclass", &[]).await?.get(0);
+    Ok(estimate.max(0.0) as u64)
 }
