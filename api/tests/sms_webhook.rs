@@ -169,7 +169,7 @@ async fn text(app: &TestApp, sid_n: u32, from: &str, body: &str) {
 #[tokio::test]
 async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected() {
     let (app, admin, room) = app_with_sms_room().await;
-    let _processor = start_processor(&app);
+    let processor = start_processor(&app);
 
     // A stranger gets one onboarding reply; nothing is fanned out.
     text(&app, 1, ALICE, "hello?").await;
@@ -218,6 +218,29 @@ async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected(
     text(&app, 11, ALICE, "can you hear me?").await;
     let queued = wait_for_deliveries(&app, 10).await;
     assert_eq!(queued[9], (ALICE.to_owned(), "Muted in this room.".to_owned()), "{queued:?}");
+
+    // The processor replays every text from the start (as after a crash before any checkpoint):
+    // nothing is decided again. Alice's earlier texts stay said (no "muted" reply for them,
+    // though she is muted now), and no delivery is queued twice.
+    processor.send(true).unwrap();
+    let client = app.store.pool().get().await.unwrap();
+    let checkpoint = "SELECT tx_id::text, global_position FROM es_checkpoints WHERE subscriber = 'gateway:sms:inbound'";
+    let reached: (String, i64) = client.query_one(checkpoint, &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
+    client
+        .execute("UPDATE es_checkpoints SET log_era = 0, tx_id = '0', global_position = 0 WHERE subscriber = 'gateway:sms:inbound'", &[])
+        .await
+        .unwrap();
+    let _processor = start_processor(&app);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now: (String, i64) = client.query_one(checkpoint, &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
+        if now.0.parse::<u64>().unwrap() >= reached.0.parse::<u64>().unwrap() && now.1 >= reached.1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the replay did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliveries(&app).await, queued, "the replay queued nothing new");
 }
 
 /// Waits until the stand-in has accepted `count` messages.

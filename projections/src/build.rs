@@ -66,6 +66,15 @@ pub async fn rebuild(
         workers.push(prepare(db_config, projection.clone()).await?);
     }
     let total = estimated_log_size(&workers[0]).await.unwrap_or(0);
+    // What the projections being built want. A build of every projection reads the whole log
+    // and routes by type here (they want nearly every type, and a type filter in the query costs
+    // more than the few events it skips); a build of a few reads only their types.
+    let wanted: HashSet<String> = projections.iter().flat_map(|p| p.event_types().iter().map(|t| t.to_string())).collect();
+    let filter = if projections.len() >= crate::projection::all().len() {
+        Filter::all()
+    } else {
+        Filter::event_types(wanted.iter().map(String::as_str).collect::<Vec<_>>())
+    };
     let mut state = BuildProgress { processed: 0, total, position: Position::START, started: Instant::now() };
     progress(&state);
 
@@ -76,9 +85,7 @@ pub async fn rebuild(
     let reader = tokio::spawn(async move {
         let mut after = Position::START;
         loop {
-            // The whole log, routed by type here: the projections together want nearly every
-            // type, and a type filter in the query costs more than the few events it skips.
-            let page = read_page(&reader_store, after, &Filter::all(), page_size).await;
+            let page = read_page(&reader_store, after, &filter, &wanted, page_size).await;
             let done = match &page {
                 Ok(page) => {
                     after = page.next;
@@ -186,11 +193,18 @@ struct Page {
     caught_up: bool,
 }
 
-async fn read_page(store: &PgEventStore, after: Position, filter: &Filter, limit: usize) -> Result<Page, ProjectionError> {
+async fn read_page(
+    store: &PgEventStore,
+    after: Position,
+    filter: &Filter,
+    wanted: &HashSet<String>,
+    limit: usize,
+) -> Result<Page, ProjectionError> {
     let batch = store.read_all(after, filter, limit).await?;
     let mut events = Vec::with_capacity(batch.events.len());
     let mut types = Vec::with_capacity(batch.events.len());
-    for recorded in batch.events {
+    // Events no projection being built wants are not decoded (nor can they stop the build).
+    for recorded in batch.events.into_iter().filter(|e| wanted.contains(&e.event_type)) {
         let (position, event_type, event_id) = (recorded.position, recorded.event_type.clone(), recorded.event_id);
         let envelope = recorded.decode::<Event>().map_err(|e| ProjectionError::EventFailed {
             projection: "(rebuild reader)",

@@ -312,7 +312,18 @@ impl ReadModels {
         room_id: Uuid,
         sender: Uuid,
     ) -> Result<Option<crate::models::reply_numbers::Recipients>, ProjectionError> {
-        let rows = self.query(sql, &[&room_id, &sender]).await?;
+        let rows = match self.query(sql, &[&room_id, &sender]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Right after an upgrade the live generation may still be version 1, without
+                // the lists: answer from its recipients until version 2 takes over.
+                let missing = self.query("SELECT to_regclass('read.sms_room_lists') IS NULL", &[]).await?;
+                if !missing.first().is_some_and(|r| r.get::<_, bool>(0)) {
+                    return Err(e);
+                }
+                self.query(crate::models::reply_numbers::ROOM_LIST_FROM_RECIPIENTS_SQL, &[&room_id, &sender]).await?
+            }
+        };
         Ok(rows.into_iter().next().map(|row| crate::models::reply_numbers::Recipients {
             user_ids: row.get(0),
             phones: row.get(1),

@@ -383,8 +383,15 @@ impl<S: EventStore> CommandExecutor<S> {
             let count = new_events.len() as u64;
             match self.store.append(&loaded.stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
                 Ok(appended) => {
-                    loaded.state = state;
-                    loaded.version = appended.stream_version.or(Some(loaded.version.map_or(count - 1, |v| v + count)));
+                    let reached = loaded.version.map_or(count - 1, |v| v + count);
+                    if appended.stream_version.is_none_or(|v| v == reached) {
+                        loaded.state = state;
+                        loaded.version = Some(reached);
+                    } else {
+                        // The store answered with an earlier append's result (a repeat of the
+                        // same keys): what is in the stream is not what was decided here.
+                        *loaded = self.load_kept(&loaded.stream).await?;
+                    }
                     return Ok(BatchOutcome { results, appended: Some(appended) });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => self.catch_up(loaded).await?,

@@ -426,6 +426,11 @@ impl SmsProcessor {
     /// concurrent writer makes it catch up and decide again). The event ids derive from `key`,
     /// so a replayed inbound event is recognised by the store as a repeat.
     async fn post(&self, room_id: Uuid, command: RoomCommand, metadata: Metadata, key: Uuid) -> Result<Position, ExecuteError<RoomError>> {
+        // A replayed inbound event (fan-out failed after the post, say) must not decide again:
+        // the room may have muted or lost the sender since, yet the text was said.
+        if let Some(position) = self.store.find_event(store::executor::ordered_event_id(key, 0)).await? {
+            return Ok(position);
+        }
         let mut rooms = self.rooms.lock().await;
         let loaded = match rooms.entry(room_id) {
             Entry::Occupied(kept) => {

@@ -55,6 +55,15 @@ pub static ROOM_LIST_WITH_NICKS_SQL: std::sync::LazyLock<String> = std::sync::La
 pub static ROOM_LIST_SQL_NO_NICKS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| ROOM_LIST_SQL.replace("{nicks}", "'{}'::text[]"));
 
+/// The same list computed from `sms_recipients`, for readers of a version 1 generation (live
+/// while version 2 is being built after an upgrade; it has no `sms_room_lists`). Sender and
+/// muters are already left out; the muters column is empty.
+pub const ROOM_LIST_FROM_RECIPIENTS_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}'), coalesce(array_agg(r.phone), '{}'), \
+         coalesce(array_agg(r.nick), '{}'), '{}'::uuid[] \
+     FROM read.sms_recipients r \
+     WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
+       AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
+
 /// A room's recipient list as stored, with the sender's muters.
 pub struct Recipients {
     pub user_ids: Vec<uuid::Uuid>,

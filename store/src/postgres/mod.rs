@@ -105,6 +105,15 @@ impl PgEventStore {
         self.inner.wakeups.clone()
     }
 
+    /// Where an event is, by its id (one probe of the unique index): how a consumer that
+    /// derives event ids from an outside key learns that its work was already recorded.
+    pub async fn find_event(&self, event_id: uuid::Uuid) -> Result<Option<Position>, StoreError> {
+        let client = self.inner.pool.get().await?;
+        let statement = client.prepare_cached("SELECT log_era, tx_id::text, global_position FROM es_events WHERE event_id = $1").await?;
+        let row = client.query_opt(&statement, &[&event_id]).await?;
+        Ok(row.map(|r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
+    }
+
     /// Where a subscriber (an outside consumer of the log, e.g. the SMS gateway) left off, from
     /// `es_checkpoints`; the start when it never saved one. Projections keep theirs in the same
     /// table, written inside their own transactions.
