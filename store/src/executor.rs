@@ -50,7 +50,9 @@ impl<A: Aggregate> Executed<A> {
 
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// How many aggregates [`CommandExecutor::execute`] keeps in memory between commands.
+/// How many aggregates of each type [`CommandExecutor::execute`] keeps in memory between
+/// commands. Per type, so that a burst of one-shot streams (a fan-out's deliveries) cannot push
+/// out the rooms and users that are used again and again.
 pub const KEPT_AGGREGATES: usize = 512;
 
 /// Aggregates kept between commands, least recently used out. A kept state is only a head
@@ -59,24 +61,35 @@ pub const KEPT_AGGREGATES: usize = 512;
 #[derive(Default)]
 struct Kept {
     entries: HashMap<(TypeId, StreamName), (u64, Box<dyn Any + Send>)>,
+    /// Entries per aggregate type.
+    counts: HashMap<TypeId, usize>,
     tick: u64,
 }
 
 impl Kept {
     fn take<A: Aggregate>(&mut self, stream: &StreamName) -> Option<Loaded<A>> {
         let (_, boxed) = self.entries.remove(&(TypeId::of::<A>(), stream.clone()))?;
+        if let Some(count) = self.counts.get_mut(&TypeId::of::<A>()) {
+            *count -= 1;
+        }
         boxed.downcast::<Loaded<A>>().ok().map(|b| *b)
     }
 
     fn put<A: Aggregate>(&mut self, loaded: Loaded<A>) {
         self.tick += 1;
-        if self.entries.len() >= KEPT_AGGREGATES {
-            let oldest = self.entries.iter().min_by_key(|(_, (tick, _))| *tick).map(|(key, _)| key.clone());
+        let kind = TypeId::of::<A>();
+        let of_kind = self.counts.entry(kind).or_default();
+        if *of_kind >= KEPT_AGGREGATES {
+            let oldest =
+                self.entries.iter().filter(|((k, _), _)| *k == kind).min_by_key(|(_, (tick, _))| *tick).map(|(key, _)| key.clone());
             if let Some(oldest) = oldest {
                 self.entries.remove(&oldest);
+                *of_kind -= 1;
             }
         }
-        self.entries.insert((TypeId::of::<A>(), loaded.stream.clone()), (self.tick, Box::new(loaded)));
+        if self.entries.insert((kind, loaded.stream.clone()), (self.tick, Box::new(loaded))).is_none() {
+            *of_kind += 1;
+        }
     }
 }
 
@@ -421,4 +434,53 @@ pub fn ordered_event_id(key: Uuid, index: usize) -> Uuid {
 /// same ids.
 pub fn derive_event_id(key: Uuid, index: usize) -> Uuid {
     Uuid::new_v5(&key, &(index as u64).to_be_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Clone)]
+    struct Counter(u64);
+    #[derive(Debug, Default, Clone)]
+    struct Other(u64);
+
+    macro_rules! trivial_aggregate {
+        ($t:ident) => {
+            impl Aggregate for $t {
+                type Event = ();
+                type Command = ();
+                type Error = std::convert::Infallible;
+                fn evolve(self, _: &()) -> Self {
+                    Self(self.0 + 1)
+                }
+                fn decide(&self, _: &(), _: &Context) -> Result<Vec<()>, Self::Error> {
+                    Ok(vec![()])
+                }
+            }
+        };
+    }
+    trivial_aggregate!(Counter);
+    trivial_aggregate!(Other);
+
+    fn loaded<A: Aggregate>(n: usize) -> Loaded<A> {
+        Loaded { stream: StreamName::parse(&format!("kept-{n}")).unwrap(), state: A::default(), version: Some(n as u64) }
+    }
+
+    #[test]
+    fn kept_aggregates_are_bounded_per_type_and_the_least_recently_kept_goes_first() {
+        let mut kept = Kept::default();
+        kept.put(loaded::<Other>(0));
+        for n in 0..KEPT_AGGREGATES + 10 {
+            kept.put(loaded::<Counter>(n));
+        }
+        assert_eq!(kept.counts[&TypeId::of::<Counter>()], KEPT_AGGREGATES);
+        // The first ten Counters went; the Other, kept before all of them, did not.
+        assert!(kept.take::<Counter>(&loaded::<Counter>(9).stream).is_none());
+        assert_eq!(kept.take::<Counter>(&loaded::<Counter>(10).stream).map(|l| l.version), Some(Some(10)));
+        assert!(kept.take::<Other>(&loaded::<Other>(0).stream).is_some());
+        // Same stream name, other type: a separate entry.
+        assert!(kept.take::<Other>(&loaded::<Other>(11).stream).is_none());
+        assert_eq!(kept.counts[&TypeId::of::<Counter>()], KEPT_AGGREGATES - 1);
+    }
 }
