@@ -52,9 +52,9 @@ BEGIN
        FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest(a_stream) AS s ORDER BY 1) AS locks;
 
     -- One statement, one snapshot taken after the locks: it sees every earlier append of these
-    -- streams. An existing stream advances only if its version meets the expected one (-1 any,
-    -- -3 exists, n exact; -2 "no stream" never matches an existing row); a missing one is
-    -- created only for -1 and -2. Events are inserted for the appends that passed.
+    -- streams. A stream row advances only if its version meets the expected one exactly as in
+    -- es_append_group (-1 any; -3 exists: a version >= 0; -2 no stream: version -1; n exact); a
+    -- missing row is created only for -1 and -2. Events are inserted for the appends that passed.
     RETURN QUERY
     WITH input AS MATERIALIZED (
         SELECT a.sid, a.cat, a.exp, a.n, a.idx::int AS idx
@@ -62,7 +62,8 @@ BEGIN
     ), advanced AS (
         UPDATE es_streams s SET version = s.version + i.n
           FROM input i
-         WHERE s.stream_id = i.sid AND (i.exp = -1 OR i.exp = -3 OR s.version = i.exp)
+         WHERE s.stream_id = i.sid
+           AND (i.exp = -1 OR (i.exp = -3 AND s.version >= 0) OR (i.exp = -2 AND s.version = -1) OR s.version = i.exp)
         RETURNING i.idx, s.version - i.n AS base
     ), created AS (
         INSERT INTO es_streams (stream_id, category, version)

@@ -281,38 +281,24 @@ impl ReadModels {
 
     /// Who receives `sender`'s message in an SMS room: one indexed query (see `reply_numbers`).
     pub async fn reply_numbers(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<Recipient>, ProjectionError> {
-        let Some(list) = self.room_list(&crate::models::reply_numbers::ROOM_LIST_WITH_NICKS_SQL, room_id, sender).await? else {
-            return Ok(Vec::new());
-        };
-        let keep: Vec<bool> = (0..list.user_ids.len()).map(|i| list.receives_from(i, sender)).collect();
-        Ok(list
-            .user_ids
-            .into_iter()
-            .zip(list.phones)
-            .zip(list.nicks)
-            .zip(keep)
-            .filter(|(_, keep)| *keep)
-            .map(|(((user_id, phone), nick), _)| Recipient { user_id, phone, nick })
-            .collect())
+        let list = self.room_list(room_id, sender, true).await?;
+        Ok(list.into_iter().flat_map(|l| l.receivers(sender)).map(|(user_id, phone, nick)| Recipient { user_id, phone, nick }).collect())
     }
 
     /// The fan-out list of a sender's message: `(user_id, phone)` of every recipient, the same
     /// rule as [`reply_numbers`](Self::reply_numbers) without the nicks.
     pub async fn fan_out(&self, room_id: Uuid, sender: Uuid) -> Result<Vec<(Uuid, String)>, ProjectionError> {
-        let Some(list) = self.room_list(&crate::models::reply_numbers::ROOM_LIST_SQL_NO_NICKS, room_id, sender).await? else {
-            return Ok(Vec::new());
-        };
-        let keep: Vec<bool> = (0..list.user_ids.len()).map(|i| list.receives_from(i, sender)).collect();
-        Ok(list.user_ids.into_iter().zip(list.phones).zip(keep).filter(|(_, keep)| *keep).map(|(entry, _)| entry).collect())
+        let list = self.room_list(room_id, sender, false).await?;
+        Ok(list.into_iter().flat_map(|l| l.receivers(sender)).map(|(user_id, phone, _)| (user_id, phone)).collect())
     }
 
     async fn room_list(
         &self,
-        sql: &str,
         room_id: Uuid,
         sender: Uuid,
+        nicks: bool,
     ) -> Result<Option<crate::models::reply_numbers::Recipients>, ProjectionError> {
-        let rows = match self.query(sql, &[&room_id, &sender]).await {
+        let rows = match self.query(crate::models::reply_numbers::ROOM_LIST_SQL, &[&room_id, &sender, &nicks]).await {
             Ok(rows) => rows,
             Err(e) => {
                 // Right after an upgrade the live generation may still be version 1, without

@@ -210,11 +210,8 @@ impl<S: EventStore> CommandExecutor<S> {
                     return Ok(Executed { state, events, appended: Some(appended) });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
-                    // Someone else wrote first: decide again on the new state. Jitter keeps two
-                    // contenders from colliding in lockstep.
-                    let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
-                    tracing::debug!(attempt, backoff_ms = backoff, "conflict; deciding again");
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    // Someone else wrote first: decide again on the new state.
+                    back_off(attempt).await;
                     let before = loaded.version;
                     self.catch_up(&mut loaded).await?;
                     if loaded.version == before {
@@ -287,17 +284,22 @@ impl<S: EventStore> CommandExecutor<S> {
                     return Ok(Executed { state, events, appended: Some(appended) });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
-                    // Someone else wrote first: decide again on the new state. Jitter keeps two
-                    // contenders from colliding in lockstep.
-                    let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
-                    tracing::debug!(attempt, backoff_ms = backoff, "conflict; deciding again");
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    // Someone else wrote first: decide again on the new state.
+                    back_off(attempt).await;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ExecuteError::TooMuchContention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
     }
+}
+
+/// A pause before deciding again after a conflict; the jitter keeps two contenders from
+/// colliding in lockstep.
+async fn back_off(attempt: u32) {
+    let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
+    tracing::debug!(attempt, backoff_ms = backoff, "conflict; deciding again");
+    tokio::time::sleep(Duration::from_millis(backoff)).await;
 }
 
 /// An aggregate held in memory by the one worker that writes its stream most (a busy room's

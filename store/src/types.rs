@@ -202,13 +202,9 @@ pub struct RecordedEvent {
 pub struct StoredJson(Box<[u8]>);
 
 impl StoredJson {
-    /// Wraps JSON text that is known to be valid (the database's own output).
+    /// Wraps JSON text that is known to be valid (the database's own output; the only way in).
     pub(crate) fn from_database(text: &[u8]) -> Self {
         Self(text.into())
-    }
-
-    pub fn from_value(value: &serde_json::Value) -> Self {
-        Self(serde_json::to_vec(value).expect("a serde_json::Value always serialises").into())
     }
 
     /// The JSON text.

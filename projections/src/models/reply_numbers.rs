@@ -45,15 +45,11 @@ const REFRESH_LISTS: &str = "WITH touched AS ( \
      ON CONFLICT (room_id) DO UPDATE SET user_ids = excluded.user_ids, phones = excluded.phones, nicks = excluded.nicks";
 
 /// A room's list and the members who muted `$2` (the sender) there: one row. The caller leaves
-/// out the sender and the muters (see [`Recipients::receiving_from`]). `{nicks}` is `l.nicks` or
-/// an empty array (the SMS fan-out has no use for them).
-const ROOM_LIST_SQL: &str = "SELECT l.user_ids, l.phones, {nicks}, \
+/// out the sender and the muters ([`Recipients::receivers`]). `$3`: whether to return the nicks
+/// (the SMS fan-out has no use for them; not asked for, they are not even read).
+pub const ROOM_LIST_SQL: &str = "SELECT l.user_ids, l.phones, CASE WHEN $3 THEN l.nicks ELSE '{}'::text[] END, \
          coalesce((SELECT array_agg(m.muter) FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2), '{}') \
      FROM read.sms_room_lists l WHERE l.room_id = $1";
-
-pub static ROOM_LIST_WITH_NICKS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ROOM_LIST_SQL.replace("{nicks}", "l.nicks"));
-pub static ROOM_LIST_SQL_NO_NICKS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| ROOM_LIST_SQL.replace("{nicks}", "'{}'::text[]"));
 
 /// The same list computed from `sms_recipients`, for readers of a version 1 generation (live
 /// while version 2 is being built after an upgrade; it has no `sms_room_lists`). Sender and
@@ -74,11 +70,17 @@ pub struct Recipients {
 }
 
 impl Recipients {
-    /// Whether the member at `i` receives `sender`'s message: everyone listed but the sender
-    /// and those who muted them.
-    pub fn receives_from(&self, i: usize, sender: uuid::Uuid) -> bool {
-        let id = self.user_ids[i];
-        id != sender && !self.muters.contains(&id)
+    /// `(user_id, phone, nick)` of everyone listed but the sender and those who muted them; the
+    /// nick is empty when it was not asked for.
+    pub fn receivers(self, sender: uuid::Uuid) -> impl Iterator<Item = (uuid::Uuid, String, String)> {
+        let muters = self.muters;
+        let nicks = self.nicks.into_iter().chain(std::iter::repeat_with(String::new));
+        self.user_ids
+            .into_iter()
+            .zip(self.phones)
+            .zip(nicks)
+            .filter(move |((id, _), _)| *id != sender && !muters.contains(id))
+            .map(|((id, phone), nick)| (id, phone, nick))
     }
 }
 
