@@ -109,6 +109,11 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
+/// Reading the log allocates and frees many small strings per event (ids, nicks, texts); with
+/// the system allocator malloc and free took about a tenth of a read-all (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -28,8 +28,9 @@ pub trait EventCodec: Sized {
     /// The same from the payload's JSON text, as the store reads it. Implementations decode a
     /// current-version payload straight into its type (no `serde_json::Value` in between: the
     /// difference is most of a rebuild's decoding time); this default goes through `decode`.
-    fn decode_json(event_type: &str, schema_version: i16, json: &[u8]) -> Result<Self, DecodeError> {
-        let payload = serde_json::from_slice(json).map_err(|e| DecodeError::BadPayload {
+    /// The text is a `str`, checked as UTF-8 once, so the parser need not check each string.
+    fn decode_json(event_type: &str, schema_version: i16, json: &str) -> Result<Self, DecodeError> {
+        let payload = serde_json::from_str(json).map_err(|e| DecodeError::BadPayload {
             event_type: event_type.to_owned(),
             version: schema_version,
             reason: e.to_string(),

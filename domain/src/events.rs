@@ -754,17 +754,17 @@ macro_rules! catalogue {
                 }
             }
 
-            fn decode_json(event_type: &str, schema_version: i16, json: &[u8]) -> Result<Self, DecodeError> {
+            fn decode_json(event_type: &str, schema_version: i16, json: &str) -> Result<Self, DecodeError> {
                 let bad = |reason: String| DecodeError::BadPayload { event_type: event_type.to_owned(), version: schema_version, reason };
                 match event_type {
                     $(
                         // Stored in today's shape: straight into the payload type.
                         $name if schema_version == $version => {
-                            serde_json::from_slice::<$payload>(json).map(Event::$variant).map_err(|e| bad(e.to_string()))
+                            serde_json::from_str::<$payload>(json).map(Event::$variant).map_err(|e| bad(e.to_string()))
                         }
                     )*
                     _ => {
-                        let payload = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+                        let payload = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
                         Self::decode(event_type, schema_version, payload)
                     }
                 }
@@ -896,15 +896,15 @@ mod tests {
         for event in sample_events() {
             // As PostgreSQL returns jsonb: keys reordered, spaces after separators.
             let text = serde_json::to_string_pretty(&event.encode()).expect("JSON");
-            let decoded = Event::decode_json(event.event_type(), event.schema_version(), text.as_bytes());
+            let decoded = Event::decode_json(event.event_type(), event.schema_version(), &text);
             assert_eq!(decoded.as_ref(), Ok(&event), "{}", event.event_type());
         }
         // Refusals are the same, too: unknown types and versions, bad shapes, broken JSON.
-        let payload = serde_json::to_vec(&sample_events()[0].encode()).expect("JSON");
-        assert_eq!(Event::decode_json("user.teleported", 1, b"{}"), Err(DecodeError::UnknownType("user.teleported".into())));
+        let payload = serde_json::to_string(&sample_events()[0].encode()).expect("JSON");
+        assert_eq!(Event::decode_json("user.teleported", 1, "{}"), Err(DecodeError::UnknownType("user.teleported".into())));
         assert!(matches!(Event::decode_json("user.registered", 2, &payload), Err(DecodeError::UnknownVersion { newest: 1, .. })));
-        assert!(matches!(Event::decode_json("user.registered", 1, b"{}"), Err(DecodeError::BadPayload { version: 1, .. })));
-        assert!(matches!(Event::decode_json("user.registered", 1, b"{\"nick\": "), Err(DecodeError::BadPayload { .. })));
+        assert!(matches!(Event::decode_json("user.registered", 1, "{}"), Err(DecodeError::BadPayload { version: 1, .. })));
+        assert!(matches!(Event::decode_json("user.registered", 1, "{\"nick\": "), Err(DecodeError::BadPayload { .. })));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Res
             .query_one(
                 "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0) FROM es_events \
                  WHERE event_type = ANY($1) AND (log_era, tx_id, global_position) > ($2::smallint, $3::text::xid8, $4::bigint) \
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
+                   AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))",
                 &[&types, &era, &tx.to_string(), &pos],
             )
             .await?;

@@ -199,29 +199,34 @@ pub struct RecordedEvent {
 /// goes from this text straight into the event's type, without building a
 /// `serde_json::Value` first (which cost more than the read itself).
 #[derive(Clone, PartialEq, Eq)]
-pub struct StoredJson(Box<[u8]>);
+pub struct StoredJson(Box<str>);
 
 impl StoredJson {
     /// Wraps JSON text that is known to be valid (the database's own output; the only way in).
-    pub(crate) fn from_database(text: &[u8]) -> Self {
+    pub(crate) fn from_database(text: &str) -> Self {
         Self(text.into())
     }
 
     /// The JSON text.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The JSON text's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 
     /// The document as a `serde_json::Value` (for generic handling: audit views, tests).
     pub fn to_value(&self) -> serde_json::Value {
         // Only valid JSON is ever wrapped (see the constructors).
-        serde_json::from_slice(&self.0).expect("stored JSON is valid")
+        serde_json::from_str(&self.0).expect("stored JSON is valid")
     }
 }
 
 impl std::fmt::Debug for StoredJson {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.0))
+        f.write_str(&self.0)
     }
 }
 
@@ -241,8 +246,11 @@ impl RecordedEvent {
     /// Decodes (and upcasts) the payload. A failure names the event's position and type, so
     /// nothing is skipped silently.
     pub fn decode<E: EventCodec>(self) -> Result<Envelope<E>, StoreError> {
-        let event = E::decode_json(&self.event_type, self.schema_version, self.payload.as_bytes())
-            .map_err(|source| StoreError::Decode { position: self.position, event_id: self.event_id, source })?;
+        let event = E::decode_json(&self.event_type, self.schema_version, self.payload.as_str()).map_err(|source| StoreError::Decode {
+            position: self.position,
+            event_id: self.event_id,
+            source,
+        })?;
         Ok(Envelope {
             event,
             position: self.position,

@@ -38,7 +38,7 @@ pub async fn run(bot: Bot, store: PgEventStore, shutdown: watch::Receiver<bool>)
     store
         .follow(SUBSCRIBER, Filter::event_types(TYPES), FirstStart::Head, shutdown.clone(), |recorded| async move {
             let from_irc = recorded.metadata.gateway == Gateway::Irc;
-            match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_bytes()) {
+            match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str()) {
                 Ok(event) => relay(bot, event, from_irc, &mut waiting.clone()).await,
                 Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
             }

@@ -47,7 +47,7 @@ impl SmsBridge {
 
     /// Texts one posted message to the room's SMS members (idempotent).
     pub async fn handle(&self, recorded: &RecordedEvent) -> Result<(), ProcessError> {
-        let message = match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_bytes()) {
+        let message = match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str()) {
             Ok(Event::MessagePosted(message)) if message.gateway != Gateway::Sms => message,
             Ok(Event::SmsNumberBound(bound)) => {
                 self.numbers.lock().expect("numbers lock").insert(bound.room_id, Some(bound.number));

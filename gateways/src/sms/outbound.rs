@@ -110,7 +110,7 @@ impl DeliverySender {
     /// Sends one queued delivery unless it was already settled.
     pub async fn deliver(&self, recorded: &RecordedEvent) -> Result<(), OutboundError> {
         let Ok(Event::DeliveryQueued(queued)) =
-            Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_bytes())
+            Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
         else {
             return Ok(());
         };

@@ -88,7 +88,7 @@ impl SmsProcessor {
 
     /// Handles one recorded inbound text (idempotent).
     pub async fn handle(&self, recorded: &RecordedEvent) -> Result<(), ProcessError> {
-        let Event::InboundSmsReceived(sms) = Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_bytes())
+        let Event::InboundSmsReceived(sms) = Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
             .map_err(|e| ProcessError::Command(e.to_string()))?
         else {
             return Ok(());

@@ -52,7 +52,7 @@ pub async fn audit_page(
     let sql = format!(
         "SELECT {COLUMNS} FROM es_events e \
          WHERE (e.log_era, e.tx_id, e.global_position) {compare} ($1, $2::text::xid8, $3) \
-           AND (e.log_era < (SELECT current_era FROM es_log) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot())) \
+           AND (e.log_era < (SELECT current_era FROM es_log) OR e.tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))) \
            AND ($4::text IS NULL OR e.stream_id = $4) \
            AND ($5::text IS NULL OR e.category = $5) \
            AND ($6::text IS NULL OR e.event_type = $6) \

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use domain::{Metadata, StreamName};
+use domain::{DecodeError, Metadata, StreamName};
 use futures::StreamExt;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -24,16 +24,22 @@ pub(crate) fn row_to_event(row: &Row, offset: usize) -> Result<RecordedEvent, St
     let Xid8(tx) = row.get(offset + 1);
     let event_id: Uuid = row.get(offset + 5);
     let stream: &str = row.get(offset + 3);
-    let JsonText(payload) = row.get(offset + 8);
-    let JsonText(metadata) = row.get(offset + 9);
-    let metadata: Metadata = serde_json::from_slice(metadata).map_err(|e| StoreError::BadMetadata { event_id, reason: e.to_string() })?;
+    let event_type: String = row.get(offset + 6);
+    let schema_version: i16 = row.get(offset + 7);
+    let JsonText(payload) = row.try_get(offset + 8).map_err(|e| StoreError::Decode {
+        position: Position::pg(row.get(offset), tx, row.get(offset + 2)),
+        event_id,
+        source: DecodeError::BadPayload { event_type: event_type.clone(), version: schema_version, reason: e.to_string() },
+    })?;
+    let JsonText(metadata) = row.try_get(offset + 9).map_err(|e| StoreError::BadMetadata { event_id, reason: e.to_string() })?;
+    let metadata: Metadata = serde_json::from_str(metadata).map_err(|e| StoreError::BadMetadata { event_id, reason: e.to_string() })?;
     Ok(RecordedEvent {
         position: Position::pg(row.get(offset), tx, row.get(offset + 2)),
         stream: StreamName::parse(stream)?,
         stream_version: row.get::<_, i64>(offset + 4) as u64,
         event_id,
-        event_type: row.get(offset + 6),
-        schema_version: row.get(offset + 7),
+        event_type,
+        schema_version,
         payload: StoredJson::from_database(payload),
         metadata,
         recorded_at: row.get(offset + 10),
@@ -53,18 +59,18 @@ impl<'a> tokio_postgres::types::FromSql<'a> for Xid8 {
 }
 
 /// A jsonb column's JSON text, borrowed from the row (binary jsonb is a version byte, then the
-/// text).
-struct JsonText<'a>(&'a [u8]);
+/// text), checked as UTF-8 once here so that JSON parsing need not check each string again.
+struct JsonText<'a>(&'a str);
 
 impl<'a> tokio_postgres::types::FromSql<'a> for JsonText<'a> {
     fn from_sql(ty: &tokio_postgres::types::Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         if *ty == tokio_postgres::types::Type::JSONB {
             match raw.split_first() {
-                Some((1, text)) => Ok(JsonText(text)),
+                Some((1, text)) => Ok(JsonText(std::str::from_utf8(text)?)),
                 _ => Err("unsupported jsonb format version".into()),
             }
         } else {
-            Ok(JsonText(raw))
+            Ok(JsonText(std::str::from_utf8(raw)?))
         }
     }
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {
@@ -117,11 +123,18 @@ pub(crate) async fn stream_version(pool: &Pool, stream: &StreamName) -> Result<O
 /// The watermark comes back even when no row does (LEFT JOIN LATERAL), so a page that is not
 /// full can advance the caller to just below it: everything readable has been seen.
 ///
+/// `w` is MATERIALIZED so that the watermark is computed once per read. Inlined, it was computed
+/// again for every row (`pg_current_snapshot()` is only STABLE): a snapshot per event, which
+/// took half of the database's time for a page (BENCHMARKS.md, Reading).
+///
 /// `{filter}` is left empty for the whole log (the common case: per-row filter tests cost
 /// about a tenth of a page's time in the database).
 const READ_ALL_SQL: &str = "
-WITH w AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin, (SELECT current_era FROM es_log) AS era)
-SELECT w.era, (w.xmin::text)::numeric::bigint - 1, page.*
+WITH w AS MATERIALIZED (
+    SELECT s.xmin, s.era, (s.xmin::text)::numeric::bigint - 1 AS watermark
+      FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin, (SELECT current_era FROM es_log) AS era) AS s
+)
+SELECT w.era, w.watermark, page.*
 FROM w LEFT JOIN LATERAL (
     SELECT e.log_era, e.tx_id, e.global_position, e.stream_id, e.stream_version,
            e.event_id, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at
@@ -176,7 +189,7 @@ pub(crate) async fn head(pool: &Pool) -> Result<Position, StoreError> {
     let st = client
         .prepare_cached(
             "SELECT e.log_era, e.tx_id::text, e.global_position FROM es_events e \
-             WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             WHERE e.tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())) \
                 OR e.log_era < (SELECT current_era FROM es_log) \
              ORDER BY e.log_era DESC, e.tx_id DESC, e.global_position DESC LIMIT 1",
         )
