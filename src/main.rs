@@ -109,8 +109,9 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
-/// Reading the log allocates and frees many small strings per event (ids, nicks, texts); with
-/// the system allocator malloc and free took about a tenth of a read-all (BENCHMARKS.md).
+/// Reading the log allocates and frees many small strings per event (ids, nicks, texts). With
+/// the system allocator, malloc and free took about a tenth of a read-all's CPU, with mimalloc
+/// about a thirtieth; read-all runs 3-5 % faster (BENCHMARKS.md, Reading).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
