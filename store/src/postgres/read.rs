@@ -124,8 +124,9 @@ pub(crate) async fn stream_version(pool: &Pool, stream: &StreamName) -> Result<O
 /// full can advance the caller to just below it: everything readable has been seen.
 ///
 /// `w` is MATERIALIZED so that the watermark is computed once per read. Inlined, it was computed
-/// again for every row (`pg_current_snapshot()` is only STABLE): a snapshot per event, which
-/// took half of the database's time for a page (BENCHMARKS.md, Reading).
+/// again for every row (`pg_current_snapshot()` is only STABLE): the snapshot value built and
+/// the watermark converted per event, half of the database's time for a page (BENCHMARKS.md,
+/// Reading).
 ///
 /// `{filter}` is left empty for the whole log (the common case: per-row filter tests cost
 /// about a tenth of a page's time in the database).
