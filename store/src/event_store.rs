@@ -8,7 +8,7 @@ use domain::StreamName;
 use futures::Stream;
 
 use crate::error::StoreError;
-use crate::types::{AllBatch, AppendResult, Direction, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
+use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
 /// A live feed of the global log: first everything after the start position, then each new
 /// event as it becomes readable, each exactly once and in log order.
@@ -35,6 +35,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Version of the stream's last event, `None` when it has none.
     async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, StoreError>;
+
+    /// Where the event with this id is stored, if it is. Consumers that derive event ids from
+    /// an outside key (a Twilio `MessageSid`, a request id) learn from it that a request was
+    /// already carried out, without reading the stream it went to.
+    async fn find_event(&self, event_id: uuid::Uuid) -> Result<Option<EventLocation>, StoreError>;
 
     /// Reads the global log after `after`, in order, gap-free: an event that becomes readable
     /// later always sorts after every position returned so far.

@@ -116,48 +116,50 @@ impl<S: EventStore> CommandExecutor<S> {
         &self.store
     }
 
-    /// Loads the aggregate's current state and version.
+    /// Loads the aggregate's current state and version (the whole stream, folded).
     pub async fn load<A>(&self, stream: &StreamName) -> Result<(A, Option<u64>), StoreError>
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
-        let (state, version, _) = self.load_tracking::<A>(stream, None).await?;
-        Ok((state, version))
+        let mut loaded = Loaded { stream: stream.clone(), state: A::default(), version: None };
+        self.catch_up(&mut loaded).await?;
+        Ok((loaded.state, loaded.version))
     }
 
-    /// Loads the stream; with an idempotency key, also finds the events an earlier execution of
-    /// the same request stored (their ids are derived from the key) and returns where the last
-    /// of them is.
-    async fn load_tracking<A>(&self, stream: &StreamName, key: Option<Uuid>) -> Result<(A, Option<u64>, Option<AppendResult>), StoreError>
+    /// The stream's kept aggregate caught up with what was appended since, or the stream loaded.
+    async fn take_or_load<A>(&self, stream: &StreamName) -> Result<Loaded<A>, StoreError>
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
-        let mut state = A::default();
-        let mut version = None;
-        let mut from = 0;
-        let mut earlier: Option<AppendResult> = None;
-        let mut next_derived = key.map(|k| (k, 0usize));
-        loop {
-            let page = self.store.read_stream(stream, Direction::Forwards, Some(from), 1_000).await?;
-            let full = page.len() == 1_000;
-            for recorded in page {
-                version = Some(recorded.stream_version);
-                from = recorded.stream_version + 1;
-                if let Some((k, i)) = next_derived
-                    && recorded.event_id == derive_event_id(k, i)
-                {
-                    earlier = Some(AppendResult { stream_version: Some(recorded.stream_version), position: recorded.position });
-                    next_derived = Some((k, i + 1));
-                }
-                let envelope = recorded.decode::<A::Event>()?;
-                state = state.evolve(&envelope.event);
+        let kept = self.kept.lock().expect("kept aggregates lock").take::<A>(stream);
+        match kept {
+            Some(mut loaded) => {
+                self.catch_up(&mut loaded).await?;
+                Ok(loaded)
             }
-            if !full {
-                return Ok((state, version, earlier));
-            }
+            None => self.load_kept::<A>(stream).await,
         }
+    }
+
+    fn keep<A: Aggregate>(&self, loaded: Loaded<A>) {
+        self.kept.lock().expect("kept aggregates lock").put(loaded);
+    }
+
+    /// After a conflict: catch up; when there was nothing new to read yet the version did not
+    /// match, the stream is not what was kept (a restored database, say): start over from it.
+    async fn recover_from_conflict<A>(&self, loaded: &mut Loaded<A>) -> Result<(), StoreError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let before = loaded.version;
+        self.catch_up(loaded).await?;
+        if loaded.version == before {
+            *loaded = self.load_kept::<A>(&loaded.stream).await?;
+        }
+        Ok(())
     }
 
     /// Decides `command` on the stream's current state and appends the outcome.
@@ -178,26 +180,19 @@ impl<S: EventStore> CommandExecutor<S> {
         A: Aggregate,
         A::Event: EventCodec,
     {
-        let kept = self.kept.lock().expect("kept aggregates lock").take::<A>(stream);
-        let mut loaded = match kept {
-            Some(mut loaded) => {
-                self.catch_up(&mut loaded).await?;
-                loaded
-            }
-            None => self.load_kept::<A>(stream).await?,
-        };
+        let mut loaded = self.take_or_load::<A>(stream).await?;
         for attempt in 1..=MAX_ATTEMPTS {
             let ctx = Context::new((self.clock)(), metadata.actor.clone());
             let state = loaded.state.clone();
             let events = match state.decide(command, &ctx) {
                 Ok(events) => events,
                 Err(refusal) => {
-                    self.kept.lock().expect("kept aggregates lock").put(loaded);
+                    self.keep(loaded);
                     return Err(ExecuteError::Rejected(refusal));
                 }
             };
             if events.is_empty() {
-                self.kept.lock().expect("kept aggregates lock").put(loaded);
+                self.keep(loaded);
                 return Ok(Executed { state, events, appended: None });
             }
             let new_events = events.iter().map(|e| NewEvent::from_domain(e, metadata.clone())).collect();
@@ -206,19 +201,13 @@ impl<S: EventStore> CommandExecutor<S> {
                     let state = events.iter().fold(state, |s, e| s.evolve(e));
                     loaded.state = state.clone();
                     loaded.version = appended.stream_version;
-                    self.kept.lock().expect("kept aggregates lock").put(loaded);
+                    self.keep(loaded);
                     return Ok(Executed { state, events, appended: Some(appended) });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
                     // Someone else wrote first: decide again on the new state.
                     back_off(attempt).await;
-                    let before = loaded.version;
-                    self.catch_up(&mut loaded).await?;
-                    if loaded.version == before {
-                        // Nothing new, yet the version did not match: the stream is not what
-                        // was kept (a restored database, say). Start over from the store.
-                        loaded = self.load_kept::<A>(stream).await?;
-                    }
+                    self.recover_from_conflict(&mut loaded).await?;
                 }
                 // The outcome is unknown: nothing is kept, the next command loads afresh.
                 Err(e) => return Err(e.into()),
@@ -242,55 +231,79 @@ impl<S: EventStore> CommandExecutor<S> {
         A: Aggregate,
         A::Event: EventCodec,
     {
-        self.execute_inner(stream, command, metadata, Some(key)).await
+        self.execute_inner(stream, command, metadata, key).await
     }
 
-    /// The idempotent path reads the whole stream: finding the events of an earlier execution
-    /// of the same request means looking at every event id.
+    /// The idempotent path: the state comes from the kept aggregate, as in `execute`; whether the
+    /// request was carried out before is a lookup of the event ids derived from its key (the
+    /// stream is not read for it: a `#join` in a room with a long history reads only what is new).
     async fn execute_inner<A>(
         &self,
         stream: &StreamName,
         command: &A::Command,
         metadata: Metadata,
-        key: Option<Uuid>,
+        key: Uuid,
     ) -> Result<Executed<A>, ExecuteError<A::Error>>
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
+        let mut loaded = self.take_or_load::<A>(stream).await?;
         for attempt in 1..=MAX_ATTEMPTS {
-            let (state, version, earlier) = self.load_tracking::<A>(stream, key).await?;
-            if let Some(original) = earlier {
+            if let Some(original) = self.earlier_execution(stream, key).await? {
                 // This request was carried out before: its outcome stands, nothing is decided
                 // again (the state may have moved on since).
+                let state = loaded.state.clone();
+                self.keep(loaded);
                 return Ok(Executed { state, events: vec![], appended: Some(original) });
             }
             let ctx = Context::new((self.clock)(), metadata.actor.clone());
-            let events = state.decide(command, &ctx).map_err(ExecuteError::Rejected)?;
+            let state = loaded.state.clone();
+            let events = match state.decide(command, &ctx) {
+                Ok(events) => events,
+                Err(refusal) => {
+                    self.keep(loaded);
+                    return Err(ExecuteError::Rejected(refusal));
+                }
+            };
             if events.is_empty() {
+                self.keep(loaded);
                 return Ok(Executed { state, events, appended: None });
             }
-            let new_events = events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| match key {
-                    Some(key) => NewEvent::with_id(derive_event_id(key, i), e, metadata.clone()),
-                    None => NewEvent::from_domain(e, metadata.clone()),
-                })
-                .collect();
-            match self.store.append(stream, ExpectedVersion::from_seen(version), new_events).await {
+            let new_events =
+                events.iter().enumerate().map(|(i, e)| NewEvent::with_id(derive_event_id(key, i), e, metadata.clone())).collect();
+            match self.store.append(stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
                 Ok(appended) => {
                     let state = events.iter().fold(state, |s, e| s.evolve(e));
+                    // Kept without these events: the store may have answered with a racing
+                    // execution of the same request (same ids), whose events were decided at
+                    // another moment. The next command reads back what was stored.
+                    self.keep(loaded);
                     return Ok(Executed { state, events, appended: Some(appended) });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
-                    // Someone else wrote first: decide again on the new state.
                     back_off(attempt).await;
+                    self.recover_from_conflict(&mut loaded).await?;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ExecuteError::TooMuchContention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
+    }
+
+    /// Where an earlier execution of the request with this key left its last event, if it ran:
+    /// its events carry the ids derived from the key, in order, in this stream.
+    async fn earlier_execution(&self, stream: &StreamName, key: Uuid) -> Result<Option<AppendResult>, StoreError> {
+        let mut last = None;
+        for index in 0.. {
+            match self.store.find_event(derive_event_id(key, index)).await? {
+                Some(found) if found.stream == *stream => {
+                    last = Some(AppendResult { stream_version: Some(found.stream_version), position: found.position });
+                }
+                _ => break,
+            }
+        }
+        Ok(last)
     }
 }
 

@@ -20,4 +20,6 @@ pub use error::StoreError;
 pub use event_store::{EventStore, EventStream};
 pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded};
 pub use postgres::{FirstStart, PgEventStore, PgStoreOptions};
-pub use types::{AllBatch, AppendResult, Direction, Envelope, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson};
+pub use types::{
+    AllBatch, AppendResult, Direction, Envelope, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson,
+};

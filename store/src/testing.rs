@@ -173,6 +173,23 @@ pub mod conformance {
         assert_eq!(store.stream_version(&other).await.unwrap(), None);
     }
 
+    pub async fn events_are_found_by_id(store: &dyn EventStore) {
+        let s = stream("user");
+        let events = vec![event("t.a", 0), event("t.a", 1)];
+        let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
+        let appended = store.append(&s, ExpectedVersion::NoStream, events).await.unwrap();
+        store.append(&stream("user"), ExpectedVersion::NoStream, vec![event("t.a", 2)]).await.unwrap();
+        let read = store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();
+        for (version, id) in ids.iter().enumerate() {
+            let found = store.find_event(*id).await.unwrap().expect("a stored event is found");
+            assert_eq!(found.stream, s);
+            assert_eq!(found.stream_version, version as u64);
+            assert_eq!(found.position, read[version].position);
+        }
+        assert_eq!(store.find_event(ids[1]).await.unwrap().map(|f| f.position), Some(appended.position));
+        assert_eq!(store.find_event(Uuid::now_v7()).await.unwrap(), None, "an unknown id is not found");
+    }
+
     pub async fn streams_read_forwards_and_backwards_from_a_version(store: &dyn EventStore) {
         let s = stream("room");
         let events: Vec<_> = (0..10).map(|n| event("t.a", n)).collect();
@@ -300,7 +317,8 @@ macro_rules! conformance_tests {
             a_subscription_catches_up_then_follows_live,
             a_consistency_token_can_be_waited_for,
             bad_input_gets_a_clear_error_and_writes_nothing,
-            an_empty_append_only_checks_the_version
+            an_empty_append_only_checks_the_version,
+            events_are_found_by_id
         );
     };
     (@cases $make:expr; $($case:ident),+) => {

@@ -169,6 +169,14 @@ impl NewEvent {
     }
 }
 
+/// Where a stored event is (see [`EventStore::find_event`](crate::EventStore::find_event)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLocation {
+    pub stream: StreamName,
+    pub stream_version: u64,
+    pub position: Position,
+}
+
 /// The outcome of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {

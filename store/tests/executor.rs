@@ -2,6 +2,7 @@
 //! refusals, and idempotency keys.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domain::aggregates::quotes::{QuoteBook, QuoteCommand, QuoteError};
 use domain::values::{Level, QuoteText};
@@ -67,6 +68,85 @@ async fn the_same_request_executed_twice_with_an_idempotency_key_is_stored_once(
     assert!(again.events.is_empty(), "a repeated request decides nothing");
     assert_eq!(again.position(), first.position(), "and answers with the first execution's position");
     assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(1));
+}
+
+/// The PostgreSQL store, counting the events read back from streams.
+struct Counting {
+    inner: store::PgEventStore,
+    stream_events_read: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Counting {
+    async fn append(
+        &self,
+        stream: &StreamName,
+        expected: store::ExpectedVersion,
+        events: Vec<store::NewEvent>,
+    ) -> Result<store::AppendResult, store::StoreError> {
+        self.inner.append(stream, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &StreamName,
+        direction: store::Direction,
+        from: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<store::RecordedEvent>, store::StoreError> {
+        let events = self.inner.read_stream(stream, direction, from, limit).await?;
+        self.stream_events_read.fetch_add(events.len(), Ordering::SeqCst);
+        Ok(events)
+    }
+    async fn stream_version(&self, stream: &StreamName) -> Result<Option<u64>, store::StoreError> {
+        self.inner.stream_version(stream).await
+    }
+    async fn find_event(&self, event_id: Uuid) -> Result<Option<store::EventLocation>, store::StoreError> {
+        self.inner.find_event(event_id).await
+    }
+    async fn read_all(&self, after: store::Position, filter: &store::Filter, limit: usize) -> Result<store::AllBatch, store::StoreError> {
+        self.inner.read_all(after, filter, limit).await
+    }
+    fn subscribe_all(&self, after: store::Position, filter: store::Filter) -> store::EventStream {
+        self.inner.subscribe_all(after, filter)
+    }
+    async fn head(&self) -> Result<store::Position, store::StoreError> {
+        self.inner.head().await
+    }
+    async fn wait_for(&self, position: store::Position, timeout: std::time::Duration) -> Result<(), store::StoreError> {
+        self.inner.wait_for(position, timeout).await
+    }
+}
+
+#[tokio::test]
+async fn an_idempotent_command_on_a_long_stream_reads_only_what_is_new() {
+    let db = TestDatabase::create().await;
+    let store = std::sync::Arc::new(Counting { inner: db.store().await, stream_events_read: AtomicUsize::new(0) });
+    let executor = CommandExecutor::new(store.clone());
+    let quotes = StreamName::quotes();
+    // A history of 300 quotes, written by another executor.
+    let writer = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let mut history = writer.load_kept::<QuoteBook>(&quotes).await.unwrap();
+    let batch: Vec<_> = (0..300).map(|n| (add(&format!("quote number {n}")), meta(), Uuid::now_v7())).collect();
+    writer.execute_batch(&mut history, &batch).await.unwrap();
+
+    let key = Uuid::now_v7();
+    let first = executor.execute_idempotent::<QuoteBook>(&quotes, &add("keyed"), meta(), key).await.unwrap();
+    assert_eq!(store.stream_events_read.swap(0, Ordering::SeqCst), 300, "the first command loads the stream once");
+    writer.execute::<QuoteBook>(&quotes, &add("one more, from elsewhere"), meta()).await.unwrap();
+
+    // The request again (a re-sent webhook): recognised by its event ids, not by reading the
+    // stream; only the two events appended since are read.
+    let again = executor.execute_idempotent::<QuoteBook>(&quotes, &add("keyed"), meta(), key).await.unwrap();
+    assert!(again.events.is_empty());
+    assert_eq!(again.position(), first.position());
+    assert_eq!(store.stream_events_read.swap(0, Ordering::SeqCst), 2);
+
+    // A new request decides on the caught-up state: quote 303 after the 302 stored.
+    let next = executor.execute_idempotent::<QuoteBook>(&quotes, &add("keyed, too"), meta(), Uuid::now_v7()).await.unwrap();
+    let [Event::QuoteAdded(q)] = next.events.as_slice() else { panic!("{:?}", next.events) };
+    assert_eq!(q.quote_id, 303);
+    assert_eq!(store.stream_events_read.load(Ordering::SeqCst), 0, "nothing new to read");
+    assert_eq!(store.stream_version(&quotes).await.unwrap(), Some(302));
 }
 
 #[tokio::test]

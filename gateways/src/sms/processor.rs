@@ -18,7 +18,7 @@ use domain::{
     UserCommand,
 };
 use futures::StreamExt;
-use store::{CommandExecutor, ExecuteError, Filter, FirstStart, Loaded, PgEventStore, Position, RecordedEvent, StoreError};
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, Loaded, PgEventStore, Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -428,8 +428,8 @@ impl SmsProcessor {
     async fn post(&self, room_id: Uuid, command: RoomCommand, metadata: Metadata, key: Uuid) -> Result<Position, ExecuteError<RoomError>> {
         // A replayed inbound event (fan-out failed after the post, say) must not decide again:
         // the room may have muted or lost the sender since, yet the text was said.
-        if let Some(position) = self.store.find_event(store::executor::ordered_event_id(key, 0)).await? {
-            return Ok(position);
+        if let Some(found) = self.store.find_event(store::executor::ordered_event_id(key, 0)).await? {
+            return Ok(found.position);
         }
         let mut rooms = self.rooms.lock().await;
         let loaded = match rooms.entry(room_id) {

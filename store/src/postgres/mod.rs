@@ -17,7 +17,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
-use crate::types::{AllBatch, AppendResult, Direction, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
+use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
 pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
 
@@ -103,15 +103,6 @@ impl PgEventStore {
     /// A receiver bumped on every wake-up; projections use it to wait for new events.
     pub fn wakeups(&self) -> watch::Receiver<u64> {
         self.inner.wakeups.clone()
-    }
-
-    /// Where an event is, by its id (one probe of the unique index): how a consumer that
-    /// derives event ids from an outside key learns that its work was already recorded.
-    pub async fn find_event(&self, event_id: uuid::Uuid) -> Result<Option<Position>, StoreError> {
-        let client = self.inner.pool.get().await?;
-        let statement = client.prepare_cached("SELECT log_era, tx_id::text, global_position FROM es_events WHERE event_id = $1").await?;
-        let row = client.query_opt(&statement, &[&event_id]).await?;
-        Ok(row.map(|r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
     }
 
     /// Where a subscriber (an outside consumer of the log, e.g. the SMS gateway) left off, from
@@ -222,6 +213,20 @@ impl EventStore for PgEventStore {
             metrics::histogram!("switchboard_append_seconds").record(started.elapsed().as_secs_f64());
         }
         outcome
+    }
+
+    /// One probe of the unique index on event ids.
+    async fn find_event(&self, event_id: uuid::Uuid) -> Result<Option<EventLocation>, StoreError> {
+        let client = self.inner.pool.get().await?;
+        let statement = client
+            .prepare_cached("SELECT stream_id, stream_version, log_era, tx_id::text, global_position FROM es_events WHERE event_id = $1")
+            .await?;
+        let Some(row) = client.query_opt(&statement, &[&event_id]).await? else { return Ok(None) };
+        Ok(Some(EventLocation {
+            stream: StreamName::parse(row.get(0))?,
+            stream_version: row.get::<_, i64>(1) as u64,
+            position: Position::from_pg_parts(row.get(2), row.get::<_, &str>(3).parse().unwrap_or(0), row.get(4)),
+        }))
     }
 
     async fn read_stream(
