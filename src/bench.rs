@@ -124,8 +124,9 @@ pub enum BenchCommand {
         lookups: usize,
     },
     /// A moderation-style command (a topic change) on a room with a long history: with a fresh
-    /// executor each time (the whole stream read, as before aggregates were kept) and with one
-    /// executor that keeps the room between commands.
+    /// executor each time (the whole stream read, as before aggregates were kept), with one
+    /// executor that keeps the room between commands, and the same with an idempotency key per
+    /// command (as the SMS gateway runs them).
     Command {
         /// Messages in the room's history.
         #[arg(long, default_value_t = 100_000)]
@@ -298,10 +299,23 @@ async fn room_command(store: PgEventStore, history: usize, commands: usize) -> a
         kept_executor.execute::<Room>(&stream, &topic(n), metadata()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         kept = timed(kept, t);
     }
+    // The same with an idempotency key per command (the SMS gateway's commands): the kept room,
+    // and a lookup of the key's event ids instead of a read of the whole stream.
+    let mut keyed = Histogram::<u64>::new(3)?;
+    for n in 0..commands {
+        store.append(&stream, ExpectedVersion::Any, vec![NewEvent::from_domain(&message_event(room_id, n), metadata())]).await?;
+        let t = Instant::now();
+        kept_executor
+            .execute_idempotent::<Room>(&stream, &topic(n + 1), metadata(), Uuid::now_v7())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        keyed = timed(keyed, t);
+    }
     Ok(json!({
         "bench": "command", "history": history, "commands": commands,
         "whole_stream_ms_p50": latency_ms(&fresh, 0.5), "whole_stream_ms_p99": latency_ms(&fresh, 0.99),
         "kept_ms_p50": latency_ms(&kept, 0.5), "kept_ms_p99": latency_ms(&kept, 0.99),
+        "kept_idempotent_ms_p50": latency_ms(&keyed, 0.5), "kept_idempotent_ms_p99": latency_ms(&keyed, 0.99),
     }))
 }
 
