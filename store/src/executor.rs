@@ -169,7 +169,7 @@ impl<S: EventStore> CommandExecutor<S> {
     /// with a million messages reads the few events that are new, not the million. The append
     /// carries the exact version decided on; when someone else wrote first, the executor catches
     /// up and decides again.
-    #[tracing::instrument(skip(self, command, metadata), fields(stream = %stream))]
+    #[tracing::instrument(level = "debug", skip(self, command, metadata), fields(stream = %stream))]
     pub async fn execute<A>(
         &self,
         stream: &StreamName,
