@@ -306,7 +306,7 @@ async fn room_command(store: PgEventStore, history: usize, commands: usize) -> a
         store.append(&stream, ExpectedVersion::Any, vec![NewEvent::from_domain(&message_event(room_id, n), metadata())]).await?;
         let t = Instant::now();
         kept_executor
-            .execute_idempotent::<Room>(&stream, &topic(n + 1), metadata(), Uuid::now_v7())
+            .execute_idempotent::<Room>(&stream, &topic(commands + n), metadata(), Uuid::now_v7())
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         keyed = timed(keyed, t);

@@ -50,8 +50,8 @@ impl<A: Aggregate> Executed<A> {
 
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// How many aggregates of each type [`CommandExecutor::execute`] keeps in memory between
-/// commands. Per type, so that a burst of one-shot streams (a fan-out's deliveries) cannot push
+/// How many aggregates of each type [`CommandExecutor::execute`] and
+/// [`CommandExecutor::execute_idempotent`] keep in memory between commands. Per type, so that a burst of one-shot streams (a fan-out's deliveries) cannot push
 /// out the rooms and users that are used again and again.
 pub const KEPT_AGGREGATES: usize = 512;
 
@@ -250,9 +250,18 @@ impl<S: EventStore> CommandExecutor<S> {
     {
         let mut loaded = self.take_or_load::<A>(stream).await?;
         for attempt in 1..=MAX_ATTEMPTS {
-            if let Some(original) = self.earlier_execution(stream, key).await? {
+            let earlier = match self.earlier_execution(stream, key).await {
+                Ok(earlier) => earlier,
+                Err(e) => {
+                    self.keep(loaded);
+                    return Err(e.into());
+                }
+            };
+            if let Some(original) = earlier {
                 // This request was carried out before: its outcome stands, nothing is decided
-                // again (the state may have moved on since).
+                // again (the state may have moved on since). Caught up once more, so that the
+                // state includes it even when it committed after the catch-up above.
+                self.catch_up(&mut loaded).await?;
                 let state = loaded.state.clone();
                 self.keep(loaded);
                 return Ok(Executed { state, events: vec![], appended: Some(original) });
@@ -285,6 +294,12 @@ impl<S: EventStore> CommandExecutor<S> {
                     back_off(attempt).await;
                     self.recover_from_conflict(&mut loaded).await?;
                 }
+                // The key's ids are stored elsewhere: refused, nothing written, the state stands.
+                Err(e @ StoreError::IdempotencyMismatch { .. }) => {
+                    self.keep(loaded);
+                    return Err(e.into());
+                }
+                // The outcome is unknown: nothing is kept, the next command loads afresh.
                 Err(e) => return Err(e.into()),
             }
         }

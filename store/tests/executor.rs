@@ -42,6 +42,28 @@ async fn concurrent_commands_on_one_stream_all_land_with_sequential_ids() {
     assert_eq!(executor.store().stream_version(&StreamName::quotes()).await.unwrap(), Some(7));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_idempotent_commands_on_one_stream_decide_again_after_conflicts_and_all_land() {
+    let db = TestDatabase::create().await;
+    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let other = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        // Two executors (two processes, say), each with its kept state going stale.
+        let executor = if n % 2 == 0 { executor.clone() } else { other.clone() };
+        tasks.push(tokio::spawn(async move {
+            executor.execute_idempotent::<QuoteBook>(&StreamName::quotes(), &add(&format!("keyed quote {n}")), meta(), Uuid::now_v7()).await
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    for t in tasks {
+        let executed = t.await.unwrap().expect("every add succeeds after retrying its conflicts");
+        let [Event::QuoteAdded(q)] = executed.events.as_slice() else { panic!("{:?}", executed.events) };
+        ids.insert(q.quote_id);
+    }
+    assert_eq!(ids, (1..=8).collect(), "ids are sequential and never handed out twice");
+}
+
 #[tokio::test]
 async fn a_refused_command_writes_nothing_and_says_why() {
     let db = TestDatabase::create().await;
@@ -147,6 +169,64 @@ async fn an_idempotent_command_on_a_long_stream_reads_only_what_is_new() {
     assert_eq!(q.quote_id, 303);
     assert_eq!(store.stream_events_read.load(Ordering::SeqCst), 0, "nothing new to read");
     assert_eq!(store.stream_version(&quotes).await.unwrap(), Some(302));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_racing_itself_on_two_executors_is_stored_once_and_both_get_its_position() {
+    let db = TestDatabase::create().await;
+    let quotes = StreamName::quotes();
+    for _ in 0..5 {
+        let key = Uuid::now_v7();
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+            let quotes = quotes.clone();
+            runs.push(tokio::spawn(
+                async move { executor.execute_idempotent::<QuoteBook>(&quotes, &add(&key.to_string()), meta(), key).await },
+            ));
+        }
+        let mut positions = Vec::new();
+        for run in runs {
+            positions.push(run.await.unwrap().expect("both runs succeed").position());
+        }
+        assert_eq!(positions[0], positions[1], "both answer with the one stored append");
+    }
+    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    assert_eq!(executor.store().stream_version(&quotes).await.unwrap(), Some(4), "five requests, five quotes");
+}
+
+#[tokio::test]
+async fn after_an_idempotent_command_the_next_command_sees_its_events() {
+    let db = TestDatabase::create().await;
+    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let quotes = StreamName::quotes();
+    executor.execute_idempotent::<QuoteBook>(&quotes, &add("first, by key"), meta(), Uuid::now_v7()).await.unwrap();
+    // The kept room was put back without the keyed events folded in: the next command must
+    // read them back, not decide on a state that lacks them.
+    let second = executor.execute::<QuoteBook>(&quotes, &add("second"), meta()).await.unwrap();
+    let [Event::QuoteAdded(q)] = second.events.as_slice() else { panic!("{:?}", second.events) };
+    assert_eq!(q.quote_id, 2);
+    match executor.execute::<QuoteBook>(&quotes, &add("FIRST, by key"), meta()).await {
+        Err(ExecuteError::Rejected(QuoteError::Duplicate { existing: 1, .. })) => {}
+        other => panic!("the keyed quote is part of the state: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_key_already_used_on_another_stream_is_refused_and_writes_nothing() {
+    let db = TestDatabase::create().await;
+    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let other = StreamName::parse("quotes-other").unwrap();
+    let key = Uuid::now_v7();
+    executor.execute_idempotent::<QuoteBook>(&StreamName::quotes(), &add("here"), meta(), key).await.unwrap();
+    match executor.execute_idempotent::<QuoteBook>(&other, &add("there"), meta(), key).await {
+        Err(ExecuteError::Store(store::StoreError::IdempotencyMismatch { .. })) => {}
+        other => panic!("expected an idempotency mismatch, got {other:?}"),
+    }
+    assert_eq!(executor.store().stream_version(&other).await.unwrap(), None);
+    // The stream is usable with a fresh key.
+    let fresh = executor.execute_idempotent::<QuoteBook>(&other, &add("there"), meta(), Uuid::now_v7()).await.unwrap();
+    assert_eq!(fresh.appended.and_then(|a| a.stream_version), Some(0));
 }
 
 #[tokio::test]
