@@ -153,7 +153,7 @@ impl ReadModels {
             Some(t) => {
                 self.query(
                     "SELECT member_key, user_id, nick, gateway, lower(valid) FROM read.memberships \
-                     WHERE room_id = $1 AND lower(valid) <= $2::timestamptz AND valid @> $2::timestamptz \
+                     WHERE room_id = $1 AND valid @> $2::timestamptz \
                      ORDER BY lower(valid), member_key",
                     &[&room_id, &t],
                 )

@@ -75,7 +75,9 @@ impl Projection for Rooms {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: memberships found by room and time with a GiST index (memberships_room_valid); the
+        // no-overlap constraints of memberships and room mutes key on a digest of (room, member).
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
