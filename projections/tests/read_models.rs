@@ -260,3 +260,36 @@ async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
     fan_out.sort();
     assert_eq!(fan_out, expected);
 }
+
+#[tokio::test]
+async fn no_two_periods_of_one_member_in_one_room_overlap_and_other_rooms_and_members_are_free() {
+    let h = Harness::new().await;
+    let runners = h.start(projections::projection::all());
+    let room = Uuid::new_v4();
+    h.append(
+        StreamName::room(room),
+        vec![Event::RoomCreated(RoomCreated {
+            room_id: room,
+            name: RoomName::parse("Lobby").unwrap(),
+            invite_only: false,
+            created_by: Actor::System,
+        })],
+        Actor::System,
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    let client = h.client().await;
+    let schema: String =
+        client.query_one("SELECT schemaname::text FROM pg_tables WHERE tablename = 'memberships'", &[]).await.unwrap().get(0);
+    let insert = format!(
+        "INSERT INTO {schema}.memberships (room_id, member_key, nick, gateway, valid) \
+         VALUES ($1, $2, 'n', 'irc', tstzrange(now() - $3::int * interval '1 hour', NULL))"
+    );
+    let other_room = Uuid::new_v4();
+    client.execute(&insert, &[&room, &"user:a", &3]).await.expect("a first period");
+    // The same member in another room, and another member in this room: both free.
+    client.execute(&insert, &[&other_room, &"user:a", &2]).await.expect("another room");
+    client.execute(&insert, &[&room, &"user:b", &2]).await.expect("another member");
+    let refused = client.execute(&insert, &[&room, &"user:a", &1]).await.expect_err("an overlapping period is refused");
+    assert_eq!(refused.code(), Some(&tokio_postgres::error::SqlState::EXCLUSION_VIOLATION));
+}
