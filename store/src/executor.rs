@@ -51,8 +51,9 @@ impl<A: Aggregate> Executed<A> {
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// How many aggregates of each type [`CommandExecutor::execute`] and
-/// [`CommandExecutor::execute_idempotent`] keep in memory between commands. Per type, so that a burst of one-shot streams (a fan-out's deliveries) cannot push
-/// out the rooms and users that are used again and again.
+/// [`CommandExecutor::execute_idempotent`] keep in memory between commands. Per type, so that a
+/// burst of one-shot streams (a fan-out's deliveries) cannot push out the rooms and users that
+/// are used again and again.
 pub const KEPT_AGGREGATES: usize = 512;
 
 /// Aggregates kept between commands, least recently used out. A kept state is only a head
