@@ -85,14 +85,18 @@ impl App {
 #[derive(Clone)]
 pub(crate) struct HttpState {
     app: Arc<App>,
+    /// For `POST /graphql` (no extensions: see `graphql::http_schema`).
     schema: SwitchboardSchema,
+    /// For `/graphql/ws`.
+    ws_schema: SwitchboardSchema,
 }
 
 /// The application's routes.
 pub fn router(app: Arc<App>) -> Router {
-    let schema = graphql::schema(app.clone());
+    let schema = graphql::http_schema(app.clone());
+    let ws_schema = graphql::schema(app.clone());
     let max_body = app.settings.max_body_bytes;
-    let state = HttpState { app, schema };
+    let state = HttpState { app, schema, ws_schema };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
@@ -133,8 +137,8 @@ async fn graphql_post(
         },
     };
     let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".to_owned());
-    request = request.data(viewer).data(RequestInfo { peer: Some(peer.ip()) });
-    let response = state.schema.execute(request).await;
+    request = graphql::with_budget(&state.app, request.data(viewer).data(RequestInfo { peer: Some(peer.ip()) }));
+    let response = graphql::with_error_codes(state.schema.execute(request).await);
     metrics::record_graphql(&operation, response.is_ok(), started.elapsed());
     GraphQLResponse::from(response).into_response()
 }
@@ -147,7 +151,7 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let schema = state.schema.clone();
+    let schema = state.ws_schema.clone();
     let app = state.app.clone();
     upgrade
         .max_message_size(state.app.settings.max_body_bytes)

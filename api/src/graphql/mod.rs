@@ -64,7 +64,7 @@ impl ExtensionFactory for RequestSetup {
 impl Extension for RequestSetup {
     async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
         let app = ctx.data_unchecked::<Arc<App>>();
-        let mut request = request.data(Arc::new(QueryBudget(std::sync::atomic::AtomicI64::new(app.settings.max_lookups as i64))));
+        let mut request = with_budget(app, request);
         if let Some(WsToken(token)) = ctx.data_opt::<WsToken>() {
             // Invalid now (revoked, expired): the operation runs signed out and says so.
             let viewer = crate::auth::viewer_for_token(app.store.pool(), token).await.ok();
@@ -88,15 +88,25 @@ impl ExtensionFactory for ErrorCodes {
 #[async_trait::async_trait]
 impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            let extensions = error.extensions.get_or_insert_with(Default::default);
-            if extensions.get("code").is_none() {
-                extensions.set("code", Code::BadUserInput.as_str());
-            }
-        }
-        response
+        with_error_codes(next.run(ctx).await)
     }
+}
+
+/// A request with a fresh lookup budget ([`QueryBudget`]). Without one, `spend` never refuses:
+/// every way in must attach it.
+pub(crate) fn with_budget(app: &App, request: Request) -> Request {
+    request.data(Arc::new(QueryBudget(std::sync::atomic::AtomicI64::new(app.settings.max_lookups as i64))))
+}
+
+/// Every error of `response` with an `extensions.code` (see [`ErrorCodes`]).
+pub(crate) fn with_error_codes(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", Code::BadUserInput.as_str());
+        }
+    }
+    response
 }
 
 /// Where the request came from (the login limiter counts per address).
@@ -111,19 +121,32 @@ pub const MAX_PAGE: i32 = 500;
 /// Page size when `first` is not given.
 pub const DEFAULT_PAGE: i32 = 50;
 
+/// The schema for WebSocket operations: the lookup budget, the viewer re-checked per operation
+/// and the error codes come from two extensions (a WebSocket has no per-operation hook of its
+/// own).
 pub fn schema(app: Arc<App>) -> SwitchboardSchema {
+    build(app, true)
+}
+
+/// The schema for HTTP requests: the same, without extensions; the handler attaches the budget
+/// ([`with_budget`]) and sets the error codes ([`with_error_codes`]) itself. With any extension
+/// installed, async-graphql runs every field's resolution through the extension chain (boxed
+/// futures per field): about a tenth of the CPU of a 2,000-member answer (BENCHMARKS.md).
+pub fn http_schema(app: Arc<App>) -> SwitchboardSchema {
+    build(app, false)
+}
+
+fn build(app: Arc<App>, extensions: bool) -> SwitchboardSchema {
     let settings = &app.settings;
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         // Aliases and repeated fragments can make a small query expensive; this bounds the
         // number of distinct fields one request may ask for.
         .limit_recursive_depth(32)
-        .limit_directives(10)
-        .extension(ErrorCodes)
-        .extension(RequestSetup)
-        .data(app)
-        .finish()
+        .limit_directives(10);
+    let builder = if extensions { builder.extension(ErrorCodes).extension(RequestSetup) } else { builder };
+    builder.data(app).finish()
 }
 
 /// The schema's SDL, as committed in `schema.graphql`.
