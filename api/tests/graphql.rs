@@ -491,6 +491,38 @@ async fn a_superuser_watches_events_arrive_live_and_others_may_not() {
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
 }
 
+#[tokio::test]
+async fn websocket_operations_get_error_codes_and_the_lookup_budget_too() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin.token) } });
+    ws.send(WsMessage::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+
+    // async-graphql's own error (a syntax error) carries a code, as over HTTP.
+    let broken = json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ rooms { id " } });
+    ws.send(WsMessage::text(broken.to_string())).await.unwrap();
+    let answer = next_json(&mut ws).await;
+    assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+
+    // The lookup budget holds on a socket too.
+    let lookups: String = (0..300).map(|i| format!("a{i}: rooms {{ id }} ")).collect();
+    let greedy = json!({ "id": "2", "type": "subscribe", "payload": { "query": format!("{{ {lookups} }}") } });
+    ws.send(WsMessage::text(greedy.to_string())).await.unwrap();
+    let answer = loop {
+        let message = next_json(&mut ws).await;
+        if message["id"] == "2" && message["type"] == "next" {
+            break message;
+        }
+    };
+    let error = &answer["payload"]["errors"][0];
+    assert!(error["message"].as_str().unwrap().contains("lookups"), "{answer}");
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT");
+}
+
 async fn next_json<S>(ws: &mut S) -> Value
 where
     S: futures::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,

@@ -187,7 +187,10 @@ async fn the_same_request_racing_itself_on_two_executors_is_stored_once_and_both
         }
         let mut positions = Vec::new();
         for run in runs {
-            positions.push(run.await.unwrap().expect("both runs succeed").position());
+            let executed = run.await.unwrap().expect("both runs succeed");
+            // Whichever run lost, the state it answers with includes the request's quote.
+            assert!(executed.state.quotes.values().any(|q| q.text.as_str() == key.to_string()), "{:?}", executed.state);
+            positions.push(executed.position());
         }
         assert_eq!(positions[0], positions[1], "both answer with the one stored append");
     }
@@ -215,18 +218,25 @@ async fn after_an_idempotent_command_the_next_command_sees_its_events() {
 #[tokio::test]
 async fn a_key_already_used_on_another_stream_is_refused_and_writes_nothing() {
     let db = TestDatabase::create().await;
-    let executor = CommandExecutor::new(std::sync::Arc::new(db.store().await));
+    let store = std::sync::Arc::new(Counting { inner: db.store().await, stream_events_read: AtomicUsize::new(0) });
+    let executor = CommandExecutor::new(store.clone());
     let other = StreamName::parse("quotes-other").unwrap();
+    for text in ["one", "two", "three"] {
+        executor.execute::<QuoteBook>(&other, &add(text), meta()).await.unwrap();
+    }
     let key = Uuid::now_v7();
     executor.execute_idempotent::<QuoteBook>(&StreamName::quotes(), &add("here"), meta(), key).await.unwrap();
     match executor.execute_idempotent::<QuoteBook>(&other, &add("there"), meta(), key).await {
         Err(ExecuteError::Store(store::StoreError::IdempotencyMismatch { .. })) => {}
         other => panic!("expected an idempotency mismatch, got {other:?}"),
     }
-    assert_eq!(executor.store().stream_version(&other).await.unwrap(), None);
-    // The stream is usable with a fresh key.
+    assert_eq!(executor.store().stream_version(&other).await.unwrap(), Some(2), "nothing written");
+    // The stream is usable with a fresh key, and its kept state survived the refusal: nothing
+    // of its history is read again.
+    store.stream_events_read.store(0, Ordering::SeqCst);
     let fresh = executor.execute_idempotent::<QuoteBook>(&other, &add("there"), meta(), Uuid::now_v7()).await.unwrap();
-    assert_eq!(fresh.appended.and_then(|a| a.stream_version), Some(0));
+    assert_eq!(fresh.appended.and_then(|a| a.stream_version), Some(3));
+    assert_eq!(store.stream_events_read.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextSubscribe};
 use async_graphql::{Context, MergedObject, MergedSubscription, Request, Response, Schema, ServerResult};
 use domain::{Actor, Gateway, Level, Metadata};
 use projections::AsOf as ReadAsOf;
@@ -89,6 +89,18 @@ impl ExtensionFactory for ErrorCodes {
 impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         with_error_codes(next.run(ctx).await)
+    }
+
+    /// WebSocket operations (queries and mutations too) run as streams: `request` never sees
+    /// them, so their responses are mapped here.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream).map(with_error_codes).boxed()
     }
 }
 

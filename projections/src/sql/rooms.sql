@@ -124,10 +124,10 @@ CREATE TABLE invites (
 -- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
 CREATE INDEX room_irc_channels_room ON room_irc_channels (room_id);
 CREATE INDEX room_sms_numbers_room ON room_sms_numbers (room_id);
--- "Members of a room as of T": the room's periods containing T, straight from a GiST index. It
--- was a btree on (room_id, lower(valid)) plus a filter: for a room of 11,000 memberships over
--- time, 8.4 ms instead of 3.7 ms, and as-of pages of ordinary rooms took 3.5 ms at p50 instead
--- of 2.0 ms (BENCHMARKS.md). The price: joins and leaves, far rarer than messages, each write a
+-- "Members of a room as of T": the room's periods containing T, straight from a GiST index.
+-- Version 1 had a btree on (room_id, lower(valid)) plus a filter: 8.4 ms of SQL for a room of
+-- 11,000 memberships over time (now 3.4-3.7 ms), and GraphQL as-of members and bans at p50
+-- 3.5-4.3 ms (now 1.9-2.1 ms; BENCHMARKS.md). The price: joins and leaves, far rarer than messages, each write a
 -- GiST entry (~30 µs) instead of a btree entry; a rebuild builds it once after the load (~0.3 s
 -- for 50,000 memberships).
 CREATE INDEX memberships_room_valid ON memberships USING gist (room_id, valid);
