@@ -244,6 +244,7 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         }
     };
     api::metrics::install();
+    let closing = store.clone();
     let app = api::App::new(store, Some(runners.clone()), settings.api.clone()).map_err(|e| anyhow::anyhow!(e.message()))?;
     let mut api = tokio::spawn(api::serve(listener, app, async move {
         let _ = api_shutdown.wait_for(|stop| *stop).await;
@@ -273,6 +274,7 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         let _ = outbound.await;
     }
     runners.stop().await;
+    closing.close();
     outcome
 }
 

@@ -64,10 +64,18 @@ struct Inner {
     /// Bumped on every NOTIFY (and on reconnect of the listener); subscribers wait on it.
     wakeups: watch::Receiver<u64>,
     options: PgStoreOptions,
-    _listener: notify::ListenerHandle,
+    listener: notify::ListenerHandle,
 }
 
 impl PgEventStore {
+    /// Stops the NOTIFY listener and closes the pool (idle connections go at once, lent ones when
+    /// returned). For shutdown, before the database goes away: otherwise both report a lost
+    /// connection as the server stops. Appends and reads after this fail with a pool error.
+    pub fn close(&self) {
+        self.inner.listener.stop();
+        self.inner.pool.close();
+    }
+
     /// Connects with a pool and starts the committers and the NOTIFY listener. Does not migrate.
     pub async fn connect(config: tokio_postgres::Config, options: PgStoreOptions) -> Result<Self, StoreError> {
         let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -79,7 +87,7 @@ impl PgEventStore {
         drop(pool.get().await?);
         let (listener, wakeups) = notify::spawn_listener(config);
         let appender = append::GroupCommitter::start(pool.clone(), options.committers, options.max_group_events);
-        Ok(Self { inner: Arc::new(Inner { pool, appender, wakeups, options, _listener: listener }) })
+        Ok(Self { inner: Arc::new(Inner { pool, appender, wakeups, options, listener }) })
     }
 
     /// Applies every pending migration (event store and read models).

@@ -9,6 +9,12 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 pub(crate) struct ListenerHandle(tokio::task::JoinHandle<()>);
 
+impl ListenerHandle {
+    pub(crate) fn stop(&self) {
+        self.0.abort();
+    }
+}
+
 impl Drop for ListenerHandle {
     fn drop(&mut self) {
         self.0.abort();
