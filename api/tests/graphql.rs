@@ -451,14 +451,7 @@ async fn a_superuser_watches_events_arrive_live_and_others_may_not() {
     let bob = app.member("bob").await;
     let (room, position) = create_room(&app, &admin, "lobby", None).await;
 
-    let url = format!("ws://{}/graphql/ws", app.address);
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin.token) } });
-    ws.send(WsMessage::text(init.to_string())).await.unwrap();
-    let ack = next_json(&mut ws).await;
-    assert_eq!(ack["type"], "connection_ack");
+    let mut ws = ws_signed_in(&app, &admin.token).await;
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
         "query": "subscription($after: Position) { liveEvents(after: $after, filter: {type: \"room.message_posted\"}) { type stream payload actor } }",
         "variables": { "after": position } } });
@@ -479,12 +472,7 @@ async fn a_superuser_watches_events_arrive_live_and_others_may_not() {
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
 
     // Bob (a member) is refused.
-    let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", bob.token) } });
-    ws.send(WsMessage::text(init.to_string())).await.unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    let mut ws = ws_signed_in(&app, &bob.token).await;
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { liveEvents { type } }" } });
     ws.send(WsMessage::text(subscribe.to_string())).await.unwrap();
     let refused = next_json(&mut ws).await;
@@ -495,12 +483,7 @@ async fn a_superuser_watches_events_arrive_live_and_others_may_not() {
 async fn websocket_operations_get_error_codes_and_the_lookup_budget_too() {
     let app = TestApp::spawn().await;
     let admin = app.member("admin").await;
-    let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", admin.token) } });
-    ws.send(WsMessage::text(init.to_string())).await.unwrap();
-    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    let mut ws = ws_signed_in(&app, &admin.token).await;
 
     // async-graphql's own error (a syntax error) carries a code, as over HTTP.
     let broken = json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ rooms { id " } });
@@ -521,6 +504,20 @@ async fn websocket_operations_get_error_codes_and_the_lookup_budget_too() {
     let error = &answer["payload"]["errors"][0];
     assert!(error["message"].as_str().unwrap().contains("lookups"), "{answer}");
     assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+/// A graphql-transport-ws connection, initialised with `token` and acknowledged.
+async fn ws_signed_in(
+    app: &TestApp,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("ws://{}/graphql/ws", app.address).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(WsMessage::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    ws
 }
 
 async fn next_json<S>(ws: &mut S) -> Value

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::events::*;
-use domain::{Actor, Event, Gateway, RoomName, StreamName};
+use domain::{Actor, Event, Gateway, StreamName};
 use projections::worker::{BatchOutcome, Role, Worker};
 use projections::writes::Writes;
 use projections::{BuildOptions, Projection, RunnerState, db, params};
@@ -20,17 +20,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A room with `members` members who each say `messages` things.
 async fn conversation(h: &Harness, members: usize, messages: usize) -> Uuid {
     let room = Uuid::new_v4();
-    h.append(
-        StreamName::room(room),
-        vec![Event::RoomCreated(RoomCreated {
-            room_id: room,
-            name: RoomName::parse("Lab").unwrap(),
-            invite_only: false,
-            created_by: Actor::System,
-        })],
-        Actor::System,
-    )
-    .await;
+    h.append(StreamName::room(room), vec![created(room, "Lab")], Actor::System).await;
     let users: Vec<(Uuid, String)> =
         (0..members).map(|i| (Uuid::new_v4(), format!("user{i}x{}", &room.simple().to_string()[..6]))).collect();
     for (id, n) in &users {
@@ -180,17 +170,7 @@ async fn concurrent_writers_while_projecting_lose_nothing_and_a_rebuild_agrees()
 
     // The live runners follow the switch-over onto generation 2.
     let room = Uuid::new_v4();
-    h.append(
-        StreamName::room(room),
-        vec![Event::RoomCreated(RoomCreated {
-            room_id: room,
-            name: RoomName::parse("After").unwrap(),
-            invite_only: false,
-            created_by: Actor::System,
-        })],
-        Actor::System,
-    )
-    .await;
+    h.append(StreamName::room(room), vec![created(room, "After")], Actor::System).await;
     runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
     let n: i64 = client.query_one("SELECT count(*) FROM read.rooms WHERE room_id = $1", &[&room]).await.unwrap().get(0);
     assert_eq!(n, 1);

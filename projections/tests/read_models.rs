@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use domain::events::*;
-use domain::{Actor, DisplayNick, Event, Gateway, Level, QuoteText, RoomName, StreamName};
+use domain::{Actor, DisplayNick, Event, Gateway, Level, QuoteText, StreamName};
 use projections::{AsOf, ReadModels};
 use support::*;
 use uuid::Uuid;
@@ -35,12 +35,7 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
     h.append(
         StreamName::room(room),
         vec![
-            Event::RoomCreated(RoomCreated {
-                room_id: room,
-                name: RoomName::parse("Lobby").unwrap(),
-                invite_only: false,
-                created_by: Actor::System,
-            }),
+            created(room, "Lobby"),
             Event::SmsNumberBound(SmsNumberBound { room_id: room, number: phone("+15550000001"), by: Actor::System }),
             joined(room, alice, "alice", None),
             joined(room, bob, "Bob", Some("+15550000002")),
@@ -183,12 +178,7 @@ async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
         h.append(
             StreamName::room(room),
             vec![
-                Event::RoomCreated(RoomCreated {
-                    room_id: room,
-                    name: RoomName::parse("Room").unwrap(),
-                    invite_only: false,
-                    created_by: Actor::System,
-                }),
+                created(room, "Room"),
                 Event::SmsNumberBound(SmsNumberBound { room_id: room, number: phone(number), by: Actor::System }),
                 joined(room, alice, "alice", Some("+15550000002")),
                 joined(room, bob, "bob", Some("+15550000003")),
@@ -266,17 +256,7 @@ async fn no_two_periods_of_one_member_in_one_room_overlap_and_other_rooms_and_me
     let h = Harness::new().await;
     let runners = h.start(projections::projection::all());
     let room = Uuid::new_v4();
-    h.append(
-        StreamName::room(room),
-        vec![Event::RoomCreated(RoomCreated {
-            room_id: room,
-            name: RoomName::parse("Lobby").unwrap(),
-            invite_only: false,
-            created_by: Actor::System,
-        })],
-        Actor::System,
-    )
-    .await;
+    h.append(StreamName::room(room), vec![created(room, "Lobby")], Actor::System).await;
     runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
     let client = h.client().await;
     let schema: String =

@@ -181,46 +181,15 @@ impl<S: EventStore> CommandExecutor<S> {
         A: Aggregate,
         A::Event: EventCodec,
     {
-        let mut loaded = self.take_or_load::<A>(stream).await?;
-        for attempt in 1..=MAX_ATTEMPTS {
-            let ctx = Context::new((self.clock)(), metadata.actor.clone());
-            let state = loaded.state.clone();
-            let events = match state.decide(command, &ctx) {
-                Ok(events) => events,
-                Err(refusal) => {
-                    self.keep(loaded);
-                    return Err(ExecuteError::Rejected(refusal));
-                }
-            };
-            if events.is_empty() {
-                self.keep(loaded);
-                return Ok(Executed { state, events, appended: None });
-            }
-            let new_events = events.iter().map(|e| NewEvent::from_domain(e, metadata.clone())).collect();
-            match self.store.append(stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
-                Ok(appended) => {
-                    let state = events.iter().fold(state, |s, e| s.evolve(e));
-                    loaded.state = state.clone();
-                    loaded.version = appended.stream_version;
-                    self.keep(loaded);
-                    return Ok(Executed { state, events, appended: Some(appended) });
-                }
-                Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
-                    // Someone else wrote first: decide again on the new state.
-                    back_off(attempt).await;
-                    self.recover_from_conflict(&mut loaded).await?;
-                }
-                // The outcome is unknown: nothing is kept, the next command loads afresh.
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ExecuteError::TooMuchContention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
+        self.execute_inner(stream, command, metadata, None).await
     }
 
     /// Like [`execute`](Self::execute), with event ids derived from an outside idempotency key
     /// (a Twilio `MessageSid`, an IRC line id): executing the same request twice stores its
     /// events once. A repeat decides nothing: it returns no events and the first execution's
-    /// position. (Two executions racing each other are settled by the store's idempotent append.)
+    /// position. Whether the request ran before is a lookup of the event ids derived from its
+    /// key, not a read of the stream. (Two executions racing each other are settled by the
+    /// store's idempotent append.)
     pub async fn execute_idempotent<A>(
         &self,
         stream: &StreamName,
@@ -232,18 +201,15 @@ impl<S: EventStore> CommandExecutor<S> {
         A: Aggregate,
         A::Event: EventCodec,
     {
-        self.execute_inner(stream, command, metadata, key).await
+        self.execute_inner(stream, command, metadata, Some(key)).await
     }
 
-    /// The idempotent path: the state comes from the kept aggregate, as in `execute`; whether the
-    /// request was carried out before is a lookup of the event ids derived from its key (the
-    /// stream is not read for it: a `#join` in a room with a long history reads only what is new).
     async fn execute_inner<A>(
         &self,
         stream: &StreamName,
         command: &A::Command,
         metadata: Metadata,
-        key: Uuid,
+        key: Option<Uuid>,
     ) -> Result<Executed<A>, ExecuteError<A::Error>>
     where
         A: Aggregate,
@@ -251,21 +217,23 @@ impl<S: EventStore> CommandExecutor<S> {
     {
         let mut loaded = self.take_or_load::<A>(stream).await?;
         for attempt in 1..=MAX_ATTEMPTS {
-            let earlier = match self.earlier_execution(stream, key).await {
-                Ok(earlier) => earlier,
-                Err(e) => {
+            if let Some(key) = key {
+                let earlier = match self.earlier_execution(stream, key).await {
+                    Ok(earlier) => earlier,
+                    Err(e) => {
+                        self.keep(loaded);
+                        return Err(e.into());
+                    }
+                };
+                if let Some(original) = earlier {
+                    // This request was carried out before: its outcome stands, nothing is
+                    // decided again (the state may have moved on since). Caught up once more, so
+                    // that the state includes it even when it committed after the catch-up above.
+                    self.catch_up(&mut loaded).await?;
+                    let state = loaded.state.clone();
                     self.keep(loaded);
-                    return Err(e.into());
+                    return Ok(Executed { state, events: vec![], appended: Some(original) });
                 }
-            };
-            if let Some(original) = earlier {
-                // This request was carried out before: its outcome stands, nothing is decided
-                // again (the state may have moved on since). Caught up once more, so that the
-                // state includes it even when it committed after the catch-up above.
-                self.catch_up(&mut loaded).await?;
-                let state = loaded.state.clone();
-                self.keep(loaded);
-                return Ok(Executed { state, events: vec![], appended: Some(original) });
             }
             let ctx = Context::new((self.clock)(), metadata.actor.clone());
             let state = loaded.state.clone();
@@ -280,18 +248,29 @@ impl<S: EventStore> CommandExecutor<S> {
                 self.keep(loaded);
                 return Ok(Executed { state, events, appended: None });
             }
-            let new_events =
-                events.iter().enumerate().map(|(i, e)| NewEvent::with_id(derive_event_id(key, i), e, metadata.clone())).collect();
+            let new_events = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| match key {
+                    Some(key) => NewEvent::with_id(derive_event_id(key, i), e, metadata.clone()),
+                    None => NewEvent::from_domain(e, metadata.clone()),
+                })
+                .collect();
             match self.store.append(stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
                 Ok(appended) => {
                     let state = events.iter().fold(state, |s, e| s.evolve(e));
-                    // Kept without these events: the store may have answered with a racing
-                    // execution of the same request (same ids), whose events were decided at
-                    // another moment. The next command reads back what was stored.
+                    // With a key, kept without these events: the store may have answered with a
+                    // racing execution of the same request (same ids), whose events were decided
+                    // at another moment. The next command reads back what was stored.
+                    if key.is_none() {
+                        loaded.state = state.clone();
+                        loaded.version = appended.stream_version;
+                    }
                     self.keep(loaded);
                     return Ok(Executed { state, events, appended: Some(appended) });
                 }
                 Err(StoreError::WrongExpectedVersion { .. }) if attempt < MAX_ATTEMPTS => {
+                    // Someone else wrote first: decide again on the new state.
                     back_off(attempt).await;
                     self.recover_from_conflict(&mut loaded).await?;
                 }

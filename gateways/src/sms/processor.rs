@@ -7,18 +7,15 @@
 //! nothing: every command runs with an idempotency key derived from the inbound event id and
 //! its step, and delivery ids are derived the same way.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use domain::events::{DeliveryQueued, InboundSmsReceived, MemberRef, MessageKind, SmsStopReason};
 use domain::{
     Delivery, DeliveryCommand, DeliveryError, DisplayNick, Event, EventCodec, Gateway, Joining, Level, MessageBody, Metadata, Nick,
-    NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, RoomError, Speaker, StreamName, User,
-    UserCommand,
+    NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, Speaker, StreamName, User, UserCommand,
 };
 use futures::StreamExt;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, Loaded, PgEventStore, Position, RecordedEvent, StoreError};
+use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -52,9 +49,6 @@ pub struct SmsProcessor {
     executor: CommandExecutor<PgEventStore>,
     /// How long fan-out waits for the reply-numbers read model to include the message.
     read_model_wait: Duration,
-    /// Each SMS room's aggregate, kept between texts: posting a text reads what was appended
-    /// since the last one (IRC talk, API moderation), not the room's whole history again.
-    rooms: std::sync::Arc<tokio::sync::Mutex<HashMap<Uuid, Loaded<Room>>>>,
 }
 
 /// One inbound text being handled, with what every step needs.
@@ -76,7 +70,7 @@ impl Inbound<'_> {
 impl SmsProcessor {
     pub fn new(store: PgEventStore) -> Self {
         let executor = CommandExecutor::new(std::sync::Arc::new(store.clone()));
-        Self { store, executor, read_model_wait: Duration::from_secs(5), rooms: Default::default() }
+        Self { store, executor, read_model_wait: Duration::from_secs(5) }
     }
 
     /// Follows the log until `shutdown` turns true. Errors other than a refused command stop
@@ -196,8 +190,12 @@ impl SmsProcessor {
                     gateway: Gateway::Sms,
                     caller_level: user.level,
                 };
-                match self.post(inbound.room_id, post, metadata, inbound.key("post")).await {
-                    Ok(position) => self.fan_out(inbound, user_id, &nick, body.as_str(), position.max(inbound.position)).await,
+                // On the executor's kept room, so a text reads what was appended since the last one
+                // (IRC talk, API moderation), not the room's history; a replayed inbound event
+                // finds its earlier post by event id and does not decide again (the room may have
+                // muted the sender since, yet the text was said).
+                match self.executor.execute_idempotent::<Room>(&room, &post, metadata, inbound.key("post")).await {
+                    Ok(done) => self.fan_out(inbound, user_id, &nick, body.as_str(), done.position().max(inbound.position)).await,
                     Err(e) => self.refused(inbound, Some(user_id), e).await,
                 }
             }
@@ -419,39 +417,6 @@ impl SmsProcessor {
         .collect()
         .await;
         queued.into_iter().collect()
-    }
-
-    /// Posts a member's text on the room's kept aggregate (loaded on first use, caught up with
-    /// what others appended since, then decided and appended with the exact version; a
-    /// concurrent writer makes it catch up and decide again). The event ids derive from `key`,
-    /// so a replayed inbound event is recognised by the store as a repeat.
-    async fn post(&self, room_id: Uuid, command: RoomCommand, metadata: Metadata, key: Uuid) -> Result<Position, ExecuteError<RoomError>> {
-        // A replayed inbound event (fan-out failed after the post, say) must not decide again:
-        // the room may have muted or lost the sender since, yet the text was said.
-        if let Some(found) = self.store.find_event(store::executor::ordered_event_id(key, 0)).await? {
-            return Ok(found.position);
-        }
-        let mut rooms = self.rooms.lock().await;
-        let loaded = match rooms.entry(room_id) {
-            Entry::Occupied(kept) => {
-                let kept = kept.into_mut();
-                self.executor.catch_up(kept).await?;
-                kept
-            }
-            Entry::Vacant(slot) => slot.insert(self.executor.load_kept::<Room>(&StreamName::room(room_id)).await?),
-        };
-        let outcome = match self.executor.execute_batch(loaded, &[(command, metadata, key)]).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                // The append's outcome is unknown: load the room afresh next time.
-                rooms.remove(&room_id);
-                return Err(e);
-            }
-        };
-        match outcome.results.into_iter().next() {
-            Some(Err(refusal)) => Err(ExecuteError::Rejected(refusal)),
-            _ => Ok(outcome.appended.map_or(Position::START, |a| a.position)),
-        }
     }
 
     async fn refused<E: std::error::Error + 'static>(

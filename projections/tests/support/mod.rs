@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::events::*;
-use domain::{Actor, DisplayNick, Event, EventCodec, Gateway, Metadata, Nick, PhoneNumber, StreamName};
+use domain::{Actor, DisplayNick, Event, EventCodec, Gateway, Metadata, Nick, PhoneNumber, RoomName, StreamName};
 use projections::{Projection, RunnerOptions, Runners};
 use store::testing::TestDatabase;
 use store::{AppendResult, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position};
@@ -87,6 +87,11 @@ pub fn member(user_id: Uuid, n: &str) -> MemberRef {
 
 pub fn phone(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).unwrap()
+}
+
+/// A room created by the system, open to all.
+pub fn created(room_id: Uuid, name: &str) -> Event {
+    Event::RoomCreated(RoomCreated { room_id, name: RoomName::parse(name).unwrap(), invite_only: false, created_by: Actor::System })
 }
 
 pub fn registered(user_id: Uuid, n: &str, gateway: Gateway) -> Event {
