@@ -15,8 +15,8 @@ use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Positio
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use crate::database::Database;
-use crate::settings::Settings;
+use switchboard::database::Database;
+use switchboard::settings::Settings;
 
 #[derive(Subcommand, Clone, Debug)]
 pub enum BenchCommand {

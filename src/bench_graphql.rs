@@ -61,7 +61,7 @@ pub async fn graphql(
     eprintln!("projections caught up in {:.1?}", caught_up.elapsed());
 
     let settings = api::ApiSettings { first_user_superuser: false, ..Default::default() };
-    let app = api::App::new(store.clone(), Some(runners.clone()), settings).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let app = api::App::new(store.clone(), Some(runners.clone()), settings)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

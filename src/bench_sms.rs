@@ -106,7 +106,7 @@ pub async fn fanout(
     let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
     let (twilio_url, received) = accepting_twilio().await?;
     let settings = api::ApiSettings { twilio_auth_token: Some(api::Hidden::new(TOKEN)), ..Default::default() };
-    let app = api::App::new(store.clone(), Some(runners.clone()), settings).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let app = api::App::new(store.clone(), Some(runners.clone()), settings)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(api::serve(listener, app.clone(), std::future::pending()));

@@ -36,6 +36,8 @@ pub struct Settings {
     #[serde(default)]
     pub store: StoreSettings,
     #[serde(default)]
+    pub projections: ProjectionSettings,
+    #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
     pub api: api::ApiSettings,
@@ -126,11 +128,20 @@ pub struct TwilioSettings {
     pub messages_per_second: f64,
     /// Deliveries sent at once.
     pub concurrency: usize,
+    /// How long one request to Twilio may take (seconds) before it counts as failed and is
+    /// retried with the same idempotency token.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for TwilioSettings {
     fn default() -> Self {
-        Self { account_sid: None, base_url: "https://api.twilio.com".into(), messages_per_second: 1.0, concurrency: 32 }
+        Self {
+            account_sid: None,
+            base_url: "https://api.twilio.com".into(),
+            messages_per_second: 1.0,
+            concurrency: 32,
+            request_timeout_secs: 10,
+        }
     }
 }
 
@@ -139,11 +150,41 @@ impl Default for TwilioSettings {
 pub struct ServerSettings {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
+    /// On shutdown, how long the parts (open HTTP requests, the IRC goodbye, followers) get to
+    /// finish (seconds) before they are abandoned.
+    pub shutdown_timeout_secs: u64,
+    /// A log follower that failed (a lost database connection) is restarted from its checkpoint
+    /// after this pause (milliseconds).
+    pub restart_delay_ms: u64,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".parse().expect("valid address") }
+        Self { listen: "127.0.0.1:8080".parse().expect("valid address"), shutdown_timeout_secs: 10, restart_delay_ms: 2_000 }
+    }
+}
+
+/// How this process runs the projections (read models).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectionSettings {
+    /// Most events applied in one transaction.
+    pub batch_size: usize,
+    /// How often a runner checks for new events when no wake-up arrives (milliseconds).
+    pub poll_interval_ms: u64,
+    /// How often a standby runner asks whether the active one (in another process) has gone
+    /// (milliseconds).
+    pub standby_retry_ms: u64,
+}
+
+impl Default for ProjectionSettings {
+    fn default() -> Self {
+        let defaults = projections::RunnerOptions::default();
+        Self {
+            batch_size: defaults.batch_size,
+            poll_interval_ms: defaults.poll_interval.as_millis() as u64,
+            standby_retry_ms: defaults.standby_retry.as_millis() as u64,
+        }
     }
 }
 
@@ -253,6 +294,35 @@ impl Settings {
         Ok(settings)
     }
 
+    pub fn runner_options(&self) -> projections::RunnerOptions {
+        projections::RunnerOptions {
+            batch_size: self.projections.batch_size.max(1),
+            poll_interval: Duration::from_millis(self.projections.poll_interval_ms.max(1)),
+            standby_retry: Duration::from_millis(self.projections.standby_retry_ms.max(1)),
+        }
+    }
+
+    /// The Twilio REST client, when outbound SMS is configured (`twilio.account_sid` and
+    /// `api.twilio_auth_token` both set).
+    pub fn twilio_client(&self) -> Option<Result<gateways::sms::twilio::TwilioClient, gateways::sms::twilio::TwilioError>> {
+        let (account_sid, token) = (self.twilio.account_sid.as_ref()?, self.api.twilio_auth_token.as_ref()?);
+        Some(gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
+            base_url: self.twilio.base_url.clone(),
+            account_sid: account_sid.clone(),
+            auth_token: token.expose().to_owned(),
+            status_callback: Some(format!("{}/sms/twilio/status", self.api.public_url.trim_end_matches('/'))),
+            timeout: Duration::from_secs(self.twilio.request_timeout_secs.max(1)),
+        }))
+    }
+
+    pub fn outbound_options(&self) -> gateways::sms::outbound::OutboundOptions {
+        gateways::sms::outbound::OutboundOptions {
+            concurrency: self.twilio.concurrency.max(1),
+            per_number_per_second: Some(self.twilio.messages_per_second).filter(|r| *r > 0.0),
+            ..Default::default()
+        }
+    }
+
     pub fn store_options(&self) -> store::PgStoreOptions {
         store::PgStoreOptions {
             pool_size: self.database.pool_size,
@@ -277,6 +347,20 @@ mod tests {
         let s = Settings::load_from(Some(Path::new("switchboard.example.toml")), env(&[])).unwrap();
         assert!(s.database.url.is_none());
         assert_eq!(s.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn the_example_file_states_the_defaults_of_the_timeouts_and_runner_options() {
+        let example = Settings::load_from(Some(Path::new("switchboard.example.toml")), env(&[])).unwrap();
+        let defaults = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(example.server.shutdown_timeout_secs, defaults.server.shutdown_timeout_secs);
+        assert_eq!(example.server.restart_delay_ms, defaults.server.restart_delay_ms);
+        assert_eq!(example.twilio.request_timeout_secs, defaults.twilio.request_timeout_secs);
+        assert_eq!(example.runner_options().batch_size, defaults.runner_options().batch_size);
+        assert_eq!(example.runner_options().poll_interval, defaults.runner_options().poll_interval);
+        assert_eq!(example.runner_options().standby_retry, defaults.runner_options().standby_retry);
+        let overridden = Settings::load_from(None, env(&[("SWITCHBOARD_TWILIO__REQUEST_TIMEOUT_SECS", "3")])).unwrap();
+        assert_eq!(overridden.twilio.request_timeout_secs, 3, "the Twilio timeout comes from the settings");
     }
 
     #[test]

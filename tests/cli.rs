@@ -150,3 +150,27 @@ fn a_missing_settings_file_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/switchboard.toml") && stderr.contains("does not exist"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_start_up_error_names_what_failed_and_its_cause() {
+    let db = store::testing::TestDatabase::create().await;
+    let url = database_url(&db);
+    let empty = tempfile::tempdir().unwrap();
+    // A file where the mail directory should be: the file transport cannot create it.
+    let blocker = empty.path().join("not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .current_dir(empty.path())
+        .env("DATABASE_URL", &url)
+        .env("SWITCHBOARD_SERVER__LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("SWITCHBOARD_API__MAIL__TRANSPORT", "file")
+        .env("SWITCHBOARD_API__MAIL__DIR", blocker.join("mail"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("setting up the API"), "{stderr}");
+    assert!(stderr.contains("cannot create the mail directory") && stderr.contains("not-a-directory/mail"), "{stderr}");
+    assert!(stderr.contains("Not a directory"), "the operating system's reason is shown: {stderr}");
+}

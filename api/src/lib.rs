@@ -59,7 +59,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: PgEventStore, runners: Option<Arc<Runners>>, settings: ApiSettings) -> Result<Arc<Self>, error::ApiError> {
+    pub fn new(store: PgEventStore, runners: Option<Arc<Runners>>, settings: ApiSettings) -> Result<Arc<Self>, mail::MailSetupError> {
         let mailer = Mailer::new(&settings.mail)?;
         let login_limiter = LoginLimiter::new(
             Duration::from_secs(settings.login_window_secs),

@@ -43,16 +43,30 @@ pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
+/// Why the configured mail transport cannot be used. Start-up reports it with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum MailSetupError {
+    #[error("cannot create the mail directory {}", dir.display())]
+    Directory {
+        dir: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    /// The SMTP URL is not shown: it may hold a password.
+    #[error("api.mail.url is not a usable SMTP URL")]
+    SmtpUrl(#[source] lettre::transport::smtp::Error),
+}
+
 impl Mailer {
-    pub fn new(settings: &MailSettings) -> ApiResult<Self> {
+    pub fn new(settings: &MailSettings) -> Result<Self, MailSetupError> {
         Ok(match settings {
             MailSettings::Log => Mailer::Log,
             MailSettings::File { dir } => {
-                std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+                std::fs::create_dir_all(dir).map_err(|cause| MailSetupError::Directory { dir: dir.clone(), cause })?;
                 Mailer::File(AsyncFileTransport::new(dir))
             }
             MailSettings::Smtp { url } => {
-                Mailer::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0).map_err(ApiError::internal)?.build())
+                Mailer::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0).map_err(MailSetupError::SmtpUrl)?.build())
             }
         })
     }

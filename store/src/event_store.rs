@@ -51,6 +51,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// The position up to which the log is readable now (the last readable event).
     async fn head(&self) -> Result<Position, StoreError>;
 
+    /// Where the log follower `subscriber` (an outside consumer such as the SMS gateway) left
+    /// off; the start when it never saved a place. Each backend keeps these durably its own way.
+    async fn load_checkpoint(&self, subscriber: &str) -> Result<Position, StoreError>;
+
+    /// Records that `subscriber` has handled everything up to `position`.
+    async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError>;
+
     /// Waits until `position` is readable (read-your-writes), at most `timeout`.
     async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError>;
 }

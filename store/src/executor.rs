@@ -96,14 +96,19 @@ impl Kept {
 
 /// Runs commands against aggregates in a store. Cheap to clone (clones share the kept
 /// aggregates).
-#[derive(Clone)]
-pub struct CommandExecutor<S> {
+pub struct CommandExecutor<S: ?Sized> {
     store: Arc<S>,
     clock: Clock,
     kept: Arc<Mutex<Kept>>,
 }
 
-impl<S: EventStore> CommandExecutor<S> {
+impl<S: ?Sized> Clone for CommandExecutor<S> {
+    fn clone(&self) -> Self {
+        Self { store: self.store.clone(), clock: self.clock.clone(), kept: self.kept.clone() }
+    }
+}
+
+impl<S: EventStore + ?Sized> CommandExecutor<S> {
     pub fn new(store: Arc<S>) -> Self {
         Self { store, clock: Arc::new(Utc::now), kept: Arc::default() }
     }
@@ -330,7 +335,7 @@ pub struct BatchOutcome<A: Aggregate> {
     pub appended: Option<AppendResult>,
 }
 
-impl<S: EventStore> CommandExecutor<S> {
+impl<S: EventStore + ?Sized> CommandExecutor<S> {
     /// Loads a stream to keep in memory for [`execute_batch`](Self::execute_batch).
     pub async fn load_kept<A>(&self, stream: &StreamName) -> Result<Loaded<A>, StoreError>
     where

@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod error;
 pub mod event_store;
 pub mod executor;
+pub mod follow;
 pub mod postgres;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -19,7 +20,8 @@ pub mod types;
 pub use error::StoreError;
 pub use event_store::{EventStore, EventStream};
 pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded};
-pub use postgres::{FirstStart, PgEventStore, PgStoreOptions};
+pub use follow::{FirstStart, follow};
+pub use postgres::{PgEventStore, PgStoreOptions};
 pub use types::{
     AllBatch, AppendResult, Direction, Envelope, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson,
 };

@@ -294,6 +294,52 @@ pub mod conformance {
         assert!("pg.banana".parse::<Position>().is_err());
     }
 
+    pub async fn a_follower_keeps_its_place_and_resumes_after_it(store: &dyn EventStore) {
+        assert_eq!(store.load_checkpoint("conformance:follower").await.unwrap(), Position::START, "a new follower starts at the start");
+        let s = stream("room");
+        let first = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 0), event("t.a", 1)]).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut seen = Vec::new();
+        let run = crate::follow(store, "conformance:follower", Filter::all(), crate::FirstStart::Beginning, stopped.clone(), |e| {
+            seen.push(e.payload.to_value()["n"].as_u64().unwrap());
+            let done = seen.len() == 2;
+            let stop = &stop;
+            async move {
+                if done {
+                    stop.send(true).unwrap();
+                }
+                Ok::<(), StoreError>(())
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), run).await.expect("the follower stops when told").unwrap();
+        assert_eq!(seen, [0, 1]);
+        assert_eq!(store.load_checkpoint("conformance:follower").await.unwrap(), first.position, "the place is saved");
+
+        // A restarted follower resumes after its place; one that starts at the head skips history.
+        store.append(&s, ExpectedVersion::Any, vec![event("t.a", 2)]).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut resumed = Vec::new();
+        let run = crate::follow(store, "conformance:follower", Filter::all(), crate::FirstStart::Beginning, stopped, |e| {
+            resumed.push(e.payload.to_value()["n"].as_u64().unwrap());
+            stop.send(true).unwrap();
+            async { Ok::<(), StoreError>(()) }
+        });
+        tokio::time::timeout(Duration::from_secs(10), run).await.expect("the follower stops when told").unwrap();
+        assert_eq!(resumed, [2]);
+        store.save_checkpoint("conformance:other", first.position).await.unwrap();
+        assert_eq!(store.load_checkpoint("conformance:other").await.unwrap(), first.position, "followers keep separate places");
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let head = store.head().await.unwrap();
+        let mut from_head = Vec::new();
+        let run = crate::follow(store, "conformance:new", Filter::all(), crate::FirstStart::Head, stopped, |e| {
+            from_head.push(e.position);
+            async { Ok::<(), StoreError>(()) }
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(300), run).await.is_err(), "nothing old is handled");
+        assert!(from_head.is_empty());
+        assert_eq!(store.load_checkpoint("conformance:new").await.unwrap(), head, "a head start is saved at once");
+    }
+
     pub async fn an_empty_append_only_checks_the_version(store: &dyn EventStore) {
         let s = stream("room");
         let r = store.append(&s, ExpectedVersion::NoStream, vec![]).await.unwrap();
@@ -318,7 +364,8 @@ macro_rules! conformance_tests {
             a_consistency_token_can_be_waited_for,
             bad_input_gets_a_clear_error_and_writes_nothing,
             an_empty_append_only_checks_the_version,
-            events_are_found_by_id
+            events_are_found_by_id,
+            a_follower_keeps_its_place_and_resumes_after_it
         );
     };
     (@cases $make:expr; $($case:ident),+) => {

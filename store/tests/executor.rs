@@ -134,6 +134,12 @@ impl EventStore for Counting {
     async fn head(&self) -> Result<store::Position, store::StoreError> {
         self.inner.head().await
     }
+    async fn load_checkpoint(&self, subscriber: &str) -> Result<store::Position, store::StoreError> {
+        self.inner.load_checkpoint(subscriber).await
+    }
+    async fn save_checkpoint(&self, subscriber: &str, position: store::Position) -> Result<(), store::StoreError> {
+        self.inner.save_checkpoint(subscriber, position).await
+    }
     async fn wait_for(&self, position: store::Position, timeout: std::time::Duration) -> Result<(), store::StoreError> {
         self.inner.wait_for(position, timeout).await
     }

@@ -17,6 +17,7 @@ use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
+use crate::follow::FirstStart;
 use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
 pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
@@ -113,101 +114,23 @@ impl PgEventStore {
         self.inner.wakeups.clone()
     }
 
-    /// Where a subscriber (an outside consumer of the log, e.g. the SMS gateway) left off, from
-    /// `es_checkpoints`; the start when it never saved one. Projections keep theirs in the same
-    /// table, written inside their own transactions.
-    pub async fn load_checkpoint(&self, subscriber: &str) -> Result<Position, StoreError> {
-        let client = self.inner.pool.get().await?;
-        let row = client
-            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&subscriber])
-            .await?;
-        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
-    }
-
     /// Runs `handle` on every event matching `filter` after `subscriber`'s checkpoint, in log
-    /// order, until `shutdown` turns true or `handle` fails (the caller restarts it; a replay
-    /// starts after the last event handled, so handlers must be idempotent). The checkpoint is
-    /// saved once per run of events that were ready together (one per event when they trickle
-    /// in, one per up to 256 under load): a busy log must not cost every follower a write per
-    /// event. A subscriber that never ran starts at `first_start`:
-    /// the log's beginning, or its head for consumers that must not act on old history
-    /// (relaying old messages into a channel, texting them to phones).
+    /// order (see [`crate::follow()`]).
     pub async fn follow<F, Fut, E>(
         &self,
         subscriber: &str,
         filter: crate::types::Filter,
         first_start: FirstStart,
-        mut shutdown: watch::Receiver<bool>,
-        mut handle: F,
+        shutdown: watch::Receiver<bool>,
+        handle: F,
     ) -> Result<(), E>
     where
         F: FnMut(crate::types::RecordedEvent) -> Fut,
         Fut: std::future::Future<Output = Result<(), E>>,
         E: From<StoreError>,
     {
-        use futures::StreamExt;
-        let mut after = self.load_checkpoint(subscriber).await?;
-        if after == Position::START && first_start == FirstStart::Head {
-            after = crate::EventStore::head(self).await?;
-            self.save_checkpoint(subscriber, after).await?;
-        }
-        let mut chunks = crate::EventStore::subscribe_all(self, after, filter).ready_chunks(256);
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-                next = chunks.next() => next,
-            };
-            let Some(chunk) = next else { return Ok(()) };
-            let mut handled = None;
-            for recorded in chunk {
-                let outcome = match recorded {
-                    Ok(recorded) => {
-                        let position = recorded.position;
-                        handle(recorded).await.map(|()| position)
-                    }
-                    Err(e) => Err(e.into()),
-                };
-                match outcome {
-                    Ok(position) => handled = Some(position),
-                    Err(e) => {
-                        // What was handled before the failure is not done again after a restart.
-                        if let Some(position) = handled {
-                            self.save_checkpoint(subscriber, position).await?;
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-            if let Some(position) = handled {
-                self.save_checkpoint(subscriber, position).await?;
-            }
-        }
+        crate::follow(self, subscriber, filter, first_start, shutdown, handle).await
     }
-
-    /// Records that `subscriber` has handled everything up to `position`.
-    pub async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
-        let (era, tx, pos) = position.as_pg()?;
-        let client = self.inner.pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) \
-                 VALUES ($1, $2, $3::text::xid8, $4, now()) \
-                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
-                     global_position = excluded.global_position, updated_at = now()",
-                &[&subscriber, &era, &tx.to_string(), &pos],
-            )
-            .await?;
-        Ok(())
-    }
-}
-
-/// Where a subscriber that has never run starts ([`PgEventStore::follow`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstStart {
-    /// At the beginning of the log.
-    Beginning,
-    /// At the log's head: only what happens from now on.
-    Head,
 }
 
 #[async_trait]
@@ -263,6 +186,32 @@ impl EventStore for PgEventStore {
 
     async fn head(&self) -> Result<Position, StoreError> {
         read::head(&self.inner.pool).await
+    }
+
+    /// In `es_checkpoints`. Projections keep theirs in the same table, written inside their own
+    /// transactions.
+    async fn load_checkpoint(&self, subscriber: &str) -> Result<Position, StoreError> {
+        let client = self.inner.pool.get().await?;
+        let row = client
+            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&subscriber])
+            .await?;
+        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
+    }
+
+    /// Records that `subscriber` has handled everything up to `position`.
+    async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
+        let (era, tx, pos) = position.as_pg()?;
+        let client = self.inner.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) \
+                 VALUES ($1, $2, $3::text::xid8, $4, now()) \
+                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
+                     global_position = excluded.global_position, updated_at = now()",
+                &[&subscriber, &era, &tx.to_string(), &pos],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError> {
