@@ -106,9 +106,9 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
-/// Reading the log allocates and frees many small strings per event (ids, nicks, texts). With
-/// the system allocator, malloc and free took about a tenth of a read-all's CPU, with mimalloc
-/// about a thirtieth; read-all runs 3-5 % faster (BENCHMARKS.md, Reading).
+/// Reading the log allocates and frees many small strings per event (ids, nicks, texts);
+/// mimalloc makes that churn much cheaper than the system allocator (BENCHMARKS.md, "Event
+/// store: reading the global log").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -56,7 +56,7 @@ pub enum LoginFailureReason {
     Revoked,
 }
 
-/// Why an IRC session ended (SPEC §2.1: each end is an event).
+/// Why an IRC session ended; each end is an event (docs/commands.md#session-ends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionEndReason {

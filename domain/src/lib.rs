@@ -1,5 +1,5 @@
 //! Switchboard's pure model: it owns the event catalogue, the commands, the aggregates
-//! (`decide`/`evolve`) and every rule of SPEC.md (nicks, levels, bans, tokens, quotes, invites).
+//! (`decide`/`evolve`) and every rule (nicks, levels, bans, tokens, quotes, invites; `docs/commands.md` describes them for users).
 //!
 //! Main types: [`Event`] (every fact the system records, with its stored name and version; see
 //! [`events`] and [`EVENT_TYPES`]), validated values ([`Nick`], [`Level`], [`PhoneNumber`],

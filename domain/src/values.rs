@@ -101,7 +101,7 @@ macro_rules! string_value {
 // ---------------------------------------------------------------------------------------------
 // Nicks and names
 
-/// A registered nick (SPEC §1): 1–20 ASCII letters, digits, `_` or `-`, starting with a letter.
+/// A registered nick (docs/commands.md#nicks): 1–20 ASCII letters, digits, `_` or `-`, starting with a letter.
 /// Unique across the whole system, compared case-insensitively through [`Nick::casefold`]; the
 /// original case is kept for display. Equality (`==`) is exact; use `casefold` for identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -239,7 +239,7 @@ string_value!(IrcChannel);
 // ---------------------------------------------------------------------------------------------
 // Levels
 
-/// Permission levels (SPEC §1), ordered: a higher level may do everything a lower one may.
+/// Permission levels (docs/commands.md#levels), ordered: a higher level may do everything a lower one may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub enum Level {

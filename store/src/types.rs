@@ -205,7 +205,7 @@ pub struct RecordedEvent {
 
 /// A JSON document as the database returned it. Reads hand payloads on unparsed: decoding
 /// goes from this text straight into the event's type, without building a
-/// `serde_json::Value` first (which cost more than the read itself).
+/// `serde_json::Value` first (building one costs more than the read itself).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredJson(Box<str>);
 

@@ -416,7 +416,7 @@ impl Room {
         }
         if self.invite_only {
             let level = effective_level(ctx, caller_level);
-            // On IRC the bot invites every logged-in member into the `+i` channel (SPEC §1), so
+            // On IRC the bot invites every logged-in member into the `+i` channel (docs/commands.md#invite-only), so
             // there level 1 is the invitation; on SMS a pending invite is needed. Staff may always.
             let admitted = level >= Level::Staff || (gateway == Gateway::Irc && level >= Level::Member);
             if !admitted {

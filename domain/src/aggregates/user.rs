@@ -14,7 +14,7 @@ use crate::events::*;
 use crate::metadata::{Actor, Gateway};
 use crate::values::{AboutText, DisplayNick, Email, HostMask, Level, Nick, PhoneNumber, TokenHash, Username};
 
-/// Failures within this window count towards a lockout (SPEC §2.1).
+/// Failures within this window count towards a lockout (docs/commands.md#login-lockout).
 pub const LOGIN_FAILURE_WINDOW: TimeDelta = TimeDelta::minutes(10);
 /// This many failures within the window lock the nick.
 pub const MAX_LOGIN_FAILURES: usize = 5;
@@ -196,7 +196,7 @@ pub struct User {
     pub phone: Option<PhoneNumber>,
     pub web: Option<WebAccount>,
     pub about: Option<AboutText>,
-    /// Private by default (SPEC §1); set on registration.
+    /// Private by default (docs/commands.md#sms-private); set on registration.
     pub private: bool,
     pub level: Level,
     pub irc_identity: Option<(Nick, HostMask)>,

@@ -124,12 +124,10 @@ CREATE TABLE invites (
 -- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
 CREATE INDEX room_irc_channels_room ON room_irc_channels (room_id);
 CREATE INDEX room_sms_numbers_room ON room_sms_numbers (room_id);
--- "Members of a room as of T": the room's periods containing T, straight from a GiST index.
--- Version 1 had a btree on (room_id, lower(valid)) plus a filter: 8.4 ms of SQL for a room of
--- 11,000 memberships over time (now 3.4-3.7 ms), and GraphQL as-of members and bans at p50
--- 3.5-4.3 ms (now 1.9-2.1 ms; BENCHMARKS.md). The price: joins and leaves, far rarer than messages, each write a
--- GiST entry (~30 µs) instead of a btree entry; a rebuild builds it once after the load (~0.3 s
--- for 50,000 memberships).
+-- "Members of a room as of T": the room's periods containing T, straight from a GiST index, so
+-- the cost follows the room's size at T, not its whole history. The price: joins and leaves,
+-- far rarer than messages, each write a GiST entry rather than a btree entry; a rebuild builds
+-- the index once after the load. Figures: BENCHMARKS.md, "Projections: as-of queries".
 CREATE INDEX memberships_room_valid ON memberships USING gist (room_id, valid);
 CREATE INDEX bans_room_valid ON bans USING gist (room_id, valid);
 CREATE INDEX bans_user ON bans (target_user) WHERE target_user IS NOT NULL;
@@ -141,12 +139,12 @@ CREATE INDEX invites_room ON invites (room_id);
 -- at its end (one GiST build and check instead of a GiST search and insert per row, the larger
 -- part of a join's cost). The key is (room, member): it enters as one 128-bit digest of both
 -- (md5 as a uuid; the room id's text has a fixed length, so the concatenation is unambiguous).
--- btree_gist's text keys make every search slow (5x here), and the digest refuses everything the
+-- btree_gist's text keys make every search slow, and the digest refuses everything the
 -- key would. Two different keys would also need equal digests to be refused; guests choose their
 -- nicks, so the digest must be one nobody can collide on purpose within nick characters (a
 -- 64-bit hash could be, by a birthday search). No room_id column of its own: with one, the
--- planner took this index for "members of a room as of T" (it cannot prune by a non-leading
--- column: 3.8 ms for a 93-member page) instead of memberships_room_valid.
+-- planner takes this index for "members of a room as of T" and, unable to prune by a non-leading
+-- column, scans most of it instead of using memberships_room_valid.
 ALTER TABLE memberships ADD CONSTRAINT memberships_no_overlap EXCLUDE USING gist ((md5(room_id::text || member_key)::uuid) WITH =, valid WITH &&);
 ALTER TABLE room_mutes ADD CONSTRAINT room_mutes_no_overlap EXCLUDE USING gist ((md5(room_id::text || member_key)::uuid) WITH =, valid WITH &&);
 ALTER TABLE personal_mutes ADD CONSTRAINT personal_mutes_no_overlap EXCLUDE USING gist (muter WITH =, mutee WITH =, room_id WITH =, valid WITH &&);

@@ -1,7 +1,8 @@
 //! Group commit: concurrent appends are queued and committed together, one transaction (one
 //! fsync) for many appends, each with its own expected-version check and outcome.
 //!
-//! Why: with default durable settings an append's cost is dominated by the WAL flush at commit.
+//! Why: with durable settings every commit waits for a WAL flush, which dominates an append's
+//! cost wherever a flush takes milliseconds (BENCHMARKS.md, "Event store: appends").
 //! Committing N independent appends in one transaction pays that once. The whole group is one
 //! call in an implicit transaction: one round trip per group. Disjoint groups (each append has
 //! events and its own stream: nearly all of them) take `es_append_disjoint`, set-based; the

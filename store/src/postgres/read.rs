@@ -123,13 +123,12 @@ pub(crate) async fn stream_version(pool: &Pool, stream: &StreamName) -> Result<O
 /// The watermark comes back even when no row does (LEFT JOIN LATERAL), so a page that is not
 /// full can advance the caller to just below it: everything readable has been seen.
 ///
-/// `w` is MATERIALIZED so that the watermark is computed once per read. Inlined, it was computed
-/// again for every row (`pg_current_snapshot()` is only STABLE): the snapshot value built and
-/// the watermark converted per event, half of the database's time for a page (BENCHMARKS.md,
-/// Reading).
+/// `w` is MATERIALIZED so that the watermark is computed once per read: `pg_current_snapshot()`
+/// is only STABLE, and inlined it would be evaluated (and converted) for every row
+/// (BENCHMARKS.md, "Event store: reading the global log").
 ///
-/// `{filter}` is left empty for the whole log (the common case: per-row filter tests cost
-/// about a tenth of a page's time in the database).
+/// `{filter}` is left empty for the whole log (the common case), so such reads run no per-row
+/// filter tests.
 const READ_ALL_SQL: &str = "
 WITH w AS MATERIALIZED (
     SELECT s.xmin, s.era, (s.xmin::text)::numeric::bigint - 1 AS watermark
