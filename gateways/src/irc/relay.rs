@@ -57,7 +57,7 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
         }
         Event::IrcChannelUnbound(unbound) if !from_irc => {
             if let Some(channel) = bot.unbind(unbound.channel.as_str()) {
-                bot.outbox().raw(&["PART", &channel.channel, "unbound from Switchboard"]);
+                bot.outbox().raw(&["PART", &channel.channel, super::bot::replies::UNBOUND_PART]);
             }
         }
         Event::MessagePosted(message) if !from_irc && message.gateway != Gateway::Irc => {
