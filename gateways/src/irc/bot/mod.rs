@@ -38,7 +38,8 @@ pub(crate) mod replies;
 mod sessions;
 mod state;
 
-/// The event store the bot writes to (one place to change it).
+/// The event store the IRC side writes to and reads from: the one place that names it (the
+/// room workers, the relay and the demo binding use it too).
 pub type Store = PgEventStore;
 
 /// Nicks and channels are compared casefolded (ASCII, as the accepted charset is ASCII).

@@ -172,3 +172,28 @@ async fn a_token_said_in_a_channel_is_revoked_and_its_sayer_warned() {
     let Some(Event::IrcTokenRevoked(revoked)) = w.memory.last(&StreamName::user(alice)) else { panic!("not revoked") };
     assert_eq!(revoked.reason, TokenRevocationReason::LeakedInChannel);
 }
+
+#[tokio::test]
+async fn a_login_decided_after_its_person_quit_ends_at_once_instead_of_outliving_them() {
+    let mut w = World::new().await;
+    let alice = w.account("alice", Level::Member).await;
+    w.token(alice, TokenPurpose::Register, "reg").await;
+    w.says(&person("alice"), None, ".register reg").await;
+    w.joins(&person("alice"), LOBBY).await;
+    w.token(alice, TokenPurpose::Login, "log").await;
+    w.sent();
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    *w.memory.login_gate.lock().unwrap() = Some(gate.clone());
+
+    let alice_irc = person("alice");
+    let quits_meanwhile = async {
+        w.state.end_session_of("alice", SessionEndReason::Quit);
+        gate.notify_one();
+    };
+    tokio::join!(w.says(&alice_irc, None, ".login log"), quits_meanwhile);
+
+    assert!(w.sent().is_empty(), "no welcome for someone who is gone");
+    assert!(w.state.session_of(&person("alice")).is_none());
+    assert_eq!(w.memory.types(&StreamName::user(alice)).last(), Some(&"user.irc_session_started"));
+    assert_eq!(w.ended_sessions(), [(alice, SessionEndReason::Disconnect)], "the session the domain started is ended at once");
+}

@@ -5,6 +5,7 @@
 //! canned row set by the test, which then asserts what the handler makes of it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +15,7 @@ use domain::{
     NickReservation, QuoteBook, QuoteCommand, Room, RoomCommand, RoomName, StreamName, TokenHash, User, UserCommand,
 };
 use projections::queries::{BoundChannel, InfoEntry, Quote, Sighting};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 use super::{Asker, Failure, Handlers};
@@ -44,6 +45,10 @@ pub struct Memory {
     sighting: Mutex<Option<Sighting>>,
     quotes: Mutex<Vec<Quote>>,
     info: Mutex<Option<InfoEntry>>,
+    /// When set, a login waits for it before it is decided (to have something happen meanwhile).
+    login_gate: Mutex<Option<Arc<Notify>>>,
+    /// When set, the last-seen read model is unavailable.
+    last_seen_down: AtomicBool,
 }
 
 impl Memory {
@@ -94,6 +99,10 @@ impl Backend for Memory {
     }
 
     async fn execute_user(&self, user_id: Uuid, command: &UserCommand, actor: Actor) -> Result<(Vec<Event>, User), Failure> {
+        let gate = self.login_gate.lock().unwrap().clone();
+        if let (UserCommand::LoginIrc { .. }, Some(gate)) = (command, gate) {
+            gate.notified().await;
+        }
         self.decide(&StreamName::user(user_id), command, actor)
     }
 
@@ -116,11 +125,11 @@ impl Backend for Memory {
     /// As the read model: the account that was issued the token, whatever became of it.
     async fn token_owner(&self, token: &TokenHash) -> Result<Option<Uuid>, Failure> {
         let streams = self.streams.lock().unwrap();
-        let issued = streams.values().flatten().filter_map(|e| match e {
+        let mut issued = streams.values().flatten().filter_map(|e| match e {
             Event::IrcTokenIssued(issued) if issued.token_hash.as_str() == token.as_str() => Some(issued.user_id),
             _ => None,
         });
-        Ok(issued.last())
+        Ok(issued.next_back())
     }
 
     /// As the read model: the registered IRC nick first, then the account nick.
@@ -132,6 +141,9 @@ impl Backend for Memory {
     }
 
     async fn last_seen(&self, nick: &str) -> Result<Option<Sighting>, Failure> {
+        if self.last_seen_down.load(Ordering::SeqCst) {
+            return Err(Failure::Internal("read.last_seen: connection refused".into()));
+        }
         Ok(self.sighting.lock().unwrap().clone().filter(|s| s.nick.eq_ignore_ascii_case(nick)))
     }
 

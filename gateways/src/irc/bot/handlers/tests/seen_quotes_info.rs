@@ -198,3 +198,19 @@ async fn a_member_adds_replaces_and_deletes_an_info_item_others_may_not_change()
     );
     assert_eq!(w.memory.types(&StreamName::info("rules")), ["info.added", "info.replaced", "info.deleted"]);
 }
+
+#[tokio::test]
+async fn when_a_read_model_fails_the_asker_hears_only_an_error_id_and_never_the_cause() {
+    let w = World::new().await;
+    w.memory.last_seen_down.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    w.says(&person("carol"), Some(LOBBY), ".seen bob").await;
+
+    let sent = w.sent();
+    let [line] = sent.as_slice() else { panic!("{sent:?}") };
+    let id = line
+        .strip_prefix("PRIVMSG #lobby :carol: sorry, something went wrong on my side (error ")
+        .and_then(|r| r.strip_suffix("); it has been logged"));
+    assert!(id.is_some_and(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit())), "{line}");
+    assert!(!line.contains("connection refused"));
+}
