@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use domain::{Actor, Gateway, IrcChannel, Level, Metadata, Room, RoomCommand, RoomName, StreamName};
-use store::{CommandExecutor, ExecuteError, PgEventStore};
+use store::{CommandExecutor, ExecuteError};
 use uuid::Uuid;
+
+use super::bot::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -19,7 +21,7 @@ pub enum DemoError {
 /// the rooms read model knows, since the bot reads its channels from there. The room id is
 /// derived from the channel name, so running this on every start (or from two processes) is
 /// harmless.
-pub async fn ensure_channel(store: &PgEventStore, channel: &str) -> Result<Uuid, DemoError> {
+pub async fn ensure_channel(store: &Store, channel: &str) -> Result<Uuid, DemoError> {
     let irc_channel = IrcChannel::parse(channel).map_err(|_| DemoError::BadChannel(channel.to_owned()))?;
     let name = RoomName::parse(channel.trim_start_matches(['#', '&'])).map_err(|_| DemoError::BadChannel(channel.to_owned()))?;
     let room_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("switchboard:irc-demo:{}", irc_channel.casefold()).as_bytes());

@@ -13,14 +13,30 @@ use super::text::{message_budget, sanitize, source_len_estimate, split_to_fit};
 /// logged, never queued for a server that may not come back).
 #[derive(Default)]
 pub struct Outbox {
-    sender: Mutex<Option<Sender>>,
+    sender: Mutex<Option<Sink>>,
     nick: Mutex<String>,
+}
+
+/// Where lines go: the server, or (in unit tests) a list the test reads.
+enum Sink {
+    Server(Sender),
+    #[cfg(test)]
+    Recorder(std::sync::Arc<Mutex<Vec<String>>>),
 }
 
 impl Outbox {
     pub fn connect(&self, sender: Sender, nick: &str) {
-        *self.sender.lock().expect("outbox lock") = Some(sender);
+        *self.sender.lock().expect("outbox lock") = Some(Sink::Server(sender));
         self.set_nick(nick);
+    }
+
+    /// An outbox connected to a list instead of a server: every line sent, as it would go on the
+    /// wire without its CRLF (`PRIVMSG alice :logged out`).
+    #[cfg(test)]
+    pub fn recording(nick: &str) -> (Self, std::sync::Arc<Mutex<Vec<String>>>) {
+        let lines = std::sync::Arc::default();
+        let outbox = Self { sender: Mutex::new(Some(Sink::Recorder(std::sync::Arc::clone(&lines)))), nick: Mutex::new(nick.to_owned()) };
+        (outbox, lines)
     }
 
     pub fn disconnect(&self) {
@@ -42,7 +58,12 @@ impl Outbox {
 
     pub fn send(&self, command: Command) -> bool {
         match self.sender.lock().expect("outbox lock").as_ref() {
-            Some(sender) => match sender.send(command) {
+            #[cfg(test)]
+            Some(Sink::Recorder(lines)) => {
+                lines.lock().expect("recorded lines lock").push(String::from(&command));
+                true
+            }
+            Some(Sink::Server(sender)) => match sender.send(command) {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::warn!(error = %e, "IRC line not sent");

@@ -13,10 +13,10 @@ use std::time::Duration;
 use domain::events::MessageKind;
 use domain::{Event, EventCodec, Gateway};
 use projections::queries::BoundChannel;
-use store::{Filter, FirstStart, PgEventStore, StoreError};
+use store::{Filter, FirstStart, StoreError};
 use tokio::sync::watch;
 
-use super::bot::Bot;
+use super::bot::{Bot, Store};
 
 pub const SUBSCRIBER: &str = "gateway:irc:relay";
 /// How long a line waits for the bot, connected, to be on its channel before it is given up
@@ -33,7 +33,7 @@ const TYPES: [&str; 6] = [
 ];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
-pub async fn run(bot: Bot, store: PgEventStore, shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
+pub async fn run(bot: Bot, store: Store, shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
     let (bot, waiting) = (&bot, &shutdown);
     store
         .follow(SUBSCRIBER, Filter::event_types(TYPES), FirstStart::Head, shutdown.clone(), |recorded| async move {
@@ -57,7 +57,7 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
         }
         Event::IrcChannelUnbound(unbound) if !from_irc => {
             if let Some(channel) = bot.unbind(unbound.channel.as_str()) {
-                bot.outbox().raw(&["PART", &channel.channel, "unbound from Switchboard"]);
+                bot.outbox().raw(&["PART", &channel.channel, super::bot::replies::UNBOUND_PART]);
             }
         }
         Event::MessagePosted(message) if !from_irc && message.gateway != Gateway::Irc => {

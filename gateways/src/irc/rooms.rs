@@ -13,9 +13,11 @@ use std::sync::{Arc, Mutex};
 
 use domain::events::{LeaveReason, MemberRef};
 use domain::{Actor, DisplayNick, Event, Gateway, Joining, Level, Metadata, Room, RoomCommand, RoomError, StreamName};
-use store::{CommandExecutor, ExecuteError, Loaded, PgEventStore, Position};
+use store::{CommandExecutor, ExecuteError, Loaded, Position};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
+
+use super::bot::Store;
 
 /// The most lines decided in one append.
 const MAX_BATCH: usize = 512;
@@ -56,12 +58,12 @@ enum Job {
 /// The room workers of one bot, started on first use.
 #[derive(Clone)]
 pub struct RoomWorkers {
-    executor: CommandExecutor<PgEventStore>,
+    executor: CommandExecutor<Store>,
     workers: Arc<Mutex<HashMap<Uuid, mpsc::Sender<Job>>>>,
 }
 
 impl RoomWorkers {
-    pub fn new(executor: CommandExecutor<PgEventStore>) -> Self {
+    pub fn new(executor: CommandExecutor<Store>) -> Self {
         Self { executor, workers: Arc::default() }
     }
 
@@ -120,7 +122,7 @@ impl RoomWorkers {
     }
 }
 
-async fn run(executor: CommandExecutor<PgEventStore>, room_id: Uuid, mut jobs: mpsc::Receiver<Job>) {
+async fn run(executor: CommandExecutor<Store>, room_id: Uuid, mut jobs: mpsc::Receiver<Job>) {
     let stream = StreamName::room(room_id);
     let mut kept: Option<Loaded<Room>> = None;
     let mut received = Vec::with_capacity(MAX_BATCH);
@@ -160,7 +162,7 @@ type Pending = (RoomCommand, Metadata, Uuid, Option<oneshot::Sender<RoomOutcome>
 /// same batch, with the same idempotency keys, is run once more: what committed is recognised,
 /// nothing is written twice, and no line is lost to a blip.
 async fn flush(
-    executor: &CommandExecutor<PgEventStore>,
+    executor: &CommandExecutor<Store>,
     stream: &StreamName,
     room_id: Uuid,
     kept: &mut Option<Loaded<Room>>,

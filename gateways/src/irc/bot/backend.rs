@@ -1,0 +1,141 @@
+//! The seam between the command handlers and the rest of Switchboard: the few operations
+//! handlers need from the command executor, the room workers and the read models, and nothing
+//! else. [`Live`] is the real one; the handlers' unit tests fold the domain's aggregates in
+//! memory behind the same trait, so the rules they meet are the real ones.
+//!
+//! Every write is decided as `actor` on the IRC gateway. Refusals come back as
+//! [`Failure::Say`] with the domain's words; storage trouble as [`Failure::Internal`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use domain::{
+    Actor, Event, Gateway, InfoCommand, InfoItem, InfoKey, Metadata, QuoteBook, QuoteCommand, Room, RoomCommand, StreamName, TokenHash,
+    User, UserCommand,
+};
+use projections::ReadModels;
+use projections::queries::{InfoEntry, Quote, Sighting};
+use store::CommandExecutor;
+use uuid::Uuid;
+
+use super::Store;
+use super::handlers::Failure;
+use crate::irc::rooms::RoomWorkers;
+
+/// How long an unknown token is looked for in the read model before it is refused.
+const TOKEN_LOOKUP_PATIENCE: Duration = Duration::from_secs(3);
+
+/// What command handlers may do: decide commands, load a few aggregates, read a few read models.
+pub trait Backend: Send + Sync {
+    /// A user's current state (a level changed a moment ago in GraphQL counts).
+    fn user(&self, user_id: Uuid) -> impl Future<Output = Result<User, Failure>> + Send;
+    /// The account holding `nick` (its reservation), if any.
+    fn nick_holder(&self, nick: &str) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
+    /// Decides a command on a user's stream; the new events and the state after them.
+    fn execute_user(
+        &self,
+        user_id: Uuid,
+        command: &UserCommand,
+        actor: Actor,
+    ) -> impl Future<Output = Result<(Vec<Event>, User), Failure>> + Send;
+    fn execute_quotes(&self, command: &QuoteCommand, actor: Actor) -> impl Future<Output = Result<Vec<Event>, Failure>> + Send;
+    fn execute_info(&self, item: &InfoKey, command: &InfoCommand, actor: Actor)
+    -> impl Future<Output = Result<Vec<Event>, Failure>> + Send;
+    /// Decides a command on a room, in order with the channel's lines queued before it.
+    fn execute_room(&self, room_id: Uuid, command: RoomCommand, actor: Actor) -> impl Future<Output = Result<Vec<Event>, Failure>> + Send;
+    /// The room after everything queued before.
+    fn room(&self, room_id: Uuid) -> impl Future<Output = Result<Room, Failure>> + Send;
+    /// Whose IRC token this is. A token issued a moment ago may not be readable yet, so the
+    /// real lookup is patient before it answers `None`.
+    fn token_owner(&self, token: &TokenHash) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
+    /// The account whose registered IRC nick (or account nick) is `nick`.
+    fn user_by_irc_nick(&self, nick: &str) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
+    fn last_seen(&self, nick: &str) -> impl Future<Output = Result<Option<Sighting>, Failure>> + Send;
+    fn random_quote(&self) -> impl Future<Output = Result<Option<Quote>, Failure>> + Send;
+    fn quote(&self, id: i64) -> impl Future<Output = Result<Option<Quote>, Failure>> + Send;
+    fn search_quotes(&self, words: &str, limit: i64) -> impl Future<Output = Result<Vec<Quote>, Failure>> + Send;
+    fn info_item(&self, item: &str) -> impl Future<Output = Result<Option<InfoEntry>, Failure>> + Send;
+}
+
+/// The real backend: the executor on the event store, the bot's room workers, the read models.
+#[derive(Clone)]
+pub struct Live {
+    pub executor: CommandExecutor<Store>,
+    pub rooms: RoomWorkers,
+    pub read: ReadModels,
+}
+
+fn irc(actor: Actor) -> Metadata {
+    Metadata::new(actor, Gateway::Irc)
+}
+
+impl Backend for Live {
+    async fn user(&self, user_id: Uuid) -> Result<User, Failure> {
+        Ok(self.executor.load::<User>(&StreamName::user(user_id)).await?.0)
+    }
+
+    async fn nick_holder(&self, nick: &str) -> Result<Option<Uuid>, Failure> {
+        let stream = StreamName::nick(&nick.to_ascii_lowercase());
+        Ok(self.executor.load::<domain::NickReservation>(&stream).await?.0.holder)
+    }
+
+    async fn execute_user(&self, user_id: Uuid, command: &UserCommand, actor: Actor) -> Result<(Vec<Event>, User), Failure> {
+        let done = self.executor.execute::<User>(&StreamName::user(user_id), command, irc(actor)).await?;
+        Ok((done.events, done.state))
+    }
+
+    async fn execute_quotes(&self, command: &QuoteCommand, actor: Actor) -> Result<Vec<Event>, Failure> {
+        Ok(self.executor.execute::<QuoteBook>(&StreamName::quotes(), command, irc(actor)).await?.events)
+    }
+
+    async fn execute_info(&self, item: &InfoKey, command: &InfoCommand, actor: Actor) -> Result<Vec<Event>, Failure> {
+        Ok(self.executor.execute::<InfoItem>(&StreamName::info(&item.casefold()), command, irc(actor)).await?.events)
+    }
+
+    async fn execute_room(&self, room_id: Uuid, command: RoomCommand, actor: Actor) -> Result<Vec<Event>, Failure> {
+        Ok(self.rooms.execute(room_id, command, irc(actor)).await?.0)
+    }
+
+    async fn room(&self, room_id: Uuid) -> Result<Room, Failure> {
+        Ok(self.rooms.snapshot(room_id).await?)
+    }
+
+    /// Projections follow the log a little behind, so a miss looks again for a few seconds
+    /// before the token counts as unknown; that delay also slows down anyone guessing tokens.
+    async fn token_owner(&self, token: &TokenHash) -> Result<Option<Uuid>, Failure> {
+        let deadline = tokio::time::Instant::now() + TOKEN_LOOKUP_PATIENCE;
+        loop {
+            if let Some(owner) = self.read.irc_token_owner(token.as_str()).await? {
+                return Ok(Some(owner));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn user_by_irc_nick(&self, nick: &str) -> Result<Option<Uuid>, Failure> {
+        Ok(self.read.user_by_irc_nick(nick).await?)
+    }
+
+    async fn last_seen(&self, nick: &str) -> Result<Option<Sighting>, Failure> {
+        Ok(self.read.last_seen(nick).await?)
+    }
+
+    async fn random_quote(&self) -> Result<Option<Quote>, Failure> {
+        Ok(self.read.random_quote().await?)
+    }
+
+    async fn quote(&self, id: i64) -> Result<Option<Quote>, Failure> {
+        Ok(self.read.quote(id).await?)
+    }
+
+    async fn search_quotes(&self, words: &str, limit: i64) -> Result<Vec<Quote>, Failure> {
+        Ok(self.read.search_quotes(words, limit).await?)
+    }
+
+    async fn info_item(&self, item: &str) -> Result<Option<InfoEntry>, Failure> {
+        Ok(self.read.info_item(item).await?)
+    }
+}

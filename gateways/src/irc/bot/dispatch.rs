@@ -1,0 +1,218 @@
+//! The connection-facing side: [`Bot::dispatch`] takes one [`IrcInput`] and returns quickly, so
+//! the connection keeps reading. Room activity (talk, `/me`, joins, parts, quits, kicks, NAMES)
+//! is queued to the room's worker in server order ([`crate::irc::rooms`]); commands, session
+//! ends, topic and mode changes go to the control task ([`super::control`]).
+
+use chrono::Utc;
+use domain::events::{LeaveReason, MemberRef, MessageKind, SessionEndReason};
+use domain::{Actor, DisplayNick, Gateway, Joining, Level, MessageBody, Metadata, RoomCommand, Speaker};
+use uuid::Uuid;
+
+use super::control::ControlJob;
+use super::handlers::Asker;
+use super::{Bot, replies};
+use crate::irc::command::{self, BotCommand};
+use crate::irc::input::{IrcInput, SaidKind, Source};
+use crate::irc::rooms::RoomFailure;
+use crate::irc::settings::IrcSettings;
+
+fn metadata(actor: Actor) -> Metadata {
+    Metadata::new(actor, Gateway::Irc)
+}
+
+impl Bot {
+    /// Acts on one line from the server. Returns quickly; the work is queued in order.
+    pub async fn dispatch(&self, input: IrcInput) {
+        let state = self.state();
+        match input {
+            IrcInput::Welcome { nick } => state.outbox.set_nick(&nick),
+            IrcInput::Joined { who, channel } => self.joined(who, channel).await,
+            IrcInput::Parted { who, channel, .. } => self.left(&who, &channel, LeaveReason::Part).await,
+            IrcInput::Kicked { channel, nick, .. } if state.is_me(&nick) => {
+                state.bot_left(&channel);
+                state.queue(ControlJob::Rejoin(channel));
+            }
+            IrcInput::Kicked { channel, nick, .. } => {
+                // Recorded as the member leaving by kick, whoever kicked (after `.kick` it finds
+                // nobody left to remove; after a ban or an auto-ban it removes the presence).
+                let who = Source { nick, user: String::new(), host: String::new() };
+                self.left(&who, &channel, LeaveReason::Kick).await;
+            }
+            IrcInput::Quit { who, .. } => self.quit(who).await,
+            IrcInput::NickChanged { who, new } => self.nick_changed(who, new).await,
+            IrcInput::Said { who, target, to_channel, text, kind } => self.said(who, target, to_channel, text, kind).await,
+            IrcInput::ModeChanged { by, channel, changes } if !state.is_me(&by.nick) && state.channel(&channel).is_some() => {
+                state.queue(ControlJob::ModeChanged(by, channel, changes));
+            }
+            IrcInput::TopicChanged { by, channel, topic } if !state.is_me(&by.nick) && state.channel(&channel).is_some() => {
+                state.queue(ControlJob::TopicChanged(by, channel, topic));
+            }
+            IrcInput::Names { channel, nicks } => state.presence.names(&channel, nicks),
+            IrcInput::EndOfNames { channel } => {
+                let nicks = state.presence.end_of_names(&channel);
+                if let Some(bound) = state.channel(&channel) {
+                    state.presence.replace_channel(&channel, &nicks);
+                    self.rooms().reconcile(bound.room_id, nicks).await;
+                }
+            }
+            IrcInput::Ctcp { who, request } => {
+                // Answered per convention by NOTICE; the reply is bounded and sanitised (a
+                // hostile PING argument cannot make the line too long).
+                if let Some(reply) = crate::irc::text::ctcp_reply(&request, &IrcSettings::version(), Utc::now()) {
+                    state.outbox.send(irc::proto::Command::NOTICE(who.nick, reply));
+                }
+            }
+            IrcInput::JoinRefused { channel, reason } => tracing::warn!(%channel, %reason, "the server refused to let the bot join"),
+            IrcInput::ModeChanged { .. } | IrcInput::TopicChanged { .. } => {}
+        }
+    }
+
+    async fn joined(&self, who: Source, channel: String) {
+        let state = self.state();
+        let Some(bound) = state.channel(&channel) else { return };
+        if state.is_me(&who.nick) {
+            state.presence.bot_joined(&channel);
+            if bound.invite_only {
+                // An invite-only room's channel is kept +i; the bot invites members.
+                state.outbox.raw(&["MODE", &bound.channel, "+i"]);
+            }
+            let Ok(nick) = DisplayNick::parse(&who.nick) else { return };
+            let joining = Joining {
+                member: MemberRef { user_id: None, nick },
+                mask: who.mask(),
+                phone: None,
+                gateway: Gateway::Irc,
+                caller_level: Level::Guest,
+                as_bot: true,
+            };
+            self.rooms().submit(bound.room_id, RoomCommand::Join(joining), metadata(Actor::System)).await;
+            return;
+        }
+        state.presence.arrived(&who.nick, &channel);
+        let Some(member) = state.member_ref(&who) else { return };
+        let level = state.session_of(&who).map_or(Level::Guest, |_| Level::Member);
+        let joining = Joining { member, mask: who.mask(), phone: None, gateway: Gateway::Irc, caller_level: level, as_bot: false };
+        let bot = self.clone();
+        let actor = state.actor(&who);
+        // Queued in order now; the outcome is awaited aside so reading goes on.
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(Err(RoomFailure::Refused(domain::RoomError::Banned { .. }))) = outcome.await {
+                // Auto-ban on join: `+b nick!*@*` (narrow: never a shared host) and a kick at once.
+                let mask = format!("{}!*@*", who.nick);
+                tracing::info!(nick = %who.nick, %channel, "banned person joined; banning and kicking");
+                let outbox = &bot.state().outbox;
+                outbox.raw(&["MODE", &channel, "+b", &mask]);
+                outbox.send(irc::proto::Command::KICK(channel.clone(), who.nick.clone(), Some(replies::BANNED_ON_JOIN.into())));
+            }
+        });
+        self.rooms().execute_detached(bound.room_id, RoomCommand::Join(joining), metadata(actor), reply).await;
+    }
+
+    async fn left(&self, who: &Source, channel: &str, reason: LeaveReason) {
+        let state = self.state();
+        if state.is_me(&who.nick) {
+            state.bot_left(channel);
+            return;
+        }
+        let Some(bound) = state.channel(channel) else { return };
+        let session_reason = if reason == LeaveReason::Kick { SessionEndReason::Kick } else { SessionEndReason::Part };
+        let member = state.member_by_nick(&who.nick).ok();
+        state.forget_presence(&who.nick, channel, session_reason);
+        if let Some(member) = member {
+            self.rooms().submit(bound.room_id, RoomCommand::Leave { member, reason }, metadata(Actor::System)).await;
+        }
+    }
+
+    async fn quit(&self, who: Source) {
+        let state = self.state();
+        let member = state.member_by_nick(&who.nick).ok();
+        let channels = state.presence.gone(&who.nick);
+        state.end_session_of(&who.nick, SessionEndReason::Quit);
+        let Some(member) = member else { return };
+        for channel in channels {
+            if let Some(bound) = state.channel(&channel) {
+                let leave = RoomCommand::Leave { member: member.clone(), reason: LeaveReason::Quit };
+                self.rooms().submit(bound.room_id, leave, metadata(Actor::System)).await;
+            }
+        }
+    }
+
+    async fn nick_changed(&self, who: Source, new: String) {
+        let state = self.state();
+        if state.is_me(&who.nick) {
+            state.outbox.set_nick(&new);
+            return;
+        }
+        let old_member = state.member_by_nick(&who.nick).ok();
+        state.end_session_of(&who.nick, SessionEndReason::NickChange);
+        let channels = state.presence.renamed(&who.nick, &new);
+        // In the rooms, the old nick leaves and the new one arrives (a guest is known by nick).
+        let renamed = Source { nick: new, ..who };
+        for channel in channels {
+            let Some(bound) = state.channel(&channel) else { continue };
+            if let Some(member) = old_member.clone() {
+                self.rooms().submit(bound.room_id, RoomCommand::Leave { member, reason: LeaveReason::Part }, metadata(Actor::System)).await;
+            }
+            if let Some(member) = state.member_ref(&renamed) {
+                let joining =
+                    Joining { member, mask: renamed.mask(), phone: None, gateway: Gateway::Irc, caller_level: Level::Guest, as_bot: false };
+                self.rooms().submit(bound.room_id, RoomCommand::Join(joining), metadata(Actor::Anonymous)).await;
+            }
+        }
+    }
+
+    async fn said(&self, who: Source, target: String, to_channel: bool, text: String, kind: SaidKind) {
+        let state = self.state();
+        state.sessions.touch(&who.nick, Utc::now());
+        let prefix = &state.settings.prefix;
+        let parsed = if kind == SaidKind::Privmsg { command::parse(prefix, &text) } else { None };
+        let channel = to_channel.then(|| target.clone());
+        match parsed {
+            Some(Ok(BotCommand::Register { token } | BotCommand::Login { token })) if to_channel => {
+                // Said where everyone saw it: the token is burnt; nothing else happens.
+                state.queue(ControlJob::LeakedToken(who, token));
+            }
+            Some(Ok(command)) => {
+                // A command said in a channel is also talk in the room (people saw it).
+                if to_channel {
+                    self.record_talk(&who, &target, &text, kind).await;
+                }
+                state.queue(ControlJob::Command(Asker { who, channel }, command));
+            }
+            Some(Err(error)) => {
+                if to_channel {
+                    self.record_talk(&who, &target, &text, kind).await;
+                }
+                state.reply(&Asker { who, channel }, &error.reply(prefix));
+            }
+            None if to_channel => self.record_talk(&who, &target, &text, kind).await,
+            None if kind == SaidKind::Privmsg => state.outbox.notice(&who.nick, &replies::only_commands(prefix)),
+            None => {}
+        }
+    }
+
+    async fn record_talk(&self, who: &Source, channel: &str, text: &str, kind: SaidKind) {
+        let state = self.state();
+        let Some(bound) = state.channel(channel) else { return };
+        let (Some(member), Ok(body)) = (state.member_ref(who), MessageBody::parse(&crate::irc::text::plain(text))) else {
+            // Only formatting or blanks (or a nick the server should never have allowed).
+            tracing::debug!(nick = %who.nick, "line with nothing to record");
+            return;
+        };
+        let kind = match kind {
+            SaidKind::Privmsg => MessageKind::Say,
+            SaidKind::Action => MessageKind::Action,
+            SaidKind::Notice => MessageKind::Notice,
+        };
+        let post = RoomCommand::Post {
+            message_id: Uuid::now_v7(),
+            speaker: Speaker::Member { member, mask: who.mask() },
+            body,
+            kind,
+            gateway: Gateway::Irc,
+            caller_level: Level::Guest,
+        };
+        self.rooms().submit(bound.room_id, post, metadata(state.actor(who))).await;
+    }
+}
