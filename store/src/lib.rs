@@ -12,8 +12,6 @@ pub mod error;
 pub mod event_store;
 pub mod executor;
 pub mod postgres;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod types;
 
 pub use error::StoreError;
