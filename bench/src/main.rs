@@ -139,7 +139,7 @@ enum BenchCommand {
         lookups: usize,
     },
     /// A moderation-style command (a topic change) on a room with a long history: with a fresh
-    /// executor each time (the whole stream read, as before aggregates were kept), with one
+    /// executor each time (the whole stream read per command), with one
     /// executor that keeps the room between commands, and the same with an idempotency key per
     /// command (as the SMS gateway runs them).
     Command {
