@@ -39,7 +39,7 @@ ensure_postgres() {
 }
 
 # ngIRCd, the IRC server the IRC gateway's tests run against (each test starts its own, on
-# loopback; see gateways/src/irc/testing.rs). The package starts and enables a system-wide server
+# loopback; see testkit/src/irc/). The package starts and enables a system-wide server
 # on port 6667, which the tests don't need: stop and disable it right after installing.
 ensure_ngircd() {
     if [ ! -x /usr/sbin/ngircd ] && ! command -v ngircd >/dev/null; then

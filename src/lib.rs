@@ -1,12 +1,15 @@
-//! The `switchboard` application: its settings ([`settings`]), where its database comes from
-//! ([`database`]: a configured server or the embedded private cluster), the one place that wires
-//! the event store, projections, gateways and API together ([`app::Application`]), and the
-//! operator commands of the binary ([`operations`]). `src/main.rs` is only the command line.
-//! Business rules live in `domain`, storage in `store`, read models in `projections`, the IRC
-//! and SMS sides in `gateways`, HTTP in `api`; nothing here decides or stores anything itself.
+//! The `switchboard` application: its [`settings`] (file + environment), where its [`database`]
+//! comes from (a configured server or the embedded private cluster), [`logging`], the one place
+//! that wires the event store, projections, gateways and API together ([`app::Application`]),
+//! and the [`operations`] behind `projections status`, `rebuild`, `schema`, `sms` and `admin`.
+//! `src/main.rs` is only the command line; the benchmarks (`switchboard-bench`) use this library
+//! too. Business rules live in `domain`, storage in `store`, read models in `projections`, the
+//! IRC and SMS sides in `gateways`, HTTP in `api`: nothing here decides or stores anything
+//! itself, and no test- or bench-only code belongs here (that is `testkit` and `bench`).
 
 pub mod app;
 pub mod database;
+pub mod logging;
 pub mod operations;
 pub mod settings;
 

@@ -3,19 +3,14 @@
 //! [`Application`](switchboard::Application) until Ctrl-C / SIGTERM or until one of its parts
 //! stops, which it names with the cause.
 
-mod bench;
-mod bench_graphql;
-mod bench_irc;
-mod bench_projections;
-mod bench_sms;
-
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use switchboard::database::Database;
+use switchboard::logging::init_tracing;
 use switchboard::operations;
-use switchboard::settings::{LogFormat, Settings};
+use switchboard::settings::Settings;
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Event-sourced chat backend: IRC and SMS rooms, CQRS read models, GraphQL")]
@@ -73,11 +68,6 @@ enum Command {
         #[command(subcommand)]
         which: AdminCommand,
     },
-    /// Measure the event store and the projections (see BENCHMARKS.md).
-    Bench {
-        #[command(subcommand)]
-        which: bench::BenchCommand,
-    },
 }
 
 #[derive(Subcommand)]
@@ -94,16 +84,6 @@ enum AdminCommand {
 enum ProjectionsCommand {
     /// Each projection's version, state, position and lag (events and seconds).
     Status,
-}
-
-fn init_tracing(settings: &Settings) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match settings.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
 }
 
 /// Reading the log allocates and frees many small strings per event (ids, nicks, texts);
@@ -130,7 +110,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(&settings, &database).await,
         Command::Projections { which: ProjectionsCommand::Status } => operations::status(&database).await,
         Command::Rebuild { names, page } => operations::rebuild(&settings, &database, &names, page).await,
-        Command::Bench { which } => bench::run(which, &settings, &database).await,
         Command::Admin { which: AdminCommand::Grant { nick, level } } => operations::grant(&settings, &database, &nick, &level).await,
         Command::Schema { .. } => unreachable!("handled before settings are loaded"),
         Command::Sms { .. } => unreachable!("handled before the database is opened"),

@@ -74,7 +74,7 @@ fn serve_starts_a_private_postgresql_answers_health_checks_and_stops_it_on_sigte
     assert!(!stderr.contains("lost its connection") && !stderr.contains("Connection error"), "{stderr}");
 }
 
-fn database_url(db: &store::testing::TestDatabase) -> String {
+fn database_url(db: &testkit::TestDatabase) -> String {
     format!(
         "postgres://{}@{}:{}/{}",
         db.config.get_user().unwrap(),
@@ -94,7 +94,7 @@ fn run_switchboard(url: &str, args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn rebuild_and_status_operate_the_projections_from_the_command_line() {
-    let db = store::testing::TestDatabase::create().await;
+    let db = testkit::TestDatabase::create().await;
     let url = database_url(&db);
     let status = run_switchboard(&url, &["projections", "status"]);
     let text = String::from_utf8_lossy(&status.stdout);
@@ -124,7 +124,7 @@ async fn rebuild_and_status_operate_the_projections_from_the_command_line() {
 
 #[tokio::test]
 async fn migrate_uses_the_configured_database_and_is_idempotent() {
-    let db = store::testing::TestDatabase::create().await;
+    let db = testkit::TestDatabase::create().await;
     let url = database_url(&db);
     let empty = tempfile::tempdir().unwrap();
     for _ in 0..2 {
@@ -153,7 +153,7 @@ fn a_missing_settings_file_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_start_up_error_names_what_failed_and_its_cause() {
-    let db = store::testing::TestDatabase::create().await;
+    let db = testkit::TestDatabase::create().await;
     let url = database_url(&db);
     let empty = tempfile::tempdir().unwrap();
     // A file where the mail directory should be: the file transport cannot create it.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use gateways::irc::bot::Bot;
 use gateways::irc::settings::IrcSettings;
-use gateways::irc::testing::{IrcLine, IrcTestClient, Ngircd};
 use serde_json::{Value, json};
 use support::{Session, TestApp};
+use testkit::irc::{IrcLine, IrcTestClient, Ngircd};
 use tokio::sync::watch;
 
 const BOT: &str = "sbbot";

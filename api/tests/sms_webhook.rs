@@ -244,7 +244,7 @@ async fn people_join_by_sms_chat_with_fan_out_and_mutes_and_stops_are_respected(
 }
 
 /// Waits until the stand-in has accepted `count` messages.
-async fn wait_for_sent(twilio: &support::twilio::TwilioStandIn, count: usize) -> Vec<support::twilio::SentSms> {
+async fn wait_for_sent(twilio: &testkit::twilio::TwilioStandIn, count: usize) -> Vec<testkit::twilio::SentSms> {
     for _ in 0..500 {
         let sent = twilio.sent();
         if sent.len() >= count {
@@ -257,7 +257,7 @@ async fn wait_for_sent(twilio: &support::twilio::TwilioStandIn, count: usize) ->
 
 #[tokio::test]
 async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_member() {
-    use support::twilio::{ACCOUNT_SID, AUTH_TOKEN, Failure, TwilioStandIn};
+    use testkit::twilio::{ACCOUNT_SID, AUTH_TOKEN, Failure, TwilioStandIn};
     let (app, admin, _) = app_with_sms_room().await;
     let twilio = TwilioStandIn::start().await;
     let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
@@ -361,9 +361,9 @@ async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_me
 }
 
 /// Posts a status callback for `message` as Twilio would: to the URL it was given, signed.
-async fn status_callback(app: &TestApp, message: &support::twilio::SentSms, status: &str, error_code: Option<&str>) -> u16 {
+async fn status_callback(app: &TestApp, message: &testkit::twilio::SentSms, status: &str, error_code: Option<&str>) -> u16 {
     let url = message.status_callback.clone().expect("a status callback URL");
-    let mut params = vec![("MessageSid", message.sid.as_str()), ("MessageStatus", status), ("AccountSid", support::twilio::ACCOUNT_SID)];
+    let mut params = vec![("MessageSid", message.sid.as_str()), ("MessageStatus", status), ("AccountSid", testkit::twilio::ACCOUNT_SID)];
     if let Some(code) = error_code {
         params.push(("ErrorCode", code));
     }
@@ -457,7 +457,7 @@ async fn members_change_nick_look_people_up_invite_resend_and_only_operators_gra
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_killed_while_twilio_is_answering_and_restarted_never_sends_a_text_twice() {
-    use support::twilio::{ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn};
+    use testkit::twilio::{ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn};
     let (app, admin, _) = app_with_sms_room().await;
     let twilio = TwilioStandIn::start().await;
     let sender = || {

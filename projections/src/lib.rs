@@ -17,7 +17,6 @@
 pub mod build;
 pub mod db;
 pub mod error;
-pub mod generate;
 mod locks;
 pub mod models;
 pub mod projection;

@@ -13,11 +13,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::{Room, StreamName, User};
 use futures::StreamExt;
-use projections::generate::{HistoryConfig, HistoryGenerator};
 use projections::{AsOf, BuildOptions, ReadModels, Until, replay::fold_stream};
 use rand::{Rng, SeedableRng};
 use store::{EventStore, ExpectedVersion};
 use support::*;
+use testkit::history::{HistoryConfig, HistoryGenerator};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);

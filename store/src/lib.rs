@@ -13,8 +13,6 @@ pub mod event_store;
 pub mod executor;
 pub mod follow;
 pub mod postgres;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod types;
 
 pub use error::StoreError;

@@ -1,8 +1,8 @@
 //! Subscriber checkpoints in `es_checkpoints`: a consumer of the log that restarts resumes where
 //! it saved, and one that never saved starts at the beginning.
 
-use store::testing::TestDatabase;
 use store::{EventStore, ExpectedVersion};
+use testkit::TestDatabase;
 
 #[tokio::test]
 async fn a_subscriber_resumes_from_the_position_it_saved_last() {
@@ -11,8 +11,8 @@ async fn a_subscriber_resumes_from_the_position_it_saved_last() {
     assert_eq!(store.load_checkpoint("gateway:test").await.unwrap(), store::Position::START);
 
     let stream = domain::StreamName::parse("test-1").unwrap();
-    let first = store.append(&stream, ExpectedVersion::Any, vec![store::testing::conformance::event("test.happened", 1)]).await.unwrap();
-    let second = store.append(&stream, ExpectedVersion::Any, vec![store::testing::conformance::event("test.happened", 2)]).await.unwrap();
+    let first = store.append(&stream, ExpectedVersion::Any, vec![testkit::conformance::event("test.happened", 1)]).await.unwrap();
+    let second = store.append(&stream, ExpectedVersion::Any, vec![testkit::conformance::event("test.happened", 2)]).await.unwrap();
     store.save_checkpoint("gateway:test", first.position).await.unwrap();
     store.save_checkpoint("gateway:test", second.position).await.unwrap();
 
@@ -29,7 +29,7 @@ async fn a_follower_that_fails_midway_resumes_after_the_last_event_it_handled_an
     let store = db.store().await;
     let stream = domain::StreamName::parse("test-1").unwrap();
     // Ten events appended at once: they arrive together, as one chunk.
-    let events = (0..10).map(|n| store::testing::conformance::event("test.happened", n)).collect();
+    let events = (0..10).map(|n| testkit::conformance::event("test.happened", n)).collect();
     store.append(&stream, ExpectedVersion::Any, events).await.unwrap();
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
     let follow = |fail_at: Option<u64>| {

@@ -1,6 +1,6 @@
 //! The backend-neutral conformance suite, run against the PostgreSQL backend.
 
-use store::testing::TestDatabase;
+use testkit::TestDatabase;
 
 async fn fresh_store() -> (TestDatabase, store::PgEventStore) {
     let db = TestDatabase::create().await;
@@ -8,4 +8,4 @@ async fn fresh_store() -> (TestDatabase, store::PgEventStore) {
     (db, store)
 }
 
-store::conformance_tests!(fresh_store());
+testkit::conformance_tests!(fresh_store());

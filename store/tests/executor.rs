@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use domain::aggregates::quotes::{QuoteBook, QuoteCommand, QuoteError};
 use domain::values::{Level, QuoteText};
 use domain::{Actor, Event, Gateway, Metadata, StreamName};
-use store::testing::TestDatabase;
 use store::{CommandExecutor, EventStore, ExecuteError};
+use testkit::TestDatabase;
 use uuid::Uuid;
 
 fn add(text: &str) -> QuoteCommand {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use domain::{DecodeError, Event, Metadata, StreamName};
-use store::testing::TestDatabase;
 use store::{Direction, EventStore, ExpectedVersion, NewEvent, StoreError};
+use testkit::TestDatabase;
 use uuid::Uuid;
 
 fn raw_event(event_type: &str) -> NewEvent {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use domain::{Metadata, StreamName};
 use futures::StreamExt;
 use rand::Rng;
-use store::testing::TestDatabase;
 use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgStoreOptions, Position};
+use testkit::TestDatabase;
 use uuid::Uuid;
 
 /// Appends through the store's own SQL (`es_append_group`) inside a transaction the test

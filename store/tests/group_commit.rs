@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use domain::StreamName;
 use futures::future::join_all;
-use store::testing::TestDatabase;
-use store::testing::conformance::event;
 use store::{AppendResult, Direction, EventStore, ExpectedVersion, NewEvent, PgEventStore, StoreError};
+use testkit::TestDatabase;
+use testkit::conformance::event;
 use uuid::Uuid;
 
 fn stream(n: usize) -> StreamName {

@@ -2,8 +2,6 @@
 //! loopback port over real HTTP, verification emails written to a temporary directory.
 #![allow(dead_code)]
 
-pub mod twilio;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +10,8 @@ use api::{ApiSettings, App};
 use projections::{RunnerOptions, Runners};
 use serde_json::{Value, json};
 use store::PgEventStore;
-use store::testing::TestDatabase;
 use tempfile::TempDir;
+use testkit::TestDatabase;
 
 pub struct TestApp {
     pub db: TestDatabase,

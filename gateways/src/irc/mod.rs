@@ -11,8 +11,9 @@
 //! - [`rooms`]: one worker per room, batching a busy channel's lines into shared appends.
 //! - [`connection`]: the thin connection loop (TLS, SASL, reconnect with backoff and jitter).
 //! - [`relay`]: the log → IRC (SMS and GraphQL activity said on the bridged channel).
-//! - [`demo`]: binds the demo channel at start. [`testing`]: a private ngircd and scripted
-//!   IRC users for tests and `switchboard bench irc`.
+//! - [`demo`]: binds the demo channel at start.
+//!
+//! The tests' private ngIRCd and scripted IRC users are in the `testkit` crate (`testkit::irc`).
 
 pub mod bot;
 pub mod command;
@@ -23,5 +24,4 @@ pub mod outbox;
 pub mod relay;
 pub mod rooms;
 pub mod settings;
-pub mod testing;
 pub mod text;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use domain::events::*;
 use domain::{Actor, DisplayNick, Event, EventCodec, Gateway, Metadata, Nick, PhoneNumber, RoomName, StreamName};
 use projections::{Projection, RunnerOptions, Runners};
-use store::testing::TestDatabase;
 use store::{AppendResult, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position};
+use testkit::TestDatabase;
 use tokio_postgres::Client;
 use uuid::Uuid;
 

@@ -1,4 +1,4 @@
-//! `switchboard bench irc`: the IRC path end to end — a private ngircd on loopback, the bot
+//! `switchboard-bench irc`: the IRC path end to end — a private ngircd on loopback, the bot
 //! connected to it, `clients` scripted IRC users talking in one bound channel, projections
 //! running — on an empty database.
 //!
@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use domain::{Level, Metadata, Room, RoomCommand, RoomName, StreamName};
-use gateways::irc::testing::{IrcTestClient, Ngircd};
 use hdrhistogram::Histogram;
 use projections::{RunnerOptions, Runners};
 use store::PgEventStore;
+use testkit::irc::{IrcTestClient, Ngircd};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::bench::latency_ms;
+use crate::measure::latency_ms;
 
 const CHANNEL: &str = "#bench";
 const BOT: &str = "benchbot";
@@ -51,7 +51,7 @@ pub async fn irc(
 ) -> anyhow::Result<serde_json::Value> {
     let client = store.pool().get().await?;
     let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
-    anyhow::ensure!(existing == 0, "bench irc needs an empty database (this one has {existing} events)");
+    anyhow::ensure!(existing == 0, "switchboard-bench irc needs an empty database (this one has {existing} events)");
     drop(client);
 
     let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
@@ -207,7 +207,7 @@ pub async fn irc(
         "messages": total,
         "offered_per_s": offered,
         "send_seconds": (sent.as_secs_f64() * 100.0).round() / 100.0,
-        "messages_per_s": crate::bench::rate(total, elapsed),
+        "messages_per_s": crate::measure::rate(total, elapsed),
         "lost": lost,
         "steady_rate": rate,
         "steady_samples": lag.len(),

@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-use gateways::irc::testing::{IrcLine, IrcTestClient, MAX_NICK_LENGTH, Ngircd, SERVER_NAME};
+use testkit::irc::{IrcLine, IrcTestClient, MAX_NICK_LENGTH, Ngircd, SERVER_NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -1,221 +1,21 @@
-//! `switchboard bench …`: measures the event store against raw PostgreSQL on the same server
-//! and table shape. Each run ends with one JSON line of results. Numbers and how to read them:
-//! BENCHMARKS.md.
+//! `switchboard-bench append|read-all|raw-insert|raw-read|command`: measures the event store
+//! against raw PostgreSQL on the same server and table shape, and a command on a long stream.
+//! Each run ends with one JSON line of results. Numbers and how to read them: BENCHMARKS.md.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use clap::Subcommand;
-use domain::events::{MessageKind, MessagePosted};
-use domain::{Actor, Event, EventCodec, Gateway, Metadata, StreamName};
+use domain::{Event, EventCodec, StreamName};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Position};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use switchboard::database::Database;
-use switchboard::settings::Settings;
+use crate::measure::{latency_ms, message_event, metadata, rate};
 
-#[derive(Subcommand, Clone, Debug)]
-pub enum BenchCommand {
-    /// Concurrent appends through the store (group commit, expected-version checks).
-    Append {
-        /// Events to append in total.
-        #[arg(long, default_value_t = 20_000)]
-        events: usize,
-        /// Concurrent writers, each appending to its own stream.
-        #[arg(long, default_value_t = 8)]
-        writers: usize,
-        /// Events per append.
-        #[arg(long, default_value_t = 1)]
-        batch: usize,
-    },
-    /// Reads the global log from the start, decoding every event into its domain type.
-    ReadAll {
-        /// Events to read (the log is filled up to this many first).
-        #[arg(long, default_value_t = 200_000)]
-        events: usize,
-        /// Events per page.
-        #[arg(long, default_value_t = 1_000)]
-        page: usize,
-    },
-    /// Baseline: raw INSERTs into a table shaped like es_events (same columns and indexes).
-    RawInsert {
-        #[arg(long, default_value_t = 20_000)]
-        events: usize,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        /// Rows per INSERT (one INSERT per transaction).
-        #[arg(long, default_value_t = 1)]
-        rows: usize,
-    },
-    /// Full rebuild of every projection over a generated realistic history (filled when the
-    /// log is empty; otherwise the existing log is used).
-    Rebuild {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Events read and applied per transaction.
-        #[arg(long, default_value_t = 5_000)]
-        page: usize,
-    },
-    /// Projection lag (append committed → applied by every projection) at a steady append rate.
-    Lag {
-        #[arg(long, default_value_t = 1_000)]
-        rate: usize,
-        #[arg(long, default_value_t = 30)]
-        seconds: u64,
-    },
-    /// The GraphQL API over HTTP on a loaded log: audit page by actor and time, members and
-    /// bans as of a past time, a message history page (latency with one client, requests/s
-    /// with several).
-    Graphql {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Requests of each kind (per phase).
-        #[arg(long, default_value_t = 2_000)]
-        requests: usize,
-        /// Concurrent clients in the loaded phase.
-        #[arg(long, default_value_t = 4)]
-        clients: usize,
-    },
-    /// The SMS path over HTTP on an empty database: one text fanned out to a room of
-    /// `members` (Twilio replaced by a local server accepting at once), then webhook latency
-    /// at a steady rate.
-    Fanout {
-        #[arg(long, default_value_t = 1_000)]
-        members: usize,
-        /// Inbound texts per second in the latency phase.
-        #[arg(long, default_value_t = 200)]
-        rate: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
-    /// The IRC path on an empty database: a private ngircd, the bot, `clients` scripted users in
-    /// one channel; throughput, PRIVMSG-to-last-seen latency at a steady rate, `.seen` round trips.
-    Irc {
-        #[arg(long, default_value_t = 20)]
-        clients: usize,
-        /// Messages in the throughput phase (split between the clients).
-        #[arg(long, default_value_t = 20_000)]
-        messages: usize,
-        /// Lines per second the clients offer together in the throughput phase (0: unpaced).
-        #[arg(long, default_value_t = 5_000)]
-        offered: usize,
-        /// Messages per second in the latency phase.
-        #[arg(long, default_value_t = 200)]
-        rate: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
-    /// Read-model queries: reply-numbers of a big SMS room, as-of lookups at random past times.
-    Queries {
-        /// Members of the SMS room.
-        #[arg(long, default_value_t = 10_000)]
-        members: usize,
-        /// Queries of each kind.
-        #[arg(long, default_value_t = 1_000)]
-        lookups: usize,
-    },
-    /// A moderation-style command (a topic change) on a room with a long history: with a fresh
-    /// executor each time (the whole stream read, as before aggregates were kept), with one
-    /// executor that keeps the room between commands, and the same with an idempotency key per
-    /// command (as the SMS gateway runs them).
-    Command {
-        /// Messages in the room's history.
-        #[arg(long, default_value_t = 100_000)]
-        history: usize,
-        /// Commands timed in each mode.
-        #[arg(long, default_value_t = 100)]
-        commands: usize,
-    },
-    /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
-    RawRead {
-        #[arg(long, default_value_t = 200_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1_000)]
-        page: usize,
-    },
-}
-
-pub async fn run(command: BenchCommand, settings: &Settings, database: &Database) -> anyhow::Result<()> {
-    PgEventStore::migrate(&database.config).await?;
-    let result = match command {
-        BenchCommand::Append { events, writers, batch } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            append(&store, events, writers.max(1), batch.max(1)).await?
-        }
-        BenchCommand::ReadAll { events, page } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            read_all(&store, events, page).await?
-        }
-        BenchCommand::RawInsert { events, clients, rows } => raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?,
-        BenchCommand::RawRead { events, page } => raw_read(&database.config, events, page).await?,
-        BenchCommand::Command { history, commands } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            room_command(store, history, commands.max(1)).await?
-        }
-        BenchCommand::Rebuild { events, seed, page } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_projections::rebuild(&store, &database.config, events, seed, page.max(1)).await?
-        }
-        BenchCommand::Lag { rate, seconds } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_projections::lag(&store, &database.config, rate.max(1), seconds.max(1)).await?
-        }
-        BenchCommand::Graphql { events, seed, requests, clients } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_graphql::graphql(&store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
-        }
-        BenchCommand::Fanout { members, rate, seconds } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_sms::fanout(&store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
-        }
-        BenchCommand::Irc { clients, messages, offered, rate, seconds } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_irc::irc(&store, &database.config, clients.max(2), messages.max(1), offered, rate.max(1), seconds.max(1)).await?
-        }
-        BenchCommand::Queries { members, lookups } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            crate::bench_projections::queries(&store, &database.config, members.max(2), lookups.max(1)).await?
-        }
-    };
-    println!("{result}");
-    Ok(())
-}
-
-/// A realistic event: a chat line of typical length.
-pub(crate) fn message_event(room: Uuid, n: usize) -> Event {
-    Event::MessagePosted(MessagePosted {
-        room_id: room,
-        message_id: Uuid::now_v7(),
-        author_id: Some(room),
-        author_nick: "benchmarker".parse().expect("valid nick"),
-        body: format!("message {n}: the quick brown fox jumps over the lazy dog, again and again").parse().expect("valid body"),
-        kind: MessageKind::Say,
-        gateway: Gateway::Irc,
-    })
-}
-
-pub(crate) fn metadata() -> Metadata {
-    Metadata::new(Actor::System, Gateway::System)
-}
-
-pub(crate) fn rate(events: usize, elapsed: Duration) -> f64 {
-    (events as f64 / elapsed.as_secs_f64()).round()
-}
-
-pub(crate) fn latency_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    (h.value_at_quantile(q) as f64 / 1_000.0 * 100.0).round() / 100.0
-}
-
-async fn append(store: &PgEventStore, events: usize, writers: usize, batch: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn append(store: &PgEventStore, events: usize, writers: usize, batch: usize) -> anyhow::Result<serde_json::Value> {
     let appends_per_writer = events.div_ceil(writers * batch);
     let run = Uuid::now_v7();
     // The domain events exist before the clock starts (the raw baseline, too, inserts a payload
@@ -262,7 +62,7 @@ async fn append(store: &PgEventStore, events: usize, writers: usize, batch: usiz
     }))
 }
 
-async fn room_command(store: PgEventStore, history: usize, commands: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn room_command(store: PgEventStore, history: usize, commands: usize) -> anyhow::Result<serde_json::Value> {
     use domain::values::{Level, RoomName, Topic};
     use domain::{Room, RoomCommand};
     use store::CommandExecutor;
@@ -331,7 +131,7 @@ async fn fill(store: &PgEventStore, events: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn read_all(store: &PgEventStore, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn read_all(store: &PgEventStore, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
     fill(store, events).await?;
     // One page after the other: read, then decode.
     let started = Instant::now();
@@ -399,7 +199,12 @@ async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgr
     Ok(client)
 }
 
-async fn raw_insert(config: &tokio_postgres::Config, events: usize, clients: usize, rows: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn raw_insert(
+    config: &tokio_postgres::Config,
+    events: usize,
+    clients: usize,
+    rows: usize,
+) -> anyhow::Result<serde_json::Value> {
     let admin = connect(config).await?;
     // Same columns, defaults, generated columns and indexes as es_events (foreign key aside).
     admin.batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);").await?;
@@ -462,10 +267,13 @@ async fn raw_insert(config: &tokio_postgres::Config, events: usize, clients: usi
     }))
 }
 
-async fn raw_read(config: &tokio_postgres::Config, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn raw_read(config: &tokio_postgres::Config, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
     let client = connect(config).await?;
     let have: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
-    anyhow::ensure!(have as usize >= events, "the log holds {have} events; run `bench read-all --events {events}` first to fill it");
+    anyhow::ensure!(
+        have as usize >= events,
+        "the log holds {have} events; run `switchboard-bench read-all --events {events}` first to fill it"
+    );
     // Columns qualified with `e.` (a habit from `tx_id::text`, which keeps the output name
     // `tx_id`: an unqualified ORDER BY would then sort by that text instead of the index).
     // The transaction id is taken in its binary form, as the store does.

@@ -1,4 +1,4 @@
-//! `switchboard bench graphql`: the API over real HTTP on a loaded log (a generated history,
+//! `switchboard-bench graphql`: the API over real HTTP on a loaded log (a generated history,
 //! 1,000,000 events by default). Three requests, each measured alone (one client: latency) and
 //! under load (`clients` concurrent clients: requests/s):
 //! (a) an audit page of 50 events filtered by actor and time,
@@ -16,8 +16,8 @@ use rand::Rng;
 use serde_json::{Value, json};
 use store::{EventStore, PgEventStore};
 
-use crate::bench::latency_ms;
-use crate::bench_projections::fill_history;
+use crate::measure::latency_ms;
+use crate::read_models::fill_history;
 
 struct Target {
     http: reqwest::Client,
@@ -84,7 +84,7 @@ pub async fn graphql(
     let (first, last): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
         client.query_one("SELECT min(recorded_at), max(recorded_at) FROM es_events", &[]).await.map(|r| (r.get(0), r.get(1)))?;
     // Every room of the generated history, drawn uniformly (the synthetic 10,000-member rooms
-    // `bench queries` adds are left out: they are measured there); the largest one separately.
+    // `switchboard-bench queries` adds are left out: they are measured there); the largest one separately.
     let rooms: Vec<uuid::Uuid> = client
         .query(
             "SELECT m.room_id FROM read.memberships m JOIN read.rooms r USING (room_id) WHERE r.name <> 'Big SMS room' \

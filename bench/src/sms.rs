@@ -1,4 +1,4 @@
-//! `switchboard bench fanout`: the SMS path end to end over real HTTP — signed webhooks into
+//! `switchboard-bench fanout`: the SMS path end to end over real HTTP — signed webhooks into
 //! the API, the processor and the delivery sender following the log, and a local server in
 //! place of Twilio that accepts every message at once (rate limit off).
 //!
@@ -18,7 +18,7 @@ use serde_json::json;
 use store::PgEventStore;
 use uuid::Uuid;
 
-use crate::bench::latency_ms;
+use crate::measure::latency_ms;
 
 const TOKEN: &str = "bench-auth-token";
 
@@ -100,7 +100,7 @@ pub async fn fanout(
 ) -> anyhow::Result<serde_json::Value> {
     let client = store.pool().get().await?;
     let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
-    anyhow::ensure!(existing == 0, "bench fanout needs an empty database (this one has {existing} events)");
+    anyhow::ensure!(existing == 0, "switchboard-bench fanout needs an empty database (this one has {existing} events)");
     drop(client);
 
     let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));

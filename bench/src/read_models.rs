@@ -1,5 +1,5 @@
-//! `switchboard bench rebuild|lag|queries`: measures the projections on a generated, realistic
-//! history (see `projections::generate`). Each run ends with one JSON line of results;
+//! `switchboard-bench rebuild|lag|queries`: measures the projections on a generated, realistic
+//! history (see `testkit::history`). Each run ends with one JSON line of results;
 //! BENCHMARKS.md has the numbers and how to read them.
 
 use std::sync::Arc;
@@ -11,14 +11,14 @@ use domain::events::{MemberJoined, MemberRef, RoomCreated, SmsNumberBound, UserR
 use domain::{Actor, DisplayNick, Event, Gateway, Metadata, Nick, PhoneNumber, RoomName, StreamName};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use projections::generate::{HistoryConfig, HistoryGenerator};
 use projections::{AsOf, BuildOptions, ReadModels, RunnerOptions, Runners};
 use rand::Rng;
 use serde_json::json;
 use store::{EventStore, ExpectedVersion, NewEvent, PgEventStore};
+use testkit::history::{HistoryConfig, HistoryGenerator};
 use uuid::Uuid;
 
-use crate::bench::{latency_ms, message_event, metadata, rate};
+use crate::measure::{latency_ms, message_event, metadata, rate};
 
 /// Appends a generated history of `events` events when the log is empty; returns the log size.
 /// Appends are submitted in order without waiting for each (the group committer keeps queue

@@ -1,7 +1,9 @@
-//! A local stand-in for Twilio's REST API. It checks every request against Twilio's own OpenAPI
-//! contract (`contracts/twilio_api_v2010.json`: path, method, Basic auth, form field names and
-//! required fields) and answers like Twilio: 201 with a message SID, or Twilio's error bodies
-//! when told to fail (21211 invalid number, 21610 unsubscribed, 429, 500). It honours
+//! A stand-in for Twilio, not Twilio: a local HTTP server that speaks Twilio's REST protocol for
+//! sending messages, so the SMS sender can be tested end to end without the network or an
+//! account. It checks every request against Twilio's own OpenAPI contract, kept in the
+//! repository at `contracts/twilio_api_v2010.json` (path, method, Basic auth, form field names
+//! and required fields), and answers like Twilio: 201 with a message SID, or Twilio's error
+//! bodies when told to fail (21211 invalid number, 21610 unsubscribed, 429, 500). It honours
 //! `I-Twilio-Idempotency-Token` like Twilio: a repeated token gets the first answer again.
 
 use std::collections::{HashMap, HashSet, VecDeque};

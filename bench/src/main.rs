@@ -1,0 +1,223 @@
+//! `switchboard-bench`: Switchboard's benchmarks, a binary of their own so that nothing they need
+//! (histograms, the history generator, the private ngIRCd) is linked into `switchboard`. It reads
+//! the same settings as the server (`--config`, `SWITCHBOARD_*`, `DATABASE_URL`; with no
+//! database configured, the embedded private cluster under `database.data_dir`), runs one
+//! benchmark and prints one JSON line of results. BENCHMARKS.md has the commands, the numbers
+//! and how to read them. It must never be a dependency of anything.
+
+mod event_store;
+mod graphql;
+mod irc;
+mod measure;
+mod read_models;
+mod sms;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use store::PgEventStore;
+use switchboard::database::Database;
+use switchboard::settings::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-bench",
+    version,
+    about = "Measure Switchboard's event store, projections, API, SMS and IRC paths (see BENCHMARKS.md)"
+)]
+struct Cli {
+    /// Settings file (default: ./switchboard.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+enum BenchCommand {
+    /// Concurrent appends through the store (group commit, expected-version checks).
+    Append {
+        /// Events to append in total.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Concurrent writers, each appending to its own stream.
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Events per append.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+    },
+    /// Reads the global log from the start, decoding every event into its domain type.
+    ReadAll {
+        /// Events to read (the log is filled up to this many first).
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Events per page.
+        #[arg(long, default_value_t = 1_000)]
+        page: usize,
+    },
+    /// Baseline: raw INSERTs into a table shaped like es_events (same columns and indexes).
+    RawInsert {
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Rows per INSERT (one INSERT per transaction).
+        #[arg(long, default_value_t = 1)]
+        rows: usize,
+    },
+    /// Full rebuild of every projection over a generated realistic history (filled when the
+    /// log is empty; otherwise the existing log is used).
+    Rebuild {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Events read and applied per transaction.
+        #[arg(long, default_value_t = 5_000)]
+        page: usize,
+    },
+    /// Projection lag (append committed → applied by every projection) at a steady append rate.
+    Lag {
+        #[arg(long, default_value_t = 1_000)]
+        rate: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// The GraphQL API over HTTP on a loaded log: audit page by actor and time, members and
+    /// bans as of a past time, a message history page (latency with one client, requests/s
+    /// with several).
+    Graphql {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests of each kind (per phase).
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Concurrent clients in the loaded phase.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// The SMS path over HTTP on an empty database: one text fanned out to a room of
+    /// `members` (Twilio replaced by a local server accepting at once), then webhook latency
+    /// at a steady rate.
+    Fanout {
+        #[arg(long, default_value_t = 1_000)]
+        members: usize,
+        /// Inbound texts per second in the latency phase.
+        #[arg(long, default_value_t = 200)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// The IRC path on an empty database: a private ngircd, the bot, `clients` scripted users in
+    /// one channel; throughput, PRIVMSG-to-last-seen latency at a steady rate, `.seen` round trips.
+    Irc {
+        #[arg(long, default_value_t = 20)]
+        clients: usize,
+        /// Messages in the throughput phase (split between the clients).
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Lines per second the clients offer together in the throughput phase (0: unpaced).
+        #[arg(long, default_value_t = 5_000)]
+        offered: usize,
+        /// Messages per second in the latency phase.
+        #[arg(long, default_value_t = 200)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Read-model queries: reply-numbers of a big SMS room, as-of lookups at random past times.
+    Queries {
+        /// Members of the SMS room.
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Queries of each kind.
+        #[arg(long, default_value_t = 1_000)]
+        lookups: usize,
+    },
+    /// A moderation-style command (a topic change) on a room with a long history: with a fresh
+    /// executor each time (the whole stream read per command), with one
+    /// executor that keeps the room between commands, and the same with an idempotency key per
+    /// command (as the SMS gateway runs them).
+    Command {
+        /// Messages in the room's history.
+        #[arg(long, default_value_t = 100_000)]
+        history: usize,
+        /// Commands timed in each mode.
+        #[arg(long, default_value_t = 100)]
+        commands: usize,
+    },
+    /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
+    RawRead {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1_000)]
+        page: usize,
+    },
+}
+
+/// The same allocator as the `switchboard` binary, so that what is measured is what runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    switchboard::logging::init_tracing(&settings);
+    let database = Database::open(&settings).await?;
+    let outcome = run(cli.command, &settings, &database).await;
+    database.close().await;
+    outcome
+}
+
+async fn run(command: BenchCommand, settings: &Settings, database: &Database) -> anyhow::Result<()> {
+    PgEventStore::migrate(&database.config).await?;
+    let result = match command {
+        BenchCommand::Append { events, writers, batch } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            event_store::append(&store, events, writers.max(1), batch.max(1)).await?
+        }
+        BenchCommand::ReadAll { events, page } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            event_store::read_all(&store, events, page).await?
+        }
+        BenchCommand::RawInsert { events, clients, rows } => {
+            event_store::raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?
+        }
+        BenchCommand::RawRead { events, page } => event_store::raw_read(&database.config, events, page).await?,
+        BenchCommand::Command { history, commands } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            event_store::room_command(store, history, commands.max(1)).await?
+        }
+        BenchCommand::Rebuild { events, seed, page } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            read_models::rebuild(&store, &database.config, events, seed, page.max(1)).await?
+        }
+        BenchCommand::Lag { rate, seconds } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            read_models::lag(&store, &database.config, rate.max(1), seconds.max(1)).await?
+        }
+        BenchCommand::Graphql { events, seed, requests, clients } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            graphql::graphql(&store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
+        }
+        BenchCommand::Fanout { members, rate, seconds } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            sms::fanout(&store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
+        }
+        BenchCommand::Irc { clients, messages, offered, rate, seconds } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            irc::irc(&store, &database.config, clients.max(2), messages.max(1), offered, rate.max(1), seconds.max(1)).await?
+        }
+        BenchCommand::Queries { members, lookups } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            read_models::queries(&store, &database.config, members.max(2), lookups.max(1)).await?
+        }
+    };
+    println!("{result}");
+    Ok(())
+}

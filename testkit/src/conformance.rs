@@ -1,0 +1,283 @@
+//! The conformance suite: behaviour every [`EventStore`] backend must have. Each case takes a
+//! fresh, empty store; [`conformance_tests!`](crate::conformance_tests) generates one test per case
+//! for a backend's own test crate, so every backend runs the same cases unchanged.
+
+use std::time::Duration;
+
+use domain::{Actor, Gateway, Metadata, StreamName};
+use futures::StreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use store::{Direction, EventStore, ExpectedVersion, Filter, NewEvent, Position, StoreError};
+
+pub fn event(event_type: &str, n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        payload: json!({ "n": n }),
+        metadata: Metadata::new(Actor::System, Gateway::System),
+    }
+}
+
+fn stream(name: &str) -> StreamName {
+    StreamName::parse(&format!("{name}-{}", Uuid::now_v7())).unwrap()
+}
+
+pub async fn appends_to_a_new_stream_with_no_stream_expected(store: &dyn EventStore) {
+    let s = stream("room");
+    let r = store.append(&s, ExpectedVersion::NoStream, vec![event("t.a", 0), event("t.a", 1)]).await.unwrap();
+    assert_eq!(r.stream_version, Some(1));
+    assert!(r.position > Position::START);
+    assert_eq!(store.stream_version(&s).await.unwrap(), Some(1));
+}
+
+pub async fn expected_versions_are_enforced_and_conflicts_report_the_actual_version(store: &dyn EventStore) {
+    let s = stream("room");
+    match store.append(&s, ExpectedVersion::StreamExists, vec![event("t.a", 0)]).await {
+        Err(StoreError::WrongExpectedVersion { actual: None, .. }) => {}
+        other => panic!("stream-exists on a missing stream must conflict, got {other:?}"),
+    }
+    store.append(&s, ExpectedVersion::NoStream, vec![event("t.a", 0)]).await.unwrap();
+    match store.append(&s, ExpectedVersion::NoStream, vec![event("t.a", 1)]).await {
+        Err(StoreError::WrongExpectedVersion { actual: Some(0), .. }) => {}
+        other => panic!("no-stream on an existing stream must conflict, got {other:?}"),
+    }
+    match store.append(&s, ExpectedVersion::Exact(5), vec![event("t.a", 1)]).await {
+        Err(StoreError::WrongExpectedVersion { actual: Some(0), .. }) => {}
+        other => panic!("a wrong exact version must conflict, got {other:?}"),
+    }
+    let r = store.append(&s, ExpectedVersion::Exact(0), vec![event("t.a", 1)]).await.unwrap();
+    assert_eq!(r.stream_version, Some(1));
+    let r = store.append(&s, ExpectedVersion::StreamExists, vec![event("t.a", 2)]).await.unwrap();
+    assert_eq!(r.stream_version, Some(2));
+    let r = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 3)]).await.unwrap();
+    assert_eq!(r.stream_version, Some(3));
+    let read = store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
+    let ns: Vec<u64> = read.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns, vec![0, 1, 2, 3], "a refused append must write nothing");
+}
+
+pub async fn re_appending_the_same_event_ids_returns_the_original_result(store: &dyn EventStore) {
+    let s = stream("user");
+    let events = vec![event("t.a", 0), event("t.a", 1)];
+    let first = store.append(&s, ExpectedVersion::NoStream, events.clone()).await.unwrap();
+    store.append(&s, ExpectedVersion::Any, vec![event("t.a", 2)]).await.unwrap();
+    // A retry (Twilio re-sends, a reconnect replays) with a now-stale expected version.
+    let again = store.append(&s, ExpectedVersion::NoStream, events.clone()).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap().len(), 3);
+    // Part old, part new ids: not the same append.
+    let mixed = vec![events[0].clone(), event("t.a", 9)];
+    assert!(matches!(store.append(&s, ExpectedVersion::Any, mixed).await, Err(StoreError::IdempotencyMismatch { .. })));
+    // The same ids aimed at another stream: refused, not duplicated.
+    let other = stream("user");
+    assert!(matches!(store.append(&other, ExpectedVersion::Any, events).await, Err(StoreError::IdempotencyMismatch { .. })));
+    assert_eq!(store.stream_version(&other).await.unwrap(), None);
+}
+
+pub async fn events_are_found_by_id(store: &dyn EventStore) {
+    let s = stream("user");
+    let events = vec![event("t.a", 0), event("t.a", 1)];
+    let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
+    let appended = store.append(&s, ExpectedVersion::NoStream, events).await.unwrap();
+    store.append(&stream("user"), ExpectedVersion::NoStream, vec![event("t.a", 2)]).await.unwrap();
+    let read = store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();
+    for (version, id) in ids.iter().enumerate() {
+        let found = store.find_event(*id).await.unwrap().expect("a stored event is found");
+        assert_eq!(found.stream, s);
+        assert_eq!(found.stream_version, version as u64);
+        assert_eq!(found.position, read[version].position);
+    }
+    assert_eq!(store.find_event(ids[1]).await.unwrap().map(|f| f.position), Some(appended.position));
+    assert_eq!(store.find_event(Uuid::now_v7()).await.unwrap(), None, "an unknown id is not found");
+}
+
+pub async fn streams_read_forwards_and_backwards_from_a_version(store: &dyn EventStore) {
+    let s = stream("room");
+    let events: Vec<_> = (0..10).map(|n| event("t.a", n)).collect();
+    store.append(&s, ExpectedVersion::NoStream, events).await.unwrap();
+    let fw = store.read_stream(&s, Direction::Forwards, Some(3), 4).await.unwrap();
+    assert_eq!(fw.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![3, 4, 5, 6]);
+    let bw = store.read_stream(&s, Direction::Backwards, None, 3).await.unwrap();
+    assert_eq!(bw.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![9, 8, 7]);
+    let bw = store.read_stream(&s, Direction::Backwards, Some(1), 10).await.unwrap();
+    assert_eq!(bw.iter().map(|e| e.stream_version).collect::<Vec<_>>(), vec![1, 0]);
+    assert!(store.read_stream(&stream("room"), Direction::Forwards, None, 10).await.unwrap().is_empty());
+}
+
+pub async fn metadata_and_payload_round_trip(store: &dyn EventStore) {
+    let s = stream("room");
+    let user = Uuid::now_v7();
+    let cause = Uuid::now_v7();
+    let mut e = event("room.message_posted", 7);
+    e.payload = json!({ "body": "héllo ✓ \u{1F600}", "nested": { "a": [1, 2, null] } });
+    e.metadata = Metadata { actor: Actor::User(user), gateway: Gateway::Irc, correlation_id: cause, causation_id: Some(cause) };
+    store.append(&s, ExpectedVersion::Any, vec![e.clone()]).await.unwrap();
+    let read = store.read_stream(&s, Direction::Forwards, None, 1).await.unwrap().remove(0);
+    assert_eq!(read.event_id, e.event_id);
+    assert_eq!(read.event_type, e.event_type);
+    assert_eq!(read.payload.to_value(), e.payload);
+    assert_eq!(read.metadata, e.metadata);
+    assert_eq!(read.stream, s);
+}
+
+pub async fn the_global_log_is_ordered_and_filterable(store: &dyn EventStore) {
+    let rooms = stream("room");
+    let users = stream("user");
+    store.append(&rooms, ExpectedVersion::Any, vec![event("room.a", 0), event("room.b", 1)]).await.unwrap();
+    store.append(&users, ExpectedVersion::Any, vec![event("user.a", 2)]).await.unwrap();
+    let last = store.append(&rooms, ExpectedVersion::Any, vec![event("room.a", 3)]).await.unwrap();
+    // The global log is readable once every older writer has finished (the watermark);
+    // readers that need their own write wait for its position.
+    store.wait_for(last.position, Duration::from_secs(10)).await.unwrap();
+
+    let all = store.read_all(Position::START, &Filter::all(), 100).await.unwrap();
+    assert_eq!(all.events.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert!(all.events.windows(2).all(|w| w[0].position < w[1].position));
+    assert!(all.caught_up);
+
+    let paged = store.read_all(Position::START, &Filter::all(), 3).await.unwrap();
+    assert_eq!(paged.events.len(), 3);
+    assert!(!paged.caught_up);
+    let rest = store.read_all(paged.next, &Filter::all(), 3).await.unwrap();
+    assert_eq!(rest.events.len(), 1);
+    assert_eq!(rest.events[0].payload.to_value()["n"], 3);
+
+    let by_type = store.read_all(Position::START, &Filter::event_types(["room.a"]), 100).await.unwrap();
+    assert_eq!(by_type.events.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 3]);
+    let by_category = store.read_all(Position::START, &Filter::categories(["user"]), 100).await.unwrap();
+    assert_eq!(by_category.events.len(), 1);
+    // A sparse filter still moves the caller forward past what it does not want.
+    assert!(by_category.next >= all.events.last().unwrap().position);
+    let nothing = store.read_all(by_category.next, &Filter::categories(["user"]), 100).await.unwrap();
+    assert!(nothing.events.is_empty());
+    assert_eq!(store.head().await.unwrap(), last.position);
+}
+
+pub async fn a_subscription_catches_up_then_follows_live(store: &dyn EventStore) {
+    let s = stream("room");
+    store.append(&s, ExpectedVersion::Any, vec![event("t.a", 0), event("t.a", 1)]).await.unwrap();
+    let mut sub = store.subscribe_all(Position::START, Filter::all());
+    for n in 0..2 {
+        let e = tokio::time::timeout(Duration::from_secs(5), sub.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(e.payload.to_value()["n"], n);
+    }
+    let r = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 2)]).await.unwrap();
+    let live = tokio::time::timeout(Duration::from_secs(5), sub.next()).await.expect("live event not delivered").unwrap().unwrap();
+    assert_eq!(live.payload.to_value()["n"], 2);
+    assert_eq!(live.position, r.position);
+    // A subscription from a position starts after it.
+    let mut later = store.subscribe_all(r.position, Filter::all());
+    store.append(&s, ExpectedVersion::Any, vec![event("t.a", 3)]).await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(5), later.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(e.payload.to_value()["n"], 3);
+}
+
+pub async fn a_consistency_token_can_be_waited_for(store: &dyn EventStore) {
+    let s = stream("room");
+    let r = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 0)]).await.unwrap();
+    store.wait_for(r.position, Duration::from_secs(10)).await.unwrap();
+    assert!(store.head().await.unwrap() >= r.position);
+    let token: Position = r.position.to_string().parse().unwrap();
+    assert_eq!(token, r.position);
+}
+
+pub async fn bad_input_gets_a_clear_error_and_writes_nothing(store: &dyn EventStore) {
+    let s = stream("room");
+    let mut big = event("t.a", 0);
+    big.payload = json!({ "body": "x".repeat(store::postgres::MAX_EVENT_PAYLOAD_BYTES + 1) });
+    assert!(matches!(store.append(&s, ExpectedVersion::Any, vec![big]).await, Err(StoreError::PayloadTooLarge { .. })));
+    let mut bad_type = event("t.a", 0);
+    bad_type.event_type = "drop table; --".into();
+    assert!(matches!(store.append(&s, ExpectedVersion::Any, vec![bad_type]).await, Err(StoreError::InvalidEventType(_))));
+    let many: Vec<_> = (0..=store::postgres::MAX_EVENTS_PER_APPEND as u64).map(|n| event("t.a", n)).collect();
+    assert!(matches!(store.append(&s, ExpectedVersion::Any, many).await, Err(StoreError::TooManyEvents { .. })));
+    assert_eq!(store.stream_version(&s).await.unwrap(), None);
+    assert!("pg.banana".parse::<Position>().is_err());
+}
+
+pub async fn a_follower_keeps_its_place_and_resumes_after_it(store: &dyn EventStore) {
+    assert_eq!(store.load_checkpoint("conformance:follower").await.unwrap(), Position::START, "a new follower starts at the start");
+    let s = stream("room");
+    let first = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 0), event("t.a", 1)]).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut seen = Vec::new();
+    let run = store::follow(store, "conformance:follower", Filter::all(), store::FirstStart::Beginning, stopped.clone(), |e| {
+        seen.push(e.payload.to_value()["n"].as_u64().unwrap());
+        let done = seen.len() == 2;
+        let stop = &stop;
+        async move {
+            if done {
+                stop.send(true).unwrap();
+            }
+            Ok::<(), StoreError>(())
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), run).await.expect("the follower stops when told").unwrap();
+    assert_eq!(seen, [0, 1]);
+    assert_eq!(store.load_checkpoint("conformance:follower").await.unwrap(), first.position, "the place is saved");
+
+    // A restarted follower resumes after its place; one that starts at the head skips history.
+    store.append(&s, ExpectedVersion::Any, vec![event("t.a", 2)]).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut resumed = Vec::new();
+    let run = store::follow(store, "conformance:follower", Filter::all(), store::FirstStart::Beginning, stopped, |e| {
+        resumed.push(e.payload.to_value()["n"].as_u64().unwrap());
+        stop.send(true).unwrap();
+        async { Ok::<(), StoreError>(()) }
+    });
+    tokio::time::timeout(Duration::from_secs(10), run).await.expect("the follower stops when told").unwrap();
+    assert_eq!(resumed, [2]);
+    store.save_checkpoint("conformance:other", first.position).await.unwrap();
+    assert_eq!(store.load_checkpoint("conformance:other").await.unwrap(), first.position, "followers keep separate places");
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let head = store.head().await.unwrap();
+    let mut from_head = Vec::new();
+    let run = store::follow(store, "conformance:new", Filter::all(), store::FirstStart::Head, stopped, |e| {
+        from_head.push(e.position);
+        async { Ok::<(), StoreError>(()) }
+    });
+    assert!(tokio::time::timeout(Duration::from_millis(300), run).await.is_err(), "nothing old is handled");
+    assert!(from_head.is_empty());
+    assert_eq!(store.load_checkpoint("conformance:new").await.unwrap(), head, "a head start is saved at once");
+}
+
+pub async fn an_empty_append_only_checks_the_version(store: &dyn EventStore) {
+    let s = stream("room");
+    let r = store.append(&s, ExpectedVersion::NoStream, vec![]).await.unwrap();
+    assert_eq!(r.stream_version, None);
+    assert!(matches!(store.append(&s, ExpectedVersion::Exact(3), vec![]).await, Err(StoreError::WrongExpectedVersion { .. })));
+}
+
+/// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression that
+/// yields `(guard, store)`: the guard keeps per-test resources alive.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            appends_to_a_new_stream_with_no_stream_expected,
+            expected_versions_are_enforced_and_conflicts_report_the_actual_version,
+            re_appending_the_same_event_ids_returns_the_original_result,
+            streams_read_forwards_and_backwards_from_a_version,
+            metadata_and_payload_round_trip,
+            the_global_log_is_ordered_and_filterable,
+            a_subscription_catches_up_then_follows_live,
+            a_consistency_token_can_be_waited_for,
+            bad_input_gets_a_clear_error_and_writes_nothing,
+            an_empty_append_only_checks_the_version,
+            events_are_found_by_id,
+            a_follower_keeps_its_place_and_resumes_after_it
+        );
+    };
+    (@cases $make:expr; $($case:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (_guard, store) = $make.await;
+                $crate::conformance::$case(&store).await;
+            }
+        )+
+    };
+}
