@@ -23,6 +23,8 @@ async fn create_room(app: &TestApp, admin: &Session, name: &str, channel: Option
             json!({ "n": name, "c": channel }),
         )
         .await;
+    // Mutations on the room look it up in the read model: wait until it is there.
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": data["createRoom"]["position"] })).await;
     (data["createRoom"]["roomId"].as_str().unwrap().to_owned(), data["createRoom"]["position"].clone())
 }
 

@@ -1,5 +1,7 @@
-//! The API test harness: a fresh database, the projections running, the app served on a
-//! loopback port over real HTTP, verification emails written to a temporary directory.
+//! The API test harness: a fresh database and the application as `switchboard serve` wires it
+//! (`switchboard::Application`: the projections running, the API served on a loopback port over
+//! real HTTP), verification emails written to a temporary directory. The gateways' parts are
+//! left to the tests that drive them.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -7,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::{ApiSettings, App};
-use projections::{RunnerOptions, Runners};
+use projections::Runners;
 use serde_json::{Value, json};
 use store::PgEventStore;
+use switchboard::app::{Application, Parts};
+use switchboard::settings::Settings;
 use tempfile::TempDir;
 use testkit::TestDatabase;
 
@@ -40,20 +44,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
-        api::metrics::install();
         let db = TestDatabase::create().await;
-        let store = db.store().await;
         let mail_dir = tempfile::tempdir().unwrap();
-        let mut settings = ApiSettings { mail: api::mail::MailSettings::File { dir: mail_dir.path().to_owned() }, ..Default::default() };
-        adjust(&mut settings);
-        let options =
-            RunnerOptions { poll_interval: Duration::from_millis(50), standby_retry: Duration::from_millis(200), ..Default::default() };
-        let runners = Arc::new(Runners::start(store.clone(), db.config.clone(), projections::projection::all(), options));
-        let app = App::new(store.clone(), Some(runners.clone()), settings).unwrap_or_else(|e| panic!("{e:?}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        settings.api = ApiSettings { mail: api::mail::MailSettings::File { dir: mail_dir.path().to_owned() }, ..Default::default() };
+        adjust(&mut settings.api);
+        // Tests wait on the read models often: check for new events and for a gone active runner
+        // more often than a server needs to.
+        settings.projections.poll_interval_ms = 50;
+        settings.projections.standby_retry_ms = 200;
+        let application = Application::build_parts(&settings, db.config.clone(), Parts::API_ONLY).await.unwrap_or_else(|e| panic!("{e:#}"));
+        let (store, app, runners, address) =
+            (application.store().clone(), application.api().clone(), application.runners().clone(), application.address());
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(api::serve(listener, app.clone(), async move {
+        tokio::spawn(application.run_until(async move {
             let _ = rx.await;
         }));
         let test_app = Self { db, store, app, runners, address, http: reqwest::Client::new(), mail_dir, shutdown: Some(tx) };
