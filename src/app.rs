@@ -47,6 +47,7 @@ pub struct Application {
     store: store::PgEventStore,
     runners: Arc<projections::Runners>,
     api: Arc<api::App>,
+    irc_bot: Option<gateways::irc::bot::Bot>,
     address: SocketAddr,
     parts: Running,
     shutdown: watch::Sender<bool>,
@@ -129,8 +130,8 @@ impl Application {
             Arc::new(projections::Runners::start(store.clone(), database, projections::projection::all(), settings.runner_options()));
         let mut parts = Running { tasks: JoinSet::new(), names: Default::default() };
         let started = Self::start_parts(settings, &store, &runners, enabled, twilio, &stop, &mut parts).await;
-        let api = match started {
-            Ok(api) => api,
+        let (api, irc_bot) = match started {
+            Ok(started) => started,
             Err(e) => {
                 // Nothing is left running behind an error: the spawned parts end with `parts`.
                 let _ = shutdown.send(true);
@@ -150,6 +151,7 @@ impl Application {
             store,
             runners,
             api,
+            irc_bot,
             address,
             parts,
             shutdown,
@@ -166,7 +168,7 @@ impl Application {
         twilio: Option<gateways::sms::twilio::TwilioClient>,
         stop: &watch::Receiver<bool>,
         parts: &mut Running,
-    ) -> anyhow::Result<Arc<api::App>> {
+    ) -> anyhow::Result<(Arc<api::App>, Option<gateways::irc::bot::Bot>)> {
         api::metrics::install();
         let api = api::App::new(store.clone(), Some(runners.clone()), settings.api.clone()).context("setting up the API")?;
         let restart_delay = Duration::from_millis(settings.server.restart_delay_ms);
@@ -186,7 +188,7 @@ impl Application {
             }
             None => tracing::info!("outbound SMS is off: set twilio.account_sid and api.twilio_auth_token to send"),
         }
-        match settings.irc.bot_settings(&settings.api.public_url).filter(|_| enabled.irc) {
+        let irc_bot = match settings.irc.bot_settings(&settings.api.public_url).filter(|_| enabled.irc) {
             Some(irc) => {
                 if let Some(channel) = &settings.irc.demo_channel {
                     gateways::irc::demo::ensure_channel(store, channel).await.context("binding the demo channel")?;
@@ -200,14 +202,19 @@ impl Application {
                 let relay_store = store.clone();
                 parts.spawn(
                     "the IRC relay",
-                    restarting("the IRC relay", restart_delay, stop.clone(), move |stop| {
-                        gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop)
+                    restarting("the IRC relay", restart_delay, stop.clone(), {
+                        let bot = bot.clone();
+                        move |stop| gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop)
                     }),
                 );
+                Some(bot)
             }
-            None => tracing::info!("the IRC bot is off: set irc.server to connect"),
-        }
-        Ok(api)
+            None => {
+                tracing::info!("the IRC bot is off: set irc.server to connect");
+                None
+            }
+        };
+        Ok((api, irc_bot))
     }
 
     /// Where the HTTP API listens (useful with port 0).
@@ -225,6 +232,11 @@ impl Application {
 
     pub fn api(&self) -> &Arc<api::App> {
         &self.api
+    }
+
+    /// The IRC bot, when it runs (`irc.server` set and the part enabled).
+    pub fn irc_bot(&self) -> Option<&gateways::irc::bot::Bot> {
+        self.irc_bot.as_ref()
     }
 
     /// Runs until `signal` completes or a part ends, then stops every part (each within the

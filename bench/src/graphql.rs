@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use domain::{Level, Metadata, StreamName, User, UserCommand};
 use hdrhistogram::Histogram;
-use projections::{RunnerOptions, Runners};
 use rand::Rng;
 use serde_json::{Value, json};
 use store::{EventStore, PgEventStore};
+use switchboard::app::{Application, Parts};
+use switchboard::settings::Settings;
 
 use crate::measure::latency_ms;
 use crate::read_models::fill_history;
@@ -47,6 +48,7 @@ impl Target {
 type Variables = Arc<dyn Fn(&mut rand::rngs::ThreadRng) -> Value + Send + Sync>;
 
 pub async fn graphql(
+    settings: &Settings,
     store: &PgEventStore,
     db: &tokio_postgres::Config,
     events: usize,
@@ -55,17 +57,16 @@ pub async fn graphql(
     clients: usize,
 ) -> anyhow::Result<Value> {
     let log = fill_history(store, events, seed).await?;
-    let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
+    let mut settings = settings.clone();
+    settings.server.listen = "127.0.0.1:0".parse()?;
+    settings.api.first_user_superuser = false;
+    let application = Application::build_parts(&settings, db.clone(), Parts::API_ONLY).await?;
+    let (app, address) = (application.api().clone(), application.address());
     let caught_up = Instant::now();
-    runners.wait_for(store.head().await?, &[], Duration::from_secs(1800)).await.context("projections catching up")?;
+    application.runners().wait_for(store.head().await?, &[], Duration::from_secs(1800)).await.context("projections catching up")?;
     eprintln!("projections caught up in {:.1?}", caught_up.elapsed());
-
-    let settings = api::ApiSettings { first_user_superuser: false, ..Default::default() };
-    let app = api::App::new(store.clone(), Some(runners.clone()), settings)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, app.clone(), async move {
+    let server = tokio::spawn(application.run_until(async move {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::new();
@@ -190,8 +191,7 @@ pub async fn graphql(
         eprintln!("{name}: {}", results[name]);
     }
     let _ = stop.send(());
-    let _ = server.await;
-    runners.stop().await;
+    server.await??;
     Ok(json!({ "bench": "graphql", "log_events": log, "requests": requests, "clients": clients, "results": results }))
 }
 

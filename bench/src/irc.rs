@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use domain::{Level, Metadata, Room, RoomCommand, RoomName, StreamName};
 use hdrhistogram::Histogram;
-use projections::{RunnerOptions, Runners};
 use store::PgEventStore;
+use switchboard::app::{Application, Parts};
+use switchboard::settings::Settings;
 use testkit::irc::{IrcTestClient, Ngircd};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -40,21 +41,43 @@ async fn recorded(store: &PgEventStore, room_id: Uuid, prefix: &str) -> anyhow::
     Ok(row.get(0))
 }
 
+/// What the IRC benchmark offers: see the module's (a), (b) and (c).
+pub struct IrcLoad {
+    pub clients: usize,
+    pub messages: usize,
+    pub offered: usize,
+    pub rate: usize,
+    pub seconds: u64,
+}
+
 pub async fn irc(
+    settings: &Settings,
     store: &PgEventStore,
     db: &tokio_postgres::Config,
-    clients: usize,
-    messages: usize,
-    offered: usize,
-    rate: usize,
-    seconds: u64,
+    load: IrcLoad,
 ) -> anyhow::Result<serde_json::Value> {
+    let IrcLoad { clients, messages, offered, rate, seconds } = load;
     let client = store.pool().get().await?;
     let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
     anyhow::ensure!(existing == 0, "switchboard-bench irc needs an empty database (this one has {existing} events)");
     drop(client);
 
-    let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
+    // The server as `serve` wires it, connected to a private ngircd, without the SMS side; the
+    // bot joins the channel when the relay sees it bound.
+    let ircd = Ngircd::start().await.context("starting ngircd (apt-get install ngircd)")?;
+    let mut settings = settings.clone();
+    settings.server.listen = "127.0.0.1:0".parse()?;
+    settings.irc.server = Some("127.0.0.1".into());
+    settings.irc.port = ircd.port();
+    settings.irc.nick = BOT.into();
+    settings.irc.burst_messages = 1_000;
+    settings.irc.burst_window_seconds = 1;
+    let application = Application::build_parts(&settings, db.clone(), Parts { irc: true, ..Parts::API_ONLY }).await?;
+    let bot = application.irc_bot().context("the IRC bot did not start")?.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async move {
+        let _ = stopped.await;
+    }));
     let executor = store::CommandExecutor::new(Arc::new(store.clone()));
     let room_id = Uuid::now_v7();
     let stream = StreamName::room(room_id);
@@ -64,18 +87,6 @@ pub async fn irc(
     let bound = executor.execute::<Room>(&stream, &bind, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     projections::status::wait_for_checkpoints(store.pool(), bound.position(), &["rooms"], Duration::from_secs(30)).await?;
 
-    let ircd = Ngircd::start().await.context("starting ngircd (apt-get install ngircd)")?;
-    let settings = gateways::irc::settings::IrcSettings {
-        server: "127.0.0.1".into(),
-        port: ircd.port(),
-        nick: BOT.into(),
-        burst_messages: 1_000,
-        burst_window: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let bot = gateways::irc::bot::Bot::start(settings, store.clone(), projections::ReadModels::new(store.pool().clone()));
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(gateways::irc::connection::run(bot.clone(), stopped));
     let started = Instant::now();
     while !bot.has_joined(CHANNEL) {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the bot did not join {CHANNEL}");
@@ -198,7 +209,8 @@ pub async fn irc(
             .await?;
         seen_latency.record(started.elapsed().as_micros() as u64)?;
     }
-    runners.stop().await;
+    let _ = stop.send(());
+    server.await??;
     drop(ircd);
 
     Ok(serde_json::json!({

@@ -203,15 +203,17 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
         }
         BenchCommand::Graphql { events, seed, requests, clients } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            graphql::graphql(&store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
+            graphql::graphql(settings, &store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
         }
         BenchCommand::Fanout { members, rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            sms::fanout(&store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
+            sms::fanout(settings, &store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
         }
         BenchCommand::Irc { clients, messages, offered, rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            irc::irc(&store, &database.config, clients.max(2), messages.max(1), offered, rate.max(1), seconds.max(1)).await?
+            let load =
+                irc::IrcLoad { clients: clients.max(2), messages: messages.max(1), offered, rate: rate.max(1), seconds: seconds.max(1) };
+            irc::irc(settings, &store, &database.config, load).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use domain::{Level, Metadata, PhoneNumber, Room, RoomCommand, RoomName, StreamName};
 use hdrhistogram::Histogram;
-use projections::{RunnerOptions, Runners};
 use serde_json::json;
 use store::PgEventStore;
+use switchboard::app::{Application, Parts};
+use switchboard::settings::Settings;
 use uuid::Uuid;
 
 use crate::measure::latency_ms;
@@ -92,6 +93,7 @@ async fn create_room(app: &api::App, name: &str, number: &str) -> anyhow::Result
 }
 
 pub async fn fanout(
+    settings: &Settings,
     store: &PgEventStore,
     db: &tokio_postgres::Config,
     members: usize,
@@ -103,37 +105,22 @@ pub async fn fanout(
     anyhow::ensure!(existing == 0, "switchboard-bench fanout needs an empty database (this one has {existing} events)");
     drop(client);
 
-    let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
+    // The server as `serve` wires it, Twilio replaced by a local server accepting at once, no
+    // per-number rate limit, and no IRC.
     let (twilio_url, received) = accepting_twilio().await?;
-    let settings = api::ApiSettings { twilio_auth_token: Some(api::Hidden::new(TOKEN)), ..Default::default() };
-    let app = api::App::new(store.clone(), Some(runners.clone()), settings)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(api::serve(listener, app.clone(), std::future::pending()));
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
-    let processor_stop = stopped.clone();
-    tokio::spawn(async move {
-        while let Err(e) = processor.run(processor_stop.clone()).await {
-            eprintln!("processor stopped: {e}; restarting");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    });
-    let twilio = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
-        base_url: twilio_url,
-        account_sid: "AC0123456789abcdef0123456789abcdef".into(),
-        auth_token: TOKEN.into(),
-        status_callback: None,
-        timeout: Duration::from_secs(10),
-    })?;
-    let options = gateways::sms::outbound::OutboundOptions { per_number_per_second: None, concurrency: 64, ..Default::default() };
-    let sender = gateways::sms::outbound::DeliverySender::new(store.clone(), twilio, options);
-    tokio::spawn(async move {
-        while let Err(e) = sender.run(stopped.clone()).await {
-            eprintln!("sender stopped: {e}; restarting");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    });
+    let mut settings = settings.clone();
+    settings.server.listen = "127.0.0.1:0".parse()?;
+    settings.api.twilio_auth_token = Some(api::Hidden::new(TOKEN));
+    settings.twilio.account_sid = Some("AC0123456789abcdef0123456789abcdef".into());
+    settings.twilio.base_url = twilio_url;
+    settings.twilio.messages_per_second = 0.0;
+    settings.twilio.concurrency = 64;
+    let application = Application::build_parts(&settings, db.clone(), Parts { irc: false, ..Parts::ALL }).await?;
+    let (app, address) = (application.api().clone(), application.address());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async move {
+        let _ = stopped.await;
+    }));
 
     let big = "+15550100000";
     let small = "+15550200000";
@@ -198,7 +185,8 @@ pub async fn fanout(
         .query_one("SELECT count(*) FROM es_events WHERE event_type = 'sms.inbound_received' AND payload ->> 'body' LIKE 'message %'", &[])
         .await?
         .get(0);
-    runners.stop().await;
+    let _ = stop.send(());
+    server.await??;
     Ok(json!({
         "bench": "fanout", "members": members,
         "fanout_recipients": members - 1, "fanout_ms": fanout.as_millis(),
