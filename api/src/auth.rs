@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::{Level, TokenHash};
+use projections::ReadModels;
 use rand::RngCore as _;
 use uuid::Uuid;
 
@@ -78,25 +79,15 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 
 /// Looks up the viewer of a bearer token in the users read model. Unknown, revoked and expired
 /// tokens are all "not signed in" with the same message, so probing teaches nothing.
-pub async fn viewer_for_token(pool: &deadpool_postgres::Pool, token: &str) -> ApiResult<Viewer> {
+pub async fn viewer_for_token(read: &ReadModels, token: &str) -> ApiResult<Viewer> {
     let hash = TokenHash::of_secret(token);
-    let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT t.token_id, t.user_id, u.nick, u.level, t.expires_at, t.revoked_at \
-             FROM read.api_tokens t JOIN read.users u USING (user_id) WHERE t.token_hash = $1",
-            &[&hash.as_str()],
-        )
-        .await?;
+    let holder = read.api_token_holder(hash.as_str()).await?;
     let invalid = || ApiError::refused(crate::error::Code::Unauthenticated, "that API token is unknown, expired or revoked; log in again");
-    let Some(row) = row else { return Err(invalid()) };
-    let expires_at: DateTime<Utc> = row.get(4);
-    let revoked_at: Option<DateTime<Utc>> = row.get(5);
-    if revoked_at.is_some() || expires_at <= Utc::now() {
+    let Some(holder) = holder else { return Err(invalid()) };
+    if holder.revoked_at.is_some() || holder.expires_at <= Utc::now() {
         return Err(invalid());
     }
-    let level: i16 = row.get(3);
-    Ok(Viewer { token_id: row.get(0), user_id: row.get(1), nick: row.get(2), level: crate::graphql::level_of(level) })
+    Ok(Viewer { token_id: holder.token_id, user_id: holder.user_id, nick: holder.nick, level: crate::graphql::level_of(holder.level) })
 }
 
 /// Limits on failed logins, per username and per client address, over a sliding window. In

@@ -9,7 +9,8 @@
 //! Main types: [`App`] (what every handler shares: the store, the command executor, the read
 //! models, settings), [`ApiSettings`], [`router`]. It must not hold business rules (those are
 //! `domain`, reached through the command executor) nor write read models (those are
-//! `projections`); its SQL is read-only queries over the `read.*` views and the audit log.
+//! `projections`). It reads the read models through [`projections::ReadModels`] and the audit log
+//! through `store::postgres::audit`; its own SQL is the readiness probe's `SELECT 1`.
 
 pub mod auth;
 pub mod error;
@@ -128,7 +129,7 @@ async fn graphql_post(
     let mut request = request.into_inner();
     let viewer = match headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(auth::bearer_token) {
         None => None,
-        Some(token) => match auth::viewer_for_token(state.app.store.pool(), token).await {
+        Some(token) => match auth::viewer_for_token(&state.app.read, token).await {
             Ok(viewer) => Some(viewer),
             Err(e) => {
                 let response = async_graphql::Response::from_errors(vec![e.into_graphql().into_server_error(Default::default())]);
@@ -165,7 +166,7 @@ async fn graphql_ws(
                     let mut data = async_graphql::Data::default();
                     if let Some(token) = token.as_deref().and_then(auth::bearer_token) {
                         // Refused at once when invalid; re-checked for every operation after.
-                        auth::viewer_for_token(app.store.pool(), token).await.map_err(|e| e.into_graphql())?;
+                        auth::viewer_for_token(&app.read, token).await.map_err(|e| e.into_graphql())?;
                         data.insert(graphql::WsToken(token.to_owned()));
                     }
                     data.insert(RequestInfo { peer: Some(peer.ip()) });

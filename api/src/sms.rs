@@ -53,7 +53,7 @@ pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: Head
         Ok(sms) => sms,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match record(&app.executor, app.store.pool(), &sms).await {
+    match record(&app.executor, &app.read, &sms).await {
         Ok(recorded) => {
             tracing::debug!(sid = %sms.message_sid, room = %recorded.room_id, position = %recorded.position, "inbound SMS recorded");
             ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response()

@@ -390,7 +390,7 @@ async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
         body: body.to_owned(),
     };
     let mut bob = w.joined("bob").await;
-    gateways::sms::inbound::record(&executor, w.app.store.pool(), &text(1, "#join dave")).await.unwrap();
+    gateways::sms::inbound::record(&executor, &w.app.app.read, &text(1, "#join dave")).await.unwrap();
     // Dave is a member once his welcome is queued.
     let deadline = tokio::time::Instant::now() + WAIT;
     while !bodies(&w).await.iter().any(|b| b.contains("dave")) {
@@ -407,7 +407,7 @@ async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
     }
 
     // SMS → IRC.
-    gateways::sms::inbound::record(&executor, w.app.store.pool(), &text(2, "hello irc")).await.unwrap();
+    gateways::sms::inbound::record(&executor, &w.app.app.read, &text(2, "hello irc")).await.unwrap();
     bob.expect(WAIT, |l| l.nick() == Some(BOT) && l.params.last().is_some_and(|t| t == "[dave] hello irc"))
         .await
         .expect("dave's text is said on the channel");

@@ -705,8 +705,15 @@ macro_rules! catalogue {
             $( $(#[$doc])* $variant($payload), )*
         }
 
+        $(
+            impl $payload {
+                /// The stored name of this event type: what subscriptions and filters name.
+                pub const EVENT_TYPE: &'static str = $name;
+            }
+        )*
+
         /// Every stored event name, in catalogue order.
-        pub const EVENT_TYPES: &[&str] = &[$($name),*];
+        pub const EVENT_TYPES: &[&str] = &[$($payload::EVENT_TYPE),*];
 
         $(
             impl From<$payload> for Event {
@@ -719,7 +726,7 @@ macro_rules! catalogue {
         impl EventCodec for Event {
             fn event_type(&self) -> &'static str {
                 match self {
-                    $( Event::$variant(_) => $name, )*
+                    $( Event::$variant(_) => $payload::EVENT_TYPE, )*
                 }
             }
 
@@ -741,10 +748,10 @@ macro_rules! catalogue {
             fn decode(event_type: &str, schema_version: i16, payload: Value) -> Result<Self, DecodeError> {
                 match event_type {
                     $(
-                        $name => {
-                            let payload = upcast($name, schema_version, $version, $upcaster, payload)?;
+                        $payload::EVENT_TYPE => {
+                            let payload = upcast($payload::EVENT_TYPE, schema_version, $version, $upcaster, payload)?;
                             serde_json::from_value::<$payload>(payload).map(Event::$variant).map_err(|e| DecodeError::BadPayload {
-                                event_type: $name.to_owned(),
+                                event_type: $payload::EVENT_TYPE.to_owned(),
                                 version: schema_version,
                                 reason: e.to_string(),
                             })
@@ -759,7 +766,7 @@ macro_rules! catalogue {
                 match event_type {
                     $(
                         // Stored in today's shape: straight into the payload type.
-                        $name if schema_version == $version => {
+                        $payload::EVENT_TYPE if schema_version == $version => {
                             serde_json::from_str::<$payload>(json).map(Event::$variant).map_err(|e| bad(e.to_string()))
                         }
                     )*

@@ -26,7 +26,7 @@ pub use aggregate::{Addressed, Aggregate, Context};
 pub use aggregates::*;
 pub use codec::{DecodeError, EventCodec};
 pub use events::{EVENT_TYPES, Event};
-pub use metadata::{Actor, Gateway, Metadata};
+pub use metadata::{Actor, Gateway, Metadata, UnknownGateway};
 pub use stream::{InvalidStreamName, StreamName};
 pub use values::{
     AboutText, BanDuration, DisplayNick, Email, HostMask, InfoKey, InfoText, InvalidValue, IrcChannel, Level, MAX_MESSAGE_BODY,

@@ -16,6 +16,9 @@ pub enum Gateway {
 }
 
 impl Gateway {
+    /// Every gateway, in declaration order.
+    pub const ALL: [Gateway; 4] = [Gateway::Irc, Gateway::Sms, Gateway::Api, Gateway::System];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Gateway::Irc => "irc",
@@ -23,6 +26,19 @@ impl Gateway {
             Gateway::Api => "api",
             Gateway::System => "system",
         }
+    }
+}
+
+/// A name that is not one of [`Gateway::as_str`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no gateway is called {0:?} (irc, sms, api or system)")]
+pub struct UnknownGateway(pub String);
+
+impl std::str::FromStr for Gateway {
+    type Err = UnknownGateway;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Gateway::ALL.into_iter().find(|g| g.as_str() == name).ok_or_else(|| UnknownGateway(name.to_owned()))
     }
 }
 
@@ -123,6 +139,16 @@ impl Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateways_parse_from_their_stored_names_and_nothing_else() {
+        for gateway in Gateway::ALL {
+            assert_eq!(gateway.as_str().parse(), Ok(gateway));
+            assert_eq!(serde_json::to_value(gateway).unwrap(), serde_json::Value::String(gateway.as_str().into()));
+        }
+        assert_eq!("IRC".parse::<Gateway>(), Err(UnknownGateway("IRC".into())));
+        assert!("".parse::<Gateway>().is_err());
+    }
 
     #[test]
     fn actors_round_trip_through_their_stored_form() {

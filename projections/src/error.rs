@@ -30,6 +30,10 @@ pub enum ProjectionError {
     #[error("database error: {0}")]
     Database(String),
 
+    /// A read model holds a name this code has no variant for (written by a newer version).
+    #[error("read.{table}.{column} holds {value:?}, which this version does not know")]
+    UnknownStoredValue { table: &'static str, column: &'static str, value: String },
+
     #[error("timed out after {0:?} waiting for the read models to reach {1}")]
     Timeout(std::time::Duration, Position),
 }

@@ -66,3 +66,30 @@ pub fn select(names: &[String]) -> Result<Vec<std::sync::Arc<dyn Projection>>, c
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_projection_reads_only_event_types_the_domain_has_each_once() {
+        let known: BTreeSet<&str> = domain::events::EVENT_TYPES.iter().copied().collect();
+        for projection in all() {
+            let mut seen = BTreeSet::new();
+            for event_type in projection.event_types() {
+                assert!(known.contains(event_type), "{} reads {event_type:?}, which the domain does not have", projection.name());
+                assert!(seen.insert(event_type), "{} lists {event_type:?} twice", projection.name());
+            }
+            assert!(!seen.is_empty(), "{} reads no events", projection.name());
+        }
+    }
+
+    #[test]
+    fn projection_names_are_unique() {
+        let names: Vec<&str> = all().iter().map(|p| p.name()).collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(names.len(), unique.len(), "{names:?}");
+    }
+}

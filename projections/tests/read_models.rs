@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use domain::events::*;
 use domain::{Actor, DisplayNick, Event, Gateway, Level, QuoteText, StreamName};
+use projections::queries::Activity;
 use projections::{AsOf, ReadModels};
 use support::*;
 use uuid::Uuid;
@@ -135,9 +136,27 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
         (seen.activity.as_str(), seen.detail.as_deref(), seen.room_name.as_deref()),
         ("said", Some("hello from IRC"), Some("Lobby"))
     );
+    assert_eq!((seen.activity, seen.gateway), (Activity::Said, Gateway::Irc));
     let seen = read.last_seen("bob").await.unwrap().unwrap();
     assert_eq!((seen.activity.as_str(), seen.detail.as_deref()), ("left", Some("banned")));
+    assert_eq!(seen.activity, Activity::Left);
     assert!(read.last_seen("nobody").await.unwrap().is_none());
+
+    // The rooms and users tables through their typed queries.
+    assert!(read.is_member(room, alice).await.unwrap());
+    assert_eq!(read.room_of_sms_number("+15550000001").await.unwrap(), Some(room));
+    assert_eq!(read.sms_number_bound_elsewhere("+15550000001", room).await.unwrap(), None);
+    assert_eq!(read.sms_number_bound_elsewhere("+15550000001", Uuid::nil()).await.unwrap(), Some(room));
+    let lobby = read.room_by_name("LOBBY", None).await.unwrap().expect("the lobby by name");
+    assert_eq!((lobby.room_id, lobby.sms_number.as_deref()), (room, Some("+15550000001")));
+    assert_eq!(read.room(room, Some(before_ban)).await.unwrap().map(|r| r.name), Some("Lobby".to_owned()));
+    let bob_row = read.user(bob).await.unwrap().expect("bob's row");
+    assert_eq!((bob_row.nick.as_str(), bob_row.registered_via), ("Bob", Gateway::Sms));
+    let via_sms = projections::queries::UserFilter { registered_via: Some(Gateway::Sms), ..Default::default() };
+    let listed: Vec<Uuid> = read.users(&via_sms, "", 10).await.unwrap().into_iter().map(|u| u.user_id).collect();
+    assert_eq!(listed, vec![bob, carol]);
+    let bans = read.bans_of_user(bob).await.unwrap();
+    assert_eq!(bans.iter().map(|b| (b.ban_id, b.room_id)).collect::<Vec<_>>(), vec![(ban, room)]);
 
     // Quotes: full-text search (stemmed) and by id.
     let found = read.search_quotes("lies", 3).await.unwrap();

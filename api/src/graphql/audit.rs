@@ -110,7 +110,7 @@ impl EventFilter {
         if let Some(actor) = &self.actor {
             actor.parse::<Actor>().map_err(|_| ApiError::bad_input("`actor` is `user:<id>`, `system` or `anonymous`"))?;
         }
-        super::check_gateway(self.gateway.as_deref())?;
+        super::parse_gateway(self.gateway.as_deref())?;
         if let (Some(from), Some(to)) = (self.from, self.to)
             && to < from
         {
@@ -194,7 +194,7 @@ impl LiveSubscription {
             let Some(token) = token else { return futures::future::pending::<()>().await };
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                match crate::auth::viewer_for_token(watch_app.store.pool(), &token).await {
+                match crate::auth::viewer_for_token(&watch_app.read, &token).await {
                     Ok(viewer) if viewer.level >= Level::Superuser => continue,
                     _ => return,
                 }

@@ -9,6 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain::Level;
 use uuid::Uuid;
 
+use projections::queries as read;
+
 use super::types::{Bucket, LogPosition};
 use super::{ContextExt, page_size, wait_for};
 use crate::App;
@@ -28,8 +30,8 @@ pub struct Message {
     pub body: String,
 }
 
-impl From<projections::queries::Message> for Message {
-    fn from(m: projections::queries::Message) -> Self {
+impl From<read::Message> for Message {
+    fn from(m: read::Message) -> Self {
         Self {
             id: m.message_id,
             room_id: m.room_id,
@@ -50,6 +52,12 @@ pub struct StatBucket {
     /// Set when the statistics were asked per user (`null`: the bot or all users).
     pub user_id: Option<Uuid>,
     pub messages: i64,
+}
+
+impl From<read::MessageCount> for StatBucket {
+    fn from(c: read::MessageCount) -> Self {
+        Self { start: c.start, room_id: c.room_id, user_id: c.author_id, messages: c.messages }
+    }
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -75,8 +83,8 @@ pub struct Quote {
     pub added_at: DateTime<Utc>,
 }
 
-impl From<projections::queries::Quote> for Quote {
-    fn from(q: projections::queries::Quote) -> Self {
+impl From<read::Quote> for Quote {
+    fn from(q: read::Quote) -> Self {
         Self { id: q.quote_id, nick: q.nick, text: q.text, added_by: q.added_by, added_at: q.added_at }
     }
 }
@@ -88,6 +96,12 @@ pub struct Recipient {
     pub phone: String,
 }
 
+impl From<read::Recipient> for Recipient {
+    fn from(r: read::Recipient) -> Self {
+        Self { user_id: r.user_id, nick: r.nick, phone: r.phone }
+    }
+}
+
 #[derive(SimpleObject, Clone, Debug)]
 pub struct DeliveryStatus {
     pub status: String,
@@ -95,74 +109,69 @@ pub struct DeliveryStatus {
     pub at: DateTime<Utc>,
 }
 
+impl From<read::DeliveryStatusChange> for DeliveryStatus {
+    fn from(s: read::DeliveryStatusChange) -> Self {
+        Self { status: s.status, error_code: s.error_code, at: s.at }
+    }
+}
+
 #[derive(Clone, Debug)]
-pub struct Delivery {
-    id: Uuid,
-    room_id: Uuid,
-    recipient: Uuid,
-    to_number: String,
-    from_number: String,
-    body: String,
-    segment: i32,
-    segments: i32,
-    queued_at: DateTime<Utc>,
-    twilio_sid: Option<String>,
-    status: String,
-    error_code: Option<i32>,
-    failure: Option<String>,
+pub struct Delivery(read::DeliveryRow);
+
+impl From<read::DeliveryRow> for Delivery {
+    fn from(row: read::DeliveryRow) -> Self {
+        Self(row)
+    }
 }
 
 #[Object]
 impl Delivery {
     async fn id(&self) -> Uuid {
-        self.id
+        self.0.delivery_id
     }
     async fn room_id(&self) -> Uuid {
-        self.room_id
+        self.0.room_id
     }
     async fn recipient(&self) -> Uuid {
-        self.recipient
+        self.0.recipient
     }
     async fn to_number(&self) -> &str {
-        &self.to_number
+        &self.0.to_number
     }
     async fn from_number(&self) -> &str {
-        &self.from_number
+        &self.0.from_number
     }
     async fn body(&self) -> &str {
-        &self.body
+        &self.0.body
     }
     /// 1-based part of a message split for SMS length.
     async fn segment(&self) -> i32 {
-        self.segment
+        self.0.segment
     }
     async fn segments(&self) -> i32 {
-        self.segments
+        self.0.segments
     }
     async fn queued_at(&self) -> DateTime<Utc> {
-        self.queued_at
+        self.0.queued_at
     }
     async fn twilio_sid(&self) -> Option<&str> {
-        self.twilio_sid.as_deref()
+        self.0.twilio_sid.as_deref()
     }
     /// `queued`, `sent`, `delivered`, `undelivered`, `failed` or `opted_out`.
     async fn status(&self) -> &str {
-        &self.status
+        &self.0.status
     }
     async fn error_code(&self) -> Option<i32> {
-        self.error_code
+        self.0.error_code
     }
     async fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
+        self.0.failure.as_deref()
     }
     /// Every status Twilio reported, in order.
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<DeliveryStatus>> {
         ctx.spend()?;
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query("SELECT status, error_code, at FROM read.delivery_statuses WHERE delivery_id = $1 ORDER BY at", &[&self.id])
-            .await?;
-        Ok(rows.iter().map(|r| DeliveryStatus { status: r.get(0), error_code: r.get(1), at: r.get(2) }).collect())
+        let history = ctx.app().read.delivery_history(self.0.delivery_id).await?;
+        Ok(history.into_iter().map(DeliveryStatus::from).collect())
     }
 }
 
@@ -193,9 +202,8 @@ async fn require_history_access(app: &App, viewer: &Viewer, room: Uuid) -> ApiRe
     if viewer.level >= Level::Staff {
         return Ok(());
     }
-    let client = app.store.pool().get().await?;
-    let member = client.query_opt("SELECT 1 FROM read.members WHERE room_id = $1 AND user_id = $2", &[&room, &viewer.user_id]).await?;
-    if member.is_some() && viewer.level >= Level::Member {
+    let member = app.read.is_member(room, viewer.user_id).await?;
+    if member && viewer.level >= Level::Member {
         Ok(())
     } else {
         Err(ApiError::forbidden("a room's history is shown to its members and to staff (level 4)"))
@@ -287,21 +295,12 @@ impl HistoryQuery {
         if to <= from || to - from > TimeDelta::days(366) {
             return Err(ApiError::bad_input("`from` must be before `to`, at most 366 days apart"));
         }
-        let unit = match bucket {
-            Bucket::Hour => "hour",
-            Bucket::Day => "day",
+        let bucket = match bucket {
+            Bucket::Hour => read::StatisticsBucket::Hour,
+            Bucket::Day => read::StatisticsBucket::Day,
         };
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query(
-                "SELECT date_trunc($1, posted_at, 'UTC') AS start, room_id, CASE WHEN $6 THEN author_id END AS author, count(*) \
-                 FROM read.messages \
-                 WHERE posted_at >= $2 AND posted_at < $3 AND ($4::uuid IS NULL OR room_id = $4) AND ($5::uuid IS NULL OR author_id = $5) \
-                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 20000",
-                &[&unit, &from, &to, &room, &user, &per_user.unwrap_or(false)],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| StatBucket { start: r.get(0), room_id: r.get(1), user_id: r.get(2), messages: r.get(3) }).collect())
+        let counts = ctx.app().read.message_counts(bucket, from, to, room, user, per_user.unwrap_or(false)).await?;
+        Ok(counts.into_iter().map(StatBucket::from).collect())
     }
 
     /// Where and when a nick was last seen. Signed-in users; private rooms are named only to staff.
@@ -318,8 +317,8 @@ impl HistoryQuery {
                 nick: s.nick,
                 user_id: s.user_id,
                 at: s.at,
-                gateway: s.gateway,
-                activity: s.activity,
+                gateway: s.gateway.as_str().to_owned(),
+                activity: s.activity.as_str().to_owned(),
                 room_name: if show { s.room_name } else { None },
                 detail: if show { s.detail } else { None },
             }
@@ -339,9 +338,8 @@ impl HistoryQuery {
         ctx.signed_in()?;
         let limit = page_size(first)?;
         let app = ctx.app();
-        let client = app.store.pool().get().await?;
         // Search results are ranked, so their cursor is an offset; the full list pages by id.
-        let (rows, offset_cursor) = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let (quotes, offset_cursor) = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(words) => {
                 if words.len() > 200 {
                     return Err(ApiError::bad_input("a search is at most 200 characters"));
@@ -351,14 +349,7 @@ impl HistoryQuery {
                         .and_then(|n| n.parse().ok())
                         .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
                 })?;
-                let rows = client
-                    .query(
-                        "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes, websearch_to_tsquery('english', $1) q \
-                         WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id OFFSET $2 LIMIT $3",
-                        &[&words, &offset, &(limit + 1)],
-                    )
-                    .await?;
-                (rows, Some(offset))
+                (app.read.search_quotes_page(words, offset, limit + 1).await?, Some(offset))
             }
             None => {
                 let before: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(i64::MAX), |c| {
@@ -366,20 +357,13 @@ impl HistoryQuery {
                         .and_then(|n| n.parse().ok())
                         .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
                 })?;
-                let rows = client
-                    .query(
-                        "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes \
-                         WHERE deleted_at IS NULL AND quote_id < $1 ORDER BY quote_id DESC LIMIT $2",
-                        &[&before, &(limit + 1)],
-                    )
-                    .await?;
-                (rows, None)
+                (app.read.quotes_before(before, limit + 1).await?, None)
             }
         };
-        let has_next = rows.len() as i64 > limit;
+        let has_next = quotes.len() as i64 > limit;
         let mut connection = Connection::new(after.is_some(), has_next);
-        for (i, row) in rows.iter().take(limit as usize).enumerate() {
-            let quote = Quote { id: row.get(0), nick: row.get(1), text: row.get(2), added_by: row.get(3), added_at: row.get(4) };
+        for (i, quote) in quotes.into_iter().take(limit as usize).enumerate() {
+            let quote = Quote::from(quote);
             let cursor = match offset_cursor {
                 Some(offset) => encode_cursor(&format!("o:{}", offset + i as i64 + 1)),
                 None => encode_cursor(&format!("id:{}", quote.id)),
@@ -409,13 +393,7 @@ impl HistoryQuery {
         ctx.require(Level::Staff, "reply-numbers")?;
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["reply_numbers"]).await?;
-        Ok(app
-            .read
-            .reply_numbers(room, sender)
-            .await?
-            .into_iter()
-            .map(|r| Recipient { user_id: r.user_id, nick: r.nick, phone: r.phone })
-            .collect())
+        Ok(app.read.reply_numbers(room, sender).await?.into_iter().map(Recipient::from).collect())
     }
 
     /// SMS deliveries, newest first, by room, recipient and/or status. Staff.
@@ -444,38 +422,13 @@ impl HistoryQuery {
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["deliveries"]).await?;
         let before = after.as_deref().map(parse_time_id_cursor).transpose()?;
-        let (before_time, before_id) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
-        let client = app.store.pool().get().await?;
-        let rows = client
-            .query(
-                "SELECT delivery_id, room_id, recipient, to_number, from_number, body, segment, segments, queued_at, twilio_sid, \
-                        status, error_code, failure FROM read.deliveries \
-                 WHERE ($1::uuid IS NULL OR room_id = $1) AND ($2::uuid IS NULL OR recipient = $2) AND ($3::text IS NULL OR status = $3) \
-                   AND ($4::timestamptz IS NULL OR (queued_at, delivery_id) < ($4, $5::uuid)) \
-                 ORDER BY queued_at DESC, delivery_id DESC LIMIT $6",
-                &[&room, &recipient, &status, &before_time, &before_id, &(limit + 1)],
-            )
-            .await?;
+        let filter = read::DeliveryFilter { room_id: room, recipient, status };
+        let rows = app.read.deliveries(&filter, before, limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(rows.iter().take(limit as usize).map(|r| {
-            let d = Delivery {
-                id: r.get(0),
-                room_id: r.get(1),
-                recipient: r.get(2),
-                to_number: r.get(3),
-                from_number: r.get(4),
-                body: r.get(5),
-                segment: r.get(6),
-                segments: r.get(7),
-                queued_at: r.get(8),
-                twilio_sid: r.get(9),
-                status: r.get(10),
-                error_code: r.get(11),
-                failure: r.get(12),
-            };
-            Edge::new(time_id_cursor(d.queued_at, d.id), d)
-        }));
+        connection.edges.extend(
+            rows.into_iter().take(limit as usize).map(|row| Edge::new(time_id_cursor(row.queued_at, row.delivery_id), Delivery::from(row))),
+        );
         Ok(connection)
     }
 }

@@ -67,7 +67,7 @@ impl Extension for RequestSetup {
         let mut request = with_budget(app, request);
         if let Some(WsToken(token)) = ctx.data_opt::<WsToken>() {
             // Invalid now (revoked, expired): the operation runs signed out and says so.
-            let viewer = crate::auth::viewer_for_token(app.store.pool(), token).await.ok();
+            let viewer = crate::auth::viewer_for_token(&app.read, token).await.ok();
             request = request.data(viewer);
         }
         next.run(ctx, request).await
@@ -236,7 +236,7 @@ pub(crate) async fn wait_for(app: &App, position: Option<&LogPosition>, projecti
     {
         return Ok(runners.wait_for(position, projections, timeout).await?);
     }
-    projections::status::wait_for_checkpoints(app.store.pool(), position, projections, timeout).await.map_err(ApiError::from)
+    app.read.wait_for(position, projections, timeout).await.map_err(ApiError::from)
 }
 
 /// Turns the GraphQL `asOf` into the read-model form.
@@ -260,28 +260,20 @@ pub(crate) fn page_size(first: Option<i32>) -> ApiResult<i64> {
 /// A user id from a nick (case-insensitive) via the users read model.
 pub(crate) async fn user_by_nick(app: &App, nick: &str) -> ApiResult<(Uuid, Level)> {
     let nick = domain::Nick::parse(nick)?;
-    let client = app.store.pool().get().await?;
-    let row = client.query_opt("SELECT user_id, level FROM read.users WHERE nick_fold = $1", &[&nick.casefold()]).await?;
-    let row = row.ok_or_else(|| ApiError::not_found(format!("nobody is called {nick}")))?;
-    Ok((row.get(0), level_of(row.get(1))))
+    let user = app.read.user_level_by_nick(&nick.casefold()).await?;
+    let user = user.ok_or_else(|| ApiError::not_found(format!("nobody is called {nick}")))?;
+    Ok((user.user_id, level_of(user.level)))
 }
 
 /// The current level of a user (guest when unknown).
 pub(crate) async fn level_of_user(app: &App, user_id: Uuid) -> ApiResult<Level> {
-    let client = app.store.pool().get().await?;
-    let row = client.query_opt("SELECT level FROM read.users WHERE user_id = $1", &[&user_id]).await?;
-    Ok(row.map_or(Level::Guest, |r| level_of(r.get(0))))
+    Ok(app.read.current_level(user_id).await?.map_or(Level::Guest, level_of))
 }
 
 /// A gateway filter must name one (`irc`, `sms`, `api`, `system`): a typo is refused, not
 /// answered with an empty page.
-pub(crate) fn check_gateway(gateway: Option<&str>) -> ApiResult<()> {
-    match gateway {
-        Some(g) if ![Gateway::Irc, Gateway::Sms, Gateway::Api, Gateway::System].iter().any(|k| k.as_str() == g) => {
-            Err(ApiError::bad_input("`gateway` is `irc`, `sms`, `api` or `system`"))
-        }
-        _ => Ok(()),
-    }
+pub(crate) fn parse_gateway(gateway: Option<&str>) -> ApiResult<Option<Gateway>> {
+    gateway.map(str::parse).transpose().map_err(|_| ApiError::bad_input("`gateway` is `irc`, `sms`, `api` or `system`"))
 }
 
 pub(crate) fn level_of(stored: i16) -> Level {

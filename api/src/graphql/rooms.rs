@@ -5,7 +5,7 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{DisplayNick, IrcChannel, Level, MessageBody, PhoneNumber, Room, RoomCommand, RoomName, StreamName, events::MessageKind};
-use tokio_postgres::Row;
+use projections::queries as read;
 use uuid::Uuid;
 
 use super::accounts::changed;
@@ -14,37 +14,16 @@ use super::{ContextExt, read_as_of, wait_for};
 use crate::App;
 use crate::error::{ApiError, ApiResult};
 
-const ROOM_COLUMNS: &str = "r.room_id, r.name, r.invite_only, r.topic, r.created_by, r.created_at, \
-     (SELECT channel FROM read.room_irc_channels c WHERE c.room_id = r.room_id LIMIT 1), \
-     (SELECT number FROM read.room_sms_numbers s WHERE s.room_id = r.room_id LIMIT 1)";
-
 #[derive(Clone, Debug)]
 pub struct RoomNode {
-    id: Uuid,
-    name: String,
-    invite_only: bool,
-    topic: Option<String>,
-    created_by: String,
-    created_at: DateTime<Utc>,
-    irc_channel: Option<String>,
-    sms_number: Option<String>,
+    room: read::RoomRow,
     /// The moment the parent query asked about; members/bans/mutes default to it.
     as_of: Option<AsOf>,
 }
 
 impl RoomNode {
-    fn from_row(row: &Row, as_of: Option<AsOf>) -> Self {
-        Self {
-            id: row.get(0),
-            name: row.get(1),
-            invite_only: row.get(2),
-            topic: row.get(3),
-            created_by: row.get(4),
-            created_at: row.get(5),
-            irc_channel: row.get(6),
-            sms_number: row.get(7),
-            as_of,
-        }
+    fn new(room: read::RoomRow, as_of: Option<AsOf>) -> Self {
+        Self { room, as_of }
     }
 }
 
@@ -57,6 +36,12 @@ pub struct MemberNode {
     pub nick: String,
     pub gateway: String,
     pub since: DateTime<Utc>,
+}
+
+impl From<read::Member> for MemberNode {
+    fn from(m: read::Member) -> Self {
+        Self { member_key: m.member_key, user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since }
+    }
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -76,21 +61,19 @@ pub struct BanNode {
     pub lifted_by: Option<String>,
 }
 
-impl BanNode {
-    pub const COLUMNS: &'static str = "ban_id, room_id, target_user, target_mask, reason, by_actor, banned_at, until, lifted_at, lifted_by";
-
-    pub fn from_row(row: &Row) -> Self {
+impl From<read::Ban> for BanNode {
+    fn from(b: read::Ban) -> Self {
         Self {
-            id: row.get(0),
-            room_id: row.get(1),
-            target_user: row.get(2),
-            target_mask: row.get(3),
-            reason: row.get(4),
-            by: row.get(5),
-            banned_at: row.get(6),
-            until: row.get(7),
-            lifted_at: row.get(8),
-            lifted_by: row.get(9),
+            id: b.ban_id,
+            room_id: b.room_id,
+            target_user: b.target_user,
+            target_mask: b.target_mask,
+            reason: b.reason,
+            by: b.by,
+            banned_at: b.banned_at,
+            until: b.until,
+            lifted_at: b.lifted_at,
+            lifted_by: b.lifted_by,
         }
     }
 }
@@ -104,6 +87,12 @@ pub struct MuteNode {
     pub by: String,
     pub since: DateTime<Utc>,
     pub until: Option<DateTime<Utc>>,
+}
+
+impl From<read::RoomMute> for MuteNode {
+    fn from(m: read::RoomMute) -> Self {
+        Self { member_key: m.member_key, user_id: m.user_id, nick: m.nick, by: m.by, since: m.since, until: m.until }
+    }
 }
 
 /// One member not wanting to hear another (`#mute <nick>` over SMS).
@@ -120,6 +109,16 @@ pub enum BanRequestStatus {
     Rejected,
 }
 
+impl From<BanRequestStatus> for read::BanRequestStatus {
+    fn from(s: BanRequestStatus) -> Self {
+        match s {
+            BanRequestStatus::Open => read::BanRequestStatus::Open,
+            BanRequestStatus::Approved => read::BanRequestStatus::Approved,
+            BanRequestStatus::Rejected => read::BanRequestStatus::Rejected,
+        }
+    }
+}
+
 #[derive(SimpleObject, Clone, Debug)]
 pub struct BanRequest {
     pub id: Uuid,
@@ -133,53 +132,64 @@ pub struct BanRequest {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
+impl From<read::BanRequest> for BanRequest {
+    fn from(r: read::BanRequest) -> Self {
+        Self {
+            id: r.request_id,
+            target_user: r.target_user,
+            target_mask: r.target_mask,
+            reason: r.reason,
+            by: r.by,
+            requested_at: r.requested_at,
+            status: r.status,
+            decided_by: r.decided_by,
+            decided_at: r.decided_at,
+        }
+    }
+}
+
 #[Object(name = "Room")]
 impl RoomNode {
     async fn id(&self) -> Uuid {
-        self.id
+        self.room.room_id
     }
     async fn name(&self) -> &str {
-        &self.name
+        &self.room.name
     }
     async fn invite_only(&self) -> bool {
-        self.invite_only
+        self.room.invite_only
     }
     async fn topic(&self) -> Option<&str> {
-        self.topic.as_deref()
+        self.room.topic.as_deref()
     }
     async fn created_by(&self) -> &str {
-        &self.created_by
+        &self.room.created_by
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.created_at
+        self.room.created_at
     }
     /// The IRC channel this room is bound to, if any.
     async fn irc_channel(&self) -> Option<&str> {
-        self.irc_channel.as_deref()
+        self.room.irc_channel.as_deref()
     }
     /// The Twilio number this room is bound to, if any.
     async fn sms_number(&self) -> Option<&str> {
-        self.sms_number.as_deref()
+        self.room.sms_number.as_deref()
     }
 
     /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's).
     async fn members(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MemberNode>> {
         ctx.spend()?;
         let viewer = ctx.require(Level::Member, "a room's members")?.clone();
-        if self.invite_only && viewer.level < Level::Staff {
-            let client = ctx.app().store.pool().get().await?;
-            let inside =
-                client.query_opt("SELECT 1 FROM read.members WHERE room_id = $1 AND user_id = $2", &[&self.id, &viewer.user_id]).await?;
-            if inside.is_none() {
+        if self.room.invite_only && viewer.level < Level::Staff {
+            let inside = ctx.app().read.is_member(self.room.room_id, viewer.user_id).await?;
+            if !inside {
                 return Err(ApiError::forbidden("an invite-only room's members are shown to its members and to staff"));
             }
         }
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
-        let members = ctx.app().read.members(self.id, when).await?;
-        Ok(members
-            .into_iter()
-            .map(|m| MemberNode { member_key: m.member_key, user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since })
-            .collect())
+        let members = ctx.app().read.members(self.room.room_id, when).await?;
+        Ok(members.into_iter().map(MemberNode::from).collect())
     }
 
     /// Bans in force (now, or as of `asOf`). Operators and above.
@@ -187,22 +197,8 @@ impl RoomNode {
         ctx.spend()?;
         ctx.require(Level::Operator, "a room's bans")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
-        let bans = ctx.app().read.bans(self.id, when).await?;
-        Ok(bans
-            .into_iter()
-            .map(|b| BanNode {
-                id: b.ban_id,
-                room_id: self.id,
-                target_user: b.target_user,
-                target_mask: b.target_mask,
-                reason: b.reason,
-                by: b.by,
-                banned_at: b.banned_at,
-                until: b.until,
-                lifted_at: b.lifted_at,
-                lifted_by: None,
-            })
-            .collect())
+        let bans = ctx.app().read.bans(self.room.room_id, when).await?;
+        Ok(bans.into_iter().map(BanNode::from).collect())
     }
 
     /// Room mutes in force (now, or as of `asOf`). Operators and above.
@@ -210,11 +206,8 @@ impl RoomNode {
         ctx.spend()?;
         ctx.require(Level::Operator, "a room's mutes")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
-        let mutes = ctx.app().read.room_mutes(self.id, when).await?;
-        Ok(mutes
-            .into_iter()
-            .map(|m| MuteNode { member_key: m.member_key, user_id: m.user_id, nick: m.nick, by: m.by, since: m.since, until: m.until })
-            .collect())
+        let mutes = ctx.app().read.room_mutes(self.room.room_id, when).await?;
+        Ok(mutes.into_iter().map(MuteNode::from).collect())
     }
 
     /// Personal mutes in force (now, or as of `asOf`). Staff and above.
@@ -222,7 +215,7 @@ impl RoomNode {
         ctx.spend()?;
         ctx.require(Level::Staff, "a room's personal mutes")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
-        let pairs = ctx.app().read.personal_mutes(self.id, when).await?;
+        let pairs = ctx.app().read.personal_mutes(self.room.room_id, when).await?;
         Ok(pairs.into_iter().map(|(muter, mutee)| PersonalMute { muter, mutee }).collect())
     }
 
@@ -230,33 +223,8 @@ impl RoomNode {
     async fn ban_requests(&self, ctx: &Context<'_>, status: Option<BanRequestStatus>) -> ApiResult<Vec<BanRequest>> {
         ctx.spend()?;
         ctx.require(Level::Operator, "ban requests")?;
-        let status = status.map(|s| match s {
-            BanRequestStatus::Open => "open",
-            BanRequestStatus::Approved => "approved",
-            BanRequestStatus::Rejected => "rejected",
-        });
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query(
-                "SELECT request_id, target_user, target_mask, reason, by_actor, requested_at, status, decided_by, decided_at \
-                 FROM read.ban_requests WHERE room_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY requested_at DESC LIMIT 500",
-                &[&self.id, &status],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| BanRequest {
-                id: r.get(0),
-                target_user: r.get(1),
-                target_mask: r.get(2),
-                reason: r.get(3),
-                by: r.get(4),
-                requested_at: r.get(5),
-                status: r.get(6),
-                decided_by: r.get(7),
-                decided_at: r.get(8),
-            })
-            .collect())
+        let requests = ctx.app().read.ban_requests(self.room.room_id, status.map(Into::into)).await?;
+        Ok(requests.into_iter().map(BanRequest::from).collect())
     }
 }
 
@@ -269,31 +237,12 @@ pub(crate) async fn find_room(app: &App, id: Option<Uuid>, name: Option<&str>, a
             None => return Ok(None),
         },
     };
-    let client = app.store.pool().get().await?;
-    let row =
-        match (id, name) {
-            (Some(id), None) => client
-                .query_opt(
-                    &format!(
-                        "SELECT {ROOM_COLUMNS} FROM read.rooms r WHERE r.room_id = $1 AND ($2::timestamptz IS NULL OR r.created_at <= $2)"
-                    ),
-                    &[&id, &created_by],
-                )
-                .await?,
-            (None, Some(name)) => {
-                client
-                    .query_opt(
-                        &format!(
-                            "SELECT {ROOM_COLUMNS} FROM read.rooms r WHERE lower(r.name) = lower($1) \
-                         AND ($2::timestamptz IS NULL OR r.created_at <= $2) ORDER BY r.created_at LIMIT 1"
-                        ),
-                        &[&name, &created_by],
-                    )
-                    .await?
-            }
-            _ => return Err(ApiError::bad_input("give exactly one of `id` and `name`")),
-        };
-    Ok(row.as_ref().map(|r| RoomNode::from_row(r, as_of.cloned())))
+    let room = match (id, name) {
+        (Some(id), None) => app.read.room(id, created_by).await?,
+        (None, Some(name)) => app.read.room_by_name(name, created_by).await?,
+        _ => return Err(ApiError::bad_input("give exactly one of `id` and `name`")),
+    };
+    Ok(room.map(|r| RoomNode::new(r, as_of.cloned())))
 }
 
 /// The room a mutation names, which must exist.
@@ -324,17 +273,8 @@ impl RoomsQuery {
                 None => return Ok(vec![]),
             },
         };
-        let client = app.store.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {ROOM_COLUMNS} FROM read.rooms r WHERE ($1::timestamptz IS NULL OR r.created_at <= $1) ORDER BY lower(r.name), r.room_id LIMIT 1000"
-                ),
-                &[&created_by],
-            )
-            .await
-            ?;
-        Ok(rows.iter().map(|r| RoomNode::from_row(r, as_of.clone())).collect())
+        let rooms = app.read.rooms(created_by).await?;
+        Ok(rooms.into_iter().map(|r| RoomNode::new(r, as_of.clone())).collect())
     }
 
     /// One room by id or name; with `asOf`, its members, bans and mutes are as of then.
@@ -494,23 +434,15 @@ fn check_channel_key(key: Option<String>) -> ApiResult<Option<String>> {
 /// the same channel to two rooms in the same instant is not prevented (the later binding wins
 /// in the read model), which is acceptable for a rare, staff-only operation.
 async fn ensure_channel_free(app: &App, channel: &IrcChannel, room: Uuid) -> ApiResult<()> {
-    let client = app.store.pool().get().await?;
-    let row = client
-        .query_opt("SELECT room_id FROM read.room_irc_channels WHERE channel_fold = $1 AND room_id <> $2", &[&channel.casefold(), &room])
-        .await?;
-    match row {
-        Some(r) => Err(ApiError::conflict(format!("{channel} is already bound to room {}", r.get::<_, Uuid>(0)))),
+    match app.read.irc_channel_bound_elsewhere(&channel.casefold(), room).await? {
+        Some(other) => Err(ApiError::conflict(format!("{channel} is already bound to room {other}"))),
         None => Ok(()),
     }
 }
 
 async fn ensure_number_free(app: &App, number: &PhoneNumber, room: Uuid) -> ApiResult<()> {
-    let client = app.store.pool().get().await?;
-    let row = client
-        .query_opt("SELECT room_id FROM read.room_sms_numbers WHERE number = $1 AND room_id <> $2", &[&number.as_str(), &room])
-        .await?;
-    match row {
-        Some(r) => Err(ApiError::conflict(format!("{number} is already bound to room {}", r.get::<_, Uuid>(0)))),
+    match app.read.sms_number_bound_elsewhere(number.as_str(), room).await? {
+        Some(other) => Err(ApiError::conflict(format!("{number} is already bound to room {other}"))),
         None => Ok(()),
     }
 }

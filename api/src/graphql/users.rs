@@ -6,7 +6,7 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::Level;
-use tokio_postgres::Row;
+use projections::queries as read;
 use uuid::Uuid;
 
 use super::rooms::BanNode;
@@ -14,9 +14,6 @@ use super::types::{AsOf, LevelName, LogPosition};
 use super::{ContextExt, level_of, page_size, read_as_of, wait_for};
 use crate::App;
 use crate::error::{ApiError, ApiResult};
-
-const USER_COLUMNS: &str = "user_id, nick, registered_via, level, private, about, phone, sms_stopped, username, email, \
-     email_verified, irc_nick, irc_mask, login_locked_until, created_at, nick_fold";
 
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(complex, name = "User")]
@@ -50,34 +47,34 @@ pub struct UserNode {
     pub nick_fold: String,
 }
 
-impl UserNode {
-    fn from_row(row: &Row) -> Self {
-        let level = level_of(row.get("level"));
+impl From<read::UserRow> for UserNode {
+    fn from(row: read::UserRow) -> Self {
+        let level = level_of(row.level);
         Self {
-            id: row.get("user_id"),
-            nick: row.get("nick"),
+            id: row.user_id,
+            nick: row.nick,
             level: level.into(),
             level_number: level.as_u8() as i32,
-            registered_via: row.get("registered_via"),
-            private: row.get("private"),
-            about: row.get("about"),
-            sms_stopped_private: row.get("sms_stopped"),
-            username_private: row.get("username"),
-            email_verified_private: row.get("email_verified"),
-            irc_nick: row.get("irc_nick"),
-            login_locked_until_private: row.get("login_locked_until"),
-            created_at: row.get("created_at"),
-            phone_private: row.get("phone"),
-            email_private: row.get("email"),
-            irc_mask_private: row.get("irc_mask"),
-            nick_fold: row.get("nick_fold"),
+            registered_via: row.registered_via.as_str().to_owned(),
+            private: row.private,
+            about: row.about,
+            sms_stopped_private: row.sms_stopped,
+            username_private: row.username,
+            email_verified_private: row.email_verified,
+            irc_nick: row.irc_nick,
+            login_locked_until_private: row.login_locked_until,
+            created_at: row.created_at,
+            phone_private: row.phone,
+            email_private: row.email,
+            irc_mask_private: row.irc_mask,
+            nick_fold: row.nick_fold,
         }
     }
+}
 
+impl UserNode {
     pub async fn load(app: &App, user_id: Uuid) -> ApiResult<Option<Self>> {
-        let client = app.store.pool().get().await?;
-        let row = client.query_opt(&format!("SELECT {USER_COLUMNS} FROM read.users WHERE user_id = $1"), &[&user_id]).await?;
-        Ok(row.as_ref().map(Self::from_row))
+        Ok(app.read.user(user_id).await?.map(Self::from))
     }
 
     /// The same user as of a past moment: nick, level and privacy from the temporal tables;
@@ -117,6 +114,12 @@ pub struct NickPeriod {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl From<read::NickPeriod> for NickPeriod {
+    fn from(p: read::NickPeriod) -> Self {
+        Self { nick: p.nick, from: p.from, to: p.to }
+    }
+}
+
 #[derive(SimpleObject)]
 pub struct LevelPeriod {
     pub level: LevelName,
@@ -124,6 +127,12 @@ pub struct LevelPeriod {
     pub by: String,
     pub from: DateTime<Utc>,
     pub to: Option<DateTime<Utc>>,
+}
+
+impl From<read::LevelPeriod> for LevelPeriod {
+    fn from(p: read::LevelPeriod) -> Self {
+        Self { level: level_of(p.level).into(), by: p.by, from: p.from, to: p.to }
+    }
 }
 
 #[ComplexObject]
@@ -161,36 +170,24 @@ impl UserNode {
     async fn nick_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<NickPeriod>> {
         ctx.spend()?;
         require_private(ctx, self.id, "nick history")?;
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query("SELECT nick, lower(valid), upper(valid) FROM read.nick_history WHERE user_id = $1 ORDER BY lower(valid)", &[&self.id])
-            .await?;
-        Ok(rows.iter().map(|r| NickPeriod { nick: r.get(0), from: r.get(1), to: r.get(2) }).collect())
+        let periods = ctx.app().read.nick_history(self.id).await?;
+        Ok(periods.into_iter().map(Into::into).collect())
     }
 
     /// Every level this user has had, oldest first. Self and staff only.
     async fn level_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<LevelPeriod>> {
         ctx.spend()?;
         require_private(ctx, self.id, "level history")?;
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query(
-                "SELECT level, by_actor, lower(valid), upper(valid) FROM read.level_history WHERE user_id = $1 ORDER BY lower(valid)",
-                &[&self.id],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| LevelPeriod { level: level_of(r.get(0)).into(), by: r.get(1), from: r.get(2), to: r.get(3) }).collect())
+        let periods = ctx.app().read.level_history(self.id).await?;
+        Ok(periods.into_iter().map(Into::into).collect())
     }
 
     /// Every ban naming this account, in any room, newest first. Self and staff only.
     async fn ban_history(&self, ctx: &Context<'_>) -> ApiResult<Vec<BanNode>> {
         ctx.spend()?;
         require_private(ctx, self.id, "ban history")?;
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query(&format!("SELECT {} FROM read.bans WHERE target_user = $1 ORDER BY banned_at DESC", BanNode::COLUMNS), &[&self.id])
-            .await?;
-        Ok(rows.iter().map(BanNode::from_row).collect())
+        let bans = ctx.app().read.bans_of_user(self.id).await?;
+        Ok(bans.into_iter().map(BanNode::from).collect())
     }
 }
 
@@ -262,29 +259,18 @@ impl UsersQuery {
         ctx.require(Level::Operator, "listing users")?;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default();
-        super::check_gateway(filter.gateway.as_deref())?;
-        let level: Option<i16> = filter.level.map(|l| Level::from(l).as_u8() as i16);
-        let min_level: Option<i16> = filter.min_level.map(|l| Level::from(l).as_u8() as i16);
-        let text: Option<String> = filter.text.map(|t| format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let filter = read::UserFilter {
+            level: filter.level.map(|l| Level::from(l).as_u8() as i16),
+            min_level: filter.min_level.map(|l| Level::from(l).as_u8() as i16),
+            registered_via: super::parse_gateway(filter.gateway.as_deref())?,
+            text: filter.text,
+        };
         let after = after.unwrap_or_default();
-        let client = ctx.app().store.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {USER_COLUMNS} FROM read.users \
-                     WHERE ($1::smallint IS NULL OR level = $1) AND ($2::smallint IS NULL OR level >= $2) \
-                       AND ($3::text IS NULL OR registered_via = $3) \
-                       AND ($4::text IS NULL OR nick ILIKE $4 OR username ILIKE $4) \
-                       AND nick_fold > $5 \
-                     ORDER BY nick_fold LIMIT $6"
-                ),
-                &[&level, &min_level, &filter.gateway, &text, &after, &(limit + 1)],
-            )
-            .await?;
+        let rows = ctx.app().read.users(&filter, &after, limit + 1).await?;
         let has_next = rows.len() as i64 > limit;
         let mut connection = Connection::new(false, has_next);
-        connection.edges.extend(rows.iter().take(limit as usize).map(|r| {
-            let user = UserNode::from_row(r);
+        connection.edges.extend(rows.into_iter().take(limit as usize).map(|r| {
+            let user = UserNode::from(r);
             Edge::new(user.nick_fold.clone(), user)
         }));
         Ok(connection)

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use domain::events::MessageKind;
+use domain::events::{self, MessageKind};
 use domain::{Event, EventCodec, Gateway};
 use projections::queries::BoundChannel;
 use store::{Filter, FirstStart, StoreError};
@@ -24,12 +24,12 @@ pub const SUBSCRIBER: &str = "gateway:irc:relay";
 const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
 
 const TYPES: [&str; 6] = [
-    "room.message_posted",
-    "room.user_banned",
-    "room.user_unbanned",
-    "room.irc_channel_bound",
-    "room.irc_channel_unbound",
-    "room.invite_only_changed",
+    events::MessagePosted::EVENT_TYPE,
+    events::UserBanned::EVENT_TYPE,
+    events::UserUnbanned::EVENT_TYPE,
+    events::IrcChannelBound::EVENT_TYPE,
+    events::IrcChannelUnbound::EVENT_TYPE,
+    events::InviteOnlyChanged::EVENT_TYPE,
 ];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::events::{DeliveryQueued, MessageKind, MessagePosted};
+use domain::events::{DeliveryQueued, MessageKind, MessagePosted, SmsNumberBound, SmsNumberUnbound};
 use domain::{Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, PhoneNumber, StreamName};
 use futures::StreamExt;
+use projections::ReadModels;
 use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, RecordedEvent};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -27,7 +28,7 @@ pub const SUBSCRIBER: &str = "gateway:sms:bridge";
 pub struct SmsBridge {
     store: PgEventStore,
     executor: CommandExecutor<PgEventStore>,
-    read: projections::ReadModels,
+    read: ReadModels,
     /// Each room's SMS number (or none), so talk in IRC-only rooms costs no query per line. Kept
     /// current by the binding events, which the bridge follows in log order with the messages.
     numbers: Arc<Mutex<HashMap<Uuid, Option<PhoneNumber>>>>,
@@ -35,13 +36,18 @@ pub struct SmsBridge {
 
 impl SmsBridge {
     pub fn new(store: PgEventStore) -> Self {
-        let read = projections::ReadModels::new(store.pool().clone());
+        let read = ReadModels::new(store.pool().clone());
+        Self::with_read_models(store, read)
+    }
+
+    /// A bridge that asks `read` for what it needs of the read models.
+    pub fn with_read_models(store: PgEventStore, read: ReadModels) -> Self {
         Self { executor: CommandExecutor::new(Arc::new(store.clone())), store, read, numbers: Arc::default() }
     }
 
     /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let filter = Filter::event_types(["room.message_posted", "room.sms_number_bound", "room.sms_number_unbound"]);
+        let filter = Filter::event_types([MessagePosted::EVENT_TYPE, SmsNumberBound::EVENT_TYPE, SmsNumberUnbound::EVENT_TYPE]);
         self.store.follow(SUBSCRIBER, filter, FirstStart::Head, shutdown, |recorded| async move { self.handle(&recorded).await }).await
     }
 
@@ -59,25 +65,21 @@ impl SmsBridge {
             }
             _ => return Ok(()),
         };
-        let unavailable = |e: projections::ProjectionError| ProcessError::Command(e.to_string());
         let cached = self.numbers.lock().expect("numbers lock").get(&message.room_id).cloned();
         let number = match cached {
             Some(number) => number,
             None => {
-                let number = self.read.sms_number_of(message.room_id).await.map_err(unavailable)?.and_then(|n| PhoneNumber::parse(&n).ok());
+                let number = self.read.sms_number_of(message.room_id).await?.and_then(|n| PhoneNumber::parse(&n).ok());
                 self.numbers.lock().expect("numbers lock").insert(message.room_id, number.clone());
                 number
             }
         };
         let Some(from) = number else { return Ok(()) };
-        if let Err(e) =
-            projections::status::wait_for_checkpoints(self.store.pool(), recorded.position, &["reply_numbers"], Duration::from_secs(5))
-                .await
-        {
+        if let Err(e) = self.read.wait_for(recorded.position, &["reply_numbers"], Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "bridging before the reply-numbers read model caught up");
         }
         // A guest on IRC has no account: nobody can have muted them personally (nil sender).
-        let recipients = self.read.fan_out(message.room_id, message.author_id.unwrap_or(Uuid::nil())).await.map_err(unavailable)?;
+        let recipients = self.read.fan_out(message.room_id, message.author_id.unwrap_or(Uuid::nil())).await?;
         let text = bridged_text(&message);
         let parts = split(&text, MAX_SMS_CHARS);
         let metadata = recorded.metadata.caused_by(recorded.event_id, domain::Actor::System, Gateway::Sms);

@@ -3,9 +3,9 @@
 //! (`sms.inbound_received` on `sms_inbound-<room>`, with event ids derived from the SID, so Twilio's retries store
 //! nothing new). Interpreting the text (commands, fan-out) continues from the log.
 
-use deadpool_postgres::Pool;
 use domain::events::InboundSmsReceived;
 use domain::{Event, Metadata, PhoneNumber, StreamName};
+use projections::{ProjectionError, ReadModels};
 use store::executor::derive_event_id;
 use store::{CommandExecutor, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position};
 use uuid::Uuid;
@@ -29,6 +29,8 @@ pub enum InboundError {
     UnknownNumber(PhoneNumber),
     #[error("recording the message failed: {0}")]
     Store(String),
+    #[error("finding the room of the number failed: {0}")]
+    ReadModel(#[from] ProjectionError),
 }
 
 /// A decoded inbound message.
@@ -111,13 +113,8 @@ pub fn inbound_from_params(params: &[(String, String)]) -> Result<InboundSms, In
 }
 
 /// The room bound to a Twilio number (from the rooms read model).
-pub async fn room_of_number(pool: &Pool, number: &PhoneNumber) -> Result<Option<Uuid>, InboundError> {
-    let client = pool.get().await.map_err(|e| InboundError::Store(e.to_string()))?;
-    let row = client
-        .query_opt("SELECT room_id FROM read.room_sms_numbers WHERE number = $1", &[&number.as_str()])
-        .await
-        .map_err(|e| InboundError::Store(e.to_string()))?;
-    Ok(row.map(|r| r.get(0)))
+pub async fn room_of_number(read: &ReadModels, number: &PhoneNumber) -> Result<Option<Uuid>, InboundError> {
+    Ok(read.room_of_sms_number(number.as_str()).await?)
 }
 
 /// Records the message in the room's inbound stream (`sms_inbound-<room>`), once per SID.
@@ -126,8 +123,8 @@ pub async fn room_of_number(pool: &Pool, number: &PhoneNumber) -> Result<Option<
 /// room's existence was just checked), and it lives apart from the room's own stream, so a
 /// burst of webhooks never fights the room's commands over its version. The event id is derived from the SID, so the
 /// store's idempotent append turns a Twilio retry into the original result.
-pub async fn record(executor: &CommandExecutor<PgEventStore>, pool: &Pool, sms: &InboundSms) -> Result<Recorded, InboundError> {
-    let room_id = room_of_number(pool, &sms.to).await?.ok_or_else(|| InboundError::UnknownNumber(sms.to.clone()))?;
+pub async fn record(executor: &CommandExecutor<PgEventStore>, read: &ReadModels, sms: &InboundSms) -> Result<Recorded, InboundError> {
+    let room_id = room_of_number(read, &sms.to).await?.ok_or_else(|| InboundError::UnknownNumber(sms.to.clone()))?;
     let event = Event::InboundSmsReceived(InboundSmsReceived {
         message_sid: sms.message_sid.clone(),
         from: sms.from.clone(),

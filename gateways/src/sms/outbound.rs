@@ -84,7 +84,7 @@ impl DeliverySender {
     /// loop with an error; the caller restarts it after a pause, from the checkpoint.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), OutboundError> {
         let after = self.store.load_checkpoint(SUBSCRIBER).await?;
-        let mut batches = self.store.subscribe_all(after, Filter::event_types(["delivery.queued"])).ready_chunks(256);
+        let mut batches = self.store.subscribe_all(after, Filter::event_types([DeliveryQueued::EVENT_TYPE])).ready_chunks(256);
         loop {
             let batch = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return Ok(()),

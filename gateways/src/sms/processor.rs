@@ -15,6 +15,7 @@ use domain::{
     NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, Speaker, StreamName, User, UserCommand,
 };
 use futures::StreamExt;
+use projections::{ProjectionError, ReadModels};
 use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -32,6 +33,8 @@ pub enum ProcessError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Command(String),
+    #[error("reading the read models failed: {0}")]
+    ReadModel(#[from] ProjectionError),
 }
 
 impl<E: std::error::Error + 'static> From<ExecuteError<E>> for ProcessError {
@@ -47,6 +50,7 @@ impl<E: std::error::Error + 'static> From<ExecuteError<E>> for ProcessError {
 pub struct SmsProcessor {
     store: PgEventStore,
     executor: CommandExecutor<PgEventStore>,
+    read: ReadModels,
     /// How long fan-out waits for the reply-numbers read model to include the message.
     read_model_wait: Duration,
 }
@@ -69,14 +73,20 @@ impl Inbound<'_> {
 
 impl SmsProcessor {
     pub fn new(store: PgEventStore) -> Self {
+        let read = ReadModels::new(store.pool().clone());
+        Self::with_read_models(store, read)
+    }
+
+    /// A processor that asks `read` for what it needs of the read models.
+    pub fn with_read_models(store: PgEventStore, read: ReadModels) -> Self {
         let executor = CommandExecutor::new(std::sync::Arc::new(store.clone()));
-        Self { store, executor, read_model_wait: Duration::from_secs(5) }
+        Self { store, executor, read, read_model_wait: Duration::from_secs(5) }
     }
 
     /// Follows the log until `shutdown` turns true. Errors other than a refused command stop
     /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
-        let filter = Filter::event_types(["sms.inbound_received"]);
+        let filter = Filter::event_types([InboundSmsReceived::EVENT_TYPE]);
         self.store.follow(SUBSCRIBER, filter, FirstStart::Beginning, shutdown, |recorded| async move { self.handle(&recorded).await }).await
     }
 
@@ -316,25 +326,14 @@ impl SmsProcessor {
         let Ok(nick) = Nick::parse(asked) else {
             return self.reply(inbound, Some(user_id), &format!("{asked} is not a nick")).await;
         };
-        let client = self.store.pool().get().await.map_err(|e| ProcessError::Command(e.to_string()))?;
-        let row = client
-            .query_opt("SELECT nick, created_at, private, phone FROM read.users WHERE nick_fold = $1", &[&nick.casefold()])
-            .await
-            .map_err(|e| ProcessError::Command(e.to_string()))?;
-        let Some(row) = row else {
+        let Some(profile) = self.read.profile_by_nick(&nick.casefold()).await? else {
             return self.reply(inbound, Some(user_id), &format!("nobody is called {nick}")).await;
         };
-        let (shown, since, private, phone): (String, chrono::DateTime<chrono::Utc>, bool, Option<String>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
-        let mut text = format!("{shown}: member since {}", since.format("%Y-%m-%d"));
-        let seen = projections::ReadModels::new(self.store.pool().clone())
-            .last_seen(&nick.casefold())
-            .await
-            .map_err(|e| ProcessError::Command(e.to_string()))?;
-        if let Some(seen) = seen {
+        let mut text = format!("{}: member since {}", profile.nick, profile.created_at.format("%Y-%m-%d"));
+        if let Some(seen) = self.read.last_seen(&nick.casefold()).await? {
             text.push_str(&format!(", last seen {} UTC", seen.at.format("%Y-%m-%d %H:%M")));
         }
-        if let (false, Some(phone)) = (private, phone) {
+        if let (false, Some(phone)) = (profile.private, profile.phone) {
             text.push_str(&format!(", {phone}"));
         }
         self.reply(inbound, Some(user_id), &format!("{text}.")).await
@@ -367,23 +366,13 @@ impl SmsProcessor {
 
     /// `#resend <n>`: the last n room texts delivered to this member, again.
     async fn resend(&self, inbound: &Inbound<'_>, user_id: Uuid, count: u8) -> Result<(), ProcessError> {
-        let client = self.store.pool().get().await.map_err(|e| ProcessError::Command(e.to_string()))?;
-        let rows = client
-            .query(
-                "SELECT body FROM (SELECT body, queued_at, segment FROM read.deliveries \
-                   WHERE room_id = $1 AND recipient = $2 AND cause_message_id IS NOT NULL AND status <> 'failed' \
-                   ORDER BY queued_at DESC, segment DESC LIMIT $3) last ORDER BY queued_at, segment",
-                &[&inbound.room_id, &user_id, &i64::from(count)],
-            )
-            .await
-            .map_err(|e| ProcessError::Command(e.to_string()))?;
-        if rows.is_empty() {
+        let bodies = self.read.last_room_texts(inbound.room_id, user_id, i64::from(count)).await?;
+        if bodies.is_empty() {
             return self.reply(inbound, Some(user_id), "Nothing to resend yet.").await;
         }
         let to = inbound.sms.from.clone();
-        for (i, row) in rows.iter().enumerate() {
-            let body: String = row.get(0);
-            self.queue(inbound, Some(user_id), &to, &body, &format!("resend:{i}"), None).await?;
+        for (i, body) in bodies.iter().enumerate() {
+            self.queue(inbound, Some(user_id), &to, body, &format!("resend:{i}"), None).await?;
         }
         Ok(())
     }
@@ -392,15 +381,11 @@ impl SmsProcessor {
     /// read model has caught up with the message (so joins, leaves, stops and mutes before it
     /// count).
     async fn fan_out(&self, inbound: &Inbound<'_>, sender: Uuid, nick: &Nick, body: &str, position: Position) -> Result<(), ProcessError> {
-        let pool = self.store.pool();
-        if let Err(e) = projections::status::wait_for_checkpoints(pool, position, &["reply_numbers"], self.read_model_wait).await {
+        if let Err(e) = self.read.wait_for(position, &["reply_numbers"], self.read_model_wait).await {
             // Better late than never: deliver to who the read model knows now.
             tracing::warn!(error = %e, "fan-out before the reply-numbers read model caught up");
         }
-        let recipients = projections::ReadModels::new(pool.clone())
-            .fan_out(inbound.room_id, sender)
-            .await
-            .map_err(|e| ProcessError::Command(e.to_string()))?;
+        let recipients = self.read.fan_out(inbound.room_id, sender).await?;
         let text = format!("[{nick}] {body}");
         let message_id = inbound.key("message");
         // Each delivery is its own stream, so they are queued concurrently: the store's group

@@ -1,4 +1,7 @@
-//! The read models, one module per projection: its DDL (`sql/<name>.sql`) and its handler.
+//! The read models, one directory per projection: its DDL (`schema.sql`), its writer (the
+//! [`Projection`](crate::Projection): the events it reads and the statements they become) and its
+//! queries (`queries.rs`: the [`ReadModels`](crate::ReadModels) methods over its tables and the
+//! typed rows they return). Nothing outside this crate writes SQL over `read.*`.
 //!
 //! Temporal tables (`*_history`, `memberships`, `room_mutes`, `personal_mutes`, `bans`) keep a
 //! `valid tstzrange` per period. A change closes the open period and opens the next one, both at

@@ -1,10 +1,10 @@
-//! `reply_numbers`: who receives a member's message in an SMS room (the fan-out list).
+//! The `reply_numbers` projection: the events it reads and the statements they become.
 //!
 //! A member receives SMS when they joined by SMS (with their phone number), have not
 //! stopped, and have not personally muted the sender. Room mutes and bans are the sender's side
 //! and are checked by the gateway before fanning out.
 
-use domain::Event;
+use domain::{Event, events};
 use store::Envelope;
 
 use crate::params;
@@ -44,46 +44,6 @@ const REFRESH_LISTS: &str = "WITH touched AS ( \
      INSERT INTO sms_room_lists (room_id, user_ids, phones, nicks) SELECT * FROM lists \
      ON CONFLICT (room_id) DO UPDATE SET user_ids = excluded.user_ids, phones = excluded.phones, nicks = excluded.nicks";
 
-/// A room's list and the members who muted `$2` (the sender) there: one row. The caller leaves
-/// out the sender and the muters ([`Recipients::receivers`]). `$3`: whether to return the nicks
-/// (the SMS fan-out has no use for them; not asked for, they are not even read).
-pub const ROOM_LIST_SQL: &str = "SELECT l.user_ids, l.phones, CASE WHEN $3 THEN l.nicks ELSE '{}'::text[] END, \
-         coalesce((SELECT array_agg(m.muter) FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2), '{}') \
-     FROM read.sms_room_lists l WHERE l.room_id = $1";
-
-/// The same list computed from `sms_recipients`, for readers of a version 1 generation (live
-/// while version 2 is being built after an upgrade; it has no `sms_room_lists`). Sender and
-/// muters are already left out; the muters column is empty.
-pub const ROOM_LIST_FROM_RECIPIENTS_SQL: &str = "SELECT coalesce(array_agg(r.user_id), '{}'), coalesce(array_agg(r.phone), '{}'), \
-         coalesce(array_agg(r.nick), '{}'), '{}'::uuid[] \
-     FROM read.sms_recipients r \
-     WHERE r.room_id = $1 AND r.user_id <> $2 AND NOT r.stopped \
-       AND r.user_id NOT IN (SELECT m.muter FROM read.sms_personal_mutes m WHERE m.room_id = $1 AND m.mutee = $2)";
-
-/// A room's recipient list as stored, with the sender's muters.
-pub struct Recipients {
-    pub user_ids: Vec<uuid::Uuid>,
-    pub phones: Vec<String>,
-    /// Empty when not asked for.
-    pub nicks: Vec<String>,
-    pub muters: Vec<uuid::Uuid>,
-}
-
-impl Recipients {
-    /// `(user_id, phone, nick)` of everyone listed but the sender and those who muted them; the
-    /// nick is empty when it was not asked for.
-    pub fn receivers(self, sender: uuid::Uuid) -> impl Iterator<Item = (uuid::Uuid, String, String)> {
-        let muters = self.muters;
-        let nicks = self.nicks.into_iter().chain(std::iter::repeat_with(String::new));
-        self.user_ids
-            .into_iter()
-            .zip(self.phones)
-            .zip(nicks)
-            .filter(move |((id, _), _)| *id != sender && !muters.contains(id))
-            .map(|((id, phone), nick)| (id, phone, nick))
-    }
-}
-
 impl Projection for ReplyNumbers {
     fn name(&self) -> &'static str {
         "reply_numbers"
@@ -96,19 +56,19 @@ impl Projection for ReplyNumbers {
 
     fn event_types(&self) -> &'static [&'static str] {
         &[
-            "user.phone_bound",
-            "user.sms_stopped",
-            "user.sms_started",
-            "user.nick_changed",
-            "room.member_joined",
-            "room.member_left",
-            "room.personal_mute_set",
-            "room.personal_mute_lifted",
+            events::PhoneBound::EVENT_TYPE,
+            events::SmsStopped::EVENT_TYPE,
+            events::SmsStarted::EVENT_TYPE,
+            events::NickChanged::EVENT_TYPE,
+            events::MemberJoined::EVENT_TYPE,
+            events::MemberLeft::EVENT_TYPE,
+            events::PersonalMuteSet::EVENT_TYPE,
+            events::PersonalMuteLifted::EVENT_TYPE,
         ]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/reply_numbers.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {

@@ -1,12 +1,11 @@
-//! `users`: identity, nick, phone, level, privacy, web account, IRC identity and session state;
-//! IRC sessions and tokens, API tokens; temporal nick, level and privacy history.
+//! The `users` projection: the events it reads and the statements they become.
 
 use chrono::{DateTime, Utc};
-use domain::Event;
+use domain::{Event, events};
 use store::Envelope;
 use uuid::Uuid;
 
-use super::snake;
+use crate::models::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -58,29 +57,29 @@ impl Projection for Users {
 
     fn event_types(&self) -> &'static [&'static str] {
         &[
-            "user.registered",
-            "user.nick_changed",
-            "user.phone_bound",
-            "user.web_account_created",
-            "user.email_verified",
-            "user.about_changed",
-            "user.privacy_changed",
-            "user.level_changed",
-            "user.irc_token_issued",
-            "user.irc_token_revoked",
-            "user.irc_identity_registered",
-            "user.irc_session_started",
-            "user.irc_login_locked",
-            "user.irc_session_ended",
-            "user.sms_stopped",
-            "user.sms_started",
-            "user.api_token_issued",
-            "user.api_token_revoked",
+            events::UserRegistered::EVENT_TYPE,
+            events::NickChanged::EVENT_TYPE,
+            events::PhoneBound::EVENT_TYPE,
+            events::WebAccountCreated::EVENT_TYPE,
+            events::EmailVerified::EVENT_TYPE,
+            events::AboutChanged::EVENT_TYPE,
+            events::PrivacyChanged::EVENT_TYPE,
+            events::LevelChanged::EVENT_TYPE,
+            events::IrcTokenIssued::EVENT_TYPE,
+            events::IrcTokenRevoked::EVENT_TYPE,
+            events::IrcIdentityRegistered::EVENT_TYPE,
+            events::IrcSessionStarted::EVENT_TYPE,
+            events::IrcLoginLocked::EVENT_TYPE,
+            events::IrcSessionEnded::EVENT_TYPE,
+            events::SmsStopped::EVENT_TYPE,
+            events::SmsStarted::EVENT_TYPE,
+            events::ApiTokenIssued::EVENT_TYPE,
+            events::ApiTokenRevoked::EVENT_TYPE,
         ]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/users.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {

@@ -1,13 +1,12 @@
-//! `rooms`: rooms, their IRC/SMS bindings, members (now and over time), bans, room and personal
-//! mutes, ban requests, invites and channel modes.
+//! The `rooms` projection: the events it reads and the statements they become.
 
 use chrono::{DateTime, Utc};
 use domain::Event;
-use domain::events::{BanTarget, ChannelMode, Invitee, MemberRef};
+use domain::events::{self, BanTarget, ChannelMode, Invitee, MemberRef};
 use store::Envelope;
 use uuid::Uuid;
 
-use super::snake;
+use crate::models::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -82,34 +81,34 @@ impl Projection for Rooms {
 
     fn event_types(&self) -> &'static [&'static str] {
         &[
-            "room.created",
-            "room.renamed",
-            "room.invite_only_changed",
-            "room.irc_channel_bound",
-            "room.irc_channel_unbound",
-            "room.sms_number_bound",
-            "room.sms_number_unbound",
-            "room.topic_set",
-            "room.member_joined",
-            "room.member_left",
-            "room.mute_set",
-            "room.mute_lifted",
-            "room.personal_mute_set",
-            "room.personal_mute_lifted",
-            "room.user_banned",
-            "room.user_unbanned",
-            "room.ban_requested",
-            "room.ban_request_approved",
-            "room.ban_request_rejected",
-            "room.invite_issued",
-            "room.invite_accepted",
-            "room.channel_mode_changed",
-            "user.nick_changed",
+            events::RoomCreated::EVENT_TYPE,
+            events::RoomRenamed::EVENT_TYPE,
+            events::InviteOnlyChanged::EVENT_TYPE,
+            events::IrcChannelBound::EVENT_TYPE,
+            events::IrcChannelUnbound::EVENT_TYPE,
+            events::SmsNumberBound::EVENT_TYPE,
+            events::SmsNumberUnbound::EVENT_TYPE,
+            events::TopicSet::EVENT_TYPE,
+            events::MemberJoined::EVENT_TYPE,
+            events::MemberLeft::EVENT_TYPE,
+            events::RoomMuteSet::EVENT_TYPE,
+            events::RoomMuteLifted::EVENT_TYPE,
+            events::PersonalMuteSet::EVENT_TYPE,
+            events::PersonalMuteLifted::EVENT_TYPE,
+            events::UserBanned::EVENT_TYPE,
+            events::UserUnbanned::EVENT_TYPE,
+            events::BanRequested::EVENT_TYPE,
+            events::BanRequestApproved::EVENT_TYPE,
+            events::BanRequestRejected::EVENT_TYPE,
+            events::InviteIssued::EVENT_TYPE,
+            events::InviteAccepted::EVENT_TYPE,
+            events::ChannelModeChanged::EVENT_TYPE,
+            events::NickChanged::EVENT_TYPE,
         ]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/rooms.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {

@@ -85,7 +85,7 @@ CREATE INDEX irc_tokens_user ON irc_tokens (user_id);
 -- Who had a nick at T. Not an exclusion constraint: the release by one user and the claim by
 -- the next are recorded by different transactions whose clocks may disagree by microseconds.
 CREATE INDEX nick_history_nick ON nick_history USING gist (nick_fold, valid);
--- No two periods of one user overlap: checked by every write once added (see rooms.sql).
+-- No two periods of one user overlap: checked by every write once added (see rooms/schema.sql).
 ALTER TABLE nick_history ADD CONSTRAINT nick_history_no_overlap EXCLUDE USING gist (user_id WITH =, valid WITH &&);
 ALTER TABLE level_history ADD CONSTRAINT level_history_no_overlap EXCLUDE USING gist (user_id WITH =, valid WITH &&);
 ALTER TABLE privacy_history ADD CONSTRAINT privacy_history_no_overlap EXCLUDE USING gist (user_id WITH =, valid WITH &&);

@@ -1,9 +1,9 @@
-//! `history`: the messages of every room, written set-based (one statement per batch).
+//! The `history` projection: the events it reads and the statements they become.
 
-use domain::Event;
+use domain::{Event, events};
 use store::Envelope;
 
-use super::snake;
+use crate::models::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -24,11 +24,11 @@ impl Projection for History {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["room.message_posted"]
+        &[events::MessagePosted::EVENT_TYPE]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/history.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {

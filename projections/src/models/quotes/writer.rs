@@ -1,6 +1,6 @@
-//! `quotes`: the quote book (full-text searchable) and the info items.
+//! The `quotes` projection: the events it reads and the statements they become.
 
-use domain::Event;
+use domain::{Event, events};
 use store::Envelope;
 
 use crate::params;
@@ -29,11 +29,17 @@ impl Projection for Quotes {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["quote.added", "quote.deleted", "info.added", "info.replaced", "info.deleted"]
+        &[
+            events::QuoteAdded::EVENT_TYPE,
+            events::QuoteDeleted::EVENT_TYPE,
+            events::InfoItemAdded::EVENT_TYPE,
+            events::InfoItemReplaced::EVENT_TYPE,
+            events::InfoItemDeleted::EVENT_TYPE,
+        ]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/quotes.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {

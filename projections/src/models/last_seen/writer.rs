@@ -1,4 +1,4 @@
-//! `last_seen`: when and where each nick was last seen, and what they said or did (`.seen`).
+//! The `last_seen` projection: the events it reads and the statements they become.
 //!
 //! Only the latest activity per (nick, room) matters, so a batch is folded in memory first and
 //! written as one set-based upsert: the hot path (every message) costs a few microseconds.
@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::events::MessageKind;
+use domain::events::{self, MessageKind};
 use domain::{Event, Gateway};
 use store::Envelope;
 use uuid::Uuid;
 
-use super::snake;
+use super::Activity;
+use crate::models::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -27,8 +28,8 @@ struct Seen {
     nick: String,
     user_id: Option<Uuid>,
     at: DateTime<Utc>,
-    gateway: String,
-    activity: &'static str,
+    gateway: Gateway,
+    activity: Activity,
     detail: Option<String>,
 }
 
@@ -42,11 +43,17 @@ impl Projection for LastSeen {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["room.message_posted", "room.member_joined", "room.member_left", "room.member_kicked", "user.nick_changed"]
+        &[
+            events::MessagePosted::EVENT_TYPE,
+            events::MemberJoined::EVENT_TYPE,
+            events::MemberLeft::EVENT_TYPE,
+            events::MemberKicked::EVENT_TYPE,
+            events::NickChanged::EVENT_TYPE,
+        ]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/last_seen.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {
@@ -65,15 +72,15 @@ impl Projection for LastSeen {
             match &envelope.event {
                 Event::MessagePosted(e) => {
                     let activity = match e.kind {
-                        MessageKind::Say => "said",
-                        MessageKind::Action => "action",
-                        MessageKind::Notice => "notice",
+                        MessageKind::Say => Activity::Said,
+                        MessageKind::Action => Activity::Action,
+                        MessageKind::Notice => Activity::Notice,
                     };
                     let seen = Seen {
                         nick: e.author_nick.to_string(),
                         user_id: e.author_id,
                         at,
-                        gateway: e.gateway.to_string(),
+                        gateway: e.gateway,
                         activity,
                         detail: Some(e.body.to_string()),
                     };
@@ -84,8 +91,8 @@ impl Projection for LastSeen {
                         nick: e.member.nick.to_string(),
                         user_id: e.member.user_id,
                         at,
-                        gateway: e.gateway.to_string(),
-                        activity: "joined",
+                        gateway: e.gateway,
+                        activity: Activity::Joined,
                         detail: None,
                     };
                     see(e.member.nick.casefold(), e.room_id, seen);
@@ -95,8 +102,8 @@ impl Projection for LastSeen {
                         nick: e.member.nick.to_string(),
                         user_id: e.member.user_id,
                         at,
-                        gateway: envelope.metadata.gateway.to_string(),
-                        activity: "left",
+                        gateway: envelope.metadata.gateway,
+                        activity: Activity::Left,
                         detail: Some(snake(&e.reason)),
                     };
                     see(e.member.nick.casefold(), e.room_id, seen);
@@ -106,8 +113,8 @@ impl Projection for LastSeen {
                         nick: e.member.nick.to_string(),
                         user_id: e.member.user_id,
                         at,
-                        gateway: envelope.metadata.gateway.to_string(),
-                        activity: "kicked",
+                        gateway: envelope.metadata.gateway,
+                        activity: Activity::Kicked,
                         detail: e.reason.as_ref().map(|r| r.to_string()),
                     };
                     see(e.member.nick.casefold(), e.room_id, seen);
@@ -121,8 +128,8 @@ impl Projection for LastSeen {
                         nick: e.old.to_string(),
                         user_id: Some(e.user_id),
                         at,
-                        gateway: gateway.to_string(),
-                        activity: "nick_changed",
+                        gateway,
+                        activity: Activity::NickChanged,
                         detail: Some(e.new.to_string()),
                     };
                     see(e.old.casefold(), Uuid::nil(), seen);
@@ -151,8 +158,8 @@ impl Projection for LastSeen {
             nicks.push(seen.nick);
             users.push(seen.user_id);
             times.push(seen.at);
-            gateways.push(seen.gateway);
-            activities.push(seen.activity.to_string());
+            gateways.push(seen.gateway.as_str().to_owned());
+            activities.push(seen.activity.as_str().to_owned());
             details.push(seen.detail);
         }
         out.push(UPSERT, params![folds, rooms, nicks, users, times, gateways, activities, details]);

@@ -1,10 +1,10 @@
-//! `deliveries`: outbound SMS per recipient with Twilio SID and status history; inbound SMS.
+//! The `deliveries` projection: the events it reads and the statements they become.
 
 use domain::Event;
-use domain::events::DeliveryStatus;
+use domain::events::{self, DeliveryStatus};
 use store::Envelope;
 
-use super::snake;
+use crate::models::snake;
 use crate::params;
 use crate::projection::Projection;
 use crate::writes::Writes;
@@ -38,17 +38,17 @@ impl Projection for Deliveries {
 
     fn event_types(&self) -> &'static [&'static str] {
         &[
-            "sms.inbound_received",
-            "delivery.queued",
-            "delivery.submitted",
-            "delivery.status_changed",
-            "delivery.failed_permanently",
-            "delivery.recipient_opted_out",
+            events::InboundSmsReceived::EVENT_TYPE,
+            events::DeliveryQueued::EVENT_TYPE,
+            events::DeliverySubmitted::EVENT_TYPE,
+            events::DeliveryStatusChanged::EVENT_TYPE,
+            events::DeliveryFailedPermanently::EVENT_TYPE,
+            events::DeliveryRecipientOptedOut::EVENT_TYPE,
         ]
     }
 
     fn schema(&self) -> &'static str {
-        include_str!("../sql/deliveries.sql")
+        include_str!("schema.sql")
     }
 
     fn apply(&self, events: &[&Envelope<Event>], out: &mut Writes) {
