@@ -39,6 +39,16 @@ impl Parts {
     pub const API_ONLY: Parts = Parts { sms: false, sms_sender: false, irc: false };
 }
 
+/// What the parts are built from. The API still needs the PostgreSQL store itself (the audit log
+/// reads it directly); the gateways only append and read, so they get the log behind the
+/// backend-neutral trait, and the read models.
+struct Wiring {
+    store: store::PgEventStore,
+    log: store::SharedStore,
+    read: projections::ReadModels,
+    runners: Arc<projections::Runners>,
+}
+
 /// Why a part ended.
 type PartOutcome = anyhow::Result<()>;
 
@@ -81,8 +91,8 @@ impl Running {
     }
 
     /// The SMS processor and the SMS bridge.
-    fn start_sms(&mut self, store: &store::PgEventStore, restart_delay: Duration, stop: &watch::Receiver<bool>) {
-        let processor = gateways::sms::processor::SmsProcessor::new(store.clone());
+    fn start_sms(&mut self, wiring: &Wiring, restart_delay: Duration, stop: &watch::Receiver<bool>) {
+        let processor = gateways::sms::processor::SmsProcessor::new(wiring.log.clone(), wiring.read.clone());
         self.spawn(
             "the SMS processor",
             restarting("the SMS processor", restart_delay, stop.clone(), move |stop| {
@@ -90,7 +100,7 @@ impl Running {
                 async move { processor.run(stop).await }
             }),
         );
-        let bridge = gateways::sms::bridge::SmsBridge::new(store.clone());
+        let bridge = gateways::sms::bridge::SmsBridge::new(wiring.log.clone(), wiring.read.clone());
         self.spawn(
             "the SMS bridge",
             restarting("the SMS bridge", restart_delay, stop.clone(), move |stop| {
@@ -129,7 +139,13 @@ impl Application {
         let runners =
             Arc::new(projections::Runners::start(store.clone(), database, projections::projection::all(), settings.runner_options()));
         let mut parts = Running { tasks: JoinSet::new(), names: Default::default() };
-        let started = Self::start_parts(settings, &store, &runners, enabled, twilio, &stop, &mut parts).await;
+        let wiring = Wiring {
+            store: store.clone(),
+            log: Arc::new(store.clone()),
+            read: projections::ReadModels::new(store.pool().clone()),
+            runners: runners.clone(),
+        };
+        let started = Self::start_parts(settings, &wiring, enabled, twilio, &stop, &mut parts).await;
         let (api, irc_bot) = match started {
             Ok(started) => started,
             Err(e) => {
@@ -162,22 +178,21 @@ impl Application {
     /// Sets up the API and starts the enabled gateways' parts.
     async fn start_parts(
         settings: &Settings,
-        store: &store::PgEventStore,
-        runners: &Arc<projections::Runners>,
+        wiring: &Wiring,
         enabled: Parts,
         twilio: Option<gateways::sms::twilio::TwilioClient>,
         stop: &watch::Receiver<bool>,
         parts: &mut Running,
     ) -> anyhow::Result<(Arc<api::App>, Option<gateways::irc::bot::Bot>)> {
         api::metrics::install();
-        let api = api::App::new(store.clone(), Some(runners.clone()), settings.api.clone()).context("setting up the API")?;
+        let api = api::App::new(wiring.store.clone(), Some(wiring.runners.clone()), settings.api.clone()).context("setting up the API")?;
         let restart_delay = Duration::from_millis(settings.server.restart_delay_ms);
         if enabled.sms {
-            parts.start_sms(store, restart_delay, stop);
+            parts.start_sms(wiring, restart_delay, stop);
         }
         match twilio {
             Some(client) => {
-                let sender = gateways::sms::outbound::DeliverySender::new(store.clone(), client, settings.outbound_options());
+                let sender = gateways::sms::outbound::DeliverySender::new(wiring.log.clone(), client, settings.outbound_options());
                 parts.spawn(
                     "the SMS sender",
                     restarting("the SMS sender", restart_delay, stop.clone(), move |stop| {
@@ -191,15 +206,15 @@ impl Application {
         let irc_bot = match settings.irc.bot_settings(&settings.api.public_url).filter(|_| enabled.irc) {
             Some(irc) => {
                 if let Some(channel) = &settings.irc.demo_channel {
-                    gateways::irc::demo::ensure_channel(store, channel).await.context("binding the demo channel")?;
+                    gateways::irc::demo::ensure_channel(&wiring.log, &wiring.read, channel).await.context("binding the demo channel")?;
                 }
-                let bot = gateways::irc::bot::Bot::start(irc, store.clone(), projections::ReadModels::new(store.pool().clone()));
+                let bot = gateways::irc::bot::Bot::start(irc, wiring.log.clone(), wiring.read.clone());
                 let connection = gateways::irc::connection::run(bot.clone(), stop.clone());
                 parts.spawn("the IRC connection", async move {
                     connection.await;
                     Ok(())
                 });
-                let relay_store = store.clone();
+                let relay_store = wiring.log.clone();
                 parts.spawn(
                     "the IRC relay",
                     restarting("the IRC relay", restart_delay, stop.clone(), {

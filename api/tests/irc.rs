@@ -57,10 +57,10 @@ async fn world_with(sms_number: Option<&str>) -> World {
         public_url: "http://switchboard.test".into(),
         ..IrcSettings::default()
     };
-    let bot = Bot::start(settings, app.store.clone(), projections::ReadModels::new(app.store.pool().clone()));
+    let bot = Bot::start(settings, app.log(), app.app.read.clone());
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(gateways::irc::connection::run(bot.clone(), stopped.clone()));
-    tokio::spawn(gateways::irc::relay::run(bot.clone(), app.store.clone(), stopped));
+    tokio::spawn(gateways::irc::relay::run(bot.clone(), app.log(), stopped));
     let world = World { app, ircd, bot, room_id, admin, _stop: stop };
     wait_until(|| world.bot.has_joined(CHANNEL)).await;
     world
@@ -377,8 +377,8 @@ async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
     const DAVE: &str = "+15551230001";
     let w = world_with(Some(NUMBER)).await;
     let (_stop, stopped) = watch::channel(false);
-    let processor = gateways::sms::processor::SmsProcessor::new(w.app.store.clone());
-    let bridge = gateways::sms::bridge::SmsBridge::new(w.app.store.clone());
+    let processor = gateways::sms::processor::SmsProcessor::new(w.app.log(), w.app.app.read.clone());
+    let bridge = gateways::sms::bridge::SmsBridge::new(w.app.log(), w.app.app.read.clone());
     let stopped2 = stopped.clone();
     tokio::spawn(async move { processor.run(stopped2).await });
     tokio::spawn(async move { bridge.run(stopped).await });

@@ -69,7 +69,7 @@ async fn app_with_sms_room() -> (TestApp, support::Session, Value) {
 
 /// Runs the SMS processor on the app's log until the returned handle is dropped.
 fn start_processor(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
-    let processor = gateways::sms::processor::SmsProcessor::new(app.store.clone());
+    let processor = gateways::sms::processor::SmsProcessor::new(app.log(), app.app.read.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move { processor.run(stopped).await });
     stop
@@ -274,7 +274,7 @@ async fn queued_texts_reach_twilio_once_through_outages_and_opt_outs_stop_the_me
         max_backoff: std::time::Duration::from_millis(50),
         ..Default::default()
     };
-    let sender = gateways::sms::outbound::DeliverySender::new(app.store.clone(), client, options);
+    let sender = gateways::sms::outbound::DeliverySender::new(app.log(), client, options);
     let _processor = start_processor(&app);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move { sender.run(stopped).await });
@@ -470,7 +470,7 @@ async fn a_sender_killed_while_twilio_is_answering_and_restarted_never_sends_a_t
         })
         .unwrap();
         let options = gateways::sms::outbound::OutboundOptions { per_number_per_second: None, ..Default::default() };
-        gateways::sms::outbound::DeliverySender::new(app.store.clone(), client, options)
+        gateways::sms::outbound::DeliverySender::new(app.log(), client, options)
     };
     let _processor = start_processor(&app);
     // Twilio accepts at once but answers late: the sender is killed inside that window.

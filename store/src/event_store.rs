@@ -14,6 +14,10 @@ use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVer
 /// event as it becomes readable, each exactly once and in log order.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
 
+/// An event store shared by the parts of a process, whichever backend it is: what gateways hold
+/// when they only append and read.
+pub type SharedStore = std::sync::Arc<dyn EventStore>;
+
 /// The event store. Implemented by the PostgreSQL backend (default) and the KurrentDB backend;
 /// the conformance suite in `testing` runs against any implementation.
 #[async_trait]

@@ -16,7 +16,7 @@ pub mod postgres;
 pub mod types;
 
 pub use error::StoreError;
-pub use event_store::{EventStore, EventStream};
+pub use event_store::{EventStore, EventStream, SharedStore};
 pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded};
 pub use follow::{FirstStart, follow};
 pub use postgres::{PgEventStore, PgStoreOptions};

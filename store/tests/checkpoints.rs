@@ -36,7 +36,7 @@ async fn a_follower_that_fails_midway_resumes_after_the_last_event_it_handled_an
         let (store, seen) = (store.clone(), seen.clone());
         async move {
             let (_stop, stopped) = tokio::sync::watch::channel(false);
-            let run = store.follow("gateway:test", store::Filter::all(), store::FirstStart::Beginning, stopped, |recorded| {
+            let run = store::follow(&store, "gateway:test", store::Filter::all(), store::FirstStart::Beginning, stopped, |recorded| {
                 let seen = seen.clone();
                 async move {
                     if Some(recorded.stream_version) == fail_at {

@@ -47,7 +47,7 @@ pub enum Bucket {
     Day,
 }
 
-/// Levels by name (SPEC §1).
+/// Levels by name, 0 guest … 5 superuser (docs/commands.md#levels).
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "Level")]
 pub enum LevelName {

@@ -78,6 +78,11 @@ impl TestApp {
         panic!("the app did not become ready");
     }
 
+    /// The log as the gateways hold it (behind the backend-neutral trait).
+    pub fn log(&self) -> store::SharedStore {
+        Arc::new(self.store.clone())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

@@ -1,13 +1,12 @@
 //! The demo room: a channel named in the settings is bound to a room at start, so a fresh
 //! `scripts/run` has somewhere to talk without any set-up through GraphQL.
 
-use std::sync::Arc;
-
 use domain::{Actor, Gateway, IrcChannel, Level, Metadata, Room, RoomCommand, RoomName, StreamName};
 use store::{CommandExecutor, ExecuteError};
 use uuid::Uuid;
 
-use super::bot::Store;
+use projections::ReadModels;
+use store::SharedStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -21,11 +20,11 @@ pub enum DemoError {
 /// the rooms read model knows, since the bot reads its channels from there. The room id is
 /// derived from the channel name, so running this on every start (or from two processes) is
 /// harmless.
-pub async fn ensure_channel(store: &Store, channel: &str) -> Result<Uuid, DemoError> {
+pub async fn ensure_channel(store: &SharedStore, read: &ReadModels, channel: &str) -> Result<Uuid, DemoError> {
     let irc_channel = IrcChannel::parse(channel).map_err(|_| DemoError::BadChannel(channel.to_owned()))?;
     let name = RoomName::parse(channel.trim_start_matches(['#', '&'])).map_err(|_| DemoError::BadChannel(channel.to_owned()))?;
     let room_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("switchboard:irc-demo:{}", irc_channel.casefold()).as_bytes());
-    let executor = CommandExecutor::new(Arc::new(store.clone()));
+    let executor = CommandExecutor::new(store.clone());
     let stream = StreamName::room(room_id);
     let metadata = Metadata::new(Actor::System, Gateway::System);
     let (room, _) = executor.load::<Room>(&stream).await.map_err(|e| DemoError::Room(e.to_string()))?;
@@ -37,7 +36,7 @@ pub async fn ensure_channel(store: &Store, channel: &str) -> Result<Uuid, DemoEr
         let bind = RoomCommand::BindIrcChannel { channel: irc_channel, key: None, caller_level: Level::Superuser };
         let bound =
             executor.execute::<Room>(&stream, &bind, metadata).await.map_err(|e: ExecuteError<_>| DemoError::Room(e.to_string()))?;
-        projections::status::wait_for_checkpoints(store.pool(), bound.position(), &["rooms"], std::time::Duration::from_secs(10))
+        read.wait_for(bound.position(), &["rooms"], std::time::Duration::from_secs(10))
             .await
             .map_err(|e| DemoError::Room(e.to_string()))?;
     }

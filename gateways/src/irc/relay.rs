@@ -16,7 +16,9 @@ use projections::queries::BoundChannel;
 use store::{Filter, FirstStart, StoreError};
 use tokio::sync::watch;
 
-use super::bot::{Bot, Store};
+use store::SharedStore;
+
+use super::bot::Bot;
 
 pub const SUBSCRIBER: &str = "gateway:irc:relay";
 /// How long a line waits for the bot, connected, to be on its channel before it is given up
@@ -33,18 +35,17 @@ const TYPES: [&str; 6] = [
 ];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
-pub async fn run(bot: Bot, store: Store, shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
+pub async fn run(bot: Bot, store: SharedStore, shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
     let (bot, waiting) = (&bot, &shutdown);
-    store
-        .follow(SUBSCRIBER, Filter::event_types(TYPES), FirstStart::Head, shutdown.clone(), |recorded| async move {
-            let from_irc = recorded.metadata.gateway == Gateway::Irc;
-            match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str()) {
-                Ok(event) => relay(bot, event, from_irc, &mut waiting.clone()).await,
-                Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
-            }
-            Ok(())
-        })
-        .await
+    store::follow(&*store, SUBSCRIBER, Filter::event_types(TYPES), FirstStart::Head, shutdown.clone(), |recorded| async move {
+        let from_irc = recorded.metadata.gateway == Gateway::Irc;
+        match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str()) {
+            Ok(event) => relay(bot, event, from_irc, &mut waiting.clone()).await,
+            Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
+        }
+        Ok(())
+    })
+    .await
 }
 
 async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Receiver<bool>) {

@@ -1,7 +1,7 @@
 //! The bridge towards SMS: what is said in a room from elsewhere (IRC talk and `/me`, the bot
 //! speaking through `.say` or GraphQL's `sendToRoom`) reaches the room's SMS members as
-//! `[nick] text`, one delivery per recipient of the reply-numbers read model (SPEC §1: a room
-//! bound to both an IRC channel and a number is a bridge). Texts that came in by SMS are fanned
+//! `[nick] text`, one delivery per recipient of the reply-numbers read model (a room bound to
+//! both an IRC channel and a number is a bridge: docs/commands.md#bridged-rooms). Texts that came in by SMS are fanned
 //! out by the processor, not here.
 //!
 //! A subscriber with its own checkpoint (`gateway:sms:bridge`); delivery ids derive from the
@@ -16,7 +16,7 @@ use domain::events::{DeliveryQueued, MessageKind, MessagePosted, SmsNumberBound,
 use domain::{Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, PhoneNumber, StreamName};
 use futures::StreamExt;
 use projections::ReadModels;
-use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, RecordedEvent};
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, RecordedEvent, SharedStore};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -26,8 +26,8 @@ pub const SUBSCRIBER: &str = "gateway:sms:bridge";
 
 #[derive(Clone)]
 pub struct SmsBridge {
-    store: PgEventStore,
-    executor: CommandExecutor<PgEventStore>,
+    store: SharedStore,
+    executor: CommandExecutor<dyn EventStore>,
     read: ReadModels,
     /// Each room's SMS number (or none), so talk in IRC-only rooms costs no query per line. Kept
     /// current by the binding events, which the bridge follows in log order with the messages.
@@ -35,20 +35,17 @@ pub struct SmsBridge {
 }
 
 impl SmsBridge {
-    pub fn new(store: PgEventStore) -> Self {
-        let read = ReadModels::new(store.pool().clone());
-        Self::with_read_models(store, read)
-    }
-
-    /// A bridge that asks `read` for what it needs of the read models.
-    pub fn with_read_models(store: PgEventStore, read: ReadModels) -> Self {
-        Self { executor: CommandExecutor::new(Arc::new(store.clone())), store, read, numbers: Arc::default() }
+    /// A bridge that appends to and follows `store` and asks `read` for what it needs of the
+    /// read models.
+    pub fn new(store: SharedStore, read: ReadModels) -> Self {
+        Self { executor: CommandExecutor::new(store.clone()), store, read, numbers: Arc::default() }
     }
 
     /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
         let filter = Filter::event_types([MessagePosted::EVENT_TYPE, SmsNumberBound::EVENT_TYPE, SmsNumberUnbound::EVENT_TYPE]);
-        self.store.follow(SUBSCRIBER, filter, FirstStart::Head, shutdown, |recorded| async move { self.handle(&recorded).await }).await
+        store::follow(&*self.store, SUBSCRIBER, filter, FirstStart::Head, shutdown, |recorded| async move { self.handle(&recorded).await })
+            .await
     }
 
     /// Texts one posted message to the room's SMS members (idempotent).

@@ -7,7 +7,7 @@ use domain::events::InboundSmsReceived;
 use domain::{Event, Metadata, PhoneNumber, StreamName};
 use projections::{ProjectionError, ReadModels};
 use store::executor::derive_event_id;
-use store::{CommandExecutor, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position};
+use store::{CommandExecutor, EventStore, ExpectedVersion, NewEvent, Position};
 use uuid::Uuid;
 
 /// Twilio never sends more than 1,600 characters in one inbound message (it concatenates longer
@@ -123,7 +123,11 @@ pub async fn room_of_number(read: &ReadModels, number: &PhoneNumber) -> Result<O
 /// room's existence was just checked), and it lives apart from the room's own stream, so a
 /// burst of webhooks never fights the room's commands over its version. The event id is derived from the SID, so the
 /// store's idempotent append turns a Twilio retry into the original result.
-pub async fn record(executor: &CommandExecutor<PgEventStore>, read: &ReadModels, sms: &InboundSms) -> Result<Recorded, InboundError> {
+pub async fn record<S: EventStore + ?Sized>(
+    executor: &CommandExecutor<S>,
+    read: &ReadModels,
+    sms: &InboundSms,
+) -> Result<Recorded, InboundError> {
     let room_id = room_of_number(read, &sms.to).await?.ok_or_else(|| InboundError::UnknownNumber(sms.to.clone()))?;
     let event = Event::InboundSmsReceived(InboundSmsReceived {
         message_sid: sms.message_sid.clone(),

@@ -20,7 +20,7 @@ use domain::events::{DeliveryQueued, DeliveryStatus, SmsStopReason};
 use domain::{Delivery, DeliveryCommand, Event, EventCodec, Gateway, Metadata, StreamName, User, UserCommand};
 use futures::StreamExt;
 use rand::Rng;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, PgEventStore, RecordedEvent, StoreError};
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, RecordedEvent, SharedStore, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -66,8 +66,8 @@ pub enum OutboundError {
 
 #[derive(Clone)]
 pub struct DeliverySender {
-    store: PgEventStore,
-    executor: CommandExecutor<PgEventStore>,
+    store: SharedStore,
+    executor: CommandExecutor<dyn EventStore>,
     twilio: TwilioClient,
     options: OutboundOptions,
     /// Per sender number: the earliest moment the next message may go.
@@ -75,8 +75,8 @@ pub struct DeliverySender {
 }
 
 impl DeliverySender {
-    pub fn new(store: PgEventStore, twilio: TwilioClient, options: OutboundOptions) -> Self {
-        let executor = CommandExecutor::new(Arc::new(store.clone()));
+    pub fn new(store: SharedStore, twilio: TwilioClient, options: OutboundOptions) -> Self {
+        let executor = CommandExecutor::new(store.clone());
         Self { store, executor, twilio, options, next_slot: Arc::new(Mutex::new(HashMap::new())) }
     }
 

@@ -16,7 +16,7 @@ use domain::{
 };
 use futures::StreamExt;
 use projections::{ProjectionError, ReadModels};
-use store::{CommandExecutor, ExecuteError, Filter, FirstStart, PgEventStore, Position, RecordedEvent, StoreError};
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, Position, RecordedEvent, SharedStore, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -48,8 +48,8 @@ impl<E: std::error::Error + 'static> From<ExecuteError<E>> for ProcessError {
 
 #[derive(Clone)]
 pub struct SmsProcessor {
-    store: PgEventStore,
-    executor: CommandExecutor<PgEventStore>,
+    store: SharedStore,
+    executor: CommandExecutor<dyn EventStore>,
     read: ReadModels,
     /// How long fan-out waits for the reply-numbers read model to include the message.
     read_model_wait: Duration,
@@ -72,14 +72,10 @@ impl Inbound<'_> {
 }
 
 impl SmsProcessor {
-    pub fn new(store: PgEventStore) -> Self {
-        let read = ReadModels::new(store.pool().clone());
-        Self::with_read_models(store, read)
-    }
-
-    /// A processor that asks `read` for what it needs of the read models.
-    pub fn with_read_models(store: PgEventStore, read: ReadModels) -> Self {
-        let executor = CommandExecutor::new(std::sync::Arc::new(store.clone()));
+    /// A processor that appends to and follows `store` and asks `read` for what it needs of the
+    /// read models.
+    pub fn new(store: SharedStore, read: ReadModels) -> Self {
+        let executor = CommandExecutor::new(store.clone());
         Self { store, executor, read, read_model_wait: Duration::from_secs(5) }
     }
 
@@ -87,7 +83,15 @@ impl SmsProcessor {
     /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
         let filter = Filter::event_types([InboundSmsReceived::EVENT_TYPE]);
-        self.store.follow(SUBSCRIBER, filter, FirstStart::Beginning, shutdown, |recorded| async move { self.handle(&recorded).await }).await
+        store::follow(
+            &*self.store,
+            SUBSCRIBER,
+            filter,
+            FirstStart::Beginning,
+            shutdown,
+            |recorded| async move { self.handle(&recorded).await },
+        )
+        .await
     }
 
     /// Handles one recorded inbound text (idempotent).
@@ -156,7 +160,7 @@ impl SmsProcessor {
         self.executor
             .execute_idempotent::<User>(&user, &UserCommand::BindPhone { phone: phone.clone() }, metadata.clone(), inbound.key("phone"))
             .await?;
-        // SPEC §1: on SMS, having joined makes you a member (level 1).
+        // On SMS, having joined makes you a member, level 1 (docs/commands.md#joining-by-sms).
         let member = UserCommand::ChangeLevel { to: Level::Member, caller_level: Level::Superuser };
         self.executor.execute_idempotent::<User>(&user, &member, Metadata::system(), inbound.key("level")).await?;
         let joining = Joining {

@@ -17,7 +17,6 @@ use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
-use crate::follow::FirstStart;
 use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
 pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
@@ -112,24 +111,6 @@ impl PgEventStore {
     /// A receiver bumped on every wake-up; projections use it to wait for new events.
     pub fn wakeups(&self) -> watch::Receiver<u64> {
         self.inner.wakeups.clone()
-    }
-
-    /// Runs `handle` on every event matching `filter` after `subscriber`'s checkpoint, in log
-    /// order (see [`crate::follow()`]).
-    pub async fn follow<F, Fut, E>(
-        &self,
-        subscriber: &str,
-        filter: crate::types::Filter,
-        first_start: FirstStart,
-        shutdown: watch::Receiver<bool>,
-        handle: F,
-    ) -> Result<(), E>
-    where
-        F: FnMut(crate::types::RecordedEvent) -> Fut,
-        Fut: std::future::Future<Output = Result<(), E>>,
-        E: From<StoreError>,
-    {
-        crate::follow(self, subscriber, filter, first_start, shutdown, handle).await
     }
 }
 

@@ -17,7 +17,7 @@ use domain::events::BanTarget;
 use domain::{HostMask, StreamName};
 use projections::ReadModels;
 use projections::queries::BoundChannel;
-use store::{CommandExecutor, PgEventStore};
+use store::{CommandExecutor, EventStore, SharedStore};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -38,9 +38,9 @@ pub(crate) mod replies;
 mod sessions;
 mod state;
 
-/// The event store the IRC side writes to and reads from: the one place that names it (the
-/// room workers, the relay and the demo binding use it too).
-pub type Store = PgEventStore;
+/// The event store the IRC side writes to and reads from, whichever backend it is: the one place
+/// that names it (the room workers, the relay and the demo binding use it too).
+pub type Store = dyn EventStore;
 
 /// Nicks and channels are compared casefolded (ASCII, as the accepted charset is ASCII).
 fn fold(s: &str) -> String {
@@ -60,8 +60,8 @@ pub struct Bot {
 
 impl Bot {
     /// Builds the bot and starts its control task and sweepers.
-    pub fn start(settings: IrcSettings, store: Store, read: ReadModels) -> Self {
-        let executor = CommandExecutor::new(Arc::new(store));
+    pub fn start(settings: IrcSettings, store: SharedStore, read: ReadModels) -> Self {
+        let executor: CommandExecutor<Store> = CommandExecutor::new(store);
         let (control, jobs) = mpsc::unbounded_channel();
         let live = Live { rooms: RoomWorkers::new(executor.clone()), executor, read };
         let bot = Bot { inner: Arc::new(Inner { state: BotState::new(settings, Outbox::default(), control), live }) };

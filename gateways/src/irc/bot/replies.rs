@@ -6,10 +6,10 @@
 //! as the domain words them and are not repeated here.
 
 use chrono::{DateTime, Utc};
-use domain::Level;
 use domain::User;
 use domain::events::LoginFailureReason;
-use projections::queries::{InfoEntry, Quote, Sighting};
+use domain::{Gateway, Level};
+use projections::queries::{Activity, InfoEntry, Quote, Sighting};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -149,17 +149,17 @@ pub fn never_seen(nick: &str) -> String {
 
 /// Where and when someone was last seen; a private room's text is never repeated.
 pub fn sighting(s: &Sighting) -> String {
-    let place = match (&s.room_name, s.gateway.as_str()) {
-        (Some(room), "sms") => format!(" in {room} (by SMS)"),
+    let place = match (&s.room_name, s.gateway) {
+        (Some(room), Gateway::Sms) => format!(" in {room} (by SMS)"),
         (Some(room), _) => format!(" in {room}"),
         (None, _) => String::new(),
     };
-    let what = match (s.activity.as_str(), s.detail.as_deref(), s.room_private) {
+    let what = match (s.activity, s.detail.as_deref(), s.room_private) {
         (_, _, true) => String::new(),
-        ("said", Some(text), _) => format!(", saying: {text}"),
-        ("action", Some(text), _) => format!(": * {} {text}", s.nick),
-        ("nick_changed", Some(new), _) => format!(", changing nick to {new}"),
-        (activity, _, _) => format!(" ({})", activity.replace('_', " ")),
+        (Activity::Said, Some(text), _) => format!(", saying: {text}"),
+        (Activity::Action, Some(text), _) => format!(": * {} {text}", s.nick),
+        (Activity::NickChanged, Some(new), _) => format!(", changing nick to {new}"),
+        (activity, _, _) => format!(" ({})", activity.as_str().replace('_', " ")),
     };
     format!("{} was last seen {}{place}{what}", s.nick, ago(s.at))
 }

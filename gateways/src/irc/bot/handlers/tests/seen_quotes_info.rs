@@ -16,8 +16,8 @@ fn sighting(nick: &str, room: &str, gateway: &str, activity: &str, detail: Optio
         room_name: Some(room.into()),
         room_private: private,
         at: minutes_ago(3),
-        gateway: gateway.into(),
-        activity: activity.into(),
+        gateway: gateway.parse().unwrap(),
+        activity: activity.parse().unwrap(),
         detail: detail.map(str::to_owned),
     }
 }
@@ -53,13 +53,13 @@ async fn seen_says_when_someone_was_last_there_by_sms_or_doing_something_else() 
     let w = World::new().await;
     *w.memory.sighting.lock().unwrap() = Some(sighting("bob", "lobby", "sms", "action", Some("waves"), false));
     w.says(&person("carol"), None, ".seen bob").await;
-    *w.memory.sighting.lock().unwrap() = Some(sighting("bob", "lobby", "irc", "member_left", None, false));
+    *w.memory.sighting.lock().unwrap() = Some(sighting("bob", "lobby", "irc", "nick_changed", None, false));
     w.says(&person("carol"), None, ".seen bob").await;
     assert_eq!(
         w.sent(),
         [
             "PRIVMSG carol :bob was last seen 3 minutes ago in lobby (by SMS): * bob waves",
-            "PRIVMSG carol :bob was last seen 3 minutes ago in lobby (member left)"
+            "PRIVMSG carol :bob was last seen 3 minutes ago in lobby (nick changed)"
         ]
     );
 }
