@@ -24,8 +24,10 @@ use crate::settings::Settings;
 /// `api.twilio_auth_token`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts {
-    /// The SMS processor (acts on inbound texts) and the SMS bridge (texts IRC talk to phones).
+    /// The SMS processor: acts on inbound texts.
     pub sms: bool,
+    /// The SMS bridge: texts what is said in a room from elsewhere to its SMS members.
+    pub sms_bridge: bool,
     /// The outbound SMS sender.
     pub sms_sender: bool,
     /// The IRC bot (connection and relay).
@@ -34,9 +36,9 @@ pub struct Parts {
 
 impl Parts {
     /// Every part the settings configure: what `switchboard serve` runs.
-    pub const ALL: Parts = Parts { sms: true, sms_sender: true, irc: true };
+    pub const ALL: Parts = Parts { sms: true, sms_bridge: true, sms_sender: true, irc: true };
     /// Only the API and the projections (tests that drive gateways themselves).
-    pub const API_ONLY: Parts = Parts { sms: false, sms_sender: false, irc: false };
+    pub const API_ONLY: Parts = Parts { sms: false, sms_bridge: false, sms_sender: false, irc: false };
 }
 
 /// What the parts are built from. The API still needs the PostgreSQL store itself (the audit log
@@ -88,26 +90,6 @@ impl Running {
                 (name, Err(anyhow::anyhow!("{name} {cause}")))
             }
         })
-    }
-
-    /// The SMS processor and the SMS bridge.
-    fn start_sms(&mut self, wiring: &Wiring, restart_delay: Duration, stop: &watch::Receiver<bool>) {
-        let processor = gateways::sms::processor::SmsProcessor::new(wiring.log.clone(), wiring.read.clone());
-        self.spawn(
-            "the SMS processor",
-            restarting("the SMS processor", restart_delay, stop.clone(), move |stop| {
-                let processor = processor.clone();
-                async move { processor.run(stop).await }
-            }),
-        );
-        let bridge = gateways::sms::bridge::SmsBridge::new(wiring.log.clone(), wiring.read.clone());
-        self.spawn(
-            "the SMS bridge",
-            restarting("the SMS bridge", restart_delay, stop.clone(), move |stop| {
-                let bridge = bridge.clone();
-                async move { bridge.run(stop).await }
-            }),
-        );
     }
 
     fn name(&mut self, id: Id) -> &'static str {
@@ -188,7 +170,24 @@ impl Application {
         let api = api::App::new(wiring.store.clone(), Some(wiring.runners.clone()), settings.api.clone()).context("setting up the API")?;
         let restart_delay = Duration::from_millis(settings.server.restart_delay_ms);
         if enabled.sms {
-            parts.start_sms(wiring, restart_delay, stop);
+            let processor = gateways::sms::processor::SmsProcessor::new(wiring.log.clone(), wiring.read.clone());
+            parts.spawn(
+                "the SMS processor",
+                restarting("the SMS processor", restart_delay, stop.clone(), move |stop| {
+                    let processor = processor.clone();
+                    async move { processor.run(stop).await }
+                }),
+            );
+        }
+        if enabled.sms_bridge {
+            let bridge = gateways::sms::bridge::SmsBridge::new(wiring.log.clone(), wiring.read.clone());
+            parts.spawn(
+                "the SMS bridge",
+                restarting("the SMS bridge", restart_delay, stop.clone(), move |stop| {
+                    let bridge = bridge.clone();
+                    async move { bridge.run(stop).await }
+                }),
+            );
         }
         match twilio {
             Some(client) => {

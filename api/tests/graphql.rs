@@ -394,7 +394,9 @@ async fn messages_page_by_cursor_and_statistics_count_them_per_hour() {
 
 #[tokio::test]
 async fn a_query_waits_for_the_position_a_mutation_returned_and_times_out_clearly() {
-    let app = TestApp::spawn_with(|s| s.wait_timeout_ms = 300).await;
+    // Short enough for a quick TIMEOUT below, long enough for logIn's and create_room's own
+    // waits on a loaded machine.
+    let app = TestApp::spawn_with(|s| s.wait_timeout_ms = 1_500).await;
     let admin = app.member("admin").await;
     let (_, position) = create_room(&app, &admin, "lobby", None).await;
     let rooms = "query($p: Position) { rooms(waitFor: $p) { name } }";

@@ -111,6 +111,9 @@ enum BenchCommand {
         rate: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Also run the SMS bridge, as `switchboard serve` does (it follows every message).
+        #[arg(long)]
+        with_bridge: bool,
     },
     /// The IRC path on an empty database: a private ngircd, the bot, `clients` scripted users in
     /// one channel; throughput, PRIVMSG-to-last-seen latency at a steady rate, `.seen` round trips.
@@ -205,9 +208,10 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             graphql::graphql(settings, &store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
         }
-        BenchCommand::Fanout { members, rate, seconds } => {
+        BenchCommand::Fanout { members, rate, seconds, with_bridge } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            sms::fanout(settings, &store, &database.config, members.max(2), rate.max(1), seconds.max(1)).await?
+            let load = sms::FanoutLoad { members: members.max(2), rate: rate.max(1), seconds: seconds.max(1), with_bridge };
+            sms::fanout(settings, &store, &database.config, load).await?
         }
         BenchCommand::Irc { clients, messages, offered, rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

@@ -92,14 +92,23 @@ async fn create_room(app: &api::App, name: &str, number: &str) -> anyhow::Result
     Ok(())
 }
 
+/// What the fan-out benchmark offers.
+pub struct FanoutLoad {
+    pub members: usize,
+    pub rate: usize,
+    pub seconds: u64,
+    /// Also run the SMS bridge (IRC talk to phones), as `serve` does; it reads every message
+    /// posted and acts on none here (they all came by SMS).
+    pub with_bridge: bool,
+}
+
 pub async fn fanout(
     settings: &Settings,
     store: &PgEventStore,
     db: &tokio_postgres::Config,
-    members: usize,
-    rate: usize,
-    seconds: u64,
+    load: FanoutLoad,
 ) -> anyhow::Result<serde_json::Value> {
+    let FanoutLoad { members, rate, seconds, with_bridge } = load;
     let client = store.pool().get().await?;
     let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
     anyhow::ensure!(existing == 0, "switchboard-bench fanout needs an empty database (this one has {existing} events)");
@@ -115,7 +124,8 @@ pub async fn fanout(
     settings.twilio.base_url = twilio_url;
     settings.twilio.messages_per_second = 0.0;
     settings.twilio.concurrency = 64;
-    let application = Application::build_parts(&settings, db.clone(), Parts { irc: false, ..Parts::ALL }).await?;
+    let parts = Parts { sms: true, sms_sender: true, sms_bridge: with_bridge, irc: false };
+    let application = Application::build_parts(&settings, db.clone(), parts).await?;
     let (app, address) = (application.api().clone(), application.address());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async move {
@@ -188,7 +198,7 @@ pub async fn fanout(
     let _ = stop.send(());
     server.await??;
     Ok(json!({
-        "bench": "fanout", "members": members,
+        "bench": "fanout", "members": members, "with_bridge": with_bridge,
         "fanout_recipients": members - 1, "fanout_ms": fanout.as_millis(),
         "deliveries_per_sec": ((members - 1) as f64 / fanout.as_secs_f64()).round(),
         "webhook_rate_per_sec": rate, "webhook_requests": total, "webhook_failed": failed, "inbound_recorded": inbound,

@@ -32,7 +32,8 @@ async fn a_follower_that_fails_midway_resumes_after_the_last_event_it_handled_an
     let events = (0..10).map(|n| testkit::conformance::event("test.happened", n)).collect();
     store.append(&stream, ExpectedVersion::Any, events).await.unwrap();
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let follow = |fail_at: Option<u64>| {
+    // Each run is bounded: the first ends at its failure, the second follows until the bound.
+    let follow = |fail_at: Option<u64>, bound_ms: u64| {
         let (store, seen) = (store.clone(), seen.clone());
         async move {
             let (_stop, stopped) = tokio::sync::watch::channel(false);
@@ -46,11 +47,11 @@ async fn a_follower_that_fails_midway_resumes_after_the_last_event_it_handled_an
                     Ok(())
                 }
             });
-            tokio::time::timeout(std::time::Duration::from_millis(500), run).await
+            tokio::time::timeout(std::time::Duration::from_millis(bound_ms), run).await
         }
     };
-    assert!(matches!(follow(Some(6)).await, Ok(Err(_))), "the failure ends the run");
+    assert!(matches!(follow(Some(6), 10_000).await, Ok(Err(_))), "the failure ends the run");
     assert_eq!(*seen.lock().unwrap(), (0..6).collect::<Vec<_>>());
-    assert!(follow(None).await.is_err(), "the second run keeps following until the timeout");
+    assert!(follow(None, 2_000).await.is_err(), "the second run keeps following until the timeout");
     assert_eq!(*seen.lock().unwrap(), (0..10).collect::<Vec<_>>(), "resumed at the failed event: nothing skipped, nothing repeated");
 }
