@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use domain::{Level, Metadata, Room, RoomCommand, RoomName, StreamName};
+use domain::StreamName;
 use hdrhistogram::Histogram;
 use store::PgEventStore;
 use switchboard::app::{Application, Parts};
@@ -62,8 +62,9 @@ pub async fn irc(
     anyhow::ensure!(existing == 0, "switchboard-bench irc needs an empty database (this one has {existing} events)");
     drop(client);
 
-    // The server as `serve` wires it, connected to a private ngircd, without the SMS side; the
-    // bot joins the channel when the relay sees it bound.
+    // The server as `serve` wires it, connected to a private ngircd, without the SMS side. The
+    // channel is bound the way `serve` binds its demo channel: before the bot connects, so it
+    // joins at once.
     let ircd = Ngircd::start().await.context("starting ngircd (apt-get install ngircd)")?;
     let mut settings = settings.clone();
     settings.server.listen = "127.0.0.1:0".parse()?;
@@ -72,20 +73,14 @@ pub async fn irc(
     settings.irc.nick = BOT.into();
     settings.irc.burst_messages = 1_000;
     settings.irc.burst_window_seconds = 1;
+    settings.irc.demo_channel = Some(CHANNEL.into());
     let application = Application::build_parts(&settings, db.clone(), Parts { irc: true, ..Parts::API_ONLY }).await?;
     let bot = application.irc_bot().context("the IRC bot did not start")?.clone();
+    let room_id = gateways::irc::demo::room_of(&domain::IrcChannel::parse(CHANNEL)?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async move {
         let _ = stopped.await;
     }));
-    let executor = store::CommandExecutor::new(Arc::new(store.clone()));
-    let room_id = Uuid::now_v7();
-    let stream = StreamName::room(room_id);
-    let create = RoomCommand::Create { room_id, name: RoomName::parse("bench")?, invite_only: false, caller_level: Level::Superuser };
-    executor.execute::<Room>(&stream, &create, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bind = RoomCommand::BindIrcChannel { channel: domain::IrcChannel::parse(CHANNEL)?, key: None, caller_level: Level::Superuser };
-    let bound = executor.execute::<Room>(&stream, &bind, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    projections::status::wait_for_checkpoints(store.pool(), bound.position(), &["rooms"], Duration::from_secs(30)).await?;
 
     let started = Instant::now();
     while !bot.has_joined(CHANNEL) {

@@ -16,6 +16,12 @@ pub enum DemoError {
     Room(String),
 }
 
+/// The room a demo channel is bound to: derived from the channel's name, so every process and
+/// every start finds the same one.
+pub fn room_of(channel: &IrcChannel) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("switchboard:irc-demo:{}", channel.casefold()).as_bytes())
+}
+
 /// Creates the room and binds `channel` unless that is done already, then waits (bounded) until
 /// the rooms read model knows, since the bot reads its channels from there. The room id is
 /// derived from the channel name, so running this on every start (or from two processes) is
@@ -23,7 +29,7 @@ pub enum DemoError {
 pub async fn ensure_channel(store: &SharedStore, read: &ReadModels, channel: &str) -> Result<Uuid, DemoError> {
     let irc_channel = IrcChannel::parse(channel).map_err(|_| DemoError::BadChannel(channel.to_owned()))?;
     let name = RoomName::parse(channel.trim_start_matches(['#', '&'])).map_err(|_| DemoError::BadChannel(channel.to_owned()))?;
-    let room_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("switchboard:irc-demo:{}", irc_channel.casefold()).as_bytes());
+    let room_id = room_of(&irc_channel);
     let executor = CommandExecutor::new(store.clone());
     let stream = StreamName::room(room_id);
     let metadata = Metadata::new(Actor::System, Gateway::System);

@@ -39,6 +39,11 @@ pub async fn run(bot: Bot, store: SharedStore, shutdown: watch::Receiver<bool>) 
     let (bot, waiting) = (&bot, &shutdown);
     store::follow(&*store, SUBSCRIBER, Filter::event_types(TYPES), FirstStart::Head, shutdown.clone(), |recorded| async move {
         let from_irc = recorded.metadata.gateway == Gateway::Irc;
+        // What happened on IRC is on IRC already; only an invite-only change is applied whoever
+        // made it. The channel's own talk, nearly all of what this follows, is not even decoded.
+        if from_irc && recorded.event_type != events::InviteOnlyChanged::EVENT_TYPE {
+            return Ok(());
+        }
         match Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str()) {
             Ok(event) => relay(bot, event, from_irc, &mut waiting.clone()).await,
             Err(e) => tracing::error!(error = %e, position = %recorded.position, "undecodable event skipped by the IRC relay"),
