@@ -74,19 +74,6 @@ fn serve_starts_a_private_postgresql_answers_health_checks_and_stops_it_on_sigte
     assert!(!stderr.contains("lost its connection") && !stderr.contains("Connection error"), "{stderr}");
 }
 
-fn database_url(db: &testkit::TestDatabase) -> String {
-    format!(
-        "postgres://{}@{}:{}/{}",
-        db.config.get_user().unwrap(),
-        match &db.config.get_hosts()[0] {
-            tokio_postgres::config::Host::Tcp(h) => h.clone(),
-            other => panic!("tests use TCP, got {other:?}"),
-        },
-        db.config.get_ports()[0],
-        db.name
-    )
-}
-
 fn run_switchboard(url: &str, args: &[&str]) -> std::process::Output {
     let empty = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).current_dir(empty.path()).env("DATABASE_URL", url).output().unwrap()
@@ -95,7 +82,7 @@ fn run_switchboard(url: &str, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn rebuild_and_status_operate_the_projections_from_the_command_line() {
     let db = testkit::TestDatabase::create().await;
-    let url = database_url(&db);
+    let url = db.url();
     let status = run_switchboard(&url, &["projections", "status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
@@ -125,7 +112,7 @@ async fn rebuild_and_status_operate_the_projections_from_the_command_line() {
 #[tokio::test]
 async fn migrate_uses_the_configured_database_and_is_idempotent() {
     let db = testkit::TestDatabase::create().await;
-    let url = database_url(&db);
+    let url = db.url();
     let empty = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -154,7 +141,7 @@ fn a_missing_settings_file_is_a_clear_error() {
 #[tokio::test]
 async fn a_start_up_error_names_what_failed_and_its_cause() {
     let db = testkit::TestDatabase::create().await;
-    let url = database_url(&db);
+    let url = db.url();
     let empty = tempfile::tempdir().unwrap();
     // A file where the mail directory should be: the file transport cannot create it.
     let blocker = empty.path().join("not-a-directory");

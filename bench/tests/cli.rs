@@ -2,19 +2,6 @@
 
 use std::process::Command;
 
-fn database_url(db: &testkit::TestDatabase) -> String {
-    format!(
-        "postgres://{}@{}:{}/{}",
-        db.config.get_user().unwrap(),
-        match &db.config.get_hosts()[0] {
-            tokio_postgres::config::Host::Tcp(h) => h.clone(),
-            other => panic!("tests use TCP, got {other:?}"),
-        },
-        db.config.get_ports()[0],
-        db.name
-    )
-}
-
 #[tokio::test]
 async fn append_runs_against_the_configured_database_and_prints_one_json_line() {
     let db = testkit::TestDatabase::create().await;
@@ -22,7 +9,7 @@ async fn append_runs_against_the_configured_database_and_prints_one_json_line() 
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard-bench"))
         .args(["append", "--events", "200", "--writers", "2", "--batch", "5"])
         .current_dir(empty.path())
-        .env("DATABASE_URL", database_url(&db))
+        .env("DATABASE_URL", db.url())
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -59,6 +59,16 @@ impl TestDatabase {
         Self { config, name, admin }
     }
 
+    /// This database as a PostgreSQL URL, for a child process (`DATABASE_URL`). Test databases
+    /// are reached over TCP without a password.
+    pub fn url(&self) -> String {
+        let host = match &self.config.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            other => panic!("test databases are reached over TCP, got {other:?}"),
+        };
+        format!("postgres://{}@{}:{}/{}", self.config.get_user().unwrap_or("postgres"), host, self.config.get_ports()[0], self.name)
+    }
+
     /// A store on this database with default options.
     pub async fn store(&self) -> PgEventStore {
         self.store_with(PgStoreOptions::default()).await
