@@ -53,6 +53,14 @@ ensure_ngircd() {
     [ -x /usr/sbin/ngircd ] || command -v ngircd >/dev/null || { log "ngircd still missing after install"; return 1; }
 }
 
+# Headless Chromium and its WebDriver, for the web app's browser tests (testkit/src/browser.rs).
+ensure_chromium() {
+    if ! command -v chromedriver >/dev/null || { ! command -v chromium >/dev/null && [ ! -x /usr/lib/chromium/chromium ]; }; then
+        apt_install chromium chromium-driver
+    fi
+    command -v chromedriver >/dev/null || { log "chromedriver still missing after install"; return 1; }
+}
+
 ensure_rust() {
     command -v cargo >/dev/null || { log "cargo not found: install Rust (https://rustup.rs) and retry"; return 1; }
 }

@@ -139,7 +139,8 @@ impl Application {
             }
         };
         let mut api_stop = stop.clone();
-        let serving = api::serve(listener, api.clone(), async move {
+        let routes = api::router(api.clone()).merge(web::router(api.clone(), settings.web_site()));
+        let serving = api::serve(listener, routes, async move {
             let _ = api_stop.wait_for(|stop| *stop).await;
         });
         parts.spawn("the API", async move { serving.await.context("serving HTTP") });

@@ -4,7 +4,7 @@
 //! and the [`operations`] behind `projections status`, `rebuild`, `schema`, `sms` and `admin`.
 //! `src/main.rs` is only the command line; the benchmarks (`switchboard-bench`) use this library
 //! too. Business rules live in `domain`, storage in `store`, read models in `projections`, the
-//! IRC and SMS sides in `gateways`, HTTP in `api`: nothing here decides or stores anything
+//! IRC and SMS sides in `gateways`, HTTP in `api`, the web pages in `web`: nothing here decides or stores anything
 //! itself, and no test- or bench-only code belongs here (that is `testkit` and `bench`).
 
 pub mod app;

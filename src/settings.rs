@@ -94,6 +94,13 @@ impl Default for IrcConfig {
     }
 }
 
+impl Settings {
+    /// What the web pages tell people about this installation.
+    pub fn web_site(&self) -> web::Site {
+        web::Site { irc_server: self.irc.server.clone(), irc_port: self.irc.port, irc_tls: self.irc.tls, bot_nick: self.irc.nick.clone() }
+    }
+}
+
 impl IrcConfig {
     /// The gateway's settings, when a server is configured.
     pub fn bot_settings(&self, public_url: &str) -> Option<gateways::irc::settings::IrcSettings> {

@@ -27,6 +27,23 @@ pub struct Viewer {
     pub level: Level,
 }
 
+impl Viewer {
+    /// Refuses unless the viewer has at least `level`; `what` names what needed it. GraphQL and
+    /// the web pages both check levels through this.
+    pub fn require(&self, level: Level, what: &str) -> ApiResult<()> {
+        if self.level < level {
+            return Err(ApiError::forbidden(format!(
+                "{what} needs level {} ({}); you have {} ({})",
+                level.as_u8(),
+                level.name(),
+                self.level.as_u8(),
+                self.level.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A fresh secret: 32 random bytes, URL-safe base64 with a prefix that says what it is (so a
 /// leaked one is recognisable in logs and secret scanners).
 pub fn new_secret(prefix: &str) -> String {

@@ -221,13 +221,15 @@ impl Refusal for UserError {
             E::NotRegistered | E::UnknownApiToken | E::NoWebAccount => Code::NotFound,
             E::AlreadyRegistered | E::WebAccountExists | E::EmailAlreadyVerified => Code::Conflict,
             E::LoginLocked { .. } => Code::RateLimited,
+            E::AccountClosed => Code::Forbidden,
             E::NoPendingVerification
             | E::InvalidToken
             | E::TokenExpired
             | E::TokenRevoked
             | E::NoIrcIdentity
             | E::NickMismatch { .. }
-            | E::EmptyPasswordHash => Code::BadUserInput,
+            | E::EmptyPasswordHash
+            | E::NoPendingReset => Code::BadUserInput,
         }
     }
 }

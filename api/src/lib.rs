@@ -1,10 +1,12 @@
-//! Switchboard's HTTP surface. It owns the routes — `POST /graphql` (GraphiQL on `GET`),
-//! `/graphql/ws` (graphql-transport-ws subscriptions), `/sms/twilio` (the signed Twilio
-//! webhook), `/healthz`, `/readyz`, `/metrics` — the
-//! GraphQL schema (one module per area under [`graphql`], merged at the root), accounts and
-//! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
-//! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
-//! client sees ([`error`], the only place that does it).
+//! Switchboard's HTTP surface. It owns the routes — `POST /graphql` (GraphiQL on `GET`, with
+//! its assets served from here: `graphiql`), `/graphql/ws` (graphql-transport-ws
+//! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
+//! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
+//! steps GraphQL and the web pages share ([`accounts`]), authentication ([`auth`]: argon2
+//! passwords, hashed bearer tokens, login limits), outgoing email ([`mail`]), Prometheus metrics
+//! ([`metrics`]) and the mapping of every error to what a client sees ([`error`], the only place
+//! that does it). The web pages themselves are the `web` crate, merged into the same router by
+//! the binary.
 //!
 //! Main types: [`App`] (what every handler shares: the store, the command executor, the read
 //! models, settings), [`ApiSettings`], [`router`]. It must not hold business rules (those are
@@ -12,8 +14,10 @@
 //! `projections`). It reads the read models through [`projections::ReadModels`] and the audit log
 //! through `store::postgres::audit`; its own SQL is the readiness probe's `SELECT 1`.
 
+pub mod accounts;
 pub mod auth;
 pub mod error;
+mod graphiql;
 pub mod graphql;
 pub mod mail;
 pub mod metrics;
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use projections::{ReadModels, RunnerState, Runners};
@@ -99,7 +103,8 @@ pub fn router(app: Arc<App>) -> Router {
     let max_body = app.settings.max_body_bytes;
     let state = HttpState { app, schema, ws_schema };
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql", get(graphiql::page).post(graphql_post))
+        .route("/graphql/assets/{file}", get(graphiql::asset))
         .route("/graphql/ws", get(graphql_ws))
         .route("/sms/twilio", axum::routing::post(sms::twilio_inbound))
         .route("/sms/twilio/status", axum::routing::post(sms::twilio_status))
@@ -110,10 +115,6 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(state)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
 }
 
 /// Authenticates the bearer token (if any), then runs the request with the viewer attached.
@@ -235,11 +236,12 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json:
     }
 }
 
-/// Serves the routes on `listener` until `shutdown` resolves.
+/// Serves `routes` (the API's [`router`], with whatever the binary merges in) on `listener`
+/// until `shutdown` resolves. Handlers learn the client's address (`ConnectInfo`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Arc<App>,
+    routes: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
 }

@@ -8,7 +8,8 @@ use crate::mail::MailSettings;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {
-    /// Where people reach this server; used in the links of verification emails.
+    /// Where people reach this server; used in the links of verification and password reset
+    /// emails. An https URL also marks the web session cookie `Secure`.
     pub public_url: String,
     /// The `From:` of outgoing email.
     pub mail_from: String,
@@ -24,6 +25,8 @@ pub struct ApiSettings {
     pub irc_token_ttl_minutes: u64,
     /// Lifetime of an email verification token (hours).
     pub email_token_ttl_hours: u64,
+    /// Lifetime of a password reset link (minutes); it works once either way.
+    pub password_reset_ttl_minutes: u64,
     /// The first account to sign up becomes superuser (a fresh install needs one admin).
     pub first_user_superuser: bool,
     /// Request bodies above this are refused with 413 before parsing.
@@ -58,6 +61,7 @@ impl Default for ApiSettings {
             api_token_ttl_hours: 24 * 30,
             irc_token_ttl_minutes: 15,
             email_token_ttl_hours: 48,
+            password_reset_ttl_minutes: 60,
             first_user_superuser: true,
             max_body_bytes: 256 * 1024,
             max_depth: 12,

@@ -331,6 +331,28 @@ pub struct ApiTokenRevoked {
     pub token_id: Uuid,
 }
 
+/// A password reset link was emailed; only its token's hash is kept. A newer request
+/// supersedes an older one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordResetRequested {
+    pub user_id: Uuid,
+    pub token_hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    pub user_id: Uuid,
+    /// A password hash (argon2 or similar) computed by the caller; never the password.
+    pub password_hash: String,
+}
+
+/// The person closed their account: no more logins; their data stays until it is erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountClosed {
+    pub user_id: Uuid,
+}
+
 // =============================================================================================
 // Reservations (`nick-<fold>`, `phone-<hash>`, `account-<fold>`)
 
@@ -803,6 +825,9 @@ catalogue! {
     SmsStarted(SmsStarted) => "user.sms_started", version 1, no_older_versions;
     ApiTokenIssued(ApiTokenIssued) => "user.api_token_issued", version 1, no_older_versions;
     ApiTokenRevoked(ApiTokenRevoked) => "user.api_token_revoked", version 1, no_older_versions;
+    PasswordResetRequested(PasswordResetRequested) => "user.password_reset_requested", version 1, no_older_versions;
+    PasswordChanged(PasswordChanged) => "user.password_changed", version 1, no_older_versions;
+    AccountClosed(AccountClosed) => "user.account_closed", version 1, no_older_versions;
     // reservations
     NickReserved(NickReserved) => "nick.reserved", version 1, no_older_versions;
     NickReleased(NickReleased) => "nick.released", version 1, no_older_versions;

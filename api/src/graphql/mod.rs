@@ -180,15 +180,7 @@ pub(crate) trait ContextExt {
     /// The viewer, who must be at least `level`.
     fn require(&self, level: Level, what: &str) -> ApiResult<&Viewer> {
         let viewer = self.signed_in()?;
-        if viewer.level < level {
-            return Err(ApiError::forbidden(format!(
-                "{what} needs level {} ({}); you have {} ({})",
-                level.as_u8(),
-                level.name(),
-                viewer.level.as_u8(),
-                viewer.level.name()
-            )));
-        }
+        viewer.require(level, what)?;
         Ok(viewer)
     }
 

@@ -112,6 +112,20 @@ pub enum UserCommand {
     RevokeApiToken {
         token_id: Uuid,
     },
+    /// Records a password reset token (emailed as a link by the caller); supersedes an earlier one.
+    RequestPasswordReset {
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    /// Sets a new password with the reset token, once, before it expires. Every API token is
+    /// revoked: whoever held a session with the old password is signed out.
+    ResetPassword {
+        token_hash: TokenHash,
+        password_hash: String,
+    },
+    /// Only the user themself (`ctx.actor`). Ends the IRC session and revokes every API token;
+    /// afterwards every command but these clean-ups is refused.
+    CloseAccount,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +166,10 @@ pub enum UserError {
     EmptyPasswordHash,
     #[error("no such API token")]
     UnknownApiToken,
+    #[error("that password reset link is not valid (it works once, and only the newest one)")]
+    NoPendingReset,
+    #[error("this account is closed")]
+    AccountClosed,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,6 +229,9 @@ pub struct User {
     api_tokens: BTreeMap<Uuid, ApiToken>,
     /// The web account's argon2 hash (checked by the API at log-in; never shown).
     password_hash: Option<String>,
+    pending_reset: Option<(TokenHash, DateTime<Utc>)>,
+    /// Closed by its owner (`CloseAccount`).
+    pub closed: bool,
 }
 
 impl User {
@@ -229,6 +250,12 @@ impl User {
 
     fn id(&self) -> Result<Uuid, UserError> {
         self.user_id.ok_or(UserError::NotRegistered)
+    }
+
+    /// API tokens not revoked (expired ones included: revoking them is harmless and keeps
+    /// the rule free of the clock).
+    fn live_api_tokens(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.api_tokens.iter().filter(|(_, t)| !t.revoked).map(|(id, _)| *id)
     }
 
     fn require_self(&self, ctx: &Context) -> Result<Uuid, UserError> {
@@ -431,6 +458,15 @@ impl Aggregate for User {
                     t.revoked = true;
                 }
             }
+            Event::PasswordResetRequested(e) => self.pending_reset = Some((e.token_hash.clone(), e.expires_at)),
+            Event::PasswordChanged(e) => {
+                self.password_hash = Some(e.password_hash.clone());
+                self.pending_reset = None;
+            }
+            Event::AccountClosed(_) => {
+                self.closed = true;
+                self.pending_reset = None;
+            }
             _ => {}
         }
         self
@@ -445,6 +481,13 @@ impl Aggregate for User {
             return Ok(vec![Event::UserRegistered(UserRegistered { user_id: *user_id, nick: nick.clone(), gateway: *gateway })]);
         }
         let user_id = self.id()?;
+        if self.closed {
+            return match command {
+                // Clean-ups of a closed account change nothing: it has no session or token left.
+                C::CloseAccount | C::EndIrcSession { .. } | C::RevokeApiToken { .. } => Ok(vec![]),
+                _ => Err(UserError::AccountClosed),
+            };
+        }
         match command {
             C::Register { .. } => unreachable!("handled above"),
             C::ChangeNick { new } => {
@@ -590,6 +633,42 @@ impl Aggregate for User {
                 Some(t) if t.revoked => Ok(vec![]),
                 Some(_) => Ok(vec![Event::ApiTokenRevoked(ApiTokenRevoked { user_id, token_id: *token_id })]),
             },
+            C::RequestPasswordReset { token_hash, expires_at } => {
+                self.web.as_ref().ok_or(UserError::NoWebAccount)?;
+                Ok(vec![Event::PasswordResetRequested(PasswordResetRequested {
+                    user_id,
+                    token_hash: token_hash.clone(),
+                    expires_at: *expires_at,
+                })])
+            }
+            C::ResetPassword { token_hash, password_hash } => {
+                let (pending, expires_at) = self.pending_reset.as_ref().ok_or(UserError::NoPendingReset)?;
+                if !pending.verify(token_hash) {
+                    return Err(UserError::NoPendingReset);
+                }
+                if ctx.now >= *expires_at {
+                    return Err(UserError::TokenExpired);
+                }
+                if password_hash.is_empty() {
+                    return Err(UserError::EmptyPasswordHash);
+                }
+                let mut events = vec![Event::PasswordChanged(PasswordChanged { user_id, password_hash: password_hash.clone() })];
+                events.extend(self.live_api_tokens().map(|token_id| Event::ApiTokenRevoked(ApiTokenRevoked { user_id, token_id })));
+                Ok(events)
+            }
+            C::CloseAccount => {
+                self.require_self(ctx)?;
+                let mut events = vec![Event::AccountClosed(AccountClosed { user_id })];
+                if let Some(session) = &self.session {
+                    events.push(Event::IrcSessionEnded(IrcSessionEnded {
+                        user_id,
+                        session_id: session.session_id,
+                        reason: SessionEndReason::Logout,
+                    }));
+                }
+                events.extend(self.live_api_tokens().map(|token_id| Event::ApiTokenRevoked(ApiTokenRevoked { user_id, token_id })));
+                Ok(events)
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The way from the log to IRC (the bridge): what happens in a room elsewhere (an SMS member's
 //! text, `sendToRoom` from GraphQL, a ban, an unban, a new binding or an invite-only switch made by
-//! staff in GraphQL) is said or
-//! done on the room's channel. Things that happened on IRC are not relayed back.
+//! staff in GraphQL) is said or done on the room's channel, and an IRC session ended on the web
+//! ends on IRC. Things that happened on IRC are not relayed back.
 //!
 //! It is a subscriber with its own checkpoint (`gateway:irc:relay`), advanced only after the
 //! line went to the server, so a restart resumes where it left off. A first start begins at the
@@ -25,13 +25,14 @@ pub const SUBSCRIBER: &str = "gateway:irc:relay";
 /// (and logged): a channel the bot cannot join must not hold up every other room.
 const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
 
-const TYPES: [&str; 6] = [
+const TYPES: [&str; 7] = [
     events::MessagePosted::EVENT_TYPE,
     events::UserBanned::EVENT_TYPE,
     events::UserUnbanned::EVENT_TYPE,
     events::IrcChannelBound::EVENT_TYPE,
     events::IrcChannelUnbound::EVENT_TYPE,
     events::InviteOnlyChanged::EVENT_TYPE,
+    events::IrcSessionEnded::EVENT_TYPE,
 ];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
@@ -83,6 +84,7 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
             }
         }
         Event::InviteOnlyChanged(change) => bot.set_invite_only(change.room_id, change.invite_only),
+        Event::IrcSessionEnded(ended) if !from_irc => bot.session_ended_elsewhere(ended.session_id),
         Event::UserUnbanned(unban) if !from_irc => {
             let Some(mask) = bot.irc_mask_of(&unban.target).await else { return };
             if let Some(channel) = on_channel(bot, unban.room_id, shutdown).await {

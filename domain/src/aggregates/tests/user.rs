@@ -506,3 +506,91 @@ fn revoking_an_unknown_api_token_is_refused_and_a_revoked_one_is_a_no_op() {
         .when(UserCommand::RevokeApiToken { token_id: id(21) })
         .then_nothing();
 }
+
+// --- password reset and closing the account
+
+fn web_account() -> Event {
+    WebAccountCreated {
+        user_id: alice(),
+        username: Username::parse("alice").unwrap(),
+        email: Email::parse("a@x.org").unwrap(),
+        password_hash: "old".into(),
+    }
+    .into()
+}
+
+fn api_token(n: u128) -> Event {
+    ApiTokenIssued { user_id: alice(), token_id: id(n), token_hash: token(&format!("api{n}")), expires_at: at(TimeDelta::days(1)) }.into()
+}
+
+fn reset_requested(secret: &str) -> Event {
+    PasswordResetRequested { user_id: alice(), token_hash: token(secret), expires_at: at(TimeDelta::hours(1)) }.into()
+}
+
+fn reset(secret: &str) -> UserCommand {
+    UserCommand::ResetPassword { token_hash: token(secret), password_hash: "new".into() }
+}
+
+#[test]
+fn a_password_reset_needs_a_web_account() {
+    given::<User>(vec![registered()])
+        .when(UserCommand::RequestPasswordReset { token_hash: token("r"), expires_at: at(TimeDelta::hours(1)) })
+        .then_error(UserError::NoWebAccount);
+}
+
+#[test]
+fn a_new_password_set_with_the_reset_token_revokes_every_api_token() {
+    let revoked: Event = ApiTokenRevoked { user_id: alice(), token_id: id(21) }.into();
+    given::<User>(vec![registered(), web_account(), api_token(21), api_token(22), revoked, reset_requested("r")]).when(reset("r")).then(
+        vec![
+            PasswordChanged { user_id: alice(), password_hash: "new".into() }.into(),
+            ApiTokenRevoked { user_id: alice(), token_id: id(22) }.into(),
+        ],
+    );
+}
+
+#[test]
+fn a_reset_token_works_once_only_the_newest_works_and_not_after_it_expires() {
+    let changed: Event = PasswordChanged { user_id: alice(), password_hash: "new".into() }.into();
+    given::<User>(vec![registered(), web_account(), reset_requested("r"), changed]).when(reset("r")).then_error(UserError::NoPendingReset);
+    given::<User>(vec![registered(), web_account(), reset_requested("r"), reset_requested("s")])
+        .when(reset("r"))
+        .then_error(UserError::NoPendingReset);
+    given::<User>(vec![registered(), web_account(), reset_requested("r")])
+        .after(TimeDelta::hours(2))
+        .when(reset("r"))
+        .then_error(UserError::TokenExpired);
+    given::<User>(vec![registered(), web_account()]).when(reset("r")).then_error(UserError::NoPendingReset);
+}
+
+#[test]
+fn closing_the_account_ends_the_irc_session_and_revokes_every_api_token() {
+    given::<User>(vec![registered(), web_account(), api_token(21), session(7, TimeDelta::minutes(-5))])
+        .by_user(alice())
+        .when(UserCommand::CloseAccount)
+        .then(vec![
+            AccountClosed { user_id: alice() }.into(),
+            IrcSessionEnded { user_id: alice(), session_id: id(7), reason: SessionEndReason::Logout }.into(),
+            ApiTokenRevoked { user_id: alice(), token_id: id(21) }.into(),
+        ]);
+}
+
+#[test]
+fn only_the_owner_closes_an_account() {
+    given::<User>(vec![registered()])
+        .by_user(id(2))
+        .when(UserCommand::CloseAccount)
+        .then_error(UserError::NotYourProfile { user: alice() });
+}
+
+#[test]
+fn a_closed_account_refuses_everything_but_its_clean_ups() {
+    let closed: Event = AccountClosed { user_id: alice() }.into();
+    let history = vec![registered(), web_account(), closed];
+    given::<User>(history.clone())
+        .when(UserCommand::IssueApiToken { token_id: id(30), token_hash: token("t"), expires_at: at(TimeDelta::days(1)) })
+        .then_error(UserError::AccountClosed);
+    given::<User>(history.clone()).when(login("x")).then_error(UserError::AccountClosed);
+    given::<User>(history.clone()).by_user(alice()).when(UserCommand::CloseAccount).then_nothing();
+    given::<User>(history).when(UserCommand::EndIrcSession { session_id: None, reason: SessionEndReason::Logout }).then_nothing();
+}

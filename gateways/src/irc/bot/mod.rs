@@ -163,6 +163,16 @@ impl Bot {
         self.state().outbox.connect(sender, nick);
     }
 
+    /// A session was ended outside IRC (from the web): forget it, so the person is no longer
+    /// logged in here, and tell them. A session the bot already ended itself is gone: nothing
+    /// happens, so a repeated event changes nothing.
+    pub fn session_ended_elsewhere(&self, session_id: Uuid) {
+        let state = self.state();
+        if let Some(nick) = state.sessions.remove_by_id(session_id) {
+            state.outbox.notice(&nick, replies::SESSION_ENDED_ELSEWHERE);
+        }
+    }
+
     /// The connection dropped: every session ends and presence is unknown until the next NAMES.
     pub fn disconnected(&self) {
         let state = self.state();

@@ -27,6 +27,8 @@ pub fn internal_error(error_id: &str) -> String {
 
 pub const ONE_TOKEN_AT_A_TIME: &str = "one token at a time, please; wait for my answer";
 
+pub const SESSION_ENDED_ELSEWHERE: &str = "your session was ended from the web; log in again with a new token";
+
 pub const SESSION_IDLE: &str = "your session ended after being idle; log in again with a new token";
 
 pub const TOKEN_LEAKED: &str = "You typed a token in a channel, where everyone can read it: it no longer works. Issue a new one and send it to me in a private message.";

@@ -68,6 +68,14 @@ impl Sessions {
         self.live.lock().expect("sessions lock").remove(&fold(nick))
     }
 
+    /// Takes the session with this id away, wherever it is; hands back the nick it was under.
+    pub fn remove_by_id(&self, session_id: Uuid) -> Option<String> {
+        let mut live = self.live.lock().expect("sessions lock");
+        let nick = live.iter().find(|(_, s)| s.session_id == session_id).map(|(n, _)| n.clone())?;
+        live.remove(&nick);
+        Some(nick)
+    }
+
     /// Something ended `nick`'s sessions (QUIT, NICK, last PART, kick): its epoch moves on and
     /// the session, if any, is handed back to be recorded as ended.
     pub fn end(&self, nick: &str) -> Option<Session> {

@@ -108,6 +108,23 @@ pub struct TokenHolder {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A live IRC session of a user, as the users read model knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIrcSession {
+    pub session_id: Uuid,
+    pub nick: String,
+    pub mask: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// An API token of a user (never its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRow {
+    pub token_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A period during which a user had a nick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NickPeriod {
@@ -268,6 +285,30 @@ impl ReadModels {
             )
             .await?;
         Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// A user's IRC sessions that have not ended, newest first.
+    pub async fn open_irc_sessions_of(&self, user_id: Uuid) -> Result<Vec<OpenIrcSession>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT session_id, nick, mask, started_at FROM read.irc_sessions WHERE user_id = $1 AND ended_at IS NULL \
+                 ORDER BY started_at DESC LIMIT 100",
+                &[&user_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| OpenIrcSession { session_id: r.get(0), nick: r.get(1), mask: r.get(2), started_at: r.get(3) }).collect())
+    }
+
+    /// A user's API tokens that still work (neither revoked nor expired), newest first.
+    pub async fn live_api_tokens_of(&self, user_id: Uuid) -> Result<Vec<ApiTokenRow>, ProjectionError> {
+        let rows = self
+            .query(
+                "SELECT token_id, issued_at, expires_at FROM read.api_tokens \
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY issued_at DESC LIMIT 200",
+                &[&user_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| ApiTokenRow { token_id: r.get(0), issued_at: r.get(1), expires_at: r.get(2) }).collect())
     }
 
     /// IRC sessions that have not ended: `(user_id, session_id)`.

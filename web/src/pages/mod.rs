@@ -1,0 +1,13 @@
+//! The pages, one module per area: [`home`], [`account`] (sign up, verify, log in and out),
+//! [`irc`] (IRC tokens, live IRC sessions, API tokens), [`profile`] (the account, and closing it).
+
+pub mod account;
+pub mod home;
+pub mod irc;
+pub mod profile;
+
+use crate::error::PageError;
+
+pub async fn not_found() -> PageError {
+    PageError::NotFound
+}

@@ -1,0 +1,85 @@
+//! The account page: what the account is (username, email and whether it is confirmed, nick,
+//! level, the IRC host mask it is registered with) and closing it ("delete my account": every
+//! session ends and the account is marked closed, through [`api::accounts::close_account`]).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::csrf::CsrfForm;
+use crate::error::PageError;
+use crate::layout::{self, Field, field, form_error};
+use crate::session::{self, SignedIn};
+
+async fn account_page(state: &WebState, signed_in: &SignedIn, error: Option<&str>) -> Result<Markup, PageError> {
+    let viewer = &signed_in.viewer;
+    let user = state.app.read.user(viewer.user_id).await?.ok_or(PageError::NotFound)?;
+    let visitor = &signed_in.visitor;
+    Ok(layout::page(
+        visitor,
+        "Your account",
+        html! {
+            dl.facts {
+                dt { "Username" } dd { (user.username.as_deref().unwrap_or("—")) }
+                dt { "Email address" } dd {
+                    (user.email.as_deref().unwrap_or("—"))
+                    @if user.email_verified { " (confirmed)" } @else { " (not confirmed yet)" }
+                }
+                dt { "Nick" } dd { (user.nick) }
+                dt { "Level" } dd { (viewer.level) }
+                dt { "IRC" } dd {
+                    @match (&user.irc_nick, &user.irc_mask) {
+                        (Some(nick), Some(mask)) => { "registered as " code { (nick) } " from " code { (mask) } }
+                        _ => { "not registered; see " a href="/irc" { "IRC and API tokens" } }
+                    }
+                }
+                dt { "Phone" } dd { (user.phone.as_deref().unwrap_or("—")) }
+            }
+            section aria-labelledby="delete" {
+                h2 id="delete" { "Delete my account" }
+                p { "This signs you out everywhere (web, API clients and IRC) and closes the account: nobody can log in to it again." }
+                form method="post" action="/account/delete" {
+                    (layout::csrf_field(visitor))
+                    (form_error(error))
+                    (field(Field { autocomplete: "off", hint: Some("Type your username to confirm."), ..Field::new("confirm", "Username") }))
+                    button.danger type="submit" { "Delete my account" }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn account(State(state): State<WebState>, signed_in: SignedIn) -> Result<Markup, PageError> {
+    account_page(&state, &signed_in, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn delete(
+    State(state): State<WebState>,
+    signed_in: SignedIn,
+    CsrfForm(form): CsrfForm<DeleteForm>,
+) -> Result<Response, PageError> {
+    let user = state.app.read.user(signed_in.viewer.user_id).await?.ok_or(PageError::NotFound)?;
+    let confirmed = user.username.as_deref().is_some_and(|name| name.eq_ignore_ascii_case(form.confirm.trim()));
+    if !confirmed {
+        let page = account_page(&state, &signed_in, Some("type your username to confirm; nothing was deleted")).await?;
+        return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+    }
+    api::accounts::close_account(&state.app, signed_in.viewer.user_id).await?;
+    let page = layout::page(
+        &signed_in.visitor.without_session(),
+        "Account closed",
+        html! { (layout::notice("Your account is closed and every session has ended.")) p { a href="/" { "Home" } } },
+    );
+    let mut response = page.into_response();
+    response.headers_mut().append(header::SET_COOKIE, session::end_session(state.secure_cookies));
+    Ok(response)
+}

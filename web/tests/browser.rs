@@ -1,0 +1,201 @@
+//! The web app in a real headless Chromium (WebDriver), against a real `serve` on loopback with
+//! real PostgreSQL and a real ngIRCd. Each test writes screenshots of the pages it passes through
+//! to `docs/screenshots/` (linked from the README).
+
+mod support;
+
+use fantoccini::{Client, Locator};
+use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp};
+use testkit::browser::Browser;
+
+fn screenshot_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots").join(format!("{name}.png"))
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    let path = screenshot_path(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, png).unwrap();
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+}
+
+async fn body_text(browser: &Client) -> String {
+    text_of(browser, "body").await
+}
+
+/// Clicks something that loads a new page, and waits until the new page is there (the old
+/// document's elements go stale).
+async fn click_to_load(browser: &Client, css: &str) {
+    let old = browser.find(Locator::Css("html")).await.unwrap();
+    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while old.tag_name().await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "clicking {css} loaded no new page");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Fills the form posting to `action` and sends it (a real click on its submit button).
+async fn submit(browser: &Client, action: &str, fields: &[(&str, &str)]) {
+    for (name, value) in fields {
+        let input = browser.find(Locator::Css(&format!("form[action='{action}'] [name='{name}']"))).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    click_to_load(browser, &format!("form[action='{action}'] button[type='submit']")).await;
+}
+
+async fn sign_up_and_log_in(web: &WebApp, browser: &Client, username: &str, shots: bool) {
+    let email = format!("{username}@example.org");
+    browser.goto(&web.url("/signup")).await.unwrap();
+    if shots {
+        screenshot(browser, "sign-up").await;
+    }
+    submit(browser, "/signup", &[("username", username), ("email", &email), ("password", PASSWORD)]).await;
+    assert!(body_text(browser).await.contains("We sent a link to"), "{}", body_text(browser).await);
+
+    browser.goto(&web.emailed_link(&email, "/verify?token=")).await.unwrap();
+    assert!(body_text(browser).await.contains("Your email address is confirmed"), "{}", body_text(browser).await);
+    if shots {
+        screenshot(browser, "verified").await;
+    }
+
+    browser.goto(&web.url("/login")).await.unwrap();
+    submit(browser, "/login", &[("username", username), ("password", PASSWORD)]).await;
+    let heading = text_of(browser, "h1").await;
+    assert_eq!(heading, "IRC and API tokens", "logging in leads to the IRC page");
+}
+
+/// Clicks one of the IRC page's token buttons and reads the line to paste.
+async fn issue_irc_token(browser: &Client, purpose: &str) -> String {
+    browser
+        .find(Locator::Css(&format!("form[action='/irc/token'] input[value='{purpose}'] ~ button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let line = text_of(browser, "#irc-line").await;
+    assert!(line.starts_with(&format!("/msg {BOT} .{purpose} irc_")), "{line}");
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_verify_log_in_and_use_an_irc_token_then_end_the_session_from_the_web() {
+    let web = WebApp::spawn_with_irc().await;
+    let browser = Browser::start().await;
+    let b = browser.client();
+    sign_up_and_log_in(&web, b, "alice", true).await;
+
+    let mut irc = web.irc_client("alice").await;
+    irc.join(CHANNEL).await.unwrap();
+
+    // Register the nick once, then log in, each with a token pasted from the page.
+    let line = issue_irc_token(b, "register").await;
+    let command = line.trim_start_matches(&format!("/msg {BOT} "));
+    irc.privmsg(BOT, command).await.unwrap();
+    let reply = irc.expect_privmsg_from(BOT, WAIT).await.unwrap();
+    assert!(reply.trailing().unwrap().starts_with("registered: alice is now yours"), "{reply:?}");
+
+    let line = issue_irc_token(b, "login").await;
+    // The countdown shows (a small local script).
+    assert!(text_of(b, ".countdown").await.contains("left"));
+    screenshot(b, "irc-token").await;
+    irc.privmsg(BOT, line.trim_start_matches(&format!("/msg {BOT} "))).await.unwrap();
+    let reply = irc.expect_privmsg_from(BOT, WAIT).await.unwrap();
+    assert!(reply.trailing().unwrap().starts_with("logged in as alice"), "{reply:?}");
+
+    // The page lists the live session…
+    b.goto(&web.url("/irc")).await.unwrap();
+    let sessions = text_of(b, "ul.sessions").await;
+    assert!(sessions.contains("alice!"), "{sessions}");
+    screenshot(b, "irc-sessions").await;
+
+    // …and "End session" logs it out on IRC.
+    click_to_load(b, "form[action='/irc/sessions/end'] button").await;
+    assert!(body_text(b).await.contains("The IRC session is ended."));
+    assert!(body_text(b).await.contains("You are not logged in on IRC."));
+    let notice = irc.expect_notice_from(BOT, WAIT).await.unwrap();
+    assert_eq!(notice.trailing(), Some("your session was ended from the web; log in again with a new token"));
+    irc.privmsg(BOT, ".status").await.unwrap();
+    let status = irc.expect_privmsg_from(BOT, WAIT).await.unwrap();
+    assert!(status.trailing().unwrap().contains("not logged in"), "{status:?}");
+
+    // Logging out ends the browser's session: its token no longer opens the IRC page.
+    click_to_load(b, "form[action='/logout'] button").await;
+    b.goto(&web.url("/irc")).await.unwrap();
+    assert_eq!(text_of(b, "h1").await, "Log in");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_supplied_text_shows_as_text_and_field_errors_sit_next_to_their_field() {
+    let web = WebApp::spawn().await;
+    let browser = Browser::start().await;
+    let b = browser.client();
+    b.goto(&web.url("/signup")).await.unwrap();
+    let attack = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">";
+    submit(b, "/signup", &[("username", attack), ("email", "not an email"), ("password", "short"), ("nick", attack)]).await;
+    // Each field says what is wrong with it, in words, next to it.
+    for field in ["username", "email", "password", "nick"] {
+        let error = text_of(b, &format!("#field-{field}-error")).await;
+        assert!(error.starts_with("Error: "), "{field}: {error}");
+    }
+    // What was typed comes back as the field's value, as text: nothing ran.
+    let value = b.find(Locator::Css("#field-nick")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(value.as_deref(), Some(attack));
+    let pwned = b.execute("return window.pwned === undefined ? null : window.pwned;", vec![]).await.unwrap();
+    assert_eq!(pwned, serde_json::Value::Null, "an injected script ran");
+    screenshot(b, "sign-up-errors").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_link_sets_a_new_password_once_and_ends_every_session_then_the_account_is_closed() {
+    let web = WebApp::spawn().await;
+    let browser = Browser::start().await;
+    let b = browser.client();
+    sign_up_and_log_in(&web, b, "carol", false).await;
+    // A second session, elsewhere (an API client holding a token from logIn).
+    let other = api::accounts::log_in(&web.app, "carol", PASSWORD, None).await.unwrap();
+    assert!(api::auth::viewer_for_token(&web.app.read, &other.token).await.is_ok());
+
+    click_to_load(b, "form[action='/logout'] button").await;
+    b.goto(&web.url("/login")).await.unwrap();
+    click_to_load(b, "a[href='/password/forgot']").await;
+    submit(b, "/password/forgot", &[("username", "carol")]).await;
+    assert!(body_text(b).await.contains("If that account exists, we sent a link"));
+    let link = web.emailed_link("carol@example.org", "/reset?token=");
+
+    b.goto(&link).await.unwrap();
+    screenshot(b, "password-reset").await;
+    let new_password = "an entirely new passphrase";
+    submit(b, "/reset", &[("password", new_password)]).await;
+    assert!(body_text(b).await.contains("Your new password is set"), "{}", body_text(b).await);
+    // Every other session is over; the link works once.
+    assert!(api::auth::viewer_for_token(&web.app.read, &other.token).await.is_err(), "the other session survived the reset");
+    b.goto(&link).await.unwrap();
+    submit(b, "/reset", &[("password", "yet another new passphrase")]).await;
+    assert!(text_of(b, "#field-password-error").await.contains("not valid"));
+
+    // The old password no longer works; the new one does.
+    b.goto(&web.url("/login")).await.unwrap();
+    submit(b, "/login", &[("username", "carol"), ("password", PASSWORD)]).await;
+    assert!(text_of(b, "p.error").await.contains("wrong username or password"));
+    submit(b, "/login", &[("username", "carol"), ("password", new_password)]).await;
+    assert_eq!(text_of(b, "h1").await, "IRC and API tokens");
+
+    // Delete my account: the session ends and nobody logs in again.
+    b.goto(&web.url("/account")).await.unwrap();
+    screenshot(b, "account").await;
+    submit(b, "/account/delete", &[("confirm", "carol")]).await;
+    assert!(body_text(b).await.contains("Your account is closed"));
+    b.goto(&web.url("/login")).await.unwrap();
+    submit(b, "/login", &[("username", "carol"), ("password", new_password)]).await;
+    assert!(text_of(b, "p.error").await.contains("this account is closed"), "{}", body_text(b).await);
+    browser.close().await;
+}

@@ -1,0 +1,140 @@
+//! The web app over plain HTTP (no browser needed): CSRF refusals, the security headers, session
+//! cookies, asset caching, and GraphiQL served without any other host.
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, ETAG, IF_NONE_MATCH, SET_COOKIE};
+use support::WebApp;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The `name=value` part of a `Set-Cookie` for `name`, and the whole header.
+fn cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with(&format!("{name}="))).map(
+        |header| {
+            let pair = header.split(';').next().unwrap().to_owned();
+            (pair, header.to_owned())
+        },
+    )
+}
+
+/// The value of the hidden CSRF field in a page.
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_or_with_a_wrong_one_is_refused() {
+    let web = WebApp::spawn().await;
+    let http = client();
+    let page = http.get(web.url("/signup")).send().await.unwrap();
+    let (visit, header) = cookie(&page, "sb_visit").expect("a visit cookie seeds the CSRF token");
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"), "{header}");
+    let token = csrf_in(&page.text().await.unwrap());
+    let form = |csrf: Option<&str>| {
+        let mut fields = vec![("username", "mallory"), ("email", "mallory@example.org"), ("password", support::PASSWORD)];
+        if let Some(csrf) = csrf {
+            fields.push(("csrf", csrf));
+        }
+        serde_urlencoded::to_string(fields).unwrap()
+    };
+    let post = |body: String| {
+        http.post(web.url("/signup")).header("cookie", &visit).header("content-type", "application/x-www-form-urlencoded").body(body).send()
+    };
+
+    for refused in [form(None), form(Some("not-the-token"))] {
+        let response = post(refused).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response.text().await.unwrap().contains("This form has expired"));
+    }
+    // Another browser's token (another visit cookie) does not fit this one.
+    let other = http.get(web.url("/signup")).send().await.unwrap();
+    let other_token = csrf_in(&other.text().await.unwrap());
+    assert_ne!(other_token, token);
+    assert_eq!(post(form(Some(&other_token))).await.unwrap().status(), StatusCode::FORBIDDEN);
+    // Nothing was created by the refused forms: the username is still free.
+    let done = post(form(Some(&token))).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK, "{}", done.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn pages_carry_the_security_headers_and_a_session_cookie_is_http_only() {
+    let web = WebApp::spawn().await;
+    let http = client();
+    let page = http.get(web.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers();
+    let csp = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert_eq!(headers[CACHE_CONTROL], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains(" style="), "inline script or style in the page");
+
+    // Sign up, verify and log in over HTTP: the session cookie is HttpOnly and SameSite=Lax.
+    let signup = http.get(web.url("/signup")).send().await.unwrap();
+    let (visit, _) = cookie(&signup, "sb_visit").unwrap();
+    let token = csrf_in(&signup.text().await.unwrap());
+    let form =
+        serde_urlencoded::to_string([("username", "bob"), ("email", "bob@example.org"), ("password", support::PASSWORD), ("csrf", &token)])
+            .unwrap();
+    let send = |path: &str, body: String| {
+        http.post(web.url(path)).header("cookie", &visit).header("content-type", "application/x-www-form-urlencoded").body(body).send()
+    };
+    assert_eq!(send("/signup", form).await.unwrap().status(), StatusCode::OK);
+    let login = serde_urlencoded::to_string([("username", "bob"), ("password", support::PASSWORD), ("csrf", &token)]).unwrap();
+    let logged_in = send("/login", login).await.unwrap();
+    assert_eq!(logged_in.status(), StatusCode::SEE_OTHER);
+    let (_, header) = cookie(&logged_in, "sb_session").expect("a session cookie");
+    assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax") && header.contains("Path=/"), "{header}");
+    assert!(!header.contains("Secure"), "plain http: no Secure flag ({header})");
+}
+
+#[tokio::test]
+async fn assets_are_served_here_with_cache_headers() {
+    let web = WebApp::spawn().await;
+    let http = client();
+    let html = http.get(web.url("/login")).send().await.unwrap().text().await.unwrap();
+    let start = html.find("/assets/app.css?v=").expect("the stylesheet link");
+    let url = &html[start..start + html[start..].find('"').unwrap()];
+    let css = http.get(web.url(url)).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()[CACHE_CONTROL], "public, max-age=31536000, immutable");
+    let etag = css.headers()[ETAG].clone();
+    // Without the current version the browser revalidates, and an unchanged file is a 304.
+    let again = http.get(web.url("/assets/app.css")).header(IF_NONE_MATCH, etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()[CACHE_CONTROL], "no-cache");
+    assert_eq!(http.get(web.url("/assets/nothing.js")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn graphiql_references_no_other_host_and_its_assets_are_served_here() {
+    let web = WebApp::spawn().await;
+    let http = client();
+    let page = http.get(web.url("/graphql")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    let mut assets = 0;
+    for attribute in ["src=\"", "href=\""] {
+        for (at, _) in html.match_indices(attribute) {
+            let start = at + attribute.len();
+            let url = &html[start..start + html[start..].find('"').unwrap()];
+            assert!(url.starts_with('/') && !url.starts_with("//"), "GraphiQL loads {url} from elsewhere");
+            let asset = http.get(web.url(url)).send().await.unwrap();
+            assert_eq!(asset.status(), StatusCode::OK, "{url}");
+            assets += 1;
+        }
+    }
+    assert_eq!(assets, 6, "GraphiQL's stylesheet and five scripts");
+    assert!(!html.contains("http://") && !html.contains("https://"), "an absolute URL in the GraphiQL page");
+}

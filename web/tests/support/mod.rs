@@ -1,0 +1,136 @@
+//! The web app's test harness: a fresh database and the application as `switchboard serve`
+//! wires it (`switchboard::Application`: projections, API and pages on one loopback port over
+//! real HTTP), emails written to a temporary directory, and optionally a real ngIRCd with the
+//! bot connected and on `#lobby`. Browsers come from `testkit::browser`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{ApiSettings, App};
+use switchboard::app::{Application, Parts};
+use switchboard::settings::Settings;
+use tempfile::TempDir;
+use testkit::TestDatabase;
+use testkit::irc::{IrcTestClient, Ngircd};
+
+pub const PASSWORD: &str = "a long enough password";
+pub const BOT: &str = "sbbot";
+pub const CHANNEL: &str = "#lobby";
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct WebApp {
+    pub db: TestDatabase,
+    pub app: Arc<App>,
+    pub address: SocketAddr,
+    pub mail_dir: TempDir,
+    pub ircd: Option<Ngircd>,
+    bot: Option<gateways::irc::bot::Bot>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl WebApp {
+    /// The application without the IRC bot.
+    pub async fn spawn() -> Self {
+        Self::start(None).await
+    }
+
+    /// The application with a private ngIRCd, the bot connected and on `#lobby` (bound to the
+    /// room `#lobby`).
+    pub async fn spawn_with_irc() -> Self {
+        let ircd = Ngircd::start().await.expect("ngircd starts");
+        let app = Self::start(Some(ircd)).await;
+        let bot = app.bot.clone().expect("the bot runs");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !bot.has_joined(CHANNEL) {
+            assert!(tokio::time::Instant::now() < deadline, "the bot did not join {CHANNEL}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app
+    }
+
+    async fn start(ircd: Option<Ngircd>) -> Self {
+        let db = TestDatabase::create().await;
+        let mail_dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        settings.api = ApiSettings { mail: api::mail::MailSettings::File { dir: mail_dir.path().to_owned() }, ..Default::default() };
+        settings.projections.poll_interval_ms = 50;
+        settings.projections.standby_retry_ms = 200;
+        let mut parts = Parts::API_ONLY;
+        if let Some(ircd) = &ircd {
+            settings.irc.server = Some("127.0.0.1".into());
+            settings.irc.port = ircd.port();
+            settings.irc.nick = BOT.into();
+            settings.irc.demo_channel = Some(CHANNEL.into());
+            parts.irc = true;
+        }
+        let application = Application::build_parts(&settings, db.config.clone(), parts).await.unwrap_or_else(|e| panic!("{e:#}"));
+        let (app, address, bot) = (application.api().clone(), application.address(), application.irc_bot().cloned());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(application.run_until(async move {
+            let _ = rx.await;
+        }));
+        let web = Self { db, app, address, mail_dir, ircd, bot, shutdown: Some(tx) };
+        web.wait_until_ready().await;
+        web
+    }
+
+    async fn wait_until_ready(&self) {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the app did not become ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The newest email to `address` (lettre's `.eml` files; quoted-printable soft breaks undone).
+    pub fn last_email(&self, address: &str) -> String {
+        let mut newest: Option<(std::time::SystemTime, String)> = None;
+        for entry in std::fs::read_dir(self.mail_dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            if !text.contains(&format!("To: {address}")) {
+                continue;
+            }
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            if newest.as_ref().is_none_or(|(t, _)| modified >= *t) {
+                newest = Some((modified, text));
+            }
+        }
+        let text = newest.unwrap_or_else(|| panic!("no email to {address}")).1;
+        text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+    }
+
+    /// The link in the newest email to `address` whose path starts with `path` (e.g.
+    /// `/verify?token=`), pointed at this test server.
+    pub fn emailed_link(&self, address: &str, path: &str) -> String {
+        let email = self.last_email(address);
+        let start = email.find(path).unwrap_or_else(|| panic!("no {path} link in the email:\n{email}"));
+        let end = email[start..].find(|c: char| c.is_whitespace()).map_or(email.len(), |e| e + start);
+        self.url(&email[start..end])
+    }
+
+    pub async fn irc_client(&self, nick: &str) -> IrcTestClient {
+        let ircd = self.ircd.as_ref().expect("started with IRC");
+        IrcTestClient::connect(ircd.port(), nick).await.expect("an IRC client connects")
+    }
+}
+
+impl Drop for WebApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
