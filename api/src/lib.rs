@@ -2,7 +2,7 @@
 //! its assets served from here: `graphiql`), `/graphql/ws` (graphql-transport-ws
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
-//! steps GraphQL and the web pages share ([`accounts`]), authentication ([`auth`]: argon2
+//! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]), authentication ([`auth`]: argon2
 //! passwords, hashed bearer tokens, login limits), outgoing email ([`mail`]), Prometheus metrics
 //! ([`metrics`]) and the mapping of every error to what a client sees ([`error`], the only place
 //! that does it). The web pages themselves are the `web` crate, merged into the same router by
@@ -14,6 +14,7 @@
 //! `projections`). It reads the read models through [`projections::ReadModels`] and the audit log
 //! through `store::postgres::audit`; its own SQL is the readiness probe's `SELECT 1`.
 
+pub mod access;
 pub mod accounts;
 pub mod auth;
 pub mod error;

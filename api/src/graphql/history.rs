@@ -14,7 +14,6 @@ use projections::queries as read;
 use super::types::{Bucket, LogPosition};
 use super::{ContextExt, page_size, wait_for};
 use crate::App;
-use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -197,19 +196,6 @@ fn parse_time_id_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
     Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
-/// Staff read every room's history; others only rooms they are in now.
-async fn require_history_access(app: &App, viewer: &Viewer, room: Uuid) -> ApiResult<()> {
-    if viewer.level >= Level::Staff {
-        return Ok(());
-    }
-    let member = app.read.is_member(room, viewer.user_id).await?;
-    if member && viewer.level >= Level::Member {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("a room's history is shown to its members and to staff (level 4)"))
-    }
-}
-
 async fn messages_page(
     app: &App,
     room: Uuid,
@@ -257,7 +243,7 @@ impl HistoryQuery {
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["rooms", "history"]).await?;
-        require_history_access(app, &viewer, room).await?;
+        crate::access::require_history_access(app, &viewer, room).await?;
         messages_page(app, room, from, to, first, after).await
     }
 
@@ -274,7 +260,7 @@ impl HistoryQuery {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
-        require_history_access(app, &viewer, room).await?;
+        crate::access::require_history_access(app, &viewer, room).await?;
         messages_page(app, room, Some(from), Some(to), first, after).await
     }
 
@@ -307,20 +293,18 @@ impl HistoryQuery {
     async fn last_seen(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Option<Sighting>> {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
-        if nick.is_empty() || nick.len() > 64 {
-            return Err(ApiError::bad_input("a nick is 1-64 characters"));
-        }
+        crate::access::check_lookup_nick(&nick)?;
         let seen = ctx.app().read.last_seen(&nick).await?;
         Ok(seen.map(|s| {
-            let show = !s.room_private || viewer.level >= Level::Staff;
+            let s = crate::access::visible_sighting(&viewer, s);
             Sighting {
                 nick: s.nick,
                 user_id: s.user_id,
                 at: s.at,
                 gateway: s.gateway.as_str().to_owned(),
                 activity: s.activity.as_str().to_owned(),
-                room_name: if show { s.room_name } else { None },
-                detail: if show { s.detail } else { None },
+                room_name: s.room_name,
+                detail: s.detail,
             }
         }))
     }
@@ -341,9 +325,7 @@ impl HistoryQuery {
         // Search results are ranked, so their cursor is an offset; the full list pages by id.
         let (quotes, offset_cursor) = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(words) => {
-                if words.len() > 200 {
-                    return Err(ApiError::bad_input("a search is at most 200 characters"));
-                }
+                crate::access::check_search(words)?;
                 let offset: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(0), |c| {
                     c.strip_prefix("o:")
                         .and_then(|n| n.parse().ok())

@@ -180,13 +180,8 @@ impl RoomNode {
     /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's).
     async fn members(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MemberNode>> {
         ctx.spend()?;
-        let viewer = ctx.require(Level::Member, "a room's members")?.clone();
-        if self.room.invite_only && viewer.level < Level::Staff {
-            let inside = ctx.app().read.is_member(self.room.room_id, viewer.user_id).await?;
-            if !inside {
-                return Err(ApiError::forbidden("an invite-only room's members are shown to its members and to staff"));
-            }
-        }
+        let viewer = ctx.signed_in()?.clone();
+        crate::access::require_members_access(ctx.app(), &viewer, &self.room).await?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
         let members = ctx.app().read.members(self.room.room_id, when).await?;
         Ok(members.into_iter().map(MemberNode::from).collect())
