@@ -40,14 +40,32 @@ pub fn check_lookup_nick(nick: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// A sighting as `viewer` may see it: where and what in a private (invite-only) room only for
-/// staff.
-pub fn visible_sighting(viewer: &Viewer, mut sighting: Sighting) -> Sighting {
-    if sighting.room_private && viewer.level < Level::Staff {
+/// Whether `viewer` may see where `seen` happened and what was said: staff, the person
+/// themself and the room's members; others only when neither the room (invite-only) nor the
+/// person (`private`) is private.
+async fn may_see_sighting(app: &App, viewer: &Viewer, seen: &Sighting) -> ApiResult<bool> {
+    if viewer.level >= Level::Staff || seen.user_id == Some(viewer.user_id) {
+        return Ok(true);
+    }
+    if !seen.room_id.is_nil() && app.read.is_member(seen.room_id, viewer.user_id).await? {
+        return Ok(true);
+    }
+    // Profiles are private until their owner says otherwise (docs/commands.md#sms-private).
+    let person_private = match seen.user_id {
+        Some(id) => app.read.private(id, projections::AsOf::Now).await?.unwrap_or(true),
+        None => false,
+    };
+    Ok(!seen.room_private && !person_private)
+}
+
+/// A sighting as `viewer` may see it (see [`may_see_sighting`]): otherwise without the room and
+/// what was said.
+pub async fn visible_sighting(app: &App, viewer: &Viewer, mut sighting: Sighting) -> ApiResult<Sighting> {
+    if !may_see_sighting(app, viewer, &sighting).await? {
         sighting.room_name = None;
         sighting.detail = None;
     }
-    sighting
+    Ok(sighting)
 }
 
 /// Full-text search words: at most 200 characters.

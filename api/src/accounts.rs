@@ -56,7 +56,7 @@ pub struct SignedUp {
     pub user_id: Uuid,
     pub nick: String,
     pub level: Level,
-    /// A verification link was emailed (with the default `log` transport: written to the log).
+    /// A verification link was emailed (with the `print` transport: written to the log).
     pub verification_sent: bool,
     pub position: Position,
 }

@@ -289,14 +289,17 @@ impl HistoryQuery {
         Ok(counts.into_iter().map(StatBucket::from).collect())
     }
 
-    /// Where and when a nick was last seen. Signed-in users; private rooms are named only to staff.
+    /// Where and when a nick was last seen. Signed-in users. The room and what was said there are
+    /// shown to that room's members and to staff, and to others only when neither the room
+    /// (invite-only) nor the person (`private`) is private.
     async fn last_seen(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Option<Sighting>> {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         crate::access::check_lookup_nick(&nick)?;
-        let seen = ctx.app().read.last_seen(&nick).await?;
-        Ok(seen.map(|s| {
-            let s = crate::access::visible_sighting(&viewer, s);
+        let app = ctx.app();
+        let Some(s) = app.read.last_seen(&nick).await? else { return Ok(None) };
+        let s = crate::access::visible_sighting(app, &viewer, s).await?;
+        Ok(Some({
             Sighting {
                 nick: s.nick,
                 user_id: s.user_id,
@@ -326,9 +329,11 @@ impl HistoryQuery {
         let (quotes, offset_cursor) = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(words) => {
                 crate::access::check_search(words)?;
+                // Parsed unsigned: a negative offset would reach PostgreSQL, which refuses it.
                 let offset: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(0), |c| {
                     c.strip_prefix("o:")
-                        .and_then(|n| n.parse().ok())
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .map(i64::from)
                         .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
                 })?;
                 (app.read.search_quotes_page(words, offset, limit + 1).await?, Some(offset))

@@ -30,7 +30,10 @@ pub async fn lookup(State(state): State<WebState>, signed_in: SignedIn, Query(qu
     let seen = match nick {
         None => None,
         Some(nick) => Some(match api::access::check_lookup_nick(nick) {
-            Ok(()) => Ok(app.read.last_seen(nick).await?.map(|s| api::access::visible_sighting(viewer, s))),
+            Ok(()) => match app.read.last_seen(nick).await? {
+                Some(s) => Ok(Some(api::access::visible_sighting(app, viewer, s).await?)),
+                None => Ok(None),
+            },
             Err(e) => Err(e.message()),
         }),
     };
