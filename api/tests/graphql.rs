@@ -37,6 +37,7 @@ async fn join(app: &TestApp, room: &str, member: &Session) -> String {
         gateway: Gateway::Irc,
         caller_level: Level::Member,
         as_bot: false,
+        nick_holder: None,
     };
     let done = app
         .app

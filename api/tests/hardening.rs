@@ -307,6 +307,7 @@ async fn member_keys_have_the_documented_form() {
             gateway: Gateway::Irc,
             caller_level: if user_id.is_some() { Level::Superuser } else { Level::Guest },
             as_bot: false,
+            nick_holder: None,
         };
         let stream = StreamName::room(room.parse().unwrap());
         let done = app.app.executor.execute::<Room>(&stream, &RoomCommand::Join(joining), Metadata::system()).await.unwrap();
@@ -435,6 +436,7 @@ async fn a_private_persons_about_and_last_seen_text_are_for_their_rooms_only() {
             gateway: Gateway::Irc,
             caller_level: Level::Member,
             as_bot: false,
+            nick_holder: None,
         };
         app.app.executor.execute::<Room>(&stream, &RoomCommand::Join(joining), Metadata::system()).await.unwrap();
     }

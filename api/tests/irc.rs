@@ -544,3 +544,212 @@ async fn an_invite_only_room_keeps_its_channel_closed_and_the_bot_invites_member
     alice.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("-i")).await.expect("-i");
     carol.join("#vip").await.expect("now anyone may join");
 }
+
+/// The next line the bot says to `client` that starts with `prefix` (a reply in the channel
+/// starts with the asker's nick), whatever it says.
+async fn next_reply(client: &mut IrcTestClient, prefix: &str) -> String {
+    let wanted = prefix.to_owned();
+    let line = client
+        .expect(WAIT, move |l| l.nick() == Some(BOT) && l.command == "PRIVMSG" && l.params.last().is_some_and(|t| t.starts_with(&wanted)))
+        .await
+        .unwrap_or_else(|e| panic!("no reply starting {prefix:?}: {e}"));
+    line.params.last().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seen_names_the_channel_and_what_the_bot_just_wrote_reads_back_by_nick() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let mut bob = w.joined("bob").await;
+    bob.privmsg(CHANNEL, "back in five").await.unwrap();
+    w.wait_for_room_event(|e| e["payload"]["body"] == "back in five").await;
+    let mut carol = w.joined("carol").await;
+    carol.privmsg(CHANNEL, ".seen bob").await.unwrap();
+    let seen = next_reply(&mut carol, "carol: bob was last seen").await;
+    assert!(seen.ends_with("in #lobby, saying: back in five"), "names the channel: {seen}");
+
+    // Said right after each other, the read finds the write (the bot waits for its own
+    // consistency token), and who wrote it is a nick, never an id.
+    alice.privmsg(CHANNEL, ".quote add bob it works on my machine").await.unwrap();
+    alice.privmsg(CHANNEL, ".quote 1").await.unwrap();
+    assert_eq!(next_reply(&mut alice, "alice: ").await, "alice: quote #1 added");
+    let quote = next_reply(&mut alice, "alice: ").await;
+    assert!(quote.starts_with("alice: #1 <bob> it works on my machine (added by alice, "), "{quote}");
+    alice.privmsg(CHANNEL, ".info add rules Be kind.").await.unwrap();
+    alice.privmsg(CHANNEL, ".info rules").await.unwrap();
+    assert_eq!(next_reply(&mut alice, "alice: ").await, "alice: rules added");
+    assert_eq!(next_reply(&mut alice, "alice: ").await, "alice: rules: Be kind. (set by alice, just now)");
+    alice.privmsg(CHANNEL, ".info set rules Be kinder.").await.unwrap();
+    alice.privmsg(CHANNEL, ".info rules").await.unwrap();
+    assert_eq!(next_reply(&mut alice, "alice: ").await, "alice: rules replaced");
+    assert_eq!(next_reply(&mut alice, "alice: ").await, "alice: rules: Be kinder. (set by alice, just now)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_banned_while_logged_in_is_banned_again_when_it_rejoins_logged_out() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let carol_session = w.app.member("carol").await;
+    let mut carol = w.joined("carol").await;
+    w.log_in(&mut carol, &carol_session).await;
+
+    // A ban on carol's account; the kick that comes with it ends her session.
+    alice.privmsg(CHANNEL, ".ban carol being rude").await.unwrap();
+    carol.expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("carol")).await.expect("carol is kicked");
+    let ban = w.wait_for_room_event(|e| e["type"] == "room.user_banned").await;
+    assert_eq!(ban["payload"]["target"]["user_id"], carol_session.user_id.as_str(), "an account ban: {ban}");
+
+    // An IRC operator lifts the +b behind the room's back; carol comes back, not logged in.
+    let mut oper = w.joined("oper").await;
+    oper.oper().await.expect("OPER");
+    oper.send_raw(&format!("MODE {CHANNEL} -b carol!*@*")).await.unwrap();
+    oper.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("-b")).await.expect("+b lifted");
+    carol.send_raw(&format!("JOIN {CHANNEL}")).await.unwrap();
+    carol
+        .expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("carol"))
+        .await
+        .expect("the auto-ban kicks carol at once");
+    oper.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+b") && l.raw.contains("carol!*@*")).await.expect("and bans her again");
+    let enforced = w.wait_for_room_event(|e| e["type"] == "room.ban_enforced").await;
+    assert_eq!(enforced["payload"]["ban_id"], ban["payload"]["ban_id"], "which ban: {enforced}");
+    assert_eq!(enforced["payload"]["member"]["nick"], "carol", "on whom: {enforced}");
+    let joined =
+        w.room_events().await.iter().filter(|e| e["type"] == "room.member_joined" && e["payload"]["member"]["nick"] == "carol").count();
+    assert_eq!(joined, 1, "the refused join is not recorded as a join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_changed_by_a_channel_operator_outside_switchboard_is_put_back() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    alice.privmsg(CHANNEL, ".topic Welcome to the lobby").await.unwrap();
+    alice.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "TOPIC" && l.raw.contains("Welcome")).await.expect("topic set");
+    let mut dave = w.joined("dave").await;
+
+    // Dave is made a channel operator but has no Switchboard account: his topic is undone.
+    alice.privmsg(CHANNEL, ".op dave").await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+o dave")).await.expect("+o dave");
+    dave.send_raw(&format!("TOPIC {CHANNEL} :dave was here")).await.unwrap();
+    dave.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "TOPIC" && l.raw.contains("Welcome to the lobby"))
+        .await
+        .expect("the bot puts the room's topic back");
+
+    // So is an IRC operator's.
+    let mut oper = w.joined("oper").await;
+    oper.oper().await.expect("OPER");
+    oper.send_raw(&format!("TOPIC {CHANNEL} :oper was here")).await.unwrap();
+    oper.expect(WAIT, |l| l.command == "TOPIC" && l.raw.contains("oper was here")).await.expect("the server takes the oper's topic");
+    oper.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "TOPIC" && l.raw.contains("Welcome to the lobby"))
+        .await
+        .expect("the bot puts the room's topic back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_has_the_accounts_real_level_and_only_members_get_irc_tokens() {
+    let w = world().await;
+    // An account whose email is not verified is a guest: no token.
+    w.app.sign_up("erin").await;
+    let erin = w.app.log_in("erin").await;
+    let code = w.app.error_code(Some(&erin.token), "mutation { issueIrcToken(purpose: REGISTER) { token } }", json!({})).await;
+    assert_eq!(code, "FORBIDDEN");
+
+    w.app
+        .data(
+            Some(&w.admin.token),
+            "mutation { createRoom(input: {name: \"vip\", inviteOnly: true, ircChannel: \"#vip\"}) { roomId } }",
+            json!({}),
+        )
+        .await;
+    wait_until(|| w.bot.has_joined("#vip")).await;
+    // Bob got his tokens as a member, then was demoted to guest.
+    let bob_session = w.app.member("bob").await;
+    let register = w.token(&bob_session, "REGISTER").await;
+    let login = w.token(&bob_session, "LOGIN").await;
+    w.app.set_level(&w.admin, "bob", "GUEST").await;
+    let mut bob = w.joined("bob").await;
+    bob.privmsg(BOT, &format!(".register {register}")).await.unwrap();
+    expect_from_bot(&mut bob, "registered").await;
+    bob.privmsg(BOT, &format!(".login {login}")).await.unwrap();
+    expect_from_bot(&mut bob, "logged in as bob; level 0 (guest)").await;
+    bob.expect_none(Duration::from_millis(500), |l| l.command == "INVITE").await.expect("a guest is not invited");
+    bob.send_raw("JOIN #vip").await.unwrap();
+    bob.expect(WAIT, |l| l.command == "473").await.expect("the +i channel stays closed to a guest");
+    bob.privmsg(CHANNEL, ".quote add alice hello").await.unwrap();
+    expect_from_bot(&mut bob, "you need level 1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_from_another_host_do_not_lock_the_owner_out_and_unknown_tokens_are_refused_at_once() {
+    let w = world().await;
+    let carol_session = w.app.member("carol").await;
+    let mut carol = w.joined("carol").await;
+    let register = w.token(&carol_session, "REGISTER").await;
+    carol.privmsg(BOT, &format!(".register {register}")).await.unwrap();
+    expect_from_bot(&mut carol, "registered").await;
+    carol.part(CHANNEL).await.unwrap();
+    carol.nick("carol_").await.unwrap();
+
+    // Mallory takes carol's nick from another host and guesses five times.
+    let mut mallory = IrcTestClient::connect_from("127.0.0.2".parse().unwrap(), w.ircd.port(), "carol").await.expect("connects");
+    mallory.join(CHANNEL).await.unwrap();
+    for n in 0..5 {
+        let started = tokio::time::Instant::now();
+        mallory.privmsg(BOT, &format!(".login irc_guess{n}")).await.unwrap();
+        expect_from_bot(&mut mallory, "login refused").await;
+        assert!(started.elapsed() < Duration::from_secs(1), "an unknown token is refused at once, not after {:?}", started.elapsed());
+    }
+    mallory.privmsg(BOT, ".login irc_guess5").await.unwrap();
+    expect_from_bot(&mut mallory, "too many failed logins").await;
+    mallory.quit("bye").await.unwrap();
+
+    // Carol, from her own host, logs in.
+    carol.nick("carol").await.unwrap();
+    carol.join(CHANNEL).await.unwrap();
+    let login = w.token(&carol_session, "LOGIN").await;
+    carol.privmsg(BOT, &format!(".login {login}")).await.unwrap();
+    expect_from_bot(&mut carol, "logged in as carol").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kicks_and_mutes_from_graphql_reach_the_channel_and_modes_are_recorded() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let mut dave = w.joined("dave").await;
+    w.wait_for_room_event(|e| e["type"] == "room.member_joined" && e["payload"]["member"]["nick"] == "dave").await;
+
+    let moderate = |mutation: &'static str| {
+        let w = &w;
+        async move {
+            w.app.data(Some(&w.admin.token), mutation, json!({ "r": w.room_id })).await;
+        }
+    };
+    alice.privmsg(CHANNEL, ".voice dave").await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+v dave")).await.expect("+v");
+    moderate("mutation($r: UUID!) { mute(room: $r, nick: \"dave\") { position } }").await;
+    dave.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "MODE" && l.raw.contains("-v dave")).await.expect("muted: -v");
+    moderate("mutation($r: UUID!) { unmute(room: $r, nick: \"dave\") { position } }").await;
+    dave.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "MODE" && l.raw.contains("+v dave")).await.expect("unmuted: +v");
+
+    alice.privmsg(CHANNEL, ".devoice dave").await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("-v dave")).await.expect("-v");
+    alice.privmsg(CHANNEL, ".op dave").await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+o dave")).await.expect("+o");
+    alice.privmsg(CHANNEL, ".deop dave").await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("-o dave")).await.expect("-o");
+    let deop = w.wait_for_room_event(|e| e["type"] == "room.channel_mode_changed" && e["payload"]["mode"] == "deop").await;
+    assert_eq!(deop["payload"]["nick"], "dave");
+    let modes: Vec<Value> =
+        w.room_events().await.iter().filter(|e| e["type"] == "room.channel_mode_changed").map(|e| e["payload"]["mode"].clone()).collect();
+    assert_eq!(modes, [json!("voice"), json!("devoice"), json!("op"), json!("deop")]);
+
+    moderate("mutation($r: UUID!) { kick(room: $r, nick: \"dave\", reason: \"take a break\") { position } }").await;
+    let kick = dave
+        .expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("dave"))
+        .await
+        .expect("kicked from the channel");
+    assert_eq!(kick.params.last().map(String::as_str), Some("take a break"));
+}

@@ -538,6 +538,16 @@ pub struct UserBanned {
     pub by: Actor,
 }
 
+/// The bot banned and kicked someone on IRC because of `ban_id` when they joined (the channel
+/// had lost its `+b`). Recorded by the system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BanEnforced {
+    pub room_id: Uuid,
+    pub ban_id: Uuid,
+    pub member: MemberRef,
+    pub mask: Option<HostMask>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserUnbanned {
     pub room_id: Uuid,
@@ -854,6 +864,7 @@ catalogue! {
     PersonalMuteLifted(PersonalMuteLifted) => "room.personal_mute_lifted", version 1, no_older_versions;
     UserBanned(UserBanned) => "room.user_banned", version 1, no_older_versions;
     UserUnbanned(UserUnbanned) => "room.user_unbanned", version 1, no_older_versions;
+    BanEnforced(BanEnforced) => "room.ban_enforced", version 1, no_older_versions;
     BanRequested(BanRequested) => "room.ban_requested", version 1, no_older_versions;
     BanRequestApproved(BanRequestApproved) => "room.ban_request_approved", version 1, no_older_versions;
     BanRequestRejected(BanRequestRejected) => "room.ban_request_rejected", version 1, no_older_versions;

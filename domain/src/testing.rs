@@ -281,6 +281,13 @@ pub fn sample_events() -> Vec<Event> {
         }
         .into(),
         UserUnbanned { room_id: room, ban_id: id(60), target: BanTarget::User { user_id: user }, by: Actor::User(other) }.into(),
+        BanEnforced {
+            room_id: room,
+            ban_id: id(60),
+            member: MemberRef { user_id: None, nick: display("Mallory") },
+            mask: Some(mask("Mallory!m@evil.example")),
+        }
+        .into(),
         BanRequested {
             room_id: room,
             request_id: id(70),

@@ -368,6 +368,11 @@ impl HostMask {
         self.parts().0
     }
 
+    /// The host part, casefolded (`home.example` of `alice!~a@Home.Example`).
+    pub fn host_part(&self) -> String {
+        self.parts().2.to_ascii_lowercase()
+    }
+
     /// Does this pattern match a concrete `nick`, `user`, `host`? Case-insensitive.
     pub fn matches(&self, nick: &str, user: &str, host: &str) -> bool {
         let (pn, pu, ph) = self.parts();

@@ -134,6 +134,7 @@ impl AccountsMutation {
     }
 
     /// Issues a one-time IRC token (earlier unused ones of the same purpose stop working).
+    /// Members (level 1) and above.
     async fn issue_irc_token(&self, ctx: &Context<'_>, purpose: IrcTokenPurpose) -> ApiResult<IrcTokenPayload> {
         let viewer = ctx.signed_in()?.clone();
         let domain_purpose = match purpose {

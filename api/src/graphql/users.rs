@@ -162,7 +162,8 @@ impl UserNode {
     async fn sms_stopped(&self, ctx: &Context<'_>) -> Option<bool> {
         may_see_private(ctx, self.id).then_some(self.sms_stopped_private)
     }
-    /// Until when IRC logins are locked after failures. Self and staff only (otherwise `null`).
+    /// Until when IRC logins from the host of the latest failures are locked (a lockout is per
+    /// host). Self and staff only (otherwise `null`).
     async fn login_locked_until(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
         may_see_private(ctx, self.id).then_some(self.login_locked_until_private).flatten()
     }

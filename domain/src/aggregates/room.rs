@@ -36,6 +36,9 @@ pub struct Joining {
     pub caller_level: Level,
     /// Marks Switchboard's own bot; only `Actor::System` may claim it.
     pub as_bot: bool,
+    /// The account holding the nick they use, when they are not known by account: a ban on
+    /// that account covers whoever joins under its nick (logged out by the ban's kick, say).
+    pub nick_holder: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +151,13 @@ pub enum RoomCommand {
         caller_level: Level,
         target_level: Level,
     },
+    /// The bot banned and kicked someone whose join the room refused as banned (the channel's
+    /// `+b` was gone): which ban it enforced on whom. Only `Actor::System` records it.
+    EnforceBan {
+        member: MemberRef,
+        mask: Option<HostMask>,
+        nick_holder: Option<Uuid>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,7 +172,7 @@ pub enum RoomError {
     TargetOutranksCaller { target: Level, caller: Level },
     #[error("the bot cannot be kicked, banned or muted")]
     CannotTargetBot,
-    #[error("only the system may join as the bot")]
+    #[error("only the system may join as the bot or enforce a ban")]
     NotTheBot,
     #[error("only a known user can do that")]
     NotAUser,
@@ -327,6 +337,14 @@ impl Room {
         self.bans.values().find(|b| b.is_active(now) && b.applies_to(user_id, nick, mask))
     }
 
+    /// The active ban that refuses someone joining, if any: as [`is_banned`](Self::is_banned),
+    /// and a ban on the account holding their nick when they are not known by account.
+    fn ban_on_joining(&self, member: &MemberRef, nick_holder: Option<Uuid>, mask: Option<&HostMask>, now: DateTime<Utc>) -> Option<&Ban> {
+        let nick = member.nick.as_str();
+        self.is_banned(member.user_id, nick, mask, now)
+            .or_else(|| nick_holder.filter(|_| member.user_id.is_none()).and_then(|holder| self.is_banned(Some(holder), nick, mask, now)))
+    }
+
     /// The end of an active room mute on this member (`Some(None)`: muted until lifted).
     pub fn room_mute(&self, key: &MemberKey, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
         self.room_mutes.get(key).copied().filter(|until| until.is_none_or(|u| now < u))
@@ -377,7 +395,7 @@ impl Room {
     }
 
     fn join(&self, room_id: Uuid, joining: &Joining, ctx: &Context) -> Result<Vec<Event>, RoomError> {
-        let Joining { member, mask, phone, gateway, caller_level, as_bot } = joining;
+        let Joining { member, mask, phone, gateway, caller_level, as_bot, nick_holder } = joining;
         let (gateway, caller_level, as_bot) = (*gateway, *caller_level, *as_bot);
         if self.members.contains_key(&MemberKey::of(member)) {
             return Ok(vec![]);
@@ -399,7 +417,7 @@ impl Room {
             }
             return Ok(vec![joined(None)]);
         }
-        if let Some(ban) = self.is_banned(member.user_id, member.nick.as_str(), mask.as_ref(), ctx.now) {
+        if let Some(ban) = self.ban_on_joining(member, *nick_holder, mask.as_ref(), ctx.now) {
             return Err(RoomError::Banned { until: ban.until });
         }
         let invite = member.user_id.and_then(|user_id| {
@@ -764,6 +782,13 @@ impl Aggregate for Room {
                     require_outranks(caller, *target_level)?;
                 }
                 Ok(vec![Event::ChannelModeChanged(ChannelModeChanged { room_id, nick: nick.clone(), mode: *mode, by })])
+            }
+            C::EnforceBan { member, mask, nick_holder } => {
+                if ctx.actor != Actor::System {
+                    return Err(RoomError::NotTheBot);
+                }
+                let ban = self.ban_on_joining(member, *nick_holder, mask.as_ref(), ctx.now).ok_or(RoomError::NotBanned)?;
+                Ok(vec![Event::BanEnforced(BanEnforced { room_id, ban_id: ban.ban_id, member: member.clone(), mask: mask.clone() })])
             }
         }
     }

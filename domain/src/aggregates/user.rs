@@ -16,7 +16,7 @@ use crate::values::{AboutText, DisplayNick, Email, HostMask, Level, Nick, PhoneN
 
 /// Failures within this window count towards a lockout (docs/commands.md#login-lockout).
 pub const LOGIN_FAILURE_WINDOW: TimeDelta = TimeDelta::minutes(10);
-/// This many failures within the window lock the nick.
+/// This many failures within the window, from one host, lock the nick on that host.
 pub const MAX_LOGIN_FAILURES: usize = 5;
 /// How long a lockout lasts.
 pub const LOGIN_LOCK_DURATION: TimeDelta = TimeDelta::minutes(10);
@@ -219,13 +219,16 @@ pub struct User {
     pub level: Level,
     pub irc_identity: Option<(Nick, HostMask)>,
     pub session: Option<IrcSession>,
-    pub locked_until: Option<DateTime<Utc>>,
+    /// Login lockouts by the host they were earned from; `None` locks every host (a lock whose
+    /// failures are not in the history).
+    login_locks: BTreeMap<Option<String>, DateTime<Utc>>,
     /// Whether room messages are texted to this user (`#stop` / `#start`).
     pub sms_receiving: bool,
     pending_verification: Option<PendingVerification>,
     irc_tokens: BTreeMap<Uuid, IrcToken>,
-    /// Times of failed logins since the last lockout.
-    recent_failures: Vec<DateTime<Utc>>,
+    /// Failed logins (host, time) since the last lockout of their host: someone guessing from
+    /// another host must not lock the owner out of their own.
+    recent_failures: Vec<(String, DateTime<Utc>)>,
     api_tokens: BTreeMap<Uuid, ApiToken>,
     /// The web account's argon2 hash (checked by the API at log-in; never shown).
     password_hash: Option<String>,
@@ -244,8 +247,14 @@ impl User {
         self.password_hash.as_deref()
     }
 
-    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
-        self.locked_until.is_some_and(|until| now < until)
+    /// Until when logging in from `host` is locked at `now`, if it is.
+    pub fn login_locked_until(&self, host: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        [self.login_locks.get(&Some(host.to_owned())), self.login_locks.get(&None)]
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|u| now < *u)
+            .max()
     }
 
     fn id(&self) -> Result<Uuid, UserError> {
@@ -329,7 +338,8 @@ impl User {
             return Err(UserError::NoIrcIdentity);
         }
         self.require_irc_nick(nick)?;
-        if let Some(until) = self.locked_until.filter(|until| ctx.now < *until) {
+        let host = mask.host_part();
+        if let Some(until) = self.login_locked_until(&host, ctx.now) {
             // Refused without checking the token: while locked, guessing teaches nothing.
             return Err(UserError::LoginLocked { until });
         }
@@ -357,7 +367,7 @@ impl User {
                 let mut events =
                     vec![Event::IrcLoginFailed(IrcLoginFailed { user_id, nick: nick.clone(), mask: mask.clone(), reason, at: ctx.now })];
                 let window_start = ctx.now - LOGIN_FAILURE_WINDOW;
-                let recent = self.recent_failures.iter().filter(|at| **at > window_start).count() + 1;
+                let recent = self.recent_failures.iter().filter(|(from, at)| *from == host && *at > window_start).count() + 1;
                 if recent >= MAX_LOGIN_FAILURES {
                     events.push(Event::IrcLoginLocked(IrcLoginLocked {
                         user_id,
@@ -439,13 +449,18 @@ impl Aggregate for User {
             Event::IrcIdentityRegistered(e) => self.irc_identity = Some((e.nick.clone(), e.host_mask.clone())),
             Event::IrcSessionStarted(e) => {
                 self.session = Some(IrcSession { session_id: e.session_id, mask: e.mask.clone(), started_at: e.started_at });
-                self.recent_failures.clear();
+                let host = e.mask.host_part();
+                self.recent_failures.retain(|(from, _)| *from != host);
             }
-            Event::IrcLoginFailed(e) => self.recent_failures.push(e.at),
+            Event::IrcLoginFailed(e) => self.recent_failures.push((e.mask.host_part(), e.at)),
             Event::IrcLoginLocked(e) => {
-                self.locked_until = Some(e.until);
-                // A lock starts a fresh count: the failures that caused it are paid for.
-                self.recent_failures.clear();
+                // A lock follows the failure that earned it, in the same decision: it locks
+                // that failure's host, and the host starts a fresh count.
+                let host = self.recent_failures.last().map(|(host, _)| host.clone());
+                if let Some(host) = &host {
+                    self.recent_failures.retain(|(from, _)| from != host);
+                }
+                self.login_locks.insert(host, e.until);
             }
             Event::IrcSessionEnded(e) if self.session.as_ref().is_some_and(|s| s.session_id == e.session_id) => self.session = None,
             Event::SmsStopped(_) => self.sms_receiving = false,
@@ -561,6 +576,11 @@ impl Aggregate for User {
                 Ok(vec![Event::SignUpInvitationSent(SignUpInvitationSent { user_id, nick: nick.clone() })])
             }
             C::IssueIrcToken { token_id, token_hash, purpose, expires_at } => {
+                // An IRC session acts at the account's level: an unverified (or demoted) account
+                // has nothing to log in for, and a guest's token would only be a way in.
+                if self.level < Level::Member {
+                    return Err(UserError::InsufficientLevel { needed: Level::Member, have: self.level });
+                }
                 let mut events: Vec<Event> = self
                     .irc_tokens
                     .iter()

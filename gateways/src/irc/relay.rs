@@ -1,7 +1,7 @@
 //! The way from the log to IRC (the bridge): what happens in a room elsewhere (an SMS member's
-//! text, `sendToRoom` from GraphQL, a ban, an unban, a new binding or an invite-only switch made by
-//! staff in GraphQL) is said or done on the room's channel, and an IRC session ended on the web
-//! ends on IRC. Things that happened on IRC are not relayed back.
+//! text, `sendToRoom` from GraphQL, a ban, an unban, a kick, a mute or unmute, a new binding or
+//! an invite-only switch made by staff in GraphQL) is said or done on the room's channel, and an
+//! IRC session ended on the web ends on IRC. Things that happened on IRC are not relayed back.
 //!
 //! It is a subscriber with its own checkpoint (`gateway:irc:relay`), advanced only after the
 //! line went to the server, so a restart resumes where it left off. A first start begins at the
@@ -25,10 +25,13 @@ pub const SUBSCRIBER: &str = "gateway:irc:relay";
 /// (and logged): a channel the bot cannot join must not hold up every other room.
 const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
 
-const TYPES: [&str; 7] = [
+const TYPES: [&str; 10] = [
     events::MessagePosted::EVENT_TYPE,
     events::UserBanned::EVENT_TYPE,
     events::UserUnbanned::EVENT_TYPE,
+    events::MemberKicked::EVENT_TYPE,
+    events::RoomMuteSet::EVENT_TYPE,
+    events::RoomMuteLifted::EVENT_TYPE,
     events::IrcChannelBound::EVENT_TYPE,
     events::IrcChannelUnbound::EVENT_TYPE,
     events::InviteOnlyChanged::EVENT_TYPE,
@@ -81,6 +84,26 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
             let Some(mask) = bot.irc_mask_of(&ban.target).await else { return };
             if let Some(channel) = on_channel(bot, ban.room_id, shutdown).await {
                 bot.apply_ban(&channel, &mask, ban.reason.as_ref().map(|r| r.as_str()));
+            }
+        }
+        Event::MemberKicked(kick) if !from_irc => {
+            let Some(channel) = on_channel(bot, kick.room_id, shutdown).await else { return };
+            // Kicked from the room: off its channel too, when they are on it.
+            if let Some(nick) = bot.nick_on_channel(&channel, &kick.member) {
+                let reason = kick.reason.map(|r| r.to_string()).unwrap_or_else(|| super::bot::replies::KICKED.to_owned());
+                bot.outbox().send(irc::proto::Command::KICK(channel, nick, Some(reason)));
+            }
+        }
+        Event::RoomMuteSet(mute) if !from_irc => {
+            let Some(channel) = on_channel(bot, mute.room_id, shutdown).await else { return };
+            if let Some(nick) = bot.nick_on_channel(&channel, &mute.target) {
+                bot.outbox().raw(&["MODE", &channel, "-v", &nick]);
+            }
+        }
+        Event::RoomMuteLifted(unmute) if !from_irc => {
+            let Some(channel) = on_channel(bot, unmute.room_id, shutdown).await else { return };
+            if let Some(nick) = bot.nick_on_channel(&channel, &unmute.target) {
+                bot.outbox().raw(&["MODE", &channel, "+v", &nick]);
             }
         }
         Event::InviteOnlyChanged(change) => bot.set_invite_only(change.room_id, change.invite_only),

@@ -55,16 +55,35 @@ enum Job {
     },
 }
 
+/// The newest position the bot has written to the log: its consistency token. The bot's reads
+/// of the read models wait until they have reached it, so what it just wrote (a quote, an info
+/// item, a line of talk asked about with `.seen`) is what it reads back.
+#[derive(Clone, Default)]
+pub struct Written(Arc<Mutex<Position>>);
+
+impl Written {
+    pub fn advance(&self, position: Position) {
+        let mut newest = self.0.lock().expect("written position lock");
+        *newest = (*newest).max(position);
+    }
+
+    pub fn newest(&self) -> Position {
+        *self.0.lock().expect("written position lock")
+    }
+}
+
 /// The room workers of one bot, started on first use.
 #[derive(Clone)]
 pub struct RoomWorkers {
     executor: CommandExecutor<Store>,
     workers: Arc<Mutex<HashMap<Uuid, mpsc::Sender<Job>>>>,
+    written: Written,
 }
 
 impl RoomWorkers {
-    pub fn new(executor: CommandExecutor<Store>) -> Self {
-        Self { executor, workers: Arc::default() }
+    /// Workers that advance `written` with every append they make.
+    pub fn new(executor: CommandExecutor<Store>, written: Written) -> Self {
+        Self { executor, workers: Arc::default(), written }
     }
 
     fn sender(&self, room_id: Uuid) -> mpsc::Sender<Job> {
@@ -73,7 +92,7 @@ impl RoomWorkers {
             return sender.clone();
         }
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(self.executor.clone(), room_id, receiver));
+        tokio::spawn(run(self.executor.clone(), self.written.clone(), room_id, receiver));
         workers.insert(room_id, sender.clone());
         sender
     }
@@ -122,7 +141,7 @@ impl RoomWorkers {
     }
 }
 
-async fn run(executor: CommandExecutor<Store>, room_id: Uuid, mut jobs: mpsc::Receiver<Job>) {
+async fn run(executor: CommandExecutor<Store>, written: Written, room_id: Uuid, mut jobs: mpsc::Receiver<Job>) {
     let stream = StreamName::room(room_id);
     let mut kept: Option<Loaded<Room>> = None;
     let mut received = Vec::with_capacity(MAX_BATCH);
@@ -135,7 +154,7 @@ async fn run(executor: CommandExecutor<Store>, room_id: Uuid, mut jobs: mpsc::Re
                 // The key makes a retry after an unknown outcome safe (see `flush`).
                 Job::Command { command, metadata, reply } => batch.push((command, metadata, Uuid::now_v7(), reply)),
                 Job::Snapshot { reply } => {
-                    flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
+                    flush(&executor, &written, &stream, room_id, &mut kept, &mut batch).await;
                     let room = match kept.as_ref() {
                         Some(loaded) => Ok(loaded.state.clone()),
                         None => Err(RoomFailure::Unavailable("the room could not be loaded".into())),
@@ -143,15 +162,15 @@ async fn run(executor: CommandExecutor<Store>, room_id: Uuid, mut jobs: mpsc::Re
                     let _ = reply.send(room);
                 }
                 Job::Reconcile { present } => {
-                    flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
+                    flush(&executor, &written, &stream, room_id, &mut kept, &mut batch).await;
                     if let Some(loaded) = kept.as_ref() {
                         batch.extend(reconciliation(&loaded.state, &present).into_iter().map(|(c, m)| (c, m, Uuid::now_v7(), None)));
-                        flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
+                        flush(&executor, &written, &stream, room_id, &mut kept, &mut batch).await;
                     }
                 }
             }
         }
-        flush(&executor, &stream, room_id, &mut kept, &mut batch).await;
+        flush(&executor, &written, &stream, room_id, &mut kept, &mut batch).await;
     }
 }
 
@@ -163,6 +182,7 @@ type Pending = (RoomCommand, Metadata, Uuid, Option<oneshot::Sender<RoomOutcome>
 /// nothing is written twice, and no line is lost to a blip.
 async fn flush(
     executor: &CommandExecutor<Store>,
+    written: &Written,
     stream: &StreamName,
     room_id: Uuid,
     kept: &mut Option<Loaded<Room>>,
@@ -190,6 +210,7 @@ async fn flush(
         match executor.execute_batch(&mut loaded, &commands).await {
             Ok(outcome) => {
                 let position = outcome.appended.map(|a| a.position).unwrap_or(Position::START);
+                written.advance(position);
                 for ((_, _, _, reply), result) in batch.drain(..).zip(outcome.results) {
                     let outcome = match result {
                         Ok(events) => Ok((events, position)),
@@ -246,6 +267,7 @@ fn reconciliation(room: &Room, present: &[String]) -> Vec<(RoomCommand, Metadata
             gateway: Gateway::Irc,
             caller_level: Level::Guest,
             as_bot: false,
+            nick_holder: None,
         };
         commands.push((RoomCommand::Join(joining), Metadata::new(Actor::Anonymous, Gateway::Irc)));
     }

@@ -170,6 +170,7 @@ impl SmsProcessor {
             gateway: Gateway::Sms,
             caller_level: Level::Member,
             as_bot: false,
+            nick_holder: None,
         };
         match self
             .executor

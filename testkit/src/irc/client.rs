@@ -131,6 +131,24 @@ impl IrcTestClient {
         let stream = TcpStream::connect((host, port))
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("{nick}: cannot connect to {host}:{port}: {e}")))?;
+        Self::register(stream, nick).await
+    }
+
+    /// Like [`connect`](Self::connect), from another loopback address (`127.0.0.2`, …): the
+    /// server sees the user on another host.
+    pub async fn connect_from(source: std::net::Ipv4Addr, port: u16, nick: &str) -> io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((source, 0).into())?;
+        let server: std::net::Ipv4Addr = LOOPBACK.parse().map_err(io::Error::other)?;
+        let stream = socket
+            .connect((server, port).into())
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("{nick}: cannot connect from {source} to port {port}: {e}")))?;
+        Self::register(stream, nick).await
+    }
+
+    /// Registers on a fresh connection (see [`connect_to`](Self::connect_to)).
+    async fn register(stream: TcpStream, nick: &str) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         let stream = Arc::new(stream);
         let write_lock = Arc::new(Mutex::new(()));

@@ -69,6 +69,7 @@ fn join_sms(user: u128, nick: &str, number: &str, level: Level) -> RoomCommand {
         gateway: Gateway::Sms,
         caller_level: level,
         as_bot: false,
+        nick_holder: None,
     })
 }
 
@@ -80,6 +81,7 @@ fn join_irc(user: Option<u128>, nick: &str, host_mask: &str, level: Level) -> Ro
         gateway: Gateway::Irc,
         caller_level: level,
         as_bot: false,
+        nick_holder: None,
     })
 }
 
@@ -237,6 +239,36 @@ fn a_mask_ban_refuses_a_matching_irc_guest() {
 }
 
 #[test]
+fn an_account_ban_refuses_a_guest_joining_under_the_accounts_nick() {
+    let guest = |nick_holder| {
+        RoomCommand::Join(Joining {
+            member: MemberRef { user_id: None, nick: display("Alice") },
+            mask: Some(mask("Alice!a@home.example")),
+            phone: None,
+            gateway: Gateway::Irc,
+            caller_level: Level::Guest,
+            as_bot: false,
+            nick_holder,
+        })
+    };
+    let history = vec![created(false), banned(user_target(ALICE), None)];
+    given::<Room>(history.clone()).by(Actor::Anonymous).when(guest(Some(id(ALICE)))).then_error(RoomError::Banned { until: None });
+    given::<Room>(history).by(Actor::Anonymous).when(guest(Some(id(BOB)))).events();
+}
+
+#[test]
+fn the_system_records_which_ban_it_enforced_on_whom() {
+    let alice = MemberRef { user_id: None, nick: display("Alice") };
+    let enforce = RoomCommand::EnforceBan { member: alice.clone(), mask: Some(mask("Alice!a@home.example")), nick_holder: Some(id(ALICE)) };
+    let history = vec![created(false), banned(user_target(ALICE), None)];
+    given::<Room>(history.clone()).when(enforce.clone()).then(vec![
+        BanEnforced { room_id: room_id(), ban_id: id(60), member: alice.clone(), mask: Some(mask("Alice!a@home.example")) }.into(),
+    ]);
+    given::<Room>(history).by_user(id(OP)).when(enforce.clone()).then_error(RoomError::NotTheBot);
+    given::<Room>(vec![created(false)]).when(enforce).then_error(RoomError::NotBanned);
+}
+
+#[test]
 fn a_nick_ban_also_refuses_the_nick_on_sms() {
     given::<Room>(vec![created(false), banned(BanTarget::Mask { mask: mask("Mallory") }, None)])
         .when(join_sms(7, "mallory", "+15550000007", Level::Guest))
@@ -288,6 +320,7 @@ fn only_the_system_joins_as_the_bot() {
         gateway: Gateway::Irc,
         caller_level: Level::Superuser,
         as_bot: true,
+        nick_holder: None,
     });
     given::<Room>(vec![created(true)]).by_user(id(OP)).when(as_bot.clone()).then_error(RoomError::NotTheBot);
     given::<Room>(vec![created(true)]).when(as_bot).events();

@@ -245,9 +245,25 @@ fn only_members_send_sign_up_invitations() {
 // --- IRC tokens and registration
 
 #[test]
+fn an_unverified_or_demoted_account_gets_no_irc_token() {
+    let issue = UserCommand::IssueIrcToken {
+        token_id: id(22),
+        token_hash: token("new"),
+        purpose: TokenPurpose::Register,
+        expires_at: at(TimeDelta::minutes(15)),
+    };
+    let refused = UserError::InsufficientLevel { needed: Level::Member, have: Level::Guest };
+    given::<User>(vec![registered()]).by_user(alice()).when(issue.clone()).then_error(refused.clone());
+    let demoted = LevelChanged { user_id: alice(), from: Level::Member, to: Level::Guest, by: Actor::System }.into();
+    given::<User>(vec![registered(), at_level(Level::Member), demoted]).by_user(alice()).when(issue.clone()).then_error(refused);
+    given::<User>(vec![registered(), at_level(Level::Member)]).by_user(alice()).when(issue).events();
+}
+
+#[test]
 fn a_new_token_supersedes_the_outstanding_one_of_the_same_purpose() {
     given::<User>(vec![
         registered(),
+        at_level(Level::Member),
         issued(20, "old", TokenPurpose::Login, TimeDelta::minutes(15)),
         issued(21, "reg", TokenPurpose::Register, TimeDelta::minutes(15)),
     ])
@@ -378,6 +394,33 @@ fn five_failed_logins_lock_the_nick_for_ten_minutes() {
         login_outcome(&events),
         Some(LoginOutcome::Failed { reason: LoginFailureReason::WrongToken, locked_until: Some(at(TimeDelta::minutes(10))) })
     );
+}
+
+#[test]
+fn failures_from_another_host_neither_count_nor_lock_the_owners_host() {
+    let from_elsewhere = |delta| {
+        IrcLoginFailed {
+            user_id: alice(),
+            nick: nick("Alice"),
+            mask: mask("Alice!~x@attacker.example"),
+            reason: LoginFailureReason::WrongToken,
+            at: at(delta),
+        }
+        .into()
+    };
+    let mut history = vec![registered(), identity(), issued(20, "tok", TokenPurpose::Login, TimeDelta::minutes(30))];
+    history.extend((1..=4).map(|n| from_elsewhere(TimeDelta::minutes(-n))));
+    history.push(from_elsewhere(TimeDelta::seconds(-30)));
+    history.push(IrcLoginLocked { user_id: alice(), nick: nick("Alice"), until: at(TimeDelta::minutes(10)) }.into());
+    // The attacker's host is locked; the owner, from their own host, is not.
+    let attacker =
+        UserCommand::LoginIrc { token: token("tok"), nick: nick("Alice"), mask: mask("Alice!~x@Attacker.Example"), session_id: id(98) };
+    given::<User>(history.clone()).when(attacker).then_error(UserError::LoginLocked { until: at(TimeDelta::minutes(10)) });
+    let events = given::<User>(history.clone()).when(login("tok")).events();
+    assert_eq!(login_outcome(&events), Some(LoginOutcome::LoggedIn { session_id: id(99) }));
+    // Nor do the attacker's failures count towards a lock of the owner's host.
+    history.extend([failed_at(TimeDelta::minutes(-2)), failed_at(TimeDelta::minutes(-1))]);
+    given::<User>(history).when(login("guess")).then(vec![failed_at(TimeDelta::zero())]);
 }
 
 #[test]

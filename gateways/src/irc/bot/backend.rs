@@ -15,15 +15,21 @@ use domain::{
 };
 use projections::ReadModels;
 use projections::queries::{InfoEntry, Quote, Sighting};
-use store::CommandExecutor;
+use store::{CommandExecutor, Position};
 use uuid::Uuid;
 
 use super::Store;
 use super::handlers::Failure;
-use crate::irc::rooms::RoomWorkers;
+use crate::irc::rooms::{RoomWorkers, Written};
 
-/// How long an unknown token is looked for in the read model before it is refused.
-const TOKEN_LOOKUP_PATIENCE: Duration = Duration::from_secs(3);
+/// The read models the bot reads (projection names).
+const USERS: &str = "users";
+const LAST_SEEN: &str = "last_seen";
+const QUOTES: &str = "quotes";
+
+/// How long a read waits for the read model to reach what the bot wrote; a read model further
+/// behind than this (a rebuild) is read as it is.
+const READ_YOUR_WRITES_PATIENCE: Duration = Duration::from_secs(5);
 
 /// What command handlers may do: decide commands, load a few aggregates, read a few read models.
 pub trait Backend: Send + Sync {
@@ -45,8 +51,9 @@ pub trait Backend: Send + Sync {
     fn execute_room(&self, room_id: Uuid, command: RoomCommand, actor: Actor) -> impl Future<Output = Result<Vec<Event>, Failure>> + Send;
     /// The room after everything queued before.
     fn room(&self, room_id: Uuid) -> impl Future<Output = Result<Room, Failure>> + Send;
-    /// Whose IRC token this is. A token issued a moment ago may not be readable yet, so the
-    /// real lookup is patient before it answers `None`.
+    /// Whose IRC token this is, as the read model knows it now: one look, no waiting. A token
+    /// issued a moment ago may not be there yet; it belongs to the account holding the nick it
+    /// is used from (the domain checks that), which callers look up instead.
     fn token_owner(&self, token: &TokenHash) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
     /// The account whose registered IRC nick (or account nick) is `nick`.
     fn user_by_irc_nick(&self, nick: &str) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
@@ -63,6 +70,21 @@ pub struct Live {
     pub executor: CommandExecutor<Store>,
     pub rooms: RoomWorkers,
     pub read: ReadModels,
+    /// Advanced by every write here and by the room workers; reads wait for it.
+    pub written: Written,
+}
+
+impl Live {
+    /// Waits until `projection` has reached everything the bot wrote so far.
+    async fn caught_up(&self, projection: &str) {
+        let written = self.written.newest();
+        if written == Position::START {
+            return;
+        }
+        if let Err(e) = self.read.wait_for(written, &[projection], READ_YOUR_WRITES_PATIENCE).await {
+            tracing::warn!(error = %e, projection, "read model behind the bot's own writes; reading it as it is");
+        }
+    }
 }
 
 fn irc(actor: Actor) -> Metadata {
@@ -81,15 +103,20 @@ impl Backend for Live {
 
     async fn execute_user(&self, user_id: Uuid, command: &UserCommand, actor: Actor) -> Result<(Vec<Event>, User), Failure> {
         let done = self.executor.execute::<User>(&StreamName::user(user_id), command, irc(actor)).await?;
+        self.written.advance(done.position());
         Ok((done.events, done.state))
     }
 
     async fn execute_quotes(&self, command: &QuoteCommand, actor: Actor) -> Result<Vec<Event>, Failure> {
-        Ok(self.executor.execute::<QuoteBook>(&StreamName::quotes(), command, irc(actor)).await?.events)
+        let done = self.executor.execute::<QuoteBook>(&StreamName::quotes(), command, irc(actor)).await?;
+        self.written.advance(done.position());
+        Ok(done.events)
     }
 
     async fn execute_info(&self, item: &InfoKey, command: &InfoCommand, actor: Actor) -> Result<Vec<Event>, Failure> {
-        Ok(self.executor.execute::<InfoItem>(&StreamName::info(&item.casefold()), command, irc(actor)).await?.events)
+        let done = self.executor.execute::<InfoItem>(&StreamName::info(&item.casefold()), command, irc(actor)).await?;
+        self.written.advance(done.position());
+        Ok(done.events)
     }
 
     async fn execute_room(&self, room_id: Uuid, command: RoomCommand, actor: Actor) -> Result<Vec<Event>, Failure> {
@@ -100,42 +127,37 @@ impl Backend for Live {
         Ok(self.rooms.snapshot(room_id).await?)
     }
 
-    /// Projections follow the log a little behind, so a miss looks again for a few seconds
-    /// before the token counts as unknown; that delay also slows down anyone guessing tokens.
     async fn token_owner(&self, token: &TokenHash) -> Result<Option<Uuid>, Failure> {
-        let deadline = tokio::time::Instant::now() + TOKEN_LOOKUP_PATIENCE;
-        loop {
-            if let Some(owner) = self.read.irc_token_owner(token.as_str()).await? {
-                return Ok(Some(owner));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Ok(self.read.irc_token_owner(token.as_str()).await?)
     }
 
     async fn user_by_irc_nick(&self, nick: &str) -> Result<Option<Uuid>, Failure> {
+        self.caught_up(USERS).await;
         Ok(self.read.user_by_irc_nick(nick).await?)
     }
 
     async fn last_seen(&self, nick: &str) -> Result<Option<Sighting>, Failure> {
+        self.caught_up(LAST_SEEN).await;
         Ok(self.read.last_seen(nick).await?)
     }
 
     async fn random_quote(&self) -> Result<Option<Quote>, Failure> {
+        self.caught_up(QUOTES).await;
         Ok(self.read.random_quote().await?)
     }
 
     async fn quote(&self, id: i64) -> Result<Option<Quote>, Failure> {
+        self.caught_up(QUOTES).await;
         Ok(self.read.quote(id).await?)
     }
 
     async fn search_quotes(&self, words: &str, limit: i64) -> Result<Vec<Quote>, Failure> {
+        self.caught_up(QUOTES).await;
         Ok(self.read.search_quotes(words, limit).await?)
     }
 
     async fn info_item(&self, item: &str) -> Result<Option<InfoEntry>, Failure> {
+        self.caught_up(QUOTES).await;
         Ok(self.read.info_item(item).await?)
     }
 }

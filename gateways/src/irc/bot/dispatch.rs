@@ -8,6 +8,7 @@ use domain::events::{LeaveReason, MemberRef, MessageKind, SessionEndReason};
 use domain::{Actor, DisplayNick, Gateway, Joining, Level, MessageBody, Metadata, RoomCommand, Speaker};
 use uuid::Uuid;
 
+use super::backend::Backend;
 use super::control::ControlJob;
 use super::handlers::Asker;
 use super::{Bot, replies};
@@ -84,29 +85,65 @@ impl Bot {
                 gateway: Gateway::Irc,
                 caller_level: Level::Guest,
                 as_bot: true,
+                nick_holder: None,
             };
             self.rooms().submit(bound.room_id, RoomCommand::Join(joining), metadata(Actor::System)).await;
             return;
         }
         state.presence.arrived(&who.nick, &channel);
+        self.enter_room(bound.room_id, &channel, who).await;
+    }
+
+    /// Someone (not the bot) arrived on a bound channel, by JOIN or by changing nick: they join
+    /// the room at their account's real level. A join the room refuses as banned is enforced at
+    /// once — `+b nick!*@*` and a kick — and recorded (which ban, on whom): the channel's own
+    /// `+b` may have been lifted behind the room's back.
+    async fn enter_room(&self, room_id: Uuid, channel: &str, who: Source) {
+        let state = self.state();
         let Some(member) = state.member_ref(&who) else { return };
-        let level = state.session_of(&who).map_or(Level::Guest, |_| Level::Member);
-        let joining = Joining { member, mask: who.mask(), phone: None, gateway: Gateway::Irc, caller_level: level, as_bot: false };
+        let live = &self.inner.live;
+        let level = self.handlers().level_of(&who).await.unwrap_or_else(|failure| {
+            tracing::warn!(?failure, nick = %who.nick, "level not readable; joining as a guest");
+            Level::Guest
+        });
+        // Someone not logged in under an account's nick is still covered by that account's bans.
+        let nick_holder = match member.user_id {
+            Some(_) => None,
+            None => live.nick_holder(&who.nick).await.unwrap_or_else(|failure| {
+                tracing::warn!(?failure, nick = %who.nick, "nick holder not readable");
+                None
+            }),
+        };
+        let joining = Joining {
+            member: member.clone(),
+            mask: who.mask(),
+            phone: None,
+            gateway: Gateway::Irc,
+            caller_level: level,
+            as_bot: false,
+            nick_holder,
+        };
         let bot = self.clone();
         let actor = state.actor(&who);
+        let channel = channel.to_owned();
         // Queued in order now; the outcome is awaited aside so reading goes on.
         let (reply, outcome) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            if let Ok(Err(RoomFailure::Refused(domain::RoomError::Banned { .. }))) = outcome.await {
-                // Auto-ban on join: `+b nick!*@*` (narrow: never a shared host) and a kick at once.
-                let mask = format!("{}!*@*", who.nick);
-                tracing::info!(nick = %who.nick, %channel, "banned person joined; banning and kicking");
-                let outbox = &bot.state().outbox;
-                outbox.raw(&["MODE", &channel, "+b", &mask]);
-                outbox.send(irc::proto::Command::KICK(channel.clone(), who.nick.clone(), Some(replies::BANNED_ON_JOIN.into())));
+            let Ok(Err(RoomFailure::Refused(domain::RoomError::Banned { .. }))) = outcome.await else { return };
+            let enforce = RoomCommand::EnforceBan { member, mask: who.mask(), nick_holder };
+            if let Err(e) = bot.rooms().execute(room_id, enforce, metadata(Actor::System)).await {
+                // The ban was lifted in the meantime, or the room is not writable.
+                tracing::info!(error = %e, nick = %who.nick, %channel, "auto-ban not enforced");
+                return;
             }
+            // Narrow, `nick!*@*`: never a shared host.
+            let mask = format!("{}!*@*", who.nick);
+            tracing::info!(nick = %who.nick, %channel, "banned person joined; banning and kicking");
+            let outbox = &bot.state().outbox;
+            outbox.raw(&["MODE", &channel, "+b", &mask]);
+            outbox.send(irc::proto::Command::KICK(channel.clone(), who.nick.clone(), Some(replies::BANNED_ON_JOIN.into())));
         });
-        self.rooms().execute_detached(bound.room_id, RoomCommand::Join(joining), metadata(actor), reply).await;
+        self.rooms().execute_detached(room_id, RoomCommand::Join(joining), metadata(actor), reply).await;
     }
 
     async fn left(&self, who: &Source, channel: &str, reason: LeaveReason) {
@@ -154,11 +191,7 @@ impl Bot {
             if let Some(member) = old_member.clone() {
                 self.rooms().submit(bound.room_id, RoomCommand::Leave { member, reason: LeaveReason::Part }, metadata(Actor::System)).await;
             }
-            if let Some(member) = state.member_ref(&renamed) {
-                let joining =
-                    Joining { member, mask: renamed.mask(), phone: None, gateway: Gateway::Irc, caller_level: Level::Guest, as_bot: false };
-                self.rooms().submit(bound.room_id, RoomCommand::Join(joining), metadata(Actor::Anonymous)).await;
-            }
+            self.enter_room(bound.room_id, &channel, renamed.clone()).await;
         }
     }
 

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use domain::events::BanTarget;
+use domain::events::{BanTarget, MemberRef};
 use domain::{HostMask, StreamName};
 use projections::ReadModels;
 use projections::queries::BoundChannel;
@@ -25,7 +25,7 @@ use self::backend::Live;
 use self::handlers::Handlers;
 use self::state::BotState;
 use super::outbox::Outbox;
-use super::rooms::RoomWorkers;
+use super::rooms::{RoomWorkers, Written};
 use super::settings::IrcSettings;
 
 mod backend;
@@ -63,7 +63,8 @@ impl Bot {
     pub fn start(settings: IrcSettings, store: SharedStore, read: ReadModels) -> Self {
         let executor: CommandExecutor<Store> = CommandExecutor::new(store);
         let (control, jobs) = mpsc::unbounded_channel();
-        let live = Live { rooms: RoomWorkers::new(executor.clone()), executor, read };
+        let written = Written::default();
+        let live = Live { rooms: RoomWorkers::new(executor.clone(), written.clone()), executor, read, written };
         let bot = Bot { inner: Arc::new(Inner { state: BotState::new(settings, Outbox::default(), control), live }) };
         tokio::spawn(bot.clone().end_stale_sessions());
         tokio::spawn(bot.clone().control_loop(jobs));
@@ -150,6 +151,14 @@ impl Bot {
     /// `+b` on the channel and a kick for everyone present whom the mask matches.
     pub fn apply_ban(&self, channel: &str, mask: &HostMask, reason: Option<&str>) {
         self.state().apply_ban(channel, mask, reason);
+    }
+
+    /// The nick a room member has on `channel` now, if they are on it: an account by the nick
+    /// it is logged in under, else by the member's nick.
+    pub fn nick_on_channel(&self, channel: &str, member: &MemberRef) -> Option<String> {
+        let state = self.state();
+        let nick = member.user_id.and_then(|user_id| state.sessions.nick_of_user(user_id)).unwrap_or_else(|| member.nick.casefold());
+        state.presence.on_channel_matching(channel, |present| fold(present) == nick).into_iter().next().filter(|n| !state.is_me(n))
     }
 
     /// The bot is off `channel` (kicked, parted, unbound): sessions whose last shared channel it

@@ -85,7 +85,7 @@ pub fn logged_in(nick: &dyn std::fmt::Display, level: Level) -> String {
 pub fn login_refused(reason: LoginFailureReason, nick: &dyn std::fmt::Display, locked_until: Option<DateTime<Utc>>) -> String {
     let mut text = format!("login refused: {}", login_failure(reason));
     if let Some(until) = locked_until {
-        text.push_str(&format!("; too many failures, {nick} is locked until {}", until.format("%H:%M UTC")));
+        text.push_str(&format!("; too many failures, {nick} is locked from your host until {}", until.format("%H:%M UTC")));
     }
     text
 }
@@ -149,12 +149,14 @@ pub fn never_seen(nick: &str) -> String {
     format!("I have never seen {nick}")
 }
 
-/// Where and when someone was last seen; a private room's text is never repeated.
-pub fn sighting(s: &Sighting) -> String {
-    let place = match (&s.room_name, s.gateway) {
-        (Some(room), Gateway::Sms) => format!(" in {room} (by SMS)"),
-        (Some(room), _) => format!(" in {room}"),
-        (None, _) => String::new(),
+/// Where and when someone was last seen: on the room's IRC `channel` when it is given (they
+/// were seen on IRC), else in the room by its name. A private room's text is never repeated.
+pub fn sighting(s: &Sighting, channel: Option<&str>) -> String {
+    let place = match (channel, &s.room_name, s.gateway) {
+        (Some(channel), _, _) => format!(" in {channel}"),
+        (None, Some(room), Gateway::Sms) => format!(" in {room} (by SMS)"),
+        (None, Some(room), _) => format!(" in {room}"),
+        (None, None, _) => String::new(),
     };
     let what = match (s.activity, s.detail.as_deref(), s.room_private) {
         (_, _, true) => String::new(),
@@ -167,7 +169,18 @@ pub fn sighting(s: &Sighting) -> String {
 }
 
 pub fn quote(q: &Quote) -> String {
-    format!("#{} <{}> {} (added by {}, {})", q.quote_id, q.nick, q.text, q.added_by, q.added_at.format("%Y-%m-%d"))
+    let adder = by_name(q.added_by_nick.as_deref(), &q.added_by);
+    format!("#{} <{}> {} (added by {adder}, {})", q.quote_id, q.nick, q.text, q.added_at.format("%Y-%m-%d"))
+}
+
+/// Who did something, for people: the account's nick; the system by the product's name;
+/// anything else as someone unnamed. Never an internal id.
+fn by_name<'a>(nick: Option<&'a str>, actor: &str) -> &'a str {
+    match (nick, actor) {
+        (Some(nick), _) => nick,
+        (None, "system") => "Switchboard",
+        (None, _) => "someone",
+    }
 }
 
 pub const QUOTE_BOOK_EMPTY: &str = "the quote book is empty";
@@ -187,7 +200,8 @@ pub fn quote_deleted(id: i64) -> String {
 }
 
 pub fn info(entry: &InfoEntry) -> String {
-    format!("{}: {} (set by {}, {})", entry.item, entry.text, entry.changed_by, ago(entry.changed_at))
+    let setter = by_name(entry.changed_by_nick.as_deref(), &entry.changed_by);
+    format!("{}: {} (set by {setter}, {})", entry.item, entry.text, ago(entry.changed_at))
 }
 
 pub fn unknown_info(item: &str) -> String {
@@ -217,6 +231,9 @@ pub const WILL_NOT_BAN_MYSELF: &str = "I will not ban myself";
 pub fn kicked_by(nick: &str) -> String {
     format!("kicked by {nick}")
 }
+
+/// The KICK reason of a kick from outside IRC (GraphQL) without one.
+pub const KICKED: &str = "kicked";
 
 /// The KICK reason of a ban without one.
 pub const BANNED: &str = "banned";

@@ -52,6 +52,11 @@ impl Sessions {
         self.live.lock().expect("sessions lock").get(&fold(nick)).map(|s| s.user_id)
     }
 
+    /// The (casefolded) nick an account is logged in under, if it is.
+    pub fn nick_of_user(&self, user_id: Uuid) -> Option<String> {
+        self.live.lock().expect("sessions lock").iter().find(|(_, s)| s.user_id == user_id).map(|(nick, _)| nick.clone())
+    }
+
     pub fn start(&self, nick: &str, session: Session) {
         self.live.lock().expect("sessions lock").insert(fold(nick), session);
     }

@@ -12,13 +12,16 @@ pub struct Quote {
     pub quote_id: i64,
     pub nick: String,
     pub text: String,
+    /// The actor who added it, as recorded (`user:<id>`, `system`).
     pub added_by: String,
+    /// That actor's account nick now, when it is an account.
+    pub added_by_nick: Option<String>,
     pub added_at: DateTime<Utc>,
 }
 
 impl From<&Row> for Quote {
     fn from(r: &Row) -> Self {
-        Quote { quote_id: r.get(0), nick: r.get(1), text: r.get(2), added_by: r.get(3), added_at: r.get(4) }
+        Quote { quote_id: r.get(0), nick: r.get(1), text: r.get(2), added_by: r.get(3), added_by_nick: r.get(4), added_at: r.get(5) }
     }
 }
 
@@ -27,9 +30,23 @@ impl From<&Row> for Quote {
 pub struct InfoEntry {
     pub item: String,
     pub text: String,
+    /// The actor who last changed it, as recorded (`user:<id>`, `system`).
     pub changed_by: String,
+    /// That actor's account nick now, when it is an account.
+    pub changed_by_nick: Option<String>,
     pub changed_at: DateTime<Utc>,
     pub revisions: i32,
+}
+
+/// The account nick of a recorded actor column (`user:<id>`), NULL for `system` and
+/// `anonymous`: people are named by nick, never by id.
+fn nick_of_actor(column: &str) -> String {
+    format!("CASE WHEN {column} LIKE 'user:%' THEN (SELECT u.nick FROM read.users u WHERE u.user_id = substr({column}, 6)::uuid) END")
+}
+
+/// The columns [`Quote::from`] reads, from `read.quotes` (unaliased).
+fn quote_columns() -> String {
+    format!("quote_id, nick, text, added_by, {}, added_at", nick_of_actor("added_by"))
 }
 
 impl ReadModels {
@@ -37,8 +54,11 @@ impl ReadModels {
     pub async fn search_quotes(&self, words: &str, limit: i64) -> Result<Vec<Quote>, ProjectionError> {
         let rows = self
             .query(
-                "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes, websearch_to_tsquery('english', $1) q \
-                 WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id LIMIT $2",
+                &format!(
+                    "SELECT {} FROM read.quotes, websearch_to_tsquery('english', $1) q \
+                     WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id LIMIT $2",
+                    quote_columns()
+                ),
                 &[&words, &limit],
             )
             .await?;
@@ -50,8 +70,11 @@ impl ReadModels {
     pub async fn search_quotes_page(&self, words: &str, offset: i64, limit: i64) -> Result<Vec<Quote>, ProjectionError> {
         let rows = self
             .query_planned(
-                "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes, websearch_to_tsquery('english', $1) q \
-                 WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id OFFSET $2 LIMIT $3",
+                &format!(
+                    "SELECT {} FROM read.quotes, websearch_to_tsquery('english', $1) q \
+                     WHERE deleted_at IS NULL AND search @@ q ORDER BY ts_rank(search, q) DESC, quote_id OFFSET $2 LIMIT $3",
+                    quote_columns()
+                ),
                 &[&words, &offset, &limit],
             )
             .await?;
@@ -62,8 +85,10 @@ impl ReadModels {
     pub async fn quotes_before(&self, before: i64, limit: i64) -> Result<Vec<Quote>, ProjectionError> {
         let rows = self
             .query_planned(
-                "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes \
-                 WHERE deleted_at IS NULL AND quote_id < $1 ORDER BY quote_id DESC LIMIT $2",
+                &format!(
+                    "SELECT {} FROM read.quotes WHERE deleted_at IS NULL AND quote_id < $1 ORDER BY quote_id DESC LIMIT $2",
+                    quote_columns()
+                ),
                 &[&before, &limit],
             )
             .await?;
@@ -72,10 +97,7 @@ impl ReadModels {
 
     pub async fn quote(&self, quote_id: i64) -> Result<Option<Quote>, ProjectionError> {
         let rows = self
-            .query(
-                "SELECT quote_id, nick, text, added_by, added_at FROM read.quotes WHERE quote_id = $1 AND deleted_at IS NULL",
-                &[&quote_id],
-            )
+            .query(&format!("SELECT {} FROM read.quotes WHERE quote_id = $1 AND deleted_at IS NULL", quote_columns()), &[&quote_id])
             .await?;
         Ok(rows.first().map(Quote::from))
     }
@@ -86,10 +108,13 @@ impl ReadModels {
         // grow with the book (ORDER BY random() would sort every quote).
         let rows = self
             .query(
-                "WITH bounds AS (SELECT min(quote_id) lo, max(quote_id) hi FROM read.quotes WHERE deleted_at IS NULL), \
+                &format!(
+                    "WITH bounds AS (SELECT min(quote_id) lo, max(quote_id) hi FROM read.quotes WHERE deleted_at IS NULL), \
                  pick AS (SELECT lo + floor(random() * (hi - lo + 1))::bigint AS id FROM bounds) \
-                 SELECT q.quote_id, q.nick, q.text, q.added_by, q.added_at FROM read.quotes q, pick \
-                 WHERE q.deleted_at IS NULL AND q.quote_id >= pick.id ORDER BY q.quote_id LIMIT 1",
+                 SELECT {} FROM read.quotes, pick \
+                 WHERE deleted_at IS NULL AND quote_id >= pick.id ORDER BY quote_id LIMIT 1",
+                    quote_columns()
+                ),
                 &[],
             )
             .await?;
@@ -100,7 +125,10 @@ impl ReadModels {
     pub async fn info_item(&self, item: &str) -> Result<Option<InfoEntry>, ProjectionError> {
         let rows = self
             .query(
-                "SELECT item, text, changed_by, changed_at, revisions FROM read.info_items WHERE item_fold = $1",
+                &format!(
+                    "SELECT item, text, changed_by, {}, changed_at, revisions FROM read.info_items WHERE item_fold = $1",
+                    nick_of_actor("changed_by")
+                ),
                 &[&item.to_lowercase()],
             )
             .await?;
@@ -108,8 +136,9 @@ impl ReadModels {
             item: r.get(0),
             text: r.get(1),
             changed_by: r.get(2),
-            changed_at: r.get(3),
-            revisions: r.get(4),
+            changed_by_nick: r.get(3),
+            changed_at: r.get(4),
+            revisions: r.get(5),
         }))
     }
 }

@@ -20,7 +20,7 @@ impl<B: Backend> Handlers<'_, B> {
         let hash = TokenHash::of_secret(token);
         let nick = Nick::parse(&asker.who.nick).map_err(|e| Failure::Say(replies::nick_not_an_account_nick(&e)))?;
         let mask = asker.who.mask().ok_or_else(|| Failure::Say(replies::HOST_UNSEEN.into()))?;
-        let Some(user_id) = self.backend.token_owner(&hash).await? else {
+        let Some(user_id) = self.token_account(&hash, &nick).await? else {
             return Err(Failure::Say(replies::REGISTER_TOKEN_INVALID.into()));
         };
         let register = UserCommand::RegisterIrcIdentity { token: hash, nick, mask: mask.clone() };
@@ -40,11 +40,7 @@ impl<B: Backend> Handlers<'_, B> {
         let hash = TokenHash::of_secret(token);
         let nick = Nick::parse(&asker.who.nick).map_err(|_| Failure::Say(replies::LOGIN_FROM_REGISTERED_NICK.into()))?;
         let mask = asker.who.mask().ok_or_else(|| Failure::Say(replies::HOST_UNSEEN.into()))?;
-        let owner = match self.backend.token_owner(&hash).await? {
-            Some(owner) => Some(owner),
-            None => self.backend.user_by_irc_nick(nick.as_str()).await?,
-        };
-        let Some(user_id) = owner else {
+        let Some(user_id) = self.token_account(&hash, &nick).await? else {
             return Err(Failure::Say(replies::LOGIN_TOKEN_INVALID.into()));
         };
         let session_id = Uuid::now_v7();
@@ -60,12 +56,25 @@ impl<B: Backend> Handlers<'_, B> {
                     return Ok(());
                 }
                 self.state.sessions.start(nick.as_str(), session);
-                self.state.invite_to_closed_channels(&asker.who.nick);
+                if user.level >= Level::Member {
+                    self.state.invite_to_closed_channels(&asker.who.nick);
+                }
                 self.state.reply(asker, &replies::logged_in(&nick, user.level));
                 Ok(())
             }
             Some(LoginOutcome::Failed { reason, locked_until }) => Err(Failure::Say(replies::login_refused(reason, &nick, locked_until))),
             None => Err(Failure::Say(replies::LOGIN_REFUSED.into())),
+        }
+    }
+
+    /// The account a presented token is to be checked against: its owner when the read model
+    /// knows the token, else the account holding the nick (a token only works from its account's
+    /// nick, and the nick's reservation is read from its stream, never behind). The domain then
+    /// checks the token itself, so an unknown one is refused without waiting or polling.
+    async fn token_account(&self, token: &TokenHash, nick: &Nick) -> Result<Option<Uuid>, Failure> {
+        match self.backend.token_owner(token).await? {
+            Some(owner) => Ok(Some(owner)),
+            None => self.backend.nick_holder(nick.as_str()).await,
         }
     }
 

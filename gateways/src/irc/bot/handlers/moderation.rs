@@ -79,12 +79,13 @@ impl<B: Backend> Handlers<'_, B> {
         Ok(())
     }
 
-    /// `.unmute <nick>`
+    /// `.unmute <nick>`: recorded, then voiced again on the channel (`.mute` took the voice).
     pub async fn unmute(&self, asker: &Asker, nick: &str) -> Answer {
-        let (room_id, _) = self.in_channel(asker)?;
+        let (room_id, channel) = self.in_channel(asker)?;
         let level = self.level_of(&asker.who).await?;
         let unmute = RoomCommand::Unmute { target: self.state.member_by_nick(nick)?, caller_level: level };
         self.backend.execute_room(room_id, unmute, self.actor(asker)).await?;
+        self.state.outbox.raw(&["MODE", &channel, "+v", nick]);
         self.state.reply(asker, &replies::unmuted(nick));
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! (`.info …`). Reading is open to guests; changing needs what the domain asks (a member to add,
 //! the adder or an operator to delete).
 
-use domain::{DisplayNick, Event, InfoCommand, InfoKey, InfoText, QuoteCommand, QuoteText};
+use domain::{DisplayNick, Event, Gateway, InfoCommand, InfoKey, InfoText, QuoteCommand, QuoteText};
 
 use super::{Answer, Asker, Handlers};
 use crate::irc::bot::backend::Backend;
@@ -12,7 +12,8 @@ use crate::irc::bot::replies;
 const SEARCH_RESULTS: i64 = 3;
 
 impl<B: Backend> Handlers<'_, B> {
-    /// `.seen <nick>`: when and where, on IRC or SMS.
+    /// `.seen <nick>`: when and where, on IRC or SMS. Seen on IRC, the place is the channel
+    /// people know (`#lobby`); by SMS it is the room's name.
     pub async fn seen(&self, asker: &Asker, nick: &str) -> Answer {
         if self.state.is_me(nick) {
             self.state.reply(asker, replies::SEEN_MYSELF);
@@ -24,7 +25,10 @@ impl<B: Backend> Handlers<'_, B> {
         }
         let text = match self.backend.last_seen(nick).await? {
             None => replies::never_seen(nick),
-            Some(sighting) => replies::sighting(&sighting),
+            Some(sighting) => {
+                let channel = (sighting.gateway == Gateway::Irc).then(|| self.state.channels.of_room(sighting.room_id)).flatten();
+                replies::sighting(&sighting, channel.as_ref().map(|c| c.channel.as_str()))
+            }
         };
         self.state.reply(asker, &text);
         Ok(())

@@ -1,9 +1,10 @@
 //! `.register`, `.login`, `.logout`, `.status`, `.meet`, `.about`, and tokens said in a channel.
 
 use domain::events::{SessionEndReason, TokenPurpose, TokenRevocationReason};
-use domain::{Event, Level, StreamName};
+use domain::{Event, Level, StreamName, UserCommand};
 
 use super::{LOBBY, World, person};
+use crate::irc::bot::backend::Backend;
 
 #[tokio::test]
 async fn a_guest_who_asks_for_status_hears_they_are_not_logged_in_and_how_to_log_in() {
@@ -57,6 +58,25 @@ async fn logging_in_starts_a_session_bound_to_the_host_and_invites_to_closed_cha
     assert_eq!(w.state.session_of(&person("alice")).map(|s| s.user_id), Some(alice));
     let elsewhere = crate::irc::input::Source { host: "other.example".into(), ..person("alice") };
     assert!(w.state.session_of(&elsewhere).is_none(), "the same nick from another host is someone else");
+}
+
+#[tokio::test]
+async fn a_demoted_account_logs_in_as_a_guest_and_is_not_invited_to_closed_channels() {
+    let w = World::new().await;
+    w.bound_channel("#vip", true).await;
+    let bob = w.account("bob", Level::Member).await;
+    w.token(bob, TokenPurpose::Register, "reg").await;
+    w.token(bob, TokenPurpose::Login, "log").await;
+    let demote = UserCommand::ChangeLevel { to: Level::Guest, caller_level: Level::Superuser };
+    w.memory.execute_user(bob, &demote, domain::Actor::System).await.unwrap();
+    w.says(&person("bob"), None, ".register reg").await;
+    w.joins(&person("bob"), LOBBY).await;
+    w.sent();
+
+    w.says(&person("bob"), None, ".login log").await;
+    w.says(&person("bob"), Some(LOBBY), ".status").await;
+
+    assert_eq!(w.sent(), ["PRIVMSG bob :logged in as bob; level 0 (guest)", "PRIVMSG #lobby :bob: you are logged in; level 0 (guest)"]);
 }
 
 #[tokio::test]

@@ -269,7 +269,8 @@ impl World {
         let room_id = self.state.channel(channel).unwrap().room_id;
         let member = self.state.member_ref(who).unwrap();
         let level = if self.state.session_of(who).is_some() { Level::Member } else { Level::Guest };
-        let joining = Joining { member, mask: who.mask(), phone: None, gateway: Gateway::Irc, caller_level: level, as_bot: false };
+        let joining =
+            Joining { member, mask: who.mask(), phone: None, gateway: Gateway::Irc, caller_level: level, as_bot: false, nick_holder: None };
         self.memory.execute_room(room_id, RoomCommand::Join(joining), self.state.actor(who)).await.unwrap();
     }
 

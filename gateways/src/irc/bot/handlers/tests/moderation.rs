@@ -115,7 +115,12 @@ async fn an_operator_mutes_for_a_while_then_unmutes() {
 
     assert_eq!(
         w.sent(),
-        ["MODE #lobby -v bob", "PRIVMSG #lobby :oper: bob is muted for 30 minutes", "PRIVMSG #lobby :oper: bob may speak again"]
+        [
+            "MODE #lobby -v bob",
+            "PRIVMSG #lobby :oper: bob is muted for 30 minutes",
+            "MODE #lobby +v bob",
+            "PRIVMSG #lobby :oper: bob may speak again"
+        ]
     );
     assert!(w.room_types().ends_with(&["room.mute_set", "room.mute_lifted"]));
 }

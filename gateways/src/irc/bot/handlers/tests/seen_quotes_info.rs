@@ -8,11 +8,16 @@ use uuid::Uuid;
 
 use super::{LOBBY, World, minutes_ago, person};
 
+/// A sighting in a room that is not bound to a channel the bot knows.
 fn sighting(nick: &str, room: &str, gateway: &str, activity: &str, detail: Option<&str>, private: bool) -> Sighting {
+    sighting_in(Uuid::now_v7(), nick, room, gateway, activity, detail, private)
+}
+
+fn sighting_in(room_id: Uuid, nick: &str, room: &str, gateway: &str, activity: &str, detail: Option<&str>, private: bool) -> Sighting {
     Sighting {
         nick: nick.into(),
         user_id: None,
-        room_id: Uuid::now_v7(),
+        room_id,
         room_name: Some(room.into()),
         room_private: private,
         at: minutes_ago(3),
@@ -27,7 +32,8 @@ fn quote(id: i64, nick: &str, text: &str) -> Quote {
         quote_id: id,
         nick: nick.into(),
         text: text.into(),
-        added_by: "alice".into(),
+        added_by: format!("user:{}", Uuid::nil()),
+        added_by_nick: Some("alice".into()),
         added_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
     }
 }
@@ -35,9 +41,17 @@ fn quote(id: i64, nick: &str, text: &str) -> Quote {
 #[tokio::test]
 async fn a_guest_who_asks_for_seen_gets_the_channel_name_and_what_was_said() {
     let w = World::new().await;
-    *w.memory.sighting.lock().unwrap() = Some(sighting("bob", "lobby", "irc", "said", Some("hi all"), false));
+    *w.memory.sighting.lock().unwrap() = Some(sighting_in(w.lobby, "bob", "lobby", "irc", "said", Some("hi all"), false));
     w.says(&person("carol"), Some(LOBBY), ".seen Bob").await;
-    assert_eq!(w.sent(), ["PRIVMSG #lobby :carol: bob was last seen 3 minutes ago in lobby, saying: hi all"]);
+    assert_eq!(w.sent(), ["PRIVMSG #lobby :carol: bob was last seen 3 minutes ago in #lobby, saying: hi all"]);
+}
+
+#[tokio::test]
+async fn seen_by_sms_in_a_room_with_a_channel_names_the_room() {
+    let w = World::new().await;
+    *w.memory.sighting.lock().unwrap() = Some(sighting_in(w.lobby, "dave", "lobby", "sms", "said", Some("hi"), false));
+    w.says(&person("carol"), None, ".seen dave").await;
+    assert_eq!(w.sent(), ["PRIVMSG carol :dave was last seen 3 minutes ago in lobby (by SMS), saying: hi"]);
 }
 
 #[tokio::test]
@@ -160,15 +174,29 @@ async fn an_info_item_is_shown_with_who_set_it() {
     *w.memory.info.lock().unwrap() = Some(InfoEntry {
         item: "rules".into(),
         text: "be nice".into(),
-        changed_by: "alice".into(),
+        changed_by: format!("user:{}", Uuid::nil()),
+        changed_by_nick: Some("alice".into()),
         changed_at: minutes_ago(120),
         revisions: 2,
     });
     w.says(&person("carol"), Some(LOBBY), ".info Rules").await;
     w.says(&person("carol"), Some(LOBBY), ".info faq").await;
+    *w.memory.info.lock().unwrap() = Some(InfoEntry {
+        item: "motd".into(),
+        text: "welcome".into(),
+        changed_by: "system".into(),
+        changed_by_nick: None,
+        changed_at: minutes_ago(120),
+        revisions: 1,
+    });
+    w.says(&person("carol"), Some(LOBBY), ".info motd").await;
     assert_eq!(
         w.sent(),
-        ["PRIVMSG #lobby :carol: rules: be nice (set by alice, 2 hours ago)", "PRIVMSG #lobby :carol: unknown item \"faq\""]
+        [
+            "PRIVMSG #lobby :carol: rules: be nice (set by alice, 2 hours ago)",
+            "PRIVMSG #lobby :carol: unknown item \"faq\"",
+            "PRIVMSG #lobby :carol: motd: welcome (set by Switchboard, 2 hours ago)"
+        ]
     );
 }
 
