@@ -197,6 +197,22 @@ fn parse_time_id_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
     Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
+/// Whether `viewer` may see where `seen` happened and what was said (see `lastSeen`).
+async fn may_see_sighting(app: &App, viewer: &Viewer, seen: &read::Sighting) -> ApiResult<bool> {
+    if viewer.level >= Level::Staff || seen.user_id == Some(viewer.user_id) {
+        return Ok(true);
+    }
+    if !seen.room_id.is_nil() && app.read.is_member(seen.room_id, viewer.user_id).await? {
+        return Ok(true);
+    }
+    // Profiles are private until their owner says otherwise (docs/commands.md#sms-private).
+    let person_private = match seen.user_id {
+        Some(id) => app.read.private(id, projections::AsOf::Now).await?.unwrap_or(true),
+        None => false,
+    };
+    Ok(!seen.room_private && !person_private)
+}
+
 /// Staff read every room's history; others only rooms they are in now.
 async fn require_history_access(app: &App, viewer: &Viewer, room: Uuid) -> ApiResult<()> {
     if viewer.level >= Level::Staff {
@@ -303,16 +319,19 @@ impl HistoryQuery {
         Ok(counts.into_iter().map(StatBucket::from).collect())
     }
 
-    /// Where and when a nick was last seen. Signed-in users; private rooms are named only to staff.
+    /// Where and when a nick was last seen. Signed-in users. The room and what was said there are
+    /// shown to that room's members and to staff, and to others only when neither the room
+    /// (invite-only) nor the person (`private`) is private.
     async fn last_seen(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Option<Sighting>> {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         if nick.is_empty() || nick.len() > 64 {
             return Err(ApiError::bad_input("a nick is 1-64 characters"));
         }
-        let seen = ctx.app().read.last_seen(&nick).await?;
-        Ok(seen.map(|s| {
-            let show = !s.room_private || viewer.level >= Level::Staff;
+        let app = ctx.app();
+        let Some(s) = app.read.last_seen(&nick).await? else { return Ok(None) };
+        let show = may_see_sighting(app, &viewer, &s).await?;
+        Ok(Some({
             Sighting {
                 nick: s.nick,
                 user_id: s.user_id,
@@ -344,9 +363,11 @@ impl HistoryQuery {
                 if words.len() > 200 {
                     return Err(ApiError::bad_input("a search is at most 200 characters"));
                 }
+                // Parsed unsigned: a negative offset would reach PostgreSQL, which refuses it.
                 let offset: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(0), |c| {
                     c.strip_prefix("o:")
-                        .and_then(|n| n.parse().ok())
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .map(i64::from)
                         .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
                 })?;
                 (app.read.search_quotes_page(words, offset, limit + 1).await?, Some(offset))

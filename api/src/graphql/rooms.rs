@@ -30,7 +30,8 @@ impl RoomNode {
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Member")]
 pub struct MemberNode {
-    /// `user:<id>` for accounts, `guest:<nick>` for IRC guests.
+    /// `user:<id>` for accounts, `guest:<nick>` for IRC guests (the nick in lower case, as
+    /// nicks are compared).
     pub member_key: String,
     pub user_id: Option<Uuid>,
     pub nick: String,
@@ -40,7 +41,16 @@ pub struct MemberNode {
 
 impl From<read::Member> for MemberNode {
     fn from(m: read::Member) -> Self {
-        Self { member_key: m.member_key, user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since }
+        Self { member_key: documented_member_key(&m.member_key), user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since }
+    }
+}
+
+/// The read model keys members by user id or `nick:<casefolded nick>`; clients get the
+/// documented form, which says which of the two it is.
+fn documented_member_key(stored: &str) -> String {
+    match stored.strip_prefix("nick:") {
+        Some(nick) => format!("guest:{nick}"),
+        None => format!("user:{stored}"),
     }
 }
 
@@ -81,6 +91,7 @@ impl From<read::Ban> for BanNode {
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "RoomMute")]
 pub struct MuteNode {
+    /// As `Member.memberKey`: `user:<id>` or `guest:<nick>`.
     pub member_key: String,
     pub user_id: Option<Uuid>,
     pub nick: String,
@@ -91,7 +102,14 @@ pub struct MuteNode {
 
 impl From<read::RoomMute> for MuteNode {
     fn from(m: read::RoomMute) -> Self {
-        Self { member_key: m.member_key, user_id: m.user_id, nick: m.nick, by: m.by, since: m.since, until: m.until }
+        Self {
+            member_key: documented_member_key(&m.member_key),
+            user_id: m.user_id,
+            nick: m.nick,
+            by: m.by,
+            since: m.since,
+            until: m.until,
+        }
     }
 }
 
