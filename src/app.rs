@@ -182,7 +182,8 @@ impl Application {
         let api = api::App::new(wiring.store.clone(), Some(wiring.runners.clone()), settings.api.clone()).context("setting up the API")?;
         let restart_delay = Duration::from_millis(settings.server.restart_delay_ms);
         if enabled.sms {
-            let processor = gateways::sms::processor::SmsProcessor::new(wiring.log.clone(), wiring.read.clone());
+            let processor =
+                gateways::sms::processor::SmsProcessor::new(wiring.log.clone(), wiring.read.clone()).with_limits(settings.cost_limits());
             parts.spawn(
                 "the SMS processor",
                 restarting("the SMS processor", restart_delay, stop.clone(), move |stop| {
@@ -192,7 +193,7 @@ impl Application {
             );
         }
         if enabled.sms_bridge {
-            let bridge = gateways::sms::bridge::SmsBridge::new(wiring.log.clone(), wiring.read.clone());
+            let bridge = gateways::sms::bridge::SmsBridge::new(wiring.log.clone(), wiring.read.clone()).with_limits(settings.cost_limits());
             parts.spawn(
                 "the SMS bridge",
                 restarting("the SMS bridge", restart_delay, stop.clone(), move |stop| {

@@ -157,6 +157,13 @@ pub struct TwilioSettings {
     /// How long one request to Twilio may take (seconds) before it counts as failed and is
     /// retried with the same idempotency token.
     pub request_timeout_secs: u64,
+    /// Invitations (`#invite`) one member may send from one room in 24 hours; 0: no limit.
+    pub invites_per_member_per_day: u32,
+    /// Texts one member may have resent (`#resend`) from one room in an hour; 0: no limit.
+    pub resent_texts_per_member_per_hour: u32,
+    /// Lines one IRC guest (no account) may have texted to one room's phones in an hour; 0: no
+    /// limit.
+    pub guest_lines_per_hour: u32,
 }
 
 impl Default for TwilioSettings {
@@ -167,6 +174,9 @@ impl Default for TwilioSettings {
             messages_per_second: 1.0,
             concurrency: 32,
             request_timeout_secs: 10,
+            invites_per_member_per_day: gateways::sms::limits::CostLimits::default().invites_per_day,
+            resent_texts_per_member_per_hour: gateways::sms::limits::CostLimits::default().resent_texts_per_hour,
+            guest_lines_per_hour: gateways::sms::limits::CostLimits::default().guest_lines_per_hour,
         }
     }
 }
@@ -357,6 +367,15 @@ impl Settings {
             status_callback: Some(format!("{}/sms/twilio/status", self.api.public_url.trim_end_matches('/'))),
             timeout: Duration::from_secs(self.twilio.request_timeout_secs.max(1)),
         }))
+    }
+
+    /// What one member may make Switchboard text (docs/commands.md#sms-invite, #sms-resend).
+    pub fn cost_limits(&self) -> gateways::sms::limits::CostLimits {
+        gateways::sms::limits::CostLimits {
+            invites_per_day: self.twilio.invites_per_member_per_day,
+            resent_texts_per_hour: self.twilio.resent_texts_per_member_per_hour,
+            guest_lines_per_hour: self.twilio.guest_lines_per_hour,
+        }
     }
 
     pub fn outbound_options(&self) -> gateways::sms::outbound::OutboundOptions {

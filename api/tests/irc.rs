@@ -388,6 +388,8 @@ async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
         from: domain::PhoneNumber::parse(DAVE).unwrap(),
         to: domain::PhoneNumber::parse(NUMBER).unwrap(),
         body: body.to_owned(),
+        media: vec![],
+        twilio: Default::default(),
     };
     let mut bob = w.joined("bob").await;
     gateways::sms::inbound::record(&executor, &w.app.app.read, &text(1, "#join dave")).await.unwrap();
@@ -416,6 +418,60 @@ async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
         0,
         "an SMS text is not bridged back to SMS by the bridge"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_guests_lines_are_texted_to_phones_up_to_an_hourly_limit_and_the_guest_is_told() {
+    const NUMBER: &str = "+15550100000";
+    const DAVE: &str = "+15551230001";
+    let w = world_with(Some(NUMBER)).await;
+    let (_stop, stopped) = watch::channel(false);
+    let limits = gateways::sms::limits::CostLimits { guest_lines_per_hour: 2, ..Default::default() };
+    let processor = gateways::sms::processor::SmsProcessor::new(w.app.log(), w.app.app.read.clone());
+    let bridge = gateways::sms::bridge::SmsBridge::new(w.app.log(), w.app.app.read.clone()).with_limits(limits);
+    let stopped2 = stopped.clone();
+    tokio::spawn(async move { processor.run(stopped2).await });
+    tokio::spawn(async move { bridge.run(stopped).await });
+    let executor = store::CommandExecutor::new(std::sync::Arc::new(w.app.store.clone()));
+    let join = gateways::sms::inbound::InboundSms {
+        message_sid: format!("SM{:032x}", 1),
+        from: domain::PhoneNumber::parse(DAVE).unwrap(),
+        to: domain::PhoneNumber::parse(NUMBER).unwrap(),
+        body: "#join dave".into(),
+        media: vec![],
+        twilio: Default::default(),
+    };
+    let mut guest = w.joined("guest").await;
+    gateways::sms::inbound::record(&executor, &w.app.app.read, &join).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !bodies(&w).await.iter().any(|b| b.contains("dave")) {
+        assert!(tokio::time::Instant::now() < deadline, "dave never joined: {:?}", bodies(&w).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    for n in 1..=4 {
+        guest.privmsg(CHANNEL, &format!("line {n}")).await.unwrap();
+    }
+    let notice = gateways::irc::relay::guest_limit_notice(2);
+    guest
+        .expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "NOTICE" && l.params.last().is_some_and(|t| *t == notice))
+        .await
+        .expect("the guest is told their lines are no longer texted");
+    // All four lines are recorded in the room; only two were texted.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w.room_events().await.iter().filter(|e| e["payload"]["body"].as_str().is_some_and(|b| b.starts_with("line "))).count() < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "the guest's lines were not all recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let texted = || async { bodies(&w).await.into_iter().filter(|b| b.starts_with("[guest] line")).collect::<Vec<_>>() };
+    while texted().await.len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the first two lines were not texted: {:?}", bodies(&w).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut texted = texted().await;
+    texted.sort();
+    assert_eq!(texted, vec!["[guest] line 1".to_owned(), "[guest] line 2".to_owned()]);
 }
 
 /// The bodies of the deliveries queued so far.

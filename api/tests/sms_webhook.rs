@@ -160,8 +160,13 @@ const CAROL: &str = "+15550000003";
 const DAVE: &str = "+15550000004";
 
 async fn text(app: &TestApp, sid_n: u32, from: &str, body: &str) {
+    text_to(app, sid_n, from, ROOM_NUMBER, body).await;
+}
+
+/// Texts `body` from `from` to the room number `to`, as Twilio would post it.
+async fn text_to(app: &TestApp, sid_n: u32, from: &str, to: &str, body: &str) {
     let sid = format!("SM{sid_n:032x}");
-    let params = vec![("MessageSid", sid.as_str()), ("From", from), ("To", ROOM_NUMBER), ("Body", body)];
+    let params = vec![("MessageSid", sid.as_str()), ("From", from), ("To", to), ("Body", body)];
     let (status, reply) = post(app, encode(&params), Some(&sign(app, &params))).await;
     assert_eq!(status, 200, "{reply}");
 }
@@ -414,13 +419,13 @@ async fn members_change_nick_look_people_up_invite_resend_and_only_operators_gra
     assert!(!queued[4].1.contains(BOB), "private by default: {queued:?}");
 
     // Invitations are normalised to E.164 and texted to the invitee.
-    text(&app, 6, ALICE, "#invite +1 (555) 000-0009").await;
+    text(&app, 6, ALICE, "#invite +1 (415) 555-0199").await;
     let queued = wait_for_deliveries(&app, 7).await;
     let mut last_two = queued[5..7].to_vec();
     last_two.sort();
-    assert_eq!(last_two[0], ("+15550000001".to_owned(), "Invitation sent to +15550000009.".to_owned()));
-    assert_eq!(last_two[1].0, "+15550000009");
-    assert!(last_two[1].1.contains("alice invites you"), "{last_two:?}");
+    assert_eq!(last_two[0], ("+14155550199".to_owned(), last_two[0].1.clone()));
+    assert!(last_two[0].1.contains("alice invites you"), "{last_two:?}");
+    assert_eq!(last_two[1], ("+15550000001".to_owned(), "Invitation sent to +14155550199.".to_owned()));
 
     // A member cannot make anyone an operator.
     text(&app, 7, ALICE, "#admin bobby on").await;
@@ -517,4 +522,337 @@ async fn a_sender_killed_while_twilio_is_answering_and_restarted_never_sends_a_t
     assert_eq!(sent.len(), expected, "each text accepted once: {sent:#?}");
     assert_eq!(distinct.len(), expected);
     assert!(twilio.replayed() >= 1, "the restarted sender retried what Twilio had accepted, with the same idempotency token");
+}
+
+/// The fan-out deliveries to `to` that carry `[nick] …`, joined back into one text per message.
+fn fanned_to(queued: &[(String, String)], to: &str) -> String {
+    queued.iter().filter(|(number, _)| number == to).map(|(_, body)| body.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_text_with_nul_characters_is_recorded_without_them_and_a_full_length_text_in_any_script_reaches_the_room() {
+    let (app, admin, room) = app_with_sms_room().await;
+    let _processor = start_processor(&app);
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    wait_for_deliveries(&app, 2).await;
+
+    // PostgreSQL's JSON refuses NUL: the text is recorded (200, not a 500 Twilio would retry)
+    // without it, and reaches the room.
+    text(&app, 3, ALICE, "nul\0 in\0side").await;
+    let queued = wait_for_deliveries(&app, 3).await;
+    assert_eq!(queued[2], (BOB.to_owned(), "[alice] nul inside".to_owned()), "{queued:?}");
+    let recorded = inbound_events(&app, &admin).await;
+    assert!(recorded.iter().any(|e| e["payload"]["body"] == "nul inside"), "{recorded:?}");
+
+    // 1,600 characters, Twilio's limit, in scripts whose characters take 3 and 4 bytes.
+    let cjk = "漢字".repeat(800);
+    let emoji = "👋".repeat(1_600);
+    text(&app, 4, ALICE, &cjk).await;
+    text(&app, 5, ALICE, &emoji).await;
+    // Each fans out as two texts of at most 1,600 characters ("[alice] " makes it longer).
+    let queued = wait_for_deliveries(&app, 7).await;
+    assert!(queued[3..].iter().all(|(to, body)| to == BOB && body.chars().count() <= 1_600), "{queued:?}");
+    assert_eq!(fanned_to(&queued[3..], BOB), format!("[alice] {cjk}[alice] {emoji}"), "both texts reach bob in full");
+    let mut bodies = Vec::new();
+    for _ in 0..200 {
+        let history =
+            app.data(Some(&admin.token), "query($r: UUID!) { messages(room: $r) { edges { node { body } } } }", json!({ "r": room })).await;
+        bodies =
+            history["messages"]["edges"].as_array().unwrap().iter().filter_map(|e| e["node"]["body"].as_str().map(String::from)).collect();
+        if bodies.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(bodies, vec!["nul inside".to_owned(), cjk, emoji], "the room has them as said");
+}
+
+/// Creates another room bound to `number` and waits until the rooms read model knows it.
+async fn add_sms_room(app: &TestApp, admin: &support::Session, name: &str, number: &str, invite_only: bool) -> Value {
+    let created = app
+        .data(
+            Some(&admin.token),
+            "mutation($name: String!, $n: String!, $i: Boolean!) { createRoom(input: {name: $name, smsNumber: $n, inviteOnly: $i}) { roomId position } }",
+            json!({ "name": name, "n": number, "i": invite_only }),
+        )
+        .await;
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
+        .await;
+    created["createRoom"]["roomId"].clone()
+}
+
+/// The deliveries queued so far, as `(from, to, body)`, oldest first.
+async fn deliveries_from(app: &TestApp) -> Vec<(String, String, String)> {
+    let client = app.db.client().await;
+    let rows = client
+        .query(
+            "SELECT payload ->> 'from', payload ->> 'to', payload ->> 'body' FROM es_events \
+             WHERE event_type = 'delivery.queued' ORDER BY global_position",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+}
+
+/// Waits for the `n`th delivery (1-based) and returns it as `(from, to, body)`.
+async fn delivery(app: &TestApp, n: usize) -> (String, String, String) {
+    wait_for_deliveries(app, n).await;
+    deliveries_from(app).await.swap_remove(n - 1)
+}
+
+fn sms(from: &str, to: &str, body: &str) -> (String, String, String) {
+    (from.to_owned(), to.to_owned(), body.to_owned())
+}
+
+const GAMES_NUMBER: &str = "+15559870001";
+const CLUB_NUMBER: &str = "+15559870002";
+
+#[tokio::test]
+async fn one_phone_is_a_member_of_several_rooms_and_stops_mutes_and_resends_are_per_room() {
+    let (app, admin, _) = app_with_sms_room().await;
+    add_sms_room(&app, &admin, "games", GAMES_NUMBER, false).await;
+    add_sms_room(&app, &admin, "club", CLUB_NUMBER, true).await;
+    let _processor = start_processor(&app);
+    let welcome = |nick: &str| format!("Welcome, {nick}! Your texts now go to the room. #help lists the commands.");
+
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    wait_for_deliveries(&app, 2).await;
+    // Alice and bob join the games room with the same phones: they are the same people there.
+    text_to(&app, 3, ALICE, GAMES_NUMBER, "#join alice").await;
+    assert_eq!(delivery(&app, 3).await, sms(GAMES_NUMBER, ALICE, &welcome("alice")));
+    text_to(&app, 4, BOB, GAMES_NUMBER, "#join bobby").await;
+    assert_eq!(
+        delivery(&app, 4).await,
+        sms(
+            GAMES_NUMBER,
+            BOB,
+            "Welcome, bob! Your texts now go to the room. Your nick stays bob; #update <nick> changes it. #help lists the commands."
+        )
+    );
+    // The invite-only club does not show its members to someone who is not one of them.
+    text_to(&app, 5, ALICE, CLUB_NUMBER, "#list").await;
+    let (from, to, body) = delivery(&app, 5).await;
+    assert_eq!((from.as_str(), to.as_str()), (CLUB_NUMBER, ALICE));
+    assert!(body.starts_with("Welcome! To join this room, reply #join"), "{body}");
+    text_to(&app, 6, ALICE, CLUB_NUMBER, "#join alice").await;
+    assert_eq!(delivery(&app, 6).await, sms(CLUB_NUMBER, ALICE, "This room is invite-only; ask a member for an invitation."));
+
+    // A carrier STOP to the lobby's number stops the lobby's texts only.
+    text(&app, 7, ALICE, "STOP").await;
+    text(&app, 8, BOB, "in the lobby").await;
+    text_to(&app, 9, BOB, GAMES_NUMBER, "in games").await;
+    assert_eq!(delivery(&app, 7).await, sms(GAMES_NUMBER, ALICE, "[bob] in games"), "the lobby's text reached nobody");
+    text(&app, 10, BOB, "#list").await;
+    assert_eq!(delivery(&app, 8).await, sms(ROOM_NUMBER, BOB, "In the room: alice (stopped), bob"));
+    text_to(&app, 11, BOB, GAMES_NUMBER, "#list").await;
+    assert_eq!(delivery(&app, 9).await, sms(GAMES_NUMBER, BOB, "In the room: alice, bob"));
+
+    // A mute in games is games' only; START in the lobby resumes the lobby.
+    text_to(&app, 12, ALICE, GAMES_NUMBER, "#mute bob on").await;
+    assert_eq!(delivery(&app, 10).await, sms(GAMES_NUMBER, ALICE, "You no longer get bob's texts."));
+    text(&app, 13, ALICE, "START").await;
+    assert_eq!(delivery(&app, 11).await, sms(ROOM_NUMBER, ALICE, "Welcome back: room texts resume."));
+    text_to(&app, 14, BOB, GAMES_NUMBER, "muted in games").await;
+    text(&app, 15, BOB, "heard in the lobby").await;
+    assert_eq!(delivery(&app, 12).await, sms(ROOM_NUMBER, ALICE, "[bob] heard in the lobby"));
+
+    // #resend repeats the texts of the room whose number was texted.
+    for _ in 0..200 {
+        let client = app.db.client().await;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM read.deliveries WHERE to_number = $1 AND body LIKE '[bob] %'", &[&ALICE])
+            .await
+            .unwrap()
+            .get(0);
+        if n == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    text_to(&app, 16, ALICE, GAMES_NUMBER, "#resend 5").await;
+    assert_eq!(delivery(&app, 13).await, sms(GAMES_NUMBER, ALICE, "[bob] in games"));
+    text(&app, 17, DAVE, "#help").await;
+    let (_, to, _) = delivery(&app, 14).await;
+    assert_eq!(to, DAVE, "games resent its one text, not the lobby's: {:?}", deliveries_from(&app).await);
+}
+
+#[tokio::test]
+async fn list_marks_who_stopped_and_a_member_banned_and_unbanned_can_join_again() {
+    let (app, admin, room) = app_with_sms_room().await;
+    let _processor = start_processor(&app);
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    text(&app, 3, CAROL, "#join carol").await;
+    wait_for_deliveries(&app, 3).await;
+    text(&app, 4, BOB, "#stop").await;
+    assert_eq!(delivery(&app, 4).await, sms(ROOM_NUMBER, BOB, "Stopped: you get no room texts. #start resumes."));
+    text(&app, 5, ALICE, "#list").await;
+    assert_eq!(delivery(&app, 5).await, sms(ROOM_NUMBER, ALICE, "In the room: alice, bob (stopped), carol"));
+
+    let ban = "mutation($r: UUID!) { ban(room: $r, target: {nick: \"carol\"}) { position } }";
+    assert!(app.data(Some(&admin.token), ban, json!({ "r": room })).await["ban"]["position"].is_string());
+    text(&app, 6, CAROL, "#join carol").await;
+    assert_eq!(delivery(&app, 6).await, sms(ROOM_NUMBER, CAROL, "Banned from this room."));
+    let unban = "mutation($r: UUID!) { unban(room: $r, target: {nick: \"carol\"}) { position } }";
+    assert!(app.data(Some(&admin.token), unban, json!({ "r": room })).await["unban"]["position"].is_string());
+    text(&app, 7, CAROL, "#join carol").await;
+    assert_eq!(
+        delivery(&app, 7).await,
+        sms(ROOM_NUMBER, CAROL, "Welcome, carol! Your texts now go to the room. #help lists the commands.")
+    );
+    text(&app, 8, ALICE, "#list").await;
+    assert_eq!(delivery(&app, 8).await, sms(ROOM_NUMBER, ALICE, "In the room: alice, bob (stopped), carol"));
+}
+
+#[tokio::test]
+async fn invite_reads_numbers_as_people_type_them_refuses_costly_ones_and_invites_and_resends_are_limited() {
+    use gateways::sms::limits::CostLimits;
+    let (app, _admin, _) = app_with_sms_room().await;
+    let limits = CostLimits { invites_per_day: 2, resent_texts_per_hour: 2, ..CostLimits::default() };
+    let processor = gateways::sms::processor::SmsProcessor::new(app.log(), app.app.read.clone()).with_limits(limits);
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { processor.run(stopped).await });
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    wait_for_deliveries(&app, 2).await;
+
+    // Without `+`, the number is read in the room number's country (+1: the US).
+    text(&app, 3, ALICE, "#invite (415) 555-0134").await;
+    wait_for_deliveries(&app, 4).await;
+    let queued = deliveries_from(&app).await;
+    assert!(queued.contains(&sms(ROOM_NUMBER, ALICE, "Invitation sent to +14155550134.")), "{queued:?}");
+    assert!(queued.iter().any(|(_, to, body)| to == "+14155550134" && body.contains("alice invites you")), "{queued:?}");
+    text(&app, 4, ALICE, "#invite +44 20 7946 0958").await;
+    wait_for_deliveries(&app, 6).await;
+    assert!(deliveries_from(&app).await.contains(&sms(ROOM_NUMBER, ALICE, "Invitation sent to +442079460958.")));
+    // The third invitation in a day is over this member's limit: answered, nobody texted.
+    text(&app, 6, ALICE, "#invite 415.555.0177").await;
+    let limit_reply = "Invitation limit reached: a member can send 2 a day from this room. Try again later.";
+    assert_eq!(delivery(&app, 7).await, sms(ROOM_NUMBER, ALICE, limit_reply));
+    // Numbers no phone can have, premium-rate numbers and short codes get a reason.
+    text(&app, 7, BOB, "#invite (555) 000-0009").await;
+    assert_eq!(delivery(&app, 8).await, sms(ROOM_NUMBER, BOB, "+15550000009 is not a number any phone can have; check it and try again."));
+    text(&app, 8, BOB, "#invite 1-900-555-0134").await;
+    assert_eq!(delivery(&app, 9).await, sms(ROOM_NUMBER, BOB, "+19005550134 is a premium-rate number; Switchboard does not text those."));
+    text(&app, 9, BOB, "#invite 32665").await;
+    assert_eq!(delivery(&app, 10).await, sms(ROOM_NUMBER, BOB, "32665 is a short code; Switchboard texts only phone numbers."));
+    text(&app, 10, BOB, "#invite call me").await;
+    assert_eq!(
+        delivery(&app, 11).await,
+        sms(ROOM_NUMBER, BOB, "That is not a phone number. Write it as you would dial it, e.g. (415) 555-0134 or +44 20 7946 0958.")
+    );
+
+    // #resend: two texts an hour per member here.
+    text(&app, 11, BOB, "one").await;
+    text(&app, 12, BOB, "two").await;
+    text(&app, 13, BOB, "three").await;
+    wait_for_deliveries(&app, 14).await;
+    for _ in 0..200 {
+        let client = app.db.client().await;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM read.deliveries WHERE to_number = $1 AND body LIKE '[bob] %'", &[&ALICE])
+            .await
+            .unwrap()
+            .get(0);
+        if n == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    text(&app, 14, ALICE, "#resend 2").await;
+    wait_for_deliveries(&app, 16).await;
+    text(&app, 15, ALICE, "#resend 1").await;
+    let resend_limit = "Resend limit reached: a member can have 2 texts resent an hour from this room. Try again later.";
+    assert_eq!(delivery(&app, 17).await, sms(ROOM_NUMBER, ALICE, resend_limit));
+    let all = deliveries_from(&app).await;
+    assert_eq!(all.len(), 17, "{all:?}");
+    assert_eq!(all[14..16].iter().map(|(_, _, b)| b.as_str()).collect::<Vec<_>>(), vec!["[bob] two", "[bob] three"]);
+}
+
+#[tokio::test]
+async fn an_mms_keeps_its_media_and_twilios_other_fields_and_reaches_the_room_as_links() {
+    let (app, admin, room) = app_with_sms_room().await;
+    let _processor = start_processor(&app);
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    wait_for_deliveries(&app, 2).await;
+
+    let picture = "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM0123/Media/ME0001";
+    let clip = "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages/MM0123/Media/ME0002";
+    let sid = "MM0123456789abcdef0123456789abcdef";
+    let with_words = vec![
+        ("MessageSid", sid),
+        ("From", ALICE),
+        ("To", ROOM_NUMBER),
+        ("Body", "look at this"),
+        ("NumMedia", "2"),
+        ("MediaUrl0", picture),
+        ("MediaContentType0", "image/jpeg"),
+        ("MediaUrl1", clip),
+        ("MediaContentType1", "video/mp4"),
+        ("FromCity", "OAKLAND"),
+        ("FromState", "CA"),
+        ("FromZip", "94612"),
+        ("FromCountry", "US"),
+        ("ToCity", "SAN FRANCISCO"),
+        ("ToState", "CA"),
+        ("ToZip", "94105"),
+        ("ToCountry", "US"),
+        ("NumSegments", "1"),
+    ];
+    let (status, reply) = post(&app, encode(&with_words), Some(&sign(&app, &with_words))).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(delivery(&app, 3).await, sms(ROOM_NUMBER, BOB, &format!("[alice] look at this\n{picture}\n{clip}")));
+
+    // A picture alone is a message of its link.
+    let alone = vec![
+        ("MessageSid", "MM0123456789abcdef0123456789abcdee"),
+        ("From", ALICE),
+        ("To", ROOM_NUMBER),
+        ("Body", ""),
+        ("NumMedia", "1"),
+        ("MediaUrl0", picture),
+        ("MediaContentType0", "image/png"),
+    ];
+    let (status, reply) = post(&app, encode(&alone), Some(&sign(&app, &alone))).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(delivery(&app, 4).await, sms(ROOM_NUMBER, BOB, &format!("[alice] {picture}")));
+
+    let recorded = inbound_events(&app, &admin).await;
+    let mms = recorded.iter().find(|e| e["payload"]["message_sid"] == sid).expect("the MMS is recorded");
+    assert_eq!(
+        mms["payload"]["media"],
+        json!([{ "url": picture, "content_type": "image/jpeg" }, { "url": clip, "content_type": "video/mp4" }])
+    );
+    assert_eq!(
+        mms["payload"]["twilio"],
+        json!({
+            "from": { "city": "OAKLAND", "state": "CA", "zip": "94612", "country": "US" },
+            "to": { "city": "SAN FRANCISCO", "state": "CA", "zip": "94105", "country": "US" },
+            "segments": 1
+        })
+    );
+    // The room's message (what the IRC relay says on the channel) carries the links too.
+    let mut bodies = Vec::new();
+    for _ in 0..200 {
+        let history =
+            app.data(Some(&admin.token), "query($r: UUID!) { messages(room: $r) { edges { node { body } } } }", json!({ "r": room })).await;
+        bodies =
+            history["messages"]["edges"].as_array().unwrap().iter().filter_map(|e| e["node"]["body"].as_str().map(String::from)).collect();
+        if bodies.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(bodies, vec![format!("look at this\n{picture}\n{clip}"), picture.to_owned()]);
+
+    // Media Twilio would not send are refused before anything is recorded.
+    let mut bad = alone.clone();
+    bad[0].1 = "MM0123456789abcdef0123456789abcded";
+    bad[5].1 = "javascript:alert(1)";
+    let (status, text) = post(&app, encode(&bad), Some(&sign(&app, &bad))).await;
+    assert_eq!((status, text.as_str()), (400, "the MediaUrl<n> field is invalid: not an https URL"));
 }

@@ -310,11 +310,19 @@ pub struct IrcSessionEnded {
 pub struct SmsStopped {
     pub user_id: Uuid,
     pub reason: SmsStopReason,
+    /// The room whose texts stop (the room of the number texted, or of the delivery the carrier
+    /// refused). `None`: every room, as stops were recorded when a number could be in one room
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SmsStarted {
     pub user_id: Uuid,
+    /// The room whose texts resume; `None`: every room (see [`SmsStopped::room_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -616,6 +624,69 @@ pub struct InboundSmsReceived {
     /// As received, unvalidated: this records what arrived, even if it is later refused.
     pub body: String,
     pub room_id: Option<Uuid>,
+    /// The pictures and other media of an MMS (`NumMedia` > 0), in Twilio's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<InboundMedia>,
+    /// What else Twilio told about the message: where both ends are, how many segments.
+    #[serde(default, skip_serializing_if = "TwilioDetails::is_empty")]
+    pub twilio: TwilioDetails,
+}
+
+/// An IRC guest (no account) reached the hourly bound on lines texted to a room's phones: their
+/// further lines that hour stay on IRC. Recorded once an hour per guest and room, so the IRC side
+/// can tell them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestTextingLimited {
+    pub room_id: Uuid,
+    pub nick: DisplayNick,
+    /// Lines an hour a guest may have texted.
+    pub limit: u32,
+}
+
+/// One attachment of an MMS: where Twilio keeps it (`MediaUrl<n>`) and its type
+/// (`MediaContentType<n>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMedia {
+    pub url: String,
+    pub content_type: String,
+}
+
+/// Twilio's other fields of an inbound message, as sent (each may be missing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwilioDetails {
+    #[serde(default, skip_serializing_if = "Place::is_empty")]
+    pub from: Place,
+    #[serde(default, skip_serializing_if = "Place::is_empty")]
+    pub to: Place,
+    /// `NumSegments`: how many SMS the sender's phone split the text into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+}
+
+impl TwilioDetails {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty() && self.to.is_empty() && self.segments.is_none()
+    }
+}
+
+/// Where Twilio places one end of a message (`FromCity`, `ToZip` …): the number's area, not a
+/// device's position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+impl Place {
+    pub fn is_empty(&self) -> bool {
+        self.city.is_none() && self.state.is_none() && self.zip.is_none() && self.country.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -873,6 +944,7 @@ catalogue! {
     ChannelModeChanged(ChannelModeChanged) => "room.channel_mode_changed", version 1, no_older_versions;
     // SMS
     InboundSmsReceived(InboundSmsReceived) => "sms.inbound_received", version 1, no_older_versions;
+    GuestTextingLimited(GuestTextingLimited) => "sms.guest_texting_limited", version 1, no_older_versions;
     DeliveryQueued(DeliveryQueued) => "delivery.queued", version 1, no_older_versions;
     DeliverySubmitted(DeliverySubmitted) => "delivery.submitted", version 1, no_older_versions;
     DeliveryStatusChanged(DeliveryStatusChanged) => "delivery.status_changed", version 1, no_older_versions;
@@ -968,6 +1040,30 @@ mod tests {
             Err(DecodeError::UnknownVersion { event_type: "user.registered".into(), version: 2, newest: 1 })
         );
         assert!(matches!(Event::decode("user.registered", 0, payload), Err(DecodeError::UnknownVersion { .. })));
+    }
+
+    #[test]
+    fn stops_and_inbound_texts_recorded_before_their_newer_fields_still_fold() {
+        let user = Uuid::from_u128(1);
+        let stop = Event::decode("user.sms_stopped", 1, json!({"user_id": user, "reason": "command"})).unwrap();
+        assert_eq!(stop, Event::SmsStopped(SmsStopped { user_id: user, reason: SmsStopReason::Command, room_id: None }));
+        let old = json!({"message_sid": "SM0123456789abcdef0123456789abcdef", "from": "+15551230000", "to": "+15559870000",
+                         "body": "hi", "room_id": null});
+        let Event::InboundSmsReceived(inbound) = Event::decode("sms.inbound_received", 1, old).unwrap() else { panic!() };
+        assert!(inbound.media.is_empty() && inbound.twilio.is_empty());
+        // And the new fields are kept.
+        let with_media = InboundSmsReceived {
+            media: vec![InboundMedia { url: "https://api.twilio.com/m/ME1".into(), content_type: "image/jpeg".into() }],
+            twilio: TwilioDetails {
+                from: Place { city: Some("OAKLAND".into()), ..Place::default() },
+                segments: Some(2),
+                ..Default::default()
+            },
+            ..inbound
+        };
+        let encoded = Event::InboundSmsReceived(with_media.clone()).encode();
+        assert_eq!(encoded["twilio"], json!({"from": {"city": "OAKLAND"}, "segments": 2}));
+        assert_eq!(Event::decode("sms.inbound_received", 1, encoded).unwrap(), Event::InboundSmsReceived(with_media));
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub use metadata::{Actor, Gateway, Metadata, UnknownGateway};
 pub use stream::{InvalidStreamName, StreamName};
 pub use values::{
     AboutText, BanDuration, DisplayNick, Email, HostMask, InfoKey, InfoText, InvalidValue, IrcChannel, Level, MAX_MESSAGE_BODY,
-    MessageBody, Nick, PhoneNumber, QuoteText, Reason, RoomName, TokenHash, Topic, Username,
+    MessageBody, Nick, PhoneNumber, QuoteText, Reason, RoomName, TextUnit, TokenHash, Topic, Username,
 };

@@ -77,6 +77,11 @@ impl StreamName {
     pub fn inbound_sms(room_id: Uuid) -> Self {
         Self::new_unchecked("sms_inbound", room_id)
     }
+    /// `sms_limits-<room id>`: what a room's SMS side held back for cost (an IRC guest over
+    /// their hourly lines), to be told on IRC.
+    pub fn sms_limits(room_id: Uuid) -> Self {
+        Self::new_unchecked("sms_limits", room_id)
+    }
 
     pub fn room(id: Uuid) -> Self {
         Self::new_unchecked("room", id)

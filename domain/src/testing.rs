@@ -212,8 +212,8 @@ pub fn sample_events() -> Vec<Event> {
             .into(),
         IrcLoginLocked { user_id: user, nick: alice.clone(), until: t + TimeDelta::minutes(10) }.into(),
         IrcSessionEnded { user_id: user, session_id: id(30), reason: SessionEndReason::IdleTimeout }.into(),
-        SmsStopped { user_id: user, reason: SmsStopReason::CarrierKeyword }.into(),
-        SmsStarted { user_id: user }.into(),
+        SmsStopped { user_id: user, reason: SmsStopReason::CarrierKeyword, room_id: None }.into(),
+        SmsStarted { user_id: user, room_id: None }.into(),
         ApiTokenIssued { user_id: user, token_id: id(21), token_hash: token("api"), expires_at: t + TimeDelta::days(30) }.into(),
         ApiTokenRevoked { user_id: user, token_id: id(21) }.into(),
         PasswordResetRequested { user_id: user, token_hash: token("reset"), expires_at: t + TimeDelta::hours(1) }.into(),
@@ -307,8 +307,11 @@ pub fn sample_events() -> Vec<Event> {
             to: room_number.clone(),
             body: "#join Alice".into(),
             room_id: Some(room),
+            media: vec![],
+            twilio: Default::default(),
         }
         .into(),
+        GuestTextingLimited { room_id: room, nick: display("Alice"), limit: 60 }.into(),
         DeliveryQueued {
             delivery_id: id(80),
             room_id: room,

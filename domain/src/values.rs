@@ -36,8 +36,8 @@ pub enum InvalidValue {
     Duration,
     #[error("{what} must not be empty")]
     EmptyText { what: &'static str },
-    #[error("{what} is {len} bytes long; the limit is {max}")]
-    TextTooLong { what: &'static str, len: usize, max: usize },
+    #[error("{what} is {len} {unit} long; the limit is {max}")]
+    TextTooLong { what: &'static str, len: usize, max: usize, unit: TextUnit },
     #[error("{what} contains a control character")]
     ControlCharacter { what: &'static str },
     #[error("a token hash is 64 lowercase hex digits")]
@@ -473,14 +473,45 @@ impl std::str::FromStr for BanDuration {
 // ---------------------------------------------------------------------------------------------
 // Bounded texts
 
+/// What a text's limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextUnit {
+    /// UTF-8 bytes: for texts that end up where the wire counts bytes (IRC's 512-byte lines).
+    Bytes,
+    /// Unicode characters, as Twilio counts a message's 1,600: a text typed in any script
+    /// (CJK, emoji) gets the same allowance as one in ASCII.
+    Characters,
+}
+
+impl std::fmt::Display for TextUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TextUnit::Bytes => "bytes",
+            TextUnit::Characters => "characters",
+        })
+    }
+}
+
 /// Checks a user-supplied text: not blank, at most `max` bytes, and no control characters except
 /// ordinary whitespace (newline, carriage return, tab), which SMS bodies legitimately contain.
 pub fn check_text(what: &'static str, s: &str, max: usize) -> Result<(), InvalidValue> {
+    check_text_in(what, s, max, TextUnit::Bytes)
+}
+
+/// [`check_text`] with the limit counted in `unit`.
+pub fn check_text_in(what: &'static str, s: &str, max: usize, unit: TextUnit) -> Result<(), InvalidValue> {
     if s.trim().is_empty() {
         return Err(InvalidValue::EmptyText { what });
     }
+    // A text of at most `max` bytes has at most `max` characters: count only longer ones.
     if s.len() > max {
-        return Err(InvalidValue::TextTooLong { what, len: s.len(), max });
+        let len = match unit {
+            TextUnit::Bytes => s.len(),
+            TextUnit::Characters => s.chars().count(),
+        };
+        if len > max {
+            return Err(InvalidValue::TextTooLong { what, len, max, unit });
+        }
     }
     // Most text is ASCII, where a byte test says the same as the Unicode one (every stored
     // message is checked again when the log is read).
@@ -495,8 +526,9 @@ pub fn check_text(what: &'static str, s: &str, max: usize) -> Result<(), Invalid
     Ok(())
 }
 
-/// Limit of a chat message body. Bridged IRC text is split into 512-byte lines and SMS into
-/// segments by the gateways; this bound only stops abuse (Twilio accepts 1,600 characters).
+/// Limit of a chat message body, in characters. Bridged IRC text is split into 512-byte lines and
+/// SMS into segments by the gateways; this bound only stops abuse (Twilio accepts 1,600
+/// characters, and a text in any script must fit).
 pub const MAX_MESSAGE_BODY: usize = 4000;
 /// Limit of a quote: one or two IRC lines.
 pub const MAX_QUOTE_TEXT: usize = 1000;
@@ -515,6 +547,9 @@ pub const MAX_ROOM_NAME: usize = 100;
 
 macro_rules! bounded_text {
     ($(#[$doc:meta])* $ty:ident, $what:literal, $max:expr) => {
+        bounded_text!($(#[$doc])* $ty, $what, $max, TextUnit::Bytes);
+    };
+    ($(#[$doc:meta])* $ty:ident, $what:literal, $max:expr, $unit:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -529,7 +564,7 @@ macro_rules! bounded_text {
             }
 
             fn check(s: &str) -> Result<(), InvalidValue> {
-                check_text($what, s, $max)
+                check_text_in($what, s, $max, $unit)
             }
         }
         string_value!($ty, kept_as_given);
@@ -540,7 +575,8 @@ bounded_text!(
     /// A chat message body (say, action or notice).
     MessageBody,
     "a message",
-    MAX_MESSAGE_BODY
+    MAX_MESSAGE_BODY,
+    TextUnit::Characters
 );
 bounded_text!(
     /// The text of a quote.
@@ -750,6 +786,12 @@ mod tests {
         assert_eq!(MessageBody::parse("  "), Err(InvalidValue::EmptyText { what: "a message" }));
         assert!(matches!(MessageBody::parse(&"x".repeat(MAX_MESSAGE_BODY + 1)), Err(InvalidValue::TextTooLong { .. })));
         assert_eq!(MessageBody::parse("bell\u{7}"), Err(InvalidValue::ControlCharacter { what: "a message" }));
+        // Counted in characters: the limit in emoji (4 bytes each) is the limit in ASCII.
+        assert!(MessageBody::parse(&"😀".repeat(MAX_MESSAGE_BODY)).is_ok());
+        assert_eq!(
+            MessageBody::parse(&"漢".repeat(MAX_MESSAGE_BODY + 1)).unwrap_err().to_string(),
+            format!("a message is {} characters long; the limit is {MAX_MESSAGE_BODY}", MAX_MESSAGE_BODY + 1)
+        );
     }
 
     #[test]

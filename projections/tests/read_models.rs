@@ -75,7 +75,7 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
     .await;
     h.append(
         StreamName::user(carol),
-        vec![Event::SmsStopped(SmsStopped { user_id: carol, reason: SmsStopReason::Command })],
+        vec![Event::SmsStopped(SmsStopped { user_id: carol, reason: SmsStopReason::Command, room_id: None })],
         Actor::System,
     )
     .await;
@@ -221,7 +221,7 @@ async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
     // Bob stops, changes his nick and his phone; carol leaves the lobby only.
     h.append(
         StreamName::user(bob),
-        vec![Event::SmsStopped(SmsStopped { user_id: bob, reason: SmsStopReason::CarrierKeyword })],
+        vec![Event::SmsStopped(SmsStopped { user_id: bob, reason: SmsStopReason::CarrierKeyword, room_id: None })],
         Actor::System,
     )
     .await;
@@ -249,7 +249,7 @@ async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
     assert_eq!(recipients(other, alice).await, vec![("carol".into(), "+15550000004".into())]);
 
     // Bob starts again: back in both rooms, with his new nick and phone.
-    h.append(StreamName::user(bob), vec![Event::SmsStarted(SmsStarted { user_id: bob })], Actor::System).await;
+    h.append(StreamName::user(bob), vec![Event::SmsStarted(SmsStarted { user_id: bob, room_id: None })], Actor::System).await;
     runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
     assert_eq!(recipients(lobby, alice).await, vec![("robert".into(), "+15550000005".into())]);
     assert_eq!(recipients(other, alice).await, vec![("carol".into(), "+15550000004".into()), ("robert".into(), "+15550000005".into())]);

@@ -4,7 +4,7 @@
 //! Failed logins are *recorded* (`Ok(vec![IrcLoginFailed ..])`), not refused with an error, so that
 //! the lockout counts them across restarts. [`login_outcome`] tells the gateway what to answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -100,10 +100,15 @@ pub enum UserCommand {
         last_activity: Option<DateTime<Utc>>,
         idle_timeout: TimeDelta,
     },
+    /// Stops texts from `room_id` (`None`: from every room).
     StopSms {
         reason: SmsStopReason,
+        room_id: Option<Uuid>,
     },
-    StartSms,
+    /// Resumes texts from `room_id` (`None`: from every room).
+    StartSms {
+        room_id: Option<Uuid>,
+    },
     IssueApiToken {
         token_id: Uuid,
         token_hash: TokenHash,
@@ -222,8 +227,11 @@ pub struct User {
     /// Login lockouts by the host they were earned from; `None` locks every host (a lock whose
     /// failures are not in the history).
     login_locks: BTreeMap<Option<String>, DateTime<Utc>>,
-    /// Whether room messages are texted to this user (`#stop` / `#start`).
+    /// Whether room messages are texted to this user at all: false after a stop recorded for
+    /// every room. A stop in one room is in `sms_stopped_rooms`; see [`User::receives_sms_in`].
     pub sms_receiving: bool,
+    /// The rooms whose texts this user stopped (`#stop`, a carrier STOP to that room's number).
+    pub sms_stopped_rooms: BTreeSet<Uuid>,
     pending_verification: Option<PendingVerification>,
     irc_tokens: BTreeMap<Uuid, IrcToken>,
     /// Failed logins (host, time) since the last lockout of their host: someone guessing from
@@ -240,6 +248,11 @@ pub struct User {
 impl User {
     pub fn is_registered(&self) -> bool {
         self.user_id.is_some()
+    }
+
+    /// Whether the texts of `room` reach this user: stopped neither everywhere nor in that room.
+    pub fn receives_sms_in(&self, room: Uuid) -> bool {
+        self.sms_receiving && !self.sms_stopped_rooms.contains(&room)
     }
 
     /// The stored argon2 hash of the web account's password, for the API's log-in check.
@@ -463,8 +476,23 @@ impl Aggregate for User {
                 self.login_locks.insert(host, e.until);
             }
             Event::IrcSessionEnded(e) if self.session.as_ref().is_some_and(|s| s.session_id == e.session_id) => self.session = None,
-            Event::SmsStopped(_) => self.sms_receiving = false,
-            Event::SmsStarted(_) => self.sms_receiving = true,
+            Event::SmsStopped(e) => match e.room_id {
+                Some(room) => {
+                    self.sms_stopped_rooms.insert(room);
+                }
+                None => self.sms_receiving = false,
+            },
+            Event::SmsStarted(e) => {
+                // A stop for every room was recorded when a number could be in one room only, so
+                // a start in any room lifts it.
+                self.sms_receiving = true;
+                match e.room_id {
+                    Some(room) => {
+                        self.sms_stopped_rooms.remove(&room);
+                    }
+                    None => self.sms_stopped_rooms.clear(),
+                }
+            }
             Event::ApiTokenIssued(e) => {
                 self.api_tokens.insert(e.token_id, ApiToken { revoked: false });
             }
@@ -638,10 +666,20 @@ impl Aggregate for User {
                 }
                 None => vec![],
             }),
-            C::StopSms { reason } => {
-                Ok(if self.sms_receiving { vec![Event::SmsStopped(SmsStopped { user_id, reason: *reason })] } else { vec![] })
+            C::StopSms { reason, room_id } => {
+                let receiving = match room_id {
+                    Some(room) => self.receives_sms_in(*room),
+                    None => self.sms_receiving,
+                };
+                Ok(if receiving { vec![Event::SmsStopped(SmsStopped { user_id, reason: *reason, room_id: *room_id })] } else { vec![] })
             }
-            C::StartSms => Ok(if self.sms_receiving { vec![] } else { vec![Event::SmsStarted(SmsStarted { user_id })] }),
+            C::StartSms { room_id } => {
+                let stopped = match room_id {
+                    Some(room) => !self.receives_sms_in(*room),
+                    None => !self.sms_receiving || !self.sms_stopped_rooms.is_empty(),
+                };
+                Ok(if stopped { vec![Event::SmsStarted(SmsStarted { user_id, room_id: *room_id })] } else { vec![] })
+            }
             C::IssueApiToken { token_id, token_hash, expires_at } => Ok(vec![Event::ApiTokenIssued(ApiTokenIssued {
                 user_id,
                 token_id: *token_id,

@@ -25,7 +25,7 @@ pub const SUBSCRIBER: &str = "gateway:irc:relay";
 /// (and logged): a channel the bot cannot join must not hold up every other room.
 const WAIT_FOR_CHANNEL: Duration = Duration::from_secs(60);
 
-const TYPES: [&str; 10] = [
+const TYPES: [&str; 11] = [
     events::MessagePosted::EVENT_TYPE,
     events::UserBanned::EVENT_TYPE,
     events::UserUnbanned::EVENT_TYPE,
@@ -36,6 +36,7 @@ const TYPES: [&str; 10] = [
     events::IrcChannelUnbound::EVENT_TYPE,
     events::InviteOnlyChanged::EVENT_TYPE,
     events::IrcSessionEnded::EVENT_TYPE,
+    events::GuestTextingLimited::EVENT_TYPE,
 ];
 
 /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
@@ -108,6 +109,7 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
         }
         Event::InviteOnlyChanged(change) => bot.set_invite_only(change.room_id, change.invite_only),
         Event::IrcSessionEnded(ended) if !from_irc => bot.session_ended_elsewhere(ended.session_id),
+        Event::GuestTextingLimited(limited) => bot.outbox().notice(limited.nick.as_str(), &guest_limit_notice(limited.limit)),
         Event::UserUnbanned(unban) if !from_irc => {
             let Some(mask) = bot.irc_mask_of(&unban.target).await else { return };
             if let Some(channel) = on_channel(bot, unban.room_id, shutdown).await {
@@ -116,6 +118,14 @@ async fn relay(bot: &Bot, event: Event, from_irc: bool, shutdown: &mut watch::Re
         }
         _ => {}
     }
+}
+
+/// What an IRC guest hears when their lines stop being texted to the room's phones.
+pub fn guest_limit_notice(limit: u32) -> String {
+    format!(
+        "Your lines are no longer texted to this room's phones for now: a guest can have {limit} an hour texted. \
+         They still reach the channel; log in (.login) to lift the limit."
+    )
 }
 
 /// The room's channel once the bot is on it; `None` when the room is not (or no longer) on IRC,

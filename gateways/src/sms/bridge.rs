@@ -12,14 +12,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::events::{DeliveryQueued, MessageKind, MessagePosted, SmsNumberBound, SmsNumberUnbound};
-use domain::{Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, PhoneNumber, StreamName};
+use domain::events::{DeliveryQueued, GuestTextingLimited, MessageKind, MessagePosted, SmsNumberBound, SmsNumberUnbound};
+use domain::{Actor, Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, Metadata, PhoneNumber, StreamName};
 use futures::StreamExt;
 use projections::ReadModels;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, RecordedEvent, SharedStore};
+use store::executor::derive_event_id;
+use store::{CommandExecutor, EventStore, ExecuteError, ExpectedVersion, Filter, FirstStart, NewEvent, RecordedEvent, SharedStore};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::limits::{CostLimits, Spend, Spending};
 use super::processor::{MAX_SMS_CHARS, ProcessError, split};
 
 pub const SUBSCRIBER: &str = "gateway:sms:bridge";
@@ -32,13 +34,27 @@ pub struct SmsBridge {
     /// Each room's SMS number (or none), so talk in IRC-only rooms costs no query per line. Kept
     /// current by the binding events, which the bridge follows in log order with the messages.
     numbers: Arc<Mutex<HashMap<Uuid, Option<PhoneNumber>>>>,
+    /// What each IRC guest has had texted.
+    spending: Spending,
 }
 
 impl SmsBridge {
     /// A bridge that appends to and follows `store` and asks `read` for what it needs of the
     /// read models.
     pub fn new(store: SharedStore, read: ReadModels) -> Self {
-        Self { executor: CommandExecutor::new(store.clone()), store, read, numbers: Arc::default() }
+        Self {
+            executor: CommandExecutor::new(store.clone()),
+            store,
+            read,
+            numbers: Arc::default(),
+            spending: Spending::new(CostLimits::default()),
+        }
+    }
+
+    /// The same bridge with other cost limits (IRC guests' lines an hour).
+    pub fn with_limits(mut self, limits: CostLimits) -> Self {
+        self.spending = Spending::new(limits);
+        self
     }
 
     /// Follows the log until `shutdown`; errors end the run (the caller restarts it after a pause).
@@ -72,6 +88,18 @@ impl SmsBridge {
             }
         };
         let Some(from) = number else { return Ok(()) };
+        // An IRC guest (no account: nobody to hold to account) costs texts to every phone with
+        // each line, so their lines are texted only up to an hourly bound.
+        if message.author_id.is_none() && message.gateway == Gateway::Irc && recorded.metadata.actor == Actor::Anonymous {
+            let guest = message.author_nick.as_str().to_lowercase();
+            let at = recorded.recorded_at;
+            if !self.spending.try_spend(Spend::GuestLine, message.room_id, &guest, recorded.event_id, at, 1) {
+                if self.spending.first_refusal(Spend::GuestLine, message.room_id, &guest, at) {
+                    self.tell_guest(recorded, &message).await?;
+                }
+                return Ok(());
+            }
+        }
         if let Err(e) = self.read.wait_for(recorded.position, &["reply_numbers"], Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "bridging before the reply-numbers read model caught up");
         }
@@ -111,6 +139,22 @@ impl SmsBridge {
         .collect()
         .await;
         queued.into_iter().collect()
+    }
+}
+
+impl SmsBridge {
+    /// Records that the guest's lines stop being texted, for the IRC relay to tell them
+    /// (once: the event id derives from the line's, so a replay appends nothing).
+    async fn tell_guest(&self, recorded: &RecordedEvent, message: &MessagePosted) -> Result<(), ProcessError> {
+        let limited = Event::GuestTextingLimited(GuestTextingLimited {
+            room_id: message.room_id,
+            nick: message.author_nick.clone(),
+            limit: self.spending.limits().guest_lines_per_hour,
+        });
+        let metadata: Metadata = recorded.metadata.caused_by(recorded.event_id, Actor::System, Gateway::Sms);
+        let event = NewEvent::with_id(derive_event_id(Uuid::new_v5(&recorded.event_id, b"guest-limit"), 0), &limited, metadata);
+        self.store.append(&StreamName::sms_limits(message.room_id), ExpectedVersion::Any, vec![event]).await?;
+        Ok(())
     }
 }
 

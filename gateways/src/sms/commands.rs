@@ -205,7 +205,7 @@ pub fn help_text(topic: Option<HelpTopic>) -> &'static str {
     match topic {
         HelpTopic::Join => "#join <nick> - join this room as <nick>: 1-20 letters, digits, _ or -, starting with a letter",
         HelpTopic::Update => "#update <nick> - change your nick",
-        HelpTopic::Invite => "#invite <phone> - text an invitation to this room, e.g. #invite +15551234567",
+        HelpTopic::Invite => "#invite <phone> - text an invitation to this room, e.g. #invite (415) 555-0134",
         HelpTopic::Who => "#who <nick> - show someone's profile",
         HelpTopic::Private => "#private on|off - on hides your number and profile from other members, off shows them",
         HelpTopic::Stop => "#stop - stop receiving this room's texts (STOP works too); #start to resume",

@@ -3,7 +3,7 @@
 //! (`sms.inbound_received` on `sms_inbound-<room>`, with event ids derived from the SID, so Twilio's retries store
 //! nothing new). Interpreting the text (commands, fan-out) continues from the log.
 
-use domain::events::InboundSmsReceived;
+use domain::events::{InboundMedia, InboundSmsReceived, Place, TwilioDetails};
 use domain::{Event, Metadata, PhoneNumber, StreamName};
 use projections::{ProjectionError, ReadModels};
 use store::executor::derive_event_id;
@@ -13,6 +13,10 @@ use uuid::Uuid;
 /// Twilio never sends more than 1,600 characters in one inbound message (it concatenates longer
 /// ones up to this); a longer body signed with our token is not Twilio's and is refused.
 pub const MAX_BODY_CHARS: usize = 1_600;
+/// Twilio attaches at most 10 media to one message.
+pub const MAX_MEDIA: usize = 10;
+/// Bound on a media URL or content type and on each of Twilio's other fields we keep.
+const MAX_FIELD_CHARS: usize = 1_000;
 
 /// Idempotency keys of inbound messages are UUIDv5 of the SID in this namespace.
 const SID_NAMESPACE: Uuid = Uuid::from_u128(0x7c1f_35a0_2b9e_4d61_8e47_51a2_c0de_5a51);
@@ -40,6 +44,8 @@ pub struct InboundSms {
     pub from: PhoneNumber,
     pub to: PhoneNumber,
     pub body: String,
+    pub media: Vec<InboundMedia>,
+    pub twilio: TwilioDetails,
 }
 
 /// Where the message was recorded (the same for a retry of the same SID).
@@ -105,11 +111,58 @@ pub fn inbound_from_params(params: &[(String, String)]) -> Result<InboundSms, In
         PhoneNumber::parse(raw.trim()).map_err(|e| InboundError::BadField { field: name, reason: e.to_string() })
     };
     let (from, to) = (phone("From")?, phone("To")?);
-    let body = field(params, "Body")?;
+    let body = storable(field(params, "Body")?);
     if body.chars().count() > MAX_BODY_CHARS {
         return Err(InboundError::BadField { field: "Body", reason: format!("longer than {MAX_BODY_CHARS} characters") });
     }
-    Ok(InboundSms { message_sid: sid.to_owned(), from, to, body: body.to_owned() })
+    let media = media(params)?;
+    let twilio = TwilioDetails {
+        from: place(params, "From"),
+        to: place(params, "To"),
+        segments: optional(params, "NumSegments").and_then(|n| n.parse().ok()),
+    };
+    Ok(InboundSms { message_sid: sid.to_owned(), from, to, body, media, twilio })
+}
+
+/// An optional field as stored: without NUL, bounded, absent when empty.
+fn optional(params: &[(String, String)], name: &str) -> Option<String> {
+    let value = storable(params.iter().find(|(k, _)| k == name)?.1.trim());
+    (!value.is_empty()).then(|| value.chars().take(MAX_FIELD_CHARS).collect())
+}
+
+fn place(params: &[(String, String)], end: &str) -> Place {
+    let field = |what: &str| optional(params, &format!("{end}{what}"));
+    Place { city: field("City"), state: field("State"), zip: field("Zip"), country: field("Country") }
+}
+
+/// `MediaUrl<n>` and `MediaContentType<n>` for `n < NumMedia`: each an `https` URL and a type.
+fn media(params: &[(String, String)]) -> Result<Vec<InboundMedia>, InboundError> {
+    let count = match optional(params, "NumMedia") {
+        None => 0,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= MAX_MEDIA)
+            .ok_or_else(|| InboundError::BadField { field: "NumMedia", reason: format!("not a count from 0 to {MAX_MEDIA}") })?,
+    };
+    (0..count)
+        .map(|i| {
+            let url = optional(params, &format!("MediaUrl{i}")).ok_or(InboundError::MissingField("MediaUrl<n>"))?;
+            if !url.starts_with("https://") || url.chars().any(char::is_whitespace) {
+                return Err(InboundError::BadField { field: "MediaUrl<n>", reason: "not an https URL".into() });
+            }
+            let content_type = optional(params, &format!("MediaContentType{i}")).unwrap_or_else(|| "application/octet-stream".into());
+            Ok(InboundMedia { url, content_type })
+        })
+        .collect()
+}
+
+/// `text` without the characters the log cannot store. NUL is the only one: PostgreSQL's `jsonb`
+/// and `text` refuse `\u0000` (a Rust string holds no lone surrogates), and a refused append would
+/// answer Twilio 500, which it retries until it gives up. A NUL carries nothing a reader sees, so
+/// the text is recorded without it rather than refused.
+pub fn storable(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 /// The room bound to a Twilio number (from the rooms read model).
@@ -135,6 +188,8 @@ pub async fn record<S: EventStore + ?Sized>(
         to: sms.to.clone(),
         body: sms.body.clone(),
         room_id: Some(room_id),
+        media: sms.media.clone(),
+        twilio: sms.twilio.clone(),
     });
     let key = Uuid::new_v5(&SID_NAMESPACE, sms.message_sid.as_bytes());
     let metadata = Metadata::new(domain::Actor::Anonymous, domain::Gateway::Sms);
@@ -178,6 +233,13 @@ mod tests {
 
     fn valid() -> Vec<(String, String)> {
         pairs("MessageSid=SM0123456789abcdef0123456789abcdef&From=%2B15551230000&To=%2B15559870000&Body=hi&NumMedia=0")
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_from_the_body() {
+        let mut with_nul = valid();
+        with_nul[3].1 = "a\0b\0".into();
+        assert_eq!(inbound_from_params(&with_nul).unwrap().body, "ab");
     }
 
     #[test]

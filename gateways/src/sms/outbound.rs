@@ -154,7 +154,9 @@ impl DeliverySender {
         let command = DeliveryCommand::FailPermanently { error_code: error.code(), reason: error.to_string() };
         self.record(stream, queued.delivery_id, command, metadata).await?;
         if error.code() == Some(domain::aggregates::delivery::TWILIO_OPTED_OUT) && !queued.recipient.is_nil() {
-            let stop = UserCommand::StopSms { reason: SmsStopReason::OptedOut };
+            // The opt-out is the carrier's for this room's number only: the member's other rooms
+            // text from other numbers.
+            let stop = UserCommand::StopSms { reason: SmsStopReason::OptedOut, room_id: Some(queued.room_id) };
             self.executor
                 .execute::<User>(&StreamName::user(queued.recipient), &stop, metadata.clone())
                 .await

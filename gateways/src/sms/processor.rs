@@ -21,6 +21,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::commands::{self, SmsCommand, help_text};
+use super::limits::{CostLimits, Spend, Spending};
+use super::numbers;
 
 /// The checkpoint row of this subscriber in `es_checkpoints`.
 pub const SUBSCRIBER: &str = "gateway:sms:inbound";
@@ -53,6 +55,8 @@ pub struct SmsProcessor {
     read: ReadModels,
     /// How long fan-out waits for the reply-numbers read model to include the message.
     read_model_wait: Duration,
+    /// What each member has spent of their invitations and resends.
+    spending: Spending,
 }
 
 /// One inbound text being handled, with what every step needs.
@@ -62,6 +66,7 @@ struct Inbound<'a> {
     sms: &'a InboundSmsReceived,
     room_id: Uuid,
     metadata: Metadata,
+    recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Inbound<'_> {
@@ -76,7 +81,13 @@ impl SmsProcessor {
     /// read models.
     pub fn new(store: SharedStore, read: ReadModels) -> Self {
         let executor = CommandExecutor::new(store.clone());
-        Self { store, executor, read, read_model_wait: Duration::from_secs(5) }
+        Self { store, executor, read, read_model_wait: Duration::from_secs(5), spending: Spending::new(CostLimits::default()) }
+    }
+
+    /// The same processor with other per-member cost limits.
+    pub fn with_limits(mut self, limits: CostLimits) -> Self {
+        self.spending = Spending::new(limits);
+        self
     }
 
     /// Follows the log until `shutdown` turns true. Errors other than a refused command stop
@@ -102,21 +113,82 @@ impl SmsProcessor {
             return Ok(());
         };
         let Some(room_id) = sms.room_id else { return Ok(()) };
-        let inbound =
-            Inbound { event_id: recorded.event_id, position: recorded.position, sms: &sms, room_id, metadata: recorded.metadata.clone() };
+        let inbound = Inbound {
+            event_id: recorded.event_id,
+            position: recorded.position,
+            sms: &sms,
+            room_id,
+            metadata: recorded.metadata.clone(),
+            recorded_at: recorded.recorded_at,
+        };
         let (phone, _) = self.executor.load::<PhoneReservation>(&StreamName::phone(sms.from.as_str())).await?;
-        let command = commands::parse(&sms.body);
-        match (phone.holder, command) {
-            (_, Err(error)) => self.reply(&inbound, phone.holder, &error.to_string()).await,
-            (None, Ok(SmsCommand::Join { nick })) => self.join(&inbound, &nick).await,
-            (None, Ok(SmsCommand::Help { topic })) => self.reply(&inbound, None, help_text(topic)).await,
-            // A number we do not know saying STOP: nothing is sent to it anyway.
-            (None, Ok(SmsCommand::Stop { .. })) => Ok(()),
-            (None, Ok(_)) => {
-                self.reply(&inbound, None, "Welcome! To join this room, reply #join <nick> (letters and digits). #help lists the commands.")
-                    .await
+        // A picture without words is a message of its links.
+        let command = if sms.body.trim().is_empty() && !sms.media.is_empty() {
+            Ok(SmsCommand::Text { body: String::new() })
+        } else {
+            commands::parse(&sms.body)
+        };
+        // A phone is one user in every room, and a member of the rooms it joined: what it may do
+        // depends on the room whose number it texted.
+        let member_here = match phone.holder {
+            Some(user) => self.is_member(room_id, user).await?,
+            None => false,
+        };
+        match (phone.holder, member_here, command) {
+            (_, _, Err(error)) => self.reply(&inbound, phone.holder, &error.to_string()).await,
+            (Some(user), true, Ok(command)) => self.member_command(&inbound, user, command).await,
+            (None, _, Ok(SmsCommand::Join { nick })) => self.join(&inbound, &nick).await,
+            (Some(user), false, Ok(SmsCommand::Join { nick })) => self.join_as(&inbound, user, &nick).await,
+            (holder, _, Ok(SmsCommand::Help { topic })) => self.reply(&inbound, holder, help_text(topic)).await,
+            // Not a member here saying STOP: this room sends it nothing anyway.
+            (_, _, Ok(SmsCommand::Stop { .. })) => Ok(()),
+            (holder, _, Ok(_)) => {
+                self.reply(
+                    &inbound,
+                    holder,
+                    "Welcome! To join this room, reply #join <nick> (letters and digits). #help lists the commands.",
+                )
+                .await
             }
-            (Some(user), Ok(command)) => self.member_command(&inbound, user, command).await,
+        }
+    }
+
+    /// Whether `user` is in the room now (its state as the executor keeps it, so a join, kick or
+    /// ban just appended counts).
+    async fn is_member(&self, room_id: Uuid, user: Uuid) -> Result<bool, ProcessError> {
+        let (room, _) = self.executor.load::<Room>(&StreamName::room(room_id)).await?;
+        Ok(room.members.values().any(|m| m.member.user_id == Some(user)))
+    }
+
+    /// `#join` by a number that is already someone (in another room, or in this one before a
+    /// ban or leave): the same user joins this room under the nick they have.
+    async fn join_as(&self, inbound: &Inbound<'_>, user_id: Uuid, asked: &str) -> Result<(), ProcessError> {
+        let (user, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
+        let Some(nick) = user.nick.clone() else { return Ok(()) };
+        let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
+        let joining = Joining {
+            member: MemberRef { user_id: Some(user_id), nick: display(&nick) },
+            mask: None,
+            phone: Some(inbound.sms.from.clone()),
+            gateway: Gateway::Sms,
+            caller_level: user.level,
+            as_bot: false,
+        };
+        match self
+            .executor
+            .execute_idempotent::<Room>(&StreamName::room(inbound.room_id), &RoomCommand::Join(joining), metadata, inbound.key("join"))
+            .await
+        {
+            Ok(_) => {
+                let kept = if Nick::parse(asked).is_ok_and(|a| a.same_as(&nick)) {
+                    String::new()
+                } else {
+                    format!(" Your nick stays {nick}; #update <nick> changes it.")
+                };
+                let text = format!("Welcome, {nick}! Your texts now go to the room.{kept} #help lists the commands.");
+                self.reply(inbound, Some(user_id), &text).await
+            }
+            Err(e) => self.refused(inbound, Some(user_id), e).await,
         }
     }
 
@@ -193,7 +265,7 @@ impl SmsProcessor {
         let room = StreamName::room(inbound.room_id);
         match command {
             SmsCommand::Text { body } => {
-                let body = match MessageBody::parse(&body) {
+                let body = match MessageBody::parse(&with_media_links(&body, &inbound.sms.media)) {
                     Ok(body) => body,
                     Err(e) => return self.reply(inbound, Some(user_id), &e.to_string()).await,
                 };
@@ -220,9 +292,9 @@ impl SmsProcessor {
             SmsCommand::Help { topic } => self.reply(inbound, Some(user_id), help_text(topic)).await,
             SmsCommand::Stop { carrier_keyword } => {
                 let reason = if carrier_keyword { SmsStopReason::CarrierKeyword } else { SmsStopReason::Command };
-                self.executor
-                    .execute_idempotent::<User>(&user_stream, &UserCommand::StopSms { reason }, metadata, inbound.key("stop"))
-                    .await?;
+                // This room's number only: a carrier STOP blocks the number texted, not the others.
+                let stop = UserCommand::StopSms { reason, room_id: Some(inbound.room_id) };
+                self.executor.execute_idempotent::<User>(&user_stream, &stop, metadata, inbound.key("stop")).await?;
                 // After a carrier STOP, Twilio itself confirms and blocks further texts.
                 if carrier_keyword {
                     Ok(())
@@ -231,7 +303,8 @@ impl SmsProcessor {
                 }
             }
             SmsCommand::Start { .. } => {
-                self.executor.execute_idempotent::<User>(&user_stream, &UserCommand::StartSms, metadata, inbound.key("start")).await?;
+                let start = UserCommand::StartSms { room_id: Some(inbound.room_id) };
+                self.executor.execute_idempotent::<User>(&user_stream, &start, metadata, inbound.key("start")).await?;
                 self.reply(inbound, Some(user_id), "Welcome back: room texts resume.").await
             }
             SmsCommand::Private { on } => {
@@ -264,12 +337,7 @@ impl SmsProcessor {
                     Err(e) => self.refused(inbound, Some(user_id), e).await,
                 }
             }
-            SmsCommand::List => {
-                let (state, _) = self.executor.load::<Room>(&room).await?;
-                let mut nicks: Vec<String> = state.members.values().filter(|m| !m.is_bot).map(|m| m.member.nick.to_string()).collect();
-                nicks.sort_by_key(|n| n.to_lowercase());
-                self.reply(inbound, Some(user_id), &format!("In the room: {}", nicks.join(", "))).await
-            }
+            SmsCommand::List => self.list(inbound, user_id).await,
             SmsCommand::Update { nick: wanted } => self.update_nick(inbound, user_id, &nick, &wanted, metadata).await,
             SmsCommand::Who { nick: asked } => self.who(inbound, user_id, &asked).await,
             SmsCommand::Admin { nick: target, on } => {
@@ -298,6 +366,24 @@ impl SmsProcessor {
             SmsCommand::Invite { phone } => self.invite(inbound, user_id, &nick, &phone, metadata).await,
             SmsCommand::Resend { count } => self.resend(inbound, user_id, count).await,
         }
+    }
+
+    /// `#list`: the room's nicks, those who stopped its texts marked `(stopped)`.
+    async fn list(&self, inbound: &Inbound<'_>, user_id: Uuid) -> Result<(), ProcessError> {
+        let (state, _) = self.executor.load::<Room>(&StreamName::room(inbound.room_id)).await?;
+        let mut nicks = Vec::new();
+        for member in state.members.values().filter(|m| !m.is_bot) {
+            let mut nick = member.member.nick.to_string();
+            if let (Some(member_id), Some(_)) = (member.member.user_id, &member.phone) {
+                let (them, _) = self.executor.load::<User>(&StreamName::user(member_id)).await?;
+                if !them.receives_sms_in(inbound.room_id) {
+                    nick.push_str(" (stopped)");
+                }
+            }
+            nicks.push(nick);
+        }
+        nicks.sort_by_key(|n| n.to_lowercase());
+        self.reply(inbound, Some(user_id), &format!("In the room: {}", nicks.join(", "))).await
     }
 
     /// `#update <nick>`: reserve the new nick, change it, release the old one.
@@ -346,11 +432,15 @@ impl SmsProcessor {
 
     /// `#invite <phone>`: records the invitation and texts the number how to join.
     async fn invite(&self, inbound: &Inbound<'_>, user_id: Uuid, nick: &Nick, phone: &str, metadata: Metadata) -> Result<(), ProcessError> {
-        // People write numbers with spaces, dashes, dots and brackets: keep `+` and digits.
-        let cleaned: String = phone.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
-        let Ok(phone) = PhoneNumber::parse(&cleaned) else {
-            return self.reply(inbound, Some(user_id), "That is not a phone number in international form, e.g. +15551234567.").await;
+        let phone = match numbers::parse_typed(phone, &inbound.sms.to) {
+            Ok(phone) => phone,
+            Err(refused) => return self.reply(inbound, Some(user_id), &refused.to_string()).await,
         };
+        if !self.spending.try_spend(Spend::Invite, inbound.room_id, &user_id.to_string(), inbound.event_id, inbound.recorded_at, 1) {
+            let limit = self.spending.limits().invites_per_day;
+            let text = format!("Invitation limit reached: a member can send {limit} a day from this room. Try again later.");
+            return self.reply(inbound, Some(user_id), &text).await;
+        }
         let (holder, _) = self.executor.load::<PhoneReservation>(&StreamName::phone(phone.as_str())).await?;
         let command = RoomCommand::Invite {
             invite_id: inbound.key("invite"),
@@ -374,6 +464,12 @@ impl SmsProcessor {
         let bodies = self.read.last_room_texts(inbound.room_id, user_id, i64::from(count)).await?;
         if bodies.is_empty() {
             return self.reply(inbound, Some(user_id), "Nothing to resend yet.").await;
+        }
+        let amount = u32::try_from(bodies.len()).unwrap_or(u32::MAX);
+        if !self.spending.try_spend(Spend::Resend, inbound.room_id, &user_id.to_string(), inbound.event_id, inbound.recorded_at, amount) {
+            let limit = self.spending.limits().resent_texts_per_hour;
+            let text = format!("Resend limit reached: a member can have {limit} texts resent an hour from this room. Try again later.");
+            return self.reply(inbound, Some(user_id), &text).await;
         }
         let to = inbound.sms.from.clone();
         for (i, body) in bodies.iter().enumerate() {
@@ -425,7 +521,7 @@ impl SmsProcessor {
     async fn reply(&self, inbound: &Inbound<'_>, user: Option<Uuid>, text: &str) -> Result<(), ProcessError> {
         if let Some(user_id) = user {
             let (state, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
-            if !state.sms_receiving {
+            if !state.receives_sms_in(inbound.room_id) {
                 return Ok(());
             }
         }
@@ -475,6 +571,19 @@ impl SmsProcessor {
         }
         Ok(())
     }
+}
+
+/// A text with its MMS media as links, one a line after the words: what SMS members and IRC get
+/// (Twilio's media URLs open without its credentials).
+fn with_media_links(body: &str, media: &[domain::events::InboundMedia]) -> String {
+    let mut text = body.trim_end().to_owned();
+    for attachment in media {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&attachment.url);
+    }
+    text
 }
 
 fn display(nick: &Nick) -> DisplayNick {

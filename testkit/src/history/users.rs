@@ -161,9 +161,9 @@ impl Sim {
             } else {
                 self.user_request(user, Gateway::Sms)
             };
-            (meta, SmsStopped { user_id, reason }.into())
+            (meta, SmsStopped { user_id, reason, room_id: None }.into())
         } else {
-            (self.user_request(user, Gateway::Sms), SmsStarted { user_id }.into())
+            (self.user_request(user, Gateway::Sms), SmsStarted { user_id, room_id: None }.into())
         };
         self.emit_user(user, &meta, event);
         true

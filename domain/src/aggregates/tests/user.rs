@@ -1,5 +1,6 @@
 use chrono::TimeDelta;
 
+use crate::aggregate::Aggregate;
 use crate::aggregates::user::*;
 use crate::events::*;
 use crate::metadata::{Actor, Gateway};
@@ -74,7 +75,7 @@ fn a_user_cannot_be_registered_twice() {
 
 #[test]
 fn commands_for_an_unknown_user_are_refused() {
-    given::<User>(vec![]).when(UserCommand::StartSms).then_error(UserError::NotRegistered);
+    given::<User>(vec![]).when(UserCommand::StartSms { room_id: None }).then_error(UserError::NotRegistered);
 }
 
 #[test]
@@ -534,10 +535,42 @@ fn a_recently_active_session_is_kept() {
 
 #[test]
 fn stopping_sms_twice_records_it_once() {
-    let stopped: Event = SmsStopped { user_id: alice(), reason: SmsStopReason::Command }.into();
-    given::<User>(vec![registered()]).when(UserCommand::StopSms { reason: SmsStopReason::Command }).then(vec![stopped.clone()]);
-    given::<User>(vec![registered(), stopped.clone()]).when(UserCommand::StopSms { reason: SmsStopReason::CarrierKeyword }).then_nothing();
-    given::<User>(vec![registered(), stopped]).when(UserCommand::StartSms).then(vec![SmsStarted { user_id: alice() }.into()]);
+    let stopped: Event = SmsStopped { user_id: alice(), reason: SmsStopReason::Command, room_id: None }.into();
+    given::<User>(vec![registered()])
+        .when(UserCommand::StopSms { reason: SmsStopReason::Command, room_id: None })
+        .then(vec![stopped.clone()]);
+    given::<User>(vec![registered(), stopped.clone()])
+        .when(UserCommand::StopSms { reason: SmsStopReason::CarrierKeyword, room_id: None })
+        .then_nothing();
+    given::<User>(vec![registered(), stopped])
+        .when(UserCommand::StartSms { room_id: None })
+        .then(vec![SmsStarted { user_id: alice(), room_id: None }.into()]);
+}
+
+#[test]
+fn a_stop_in_one_room_leaves_the_others_and_a_start_there_lifts_it() {
+    let (lobby, games) = (id(31), id(32));
+    let stopped: Event = SmsStopped { user_id: alice(), reason: SmsStopReason::CarrierKeyword, room_id: Some(lobby) }.into();
+    given::<User>(vec![registered()])
+        .when(UserCommand::StopSms { reason: SmsStopReason::CarrierKeyword, room_id: Some(lobby) })
+        .then(vec![stopped.clone()]);
+    let state = [registered(), stopped.clone()].iter().fold(User::default(), |s, e| s.evolve(e));
+    assert!(!state.receives_sms_in(lobby) && state.receives_sms_in(games));
+    given::<User>(vec![registered(), stopped.clone()])
+        .when(UserCommand::StopSms { reason: SmsStopReason::Command, room_id: Some(lobby) })
+        .then_nothing();
+    given::<User>(vec![registered(), stopped.clone()]).when(UserCommand::StartSms { room_id: Some(games) }).then_nothing();
+    given::<User>(vec![registered(), stopped])
+        .when(UserCommand::StartSms { room_id: Some(lobby) })
+        .then(vec![SmsStarted { user_id: alice(), room_id: Some(lobby) }.into()]);
+}
+
+#[test]
+fn a_stop_recorded_for_every_room_is_lifted_by_a_start_in_any_room() {
+    let old_stop: Event = SmsStopped { user_id: alice(), reason: SmsStopReason::Command, room_id: None }.into();
+    let started: Event = SmsStarted { user_id: alice(), room_id: Some(id(31)) }.into();
+    let state = [registered(), old_stop, started].iter().fold(User::default(), |s, e| s.evolve(e));
+    assert!(state.receives_sms_in(id(31)) && state.receives_sms_in(id(32)));
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub struct ReplyNumbers;
 const USER_STOPPED: &str =
     "INSERT INTO sms_users (user_id, stopped) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET stopped = excluded.stopped";
 const RECIPIENTS_STOPPED: &str = "UPDATE sms_recipients SET stopped = $2 WHERE user_id = $1";
+const RECIPIENT_STOPPED_IN_ROOM: &str = "UPDATE sms_recipients SET stopped = $3 WHERE user_id = $1 AND room_id = $2";
 const RECIPIENTS_PHONE: &str = "UPDATE sms_recipients SET phone = $2 WHERE user_id = $1";
 const RECIPIENTS_NICK: &str = "UPDATE sms_recipients SET nick = $2 WHERE user_id = $1";
 /// A member who joined by SMS (the join carries their phone), with their stop state.
@@ -81,14 +82,25 @@ impl Projection for ReplyNumbers {
                     out.push(RECIPIENTS_PHONE, params![e.user_id, e.phone.to_string()]);
                     users.insert(e.user_id);
                 }
+                // A stop in one room is that room's; one for every room (`room_id: None`) is also
+                // inherited by rooms joined later. A start in a room lifts a stop for every room
+                // too (User::evolve), so the later joins no longer inherit it.
                 Event::SmsStopped(e) => {
-                    out.push(USER_STOPPED, params![e.user_id, true]);
-                    out.push(RECIPIENTS_STOPPED, params![e.user_id, true]);
+                    match e.room_id {
+                        Some(room_id) => out.push(RECIPIENT_STOPPED_IN_ROOM, params![e.user_id, room_id, true]),
+                        None => {
+                            out.push(USER_STOPPED, params![e.user_id, true]);
+                            out.push(RECIPIENTS_STOPPED, params![e.user_id, true]);
+                        }
+                    }
                     users.insert(e.user_id);
                 }
                 Event::SmsStarted(e) => {
                     out.push(USER_STOPPED, params![e.user_id, false]);
-                    out.push(RECIPIENTS_STOPPED, params![e.user_id, false]);
+                    match e.room_id {
+                        Some(room_id) => out.push(RECIPIENT_STOPPED_IN_ROOM, params![e.user_id, room_id, false]),
+                        None => out.push(RECIPIENTS_STOPPED, params![e.user_id, false]),
+                    }
                     users.insert(e.user_id);
                 }
                 Event::NickChanged(e) => {
