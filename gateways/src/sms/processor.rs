@@ -173,6 +173,7 @@ impl SmsProcessor {
             gateway: Gateway::Sms,
             caller_level: user.level,
             as_bot: false,
+            nick_holder: None,
         };
         match self
             .executor
