@@ -2,7 +2,8 @@
 //! its assets served from here: `graphiql`), `/graphql/ws` (graphql-transport-ws
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
-//! steps GraphQL and the web pages share ([`accounts`]), authentication ([`auth`]: argon2
+//! steps GraphQL and the web pages share ([`accounts`]) and likewise the moderation and history
+//! rules ([`moderation`], [`history`]), authentication ([`auth`]: argon2
 //! passwords, hashed bearer tokens, login limits), outgoing email ([`mail`]), Prometheus metrics
 //! ([`metrics`]) and the mapping of every error to what a client sees ([`error`], the only place
 //! that does it). The web pages themselves are the `web` crate, merged into the same router by
@@ -19,8 +20,10 @@ pub mod auth;
 pub mod error;
 mod graphiql;
 pub mod graphql;
+pub mod history;
 pub mod mail;
 pub mod metrics;
+pub mod moderation;
 mod settings;
 mod sms;
 

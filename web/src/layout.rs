@@ -27,6 +27,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Markup {
                         @if let Some(viewer) = &visitor.viewer {
                             a href="/irc" { "IRC & tokens" }
                             a href="/account" { "Account" }
+                            @if viewer.level >= domain::Level::Staff { a href="/staff" { "Moderation" } }
                             span.who { "Signed in as " strong { (viewer.nick) } }
                             form.inline method="post" action="/logout" {
                                 (csrf_field(visitor))

@@ -5,7 +5,7 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Object, SimpleObject};
 use base64::Engine as _;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use domain::Level;
 use uuid::Uuid;
 
@@ -14,7 +14,6 @@ use projections::queries as read;
 use super::types::{Bucket, LogPosition};
 use super::{ContextExt, page_size, wait_for};
 use crate::App;
-use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -197,19 +196,6 @@ fn parse_time_id_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
     Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
-/// Staff read every room's history; others only rooms they are in now.
-async fn require_history_access(app: &App, viewer: &Viewer, room: Uuid) -> ApiResult<()> {
-    if viewer.level >= Level::Staff {
-        return Ok(());
-    }
-    let member = app.read.is_member(room, viewer.user_id).await?;
-    if member && viewer.level >= Level::Member {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("a room's history is shown to its members and to staff (level 4)"))
-    }
-}
-
 async fn messages_page(
     app: &App,
     room: Uuid,
@@ -257,7 +243,7 @@ impl HistoryQuery {
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["rooms", "history"]).await?;
-        require_history_access(app, &viewer, room).await?;
+        crate::history::require_access(app, &viewer, room).await?;
         messages_page(app, room, from, to, first, after).await
     }
 
@@ -274,7 +260,7 @@ impl HistoryQuery {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
-        require_history_access(app, &viewer, room).await?;
+        crate::history::require_access(app, &viewer, room).await?;
         messages_page(app, room, Some(from), Some(to), first, after).await
     }
 
@@ -291,15 +277,13 @@ impl HistoryQuery {
         per_user: Option<bool>,
     ) -> ApiResult<Vec<StatBucket>> {
         ctx.spend()?;
-        ctx.require(Level::Staff, "statistics")?;
-        if to <= from || to - from > TimeDelta::days(366) {
-            return Err(ApiError::bad_input("`from` must be before `to`, at most 366 days apart"));
-        }
+        let viewer = ctx.signed_in()?;
         let bucket = match bucket {
             Bucket::Hour => read::StatisticsBucket::Hour,
             Bucket::Day => read::StatisticsBucket::Day,
         };
-        let counts = ctx.app().read.message_counts(bucket, from, to, room, user, per_user.unwrap_or(false)).await?;
+        let query = crate::history::StatisticsQuery { bucket, from, to, room, user, per_user: per_user.unwrap_or(false) };
+        let counts = crate::history::statistics(ctx.app(), viewer, query).await?;
         Ok(counts.into_iter().map(StatBucket::from).collect())
     }
 
