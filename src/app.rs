@@ -112,6 +112,10 @@ impl Application {
             .await
             .with_context(|| format!("binding the HTTP listener to {}", settings.server.listen))?;
         let address = listener.local_addr().context("reading the HTTP listener's address")?;
+        let metrics_listener = match settings.api.metrics_listen {
+            Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| format!("binding the metrics listener to {at}"))?),
+            None => None,
+        };
 
         let twilio = match settings.twilio_client().filter(|_| enabled.sms_sender) {
             Some(client) => Some(client.context("setting up the Twilio client")?),
@@ -145,6 +149,13 @@ impl Application {
         });
         parts.spawn("the API", async move { serving.await.context("serving HTTP") });
         tracing::info!(%address, "serving the API");
+        if let Some(listener) = metrics_listener {
+            let mut metrics_stop = stop.clone();
+            let serving = api::serve_metrics(listener, api.clone(), async move {
+                let _ = metrics_stop.wait_for(|stop| *stop).await;
+            });
+            parts.spawn("the metrics endpoint", async move { serving.await.context("serving /metrics") });
+        }
 
         Ok(Self {
             store,
@@ -203,32 +214,35 @@ impl Application {
             }
             None => tracing::info!("outbound SMS is off: set twilio.account_sid and api.twilio_auth_token to send"),
         }
-        let irc_bot = match settings.irc.bot_settings(&settings.api.public_url).filter(|_| enabled.irc) {
-            Some(irc) => {
-                if let Some(channel) = &settings.irc.demo_channel {
-                    gateways::irc::demo::ensure_channel(&wiring.log, &wiring.read, channel).await.context("binding the demo channel")?;
+        let irc_bot =
+            match settings.irc.bot_settings(&settings.api.public_url).context("checking the IRC settings")?.filter(|_| enabled.irc) {
+                Some(irc) => {
+                    if let Some(channel) = &settings.irc.demo_channel {
+                        gateways::irc::demo::ensure_channel(&wiring.log, &wiring.read, channel)
+                            .await
+                            .context("binding the demo channel")?;
+                    }
+                    let bot = gateways::irc::bot::Bot::start(irc, wiring.log.clone(), wiring.read.clone());
+                    let connection = gateways::irc::connection::run(bot.clone(), stop.clone());
+                    parts.spawn("the IRC connection", async move {
+                        connection.await;
+                        Ok(())
+                    });
+                    let relay_store = wiring.log.clone();
+                    parts.spawn(
+                        "the IRC relay",
+                        restarting("the IRC relay", restart_delay, stop.clone(), {
+                            let bot = bot.clone();
+                            move |stop| gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop)
+                        }),
+                    );
+                    Some(bot)
                 }
-                let bot = gateways::irc::bot::Bot::start(irc, wiring.log.clone(), wiring.read.clone());
-                let connection = gateways::irc::connection::run(bot.clone(), stop.clone());
-                parts.spawn("the IRC connection", async move {
-                    connection.await;
-                    Ok(())
-                });
-                let relay_store = wiring.log.clone();
-                parts.spawn(
-                    "the IRC relay",
-                    restarting("the IRC relay", restart_delay, stop.clone(), {
-                        let bot = bot.clone();
-                        move |stop| gateways::irc::relay::run(bot.clone(), relay_store.clone(), stop)
-                    }),
-                );
-                Some(bot)
-            }
-            None => {
-                tracing::info!("the IRC bot is off: set irc.server to connect");
-                None
-            }
-        };
+                None => {
+                    tracing::info!("the IRC bot is off: set irc.server to connect");
+                    None
+                }
+            };
         Ok((api, irc_bot))
     }
 

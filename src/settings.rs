@@ -59,6 +59,9 @@ pub struct IrcConfig {
     /// SASL PLAIN credentials (both or neither).
     pub sasl_account: Option<String>,
     pub sasl_password: Option<Secret>,
+    /// SASL PLAIN sends the password as it is: without `tls` it is refused at start-up unless
+    /// this says the network between here and the server is trusted.
+    pub sasl_without_tls: bool,
     pub nick: String,
     /// Tried when the nick is taken; `<nick>_`, `<nick>__` when empty.
     pub alt_nicks: Vec<String>,
@@ -83,6 +86,7 @@ impl Default for IrcConfig {
             password: None,
             sasl_account: None,
             sasl_password: None,
+            sasl_without_tls: false,
             nick: "switchboard".into(),
             alt_nicks: Vec::new(),
             prefix: ".".into(),
@@ -103,14 +107,19 @@ impl Settings {
 
 impl IrcConfig {
     /// The gateway's settings, when a server is configured.
-    pub fn bot_settings(&self, public_url: &str) -> Option<gateways::irc::settings::IrcSettings> {
-        let server = self.server.clone()?;
-        Some(gateways::irc::settings::IrcSettings {
+    pub fn bot_settings(&self, public_url: &str) -> Result<Option<gateways::irc::settings::IrcSettings>, IrcConfigError> {
+        use gateways::irc::settings::Password;
+        let Some(server) = self.server.clone() else { return Ok(None) };
+        let sasl = self.sasl_account.clone().zip(self.sasl_password.as_ref().map(|p| Password::new(p.expose())));
+        if sasl.is_some() && !self.tls && !self.sasl_without_tls {
+            return Err(IrcConfigError::SaslWithoutTls);
+        }
+        Ok(Some(gateways::irc::settings::IrcSettings {
             server,
             port: self.port,
             tls: self.tls,
-            server_password: self.password.as_ref().map(|p| p.expose().to_owned()),
-            sasl: self.sasl_account.clone().zip(self.sasl_password.as_ref().map(|p| p.expose().to_owned())),
+            server_password: self.password.as_ref().map(|p| Password::new(p.expose())),
+            sasl,
             nick: self.nick.clone(),
             alt_nicks: self.alt_nicks.clone(),
             prefix: self.prefix.clone(),
@@ -119,8 +128,18 @@ impl IrcConfig {
             burst_messages: self.burst_messages.max(1),
             burst_window: Duration::from_secs(self.burst_window_seconds.max(1)),
             ..Default::default()
-        })
+        }))
     }
+}
+
+/// IRC settings that must not be used as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum IrcConfigError {
+    #[error(
+        "irc.sasl_password is set but irc.tls is off: SASL PLAIN would send the password unencrypted; \
+         turn on irc.tls, or set irc.sasl_without_tls = true if the network to the IRC server is trusted"
+    )]
+    SaslWithoutTls,
 }
 
 /// Outbound SMS through Twilio's REST API. Sending starts when `account_sid` and
@@ -204,11 +223,26 @@ pub struct DatabaseSettings {
     pub data_dir: PathBuf,
     /// Connections in the pool.
     pub pool_size: usize,
+    /// The longest a request waits for a free pooled connection (milliseconds).
+    pub pool_wait_timeout_ms: u64,
+    /// The longest opening a connection may take (milliseconds).
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL cancels a statement of the pool's connections that runs longer (milliseconds;
+    /// 0: the server's own setting).
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, data_dir: PathBuf::from("data"), pool_size: 16 }
+        let defaults = store::PgStoreOptions::default();
+        Self {
+            url: None,
+            data_dir: PathBuf::from("data"),
+            pool_size: defaults.pool_size,
+            pool_wait_timeout_ms: defaults.pool_wait_timeout.as_millis() as u64,
+            connect_timeout_ms: defaults.connect_timeout.as_millis() as u64,
+            statement_timeout_ms: defaults.statement_timeout.map_or(0, |t| t.as_millis() as u64),
+        }
     }
 }
 
@@ -221,6 +255,8 @@ pub struct StoreSettings {
     pub max_group_events: usize,
     /// Subscribers poll this often when no NOTIFY wakes them (milliseconds).
     pub poll_interval_ms: u64,
+    /// Appends waiting for a committer at most; more are refused at once (a database that hangs).
+    pub max_queued_appends: usize,
 }
 
 impl Default for StoreSettings {
@@ -230,6 +266,7 @@ impl Default for StoreSettings {
             committers: defaults.committers,
             max_group_events: defaults.max_group_events,
             poll_interval_ms: defaults.poll_interval.as_millis() as u64,
+            max_queued_appends: defaults.max_queued_appends,
         }
     }
 }
@@ -336,6 +373,10 @@ impl Settings {
             committers: self.store.committers,
             max_group_events: self.store.max_group_events,
             poll_interval: Duration::from_millis(self.store.poll_interval_ms),
+            pool_wait_timeout: Duration::from_millis(self.database.pool_wait_timeout_ms.max(1)),
+            connect_timeout: Duration::from_millis(self.database.connect_timeout_ms.max(1)),
+            statement_timeout: (self.database.statement_timeout_ms > 0).then(|| Duration::from_millis(self.database.statement_timeout_ms)),
+            max_queued_appends: self.store.max_queued_appends,
             ..Default::default()
         }
     }

@@ -56,7 +56,7 @@ pub struct SignedUp {
     pub user_id: Uuid,
     pub nick: String,
     pub level: Level,
-    /// A verification link was emailed (with the default `log` transport: written to the log).
+    /// A verification link was emailed (with the `print` transport: written to the log).
     pub verification_sent: bool,
     pub position: Position,
 }
@@ -219,7 +219,7 @@ pub async fn sign_up(app: &App, input: NewAccount, peer: Option<IpAddr>) -> Resu
         )
         .await?;
 
-    let (mut done, verification_sent) = send_verification(app, user_id, &nick.to_string(), &email, metadata).await?;
+    let (mut done, verification_sent) = send_verification(app, user_id, nick.as_ref(), &email, metadata).await?;
     let mut level = done.state.level;
     if app.settings.first_user_superuser
         && let Some(granted) = grant_first_superuser(app, user_id).await?
@@ -515,6 +515,24 @@ pub async fn close_account(app: &App, user_id: Uuid) -> ApiResult<Applied> {
     let metadata = Metadata::new(Actor::User(user_id), Gateway::Api);
     let done = app.executor.execute::<User>(&StreamName::user(user_id), &UserCommand::CloseAccount, metadata).await?;
     let applied = applied(app, done.appended.map(|a| a.position), done.events.len()).await?;
+    wait_for(app, Some(&LogPosition(applied.position)), &["users"]).await?;
+    Ok(applied)
+}
+
+/// Sets the about text (empty clears it) and the privacy of `viewer`'s own profile. Members
+/// (level 1), as IRC's `.about set` and SMS `#private`.
+pub async fn set_profile(app: &App, viewer: &crate::auth::Viewer, about: &str, private: bool) -> ApiResult<Applied> {
+    viewer.require(Level::Member, "editing your profile")?;
+    let about = match about.trim() {
+        "" => None,
+        text => Some(domain::AboutText::parse(text)?),
+    };
+    let stream = StreamName::user(viewer.user_id);
+    let metadata = Metadata::new(Actor::User(viewer.user_id), Gateway::Api);
+    let set_about = app.executor.execute::<User>(&stream, &UserCommand::SetAbout { about }, metadata.clone()).await?;
+    let set_privacy = app.executor.execute::<User>(&stream, &UserCommand::SetPrivacy { private }, metadata).await?;
+    let position = set_privacy.appended.or(set_about.appended).map(|a| a.position);
+    let applied = applied(app, position, set_about.events.len() + set_privacy.events.len()).await?;
     wait_for(app, Some(&LogPosition(applied.position)), &["users"]).await?;
     Ok(applied)
 }

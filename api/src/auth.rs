@@ -110,31 +110,48 @@ pub async fn viewer_for_token(read: &ReadModels, token: &str) -> ApiResult<Viewe
 /// Limits on failed logins, per username and per client address, over a sliding window. In
 /// memory: a restart forgives, which is acceptable for a limit measured in minutes; several API
 /// processes each keep their own count (documented in the README).
+///
+/// An IPv6 client counts per /64 (one host usually holds a whole /64, and could otherwise use a
+/// fresh address per guess). Usernames in keys are bounded: longer ones are refused outright.
 pub struct LoginLimiter {
     window: Duration,
     per_username: usize,
     per_address: usize,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    state: Mutex<Counts>,
 }
+
+#[derive(Default)]
+struct Counts {
+    failures: HashMap<String, Vec<Instant>>,
+    /// Per username key, the address key and time each of its attempts was counted under, so a
+    /// success can take its own attempt back from the address's count.
+    attempts: HashMap<String, Vec<(Instant, Option<String>)>>,
+}
+
+/// Longer than any username (20) or email local part anyone types; keys stay small.
+const MAX_USERNAME_CHARS: usize = 64;
 
 impl LoginLimiter {
     pub fn new(window: Duration, per_username: usize, per_address: usize) -> Self {
-        Self { window, per_username, per_address, failures: Mutex::new(HashMap::new()) }
+        Self { window, per_username, per_address, state: Mutex::new(Counts::default()) }
     }
 
     /// Usernames are trimmed and folded as the account lookup does, so `" Admin"` and `"admin"`
     /// share one count.
     fn keys(username: &str, address: Option<IpAddr>) -> (String, Option<String>) {
-        (format!("u:{}", username.trim().to_lowercase()), address.map(|a| format!("a:{a}")))
+        (format!("u:{}", username.trim().to_lowercase()), address.map(address_key))
     }
 
     /// Checks the limits and, in the same critical section, counts this attempt as a failure
     /// until [`record_success`](Self::record_success) says otherwise: concurrent guesses cannot
     /// all pass the check before any is counted.
     pub fn attempt(&self, username: &str, address: Option<IpAddr>) -> ApiResult<()> {
-        let mut failures = self.failures.lock().expect("limiter lock");
-        Self::check_locked(self, &mut failures, username, address)?;
-        Self::record_locked(self, &mut failures, username, address);
+        if username.chars().count() > MAX_USERNAME_CHARS {
+            return Err(ApiError::bad_input(format!("a username is at most {MAX_USERNAME_CHARS} characters")));
+        }
+        let mut counts = self.state.lock().expect("limiter lock");
+        self.check_locked(&mut counts.failures, username, address)?;
+        self.record_locked(&mut counts, username, address);
         Ok(())
     }
 
@@ -163,24 +180,46 @@ impl LoginLimiter {
         }
     }
 
-    fn record_locked(&self, failures: &mut HashMap<String, Vec<Instant>>, username: &str, address: Option<IpAddr>) {
+    fn record_locked(&self, counts: &mut Counts, username: &str, address: Option<IpAddr>) {
         let now = Instant::now();
         let (user_key, addr_key) = Self::keys(username, address);
         // Bounded memory under a spray of usernames: forget the stalest keys first.
-        if failures.len() > 100_000 {
-            failures.retain(|_, times| times.last().is_some_and(|t| now.duration_since(*t) < self.window));
+        if counts.failures.len() > 100_000 {
+            counts.failures.retain(|_, times| times.last().is_some_and(|t| now.duration_since(*t) < self.window));
+            counts.attempts.retain(|_, tries| tries.last().is_some_and(|(t, _)| now.duration_since(*t) < self.window));
         }
-        failures.entry(user_key).or_default().push(now);
-        if let Some(key) = addr_key {
-            failures.entry(key).or_default().push(now);
+        counts.failures.entry(user_key.clone()).or_default().push(now);
+        if let Some(key) = &addr_key {
+            counts.failures.entry(key.clone()).or_default().push(now);
         }
+        counts.attempts.entry(user_key).or_default().push((now, addr_key));
     }
 
-    /// A successful login clears the username's count (not the address's: one right password
-    /// must not launder a spray of wrong ones; a success counts there like any attempt).
+    /// A successful login is not a failure: it clears the username's count, and takes its own
+    /// attempt back from the address's count (only its own: one right password must not launder
+    /// a spray of wrong ones from the same address).
     pub fn record_success(&self, username: &str) {
         let (user_key, _) = Self::keys(username, None);
-        self.failures.lock().expect("limiter lock").remove(&user_key);
+        let mut counts = self.state.lock().expect("limiter lock");
+        counts.failures.remove(&user_key);
+        let latest = counts.attempts.remove(&user_key).and_then(|mut tries| tries.pop());
+        if let Some((at, Some(addr_key))) = latest
+            && let Some(times) = counts.failures.get_mut(&addr_key)
+            && let Some(i) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(i);
+        }
+    }
+}
+
+/// The address's key: IPv4 as it is, IPv6 by its /64.
+fn address_key(address: IpAddr) -> String {
+    match crate::client_address::canonical(address) {
+        IpAddr::V4(v4) => format!("a:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("a:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 

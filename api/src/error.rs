@@ -22,6 +22,8 @@ pub enum Code {
     RateLimited,
     /// A bounded wait (read-your-writes) ran out: retry later.
     Timeout,
+    /// The database does not answer in time (or too much is waiting for it): retry in a moment.
+    Unavailable,
     Internal,
 }
 
@@ -35,6 +37,7 @@ impl Code {
             Code::Conflict => "CONFLICT",
             Code::RateLimited => "RATE_LIMITED",
             Code::Timeout => "TIMEOUT",
+            Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
         }
     }
@@ -81,6 +84,15 @@ impl ApiError {
     pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
         ApiError::Refused { code: Code::RateLimited, message: message.into(), retry_after_secs: Some(retry_after_secs) }
     }
+    /// The database is not answering in time; the cause is logged, the client told to retry.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "database unavailable for a request");
+        ApiError::Refused {
+            code: Code::Unavailable,
+            message: "the database is not answering right now; retry in a moment".to_owned(),
+            retry_after_secs: Some(5),
+        }
+    }
     pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Internal(std::sync::Arc::new(cause))
     }
@@ -119,6 +131,7 @@ impl ApiError {
             Code::Conflict => S::CONFLICT,
             Code::RateLimited => S::TOO_MANY_REQUESTS,
             Code::Timeout => S::GATEWAY_TIMEOUT,
+            Code::Unavailable => S::SERVICE_UNAVAILABLE,
             Code::Internal => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -176,6 +189,7 @@ impl From<StoreError> for ApiError {
             StoreError::PayloadTooLarge { .. } | StoreError::TooManyEvents { .. } => ApiError::bad_input(e.to_string()),
             StoreError::Timeout(_) => ApiError::refused(Code::Timeout, "the event log did not reach that position in time; retry"),
             StoreError::WrongExpectedVersion { .. } => ApiError::conflict("someone else changed this at the same time; retry"),
+            StoreError::Pool(_) | StoreError::Unavailable(_) => ApiError::unavailable(e),
             other => ApiError::internal(other),
         }
     }
@@ -188,6 +202,7 @@ impl From<ProjectionError> for ApiError {
                 ApiError::refused(Code::Timeout, "the read models did not reach that position in time; retry the query")
             }
             ProjectionError::Store(s) => s.into(),
+            ProjectionError::Unavailable(_) => ApiError::unavailable(e),
             other => ApiError::internal(other),
         }
     }
@@ -195,13 +210,19 @@ impl From<ProjectionError> for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
-        ApiError::internal(e)
+        // Lost connections, and statements the server cancelled (statement_timeout).
+        let canceled = e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED);
+        if e.is_closed() || canceled { ApiError::unavailable(e) } else { ApiError::internal(e) }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        ApiError::internal(e)
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            deadpool_postgres::PoolError::Timeout(_) | deadpool_postgres::PoolError::Closed => ApiError::unavailable(e),
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! The history rules GraphQL and the web pages share: who may read a room's history, and the
-//! limits and level of the message statistics.
+//! The statistics rules GraphQL and the web pages share: the level and the limits of message
+//! counts (who may read a room's history is [`crate::access`]).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::Level;
@@ -9,19 +9,6 @@ use uuid::Uuid;
 use crate::App;
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
-
-/// Staff read every room's history; others only rooms they are in now.
-pub async fn require_access(app: &App, viewer: &Viewer, room: Uuid) -> ApiResult<()> {
-    if viewer.level >= Level::Staff {
-        return Ok(());
-    }
-    let member = app.read.is_member(room, viewer.user_id).await?;
-    if member && viewer.level >= Level::Member {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("a room's history is shown to its members and to staff (level 4)"))
-    }
-}
 
 /// What [`statistics`] counts.
 #[derive(Debug, Clone, Copy)]

@@ -2,12 +2,16 @@
 //! its assets served from here: `graphiql`), `/graphql/ws` (graphql-transport-ws
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
-//! steps GraphQL and the web pages share ([`accounts`]) and likewise the moderation and history
-//! rules ([`moderation`], [`history`]), authentication ([`auth`]: argon2
-//! passwords, hashed bearer tokens, login limits), outgoing email ([`mail`]), Prometheus metrics
-//! ([`metrics`]) and the mapping of every error to what a client sees ([`error`], the only place
-//! that does it). The web pages themselves are the `web` crate, merged into the same router by
-//! the binary.
+//! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]) and likewise
+//! the moderation steps and statistics rules ([`moderation`], [`history`]),
+//! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
+//! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
+//! client sees ([`error`], the only place that does it). Against hostile or broken clients and a
+//! database that hangs: what a request must pass before it runs (`graphql::admission`), bounds
+//! on requests in number and time (`load`), short JSON answers to bodies that are not requests
+//! (`request_body`), WebSocket timeouts, pings and size limits (`websocket`), and the client
+//! address behind trusted proxies ([`client_address`]). The web pages themselves are the `web`
+//! crate, merged into the same router by the binary.
 //!
 //! Main types: [`App`] (what every handler shares: the store, the command executor, the read
 //! models, settings), [`ApiSettings`], [`router`]. It must not hold business rules (those are
@@ -15,23 +19,28 @@
 //! `projections`). It reads the read models through [`projections::ReadModels`] and the audit log
 //! through `store::postgres::audit`; its own SQL is the readiness probe's `SELECT 1`.
 
+pub mod access;
 pub mod accounts;
 pub mod auth;
+pub mod client_address;
 pub mod error;
 mod graphiql;
 pub mod graphql;
 pub mod history;
+mod load;
 pub mod mail;
 pub mod metrics;
 pub mod moderation;
+mod request_body;
 mod settings;
 mod sms;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse};
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -97,6 +106,7 @@ pub(crate) struct HttpState {
     schema: SwitchboardSchema,
     /// For `/graphql/ws`.
     ws_schema: SwitchboardSchema,
+    limits: load::RequestLimits,
 }
 
 /// The application's routes.
@@ -104,18 +114,24 @@ pub fn router(app: Arc<App>) -> Router {
     let schema = graphql::http_schema(app.clone());
     let ws_schema = graphql::schema(app.clone());
     let max_body = app.settings.max_body_bytes;
-    let state = HttpState { app, schema, ws_schema };
-    Router::new()
+    let limits = load::RequestLimits::new(app.settings.max_concurrent_requests, Duration::from_secs(app.settings.request_timeout_secs));
+    let metrics_here = app.settings.metrics_listen.is_none();
+    let state = HttpState { app, schema, ws_schema, limits };
+    let router = Router::new()
         .route("/graphql", get(graphiql::page).post(graphql_post))
-        .route("/graphql/assets/{file}", get(graphiql::asset))
-        .route("/graphql/ws", get(graphql_ws))
         .route("/sms/twilio", axum::routing::post(sms::twilio_inbound))
         .route("/sms/twilio/status", axum::routing::post(sms::twilio_status))
+        // The routes above do work: bounded in number and time (see `load`).
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), load::bounded))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route("/readyz", get(readyz));
+    let router = if metrics_here { router.route("/metrics", get(metrics_text)) } else { router };
+    router
         // Bounded before parsing: a huge body is refused with 413 and never buffered whole.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(axum::middleware::map_response_with_state(state.clone(), request_body::json_payload_too_large))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(state)
 }
@@ -127,10 +143,9 @@ async fn graphql_post(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    request_body::GraphQLBody(request): request_body::GraphQLBody,
 ) -> Response {
     let started = Instant::now();
-    let mut request = request.into_inner();
     let viewer = match headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(auth::bearer_token) {
         None => None,
         Some(token) => match auth::viewer_for_token(&state.app.read, token).await {
@@ -142,7 +157,15 @@ async fn graphql_post(
         },
     };
     let operation = request.operation_name.clone().unwrap_or_else(|| "anonymous".to_owned());
-    request = graphql::with_budget(&state.app, request.data(viewer).data(RequestInfo { peer: Some(peer.ip()) }));
+    let client = client_address::client_address(peer.ip(), &headers, &state.app.settings.trusted_proxies);
+    let request = match graphql::admitted(&state.app, request.data(RequestInfo { peer: Some(client) }), viewer) {
+        Ok(request) => request,
+        Err(e) => {
+            let response = async_graphql::Response::from_errors(vec![e.into_graphql().into_server_error(Default::default())]);
+            metrics::record_graphql(&operation, false, started.elapsed());
+            return GraphQLResponse::from(response).into_response();
+        }
+    };
     let response = graphql::with_error_codes(state.schema.execute(request).await);
     metrics::record_graphql(&operation, response.is_ok(), started.elapsed());
     GraphQLResponse::from(response).into_response()
@@ -153,40 +176,80 @@ async fn graphql_post(
 async fn graphql_ws(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let client = client_address::client_address(peer.ip(), &headers, &state.app.settings.trusted_proxies);
     let schema = state.ws_schema.clone();
     let app = state.app.clone();
+    let limits = websocket::SocketLimits {
+        init_timeout: Duration::from_secs(app.settings.ws_init_timeout_secs),
+        keepalive: Duration::from_secs(app.settings.ws_keepalive_secs.max(1)),
+    };
     upgrade
         .max_message_size(state.app.settings.max_body_bytes)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = ["Authorization", "authorization", "token"]
-                        .iter()
-                        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned));
-                    let mut data = async_graphql::Data::default();
-                    if let Some(token) = token.as_deref().and_then(auth::bearer_token) {
-                        // Refused at once when invalid; re-checked for every operation after.
-                        auth::viewer_for_token(&app.read, token).await.map_err(|e| e.into_graphql())?;
-                        data.insert(graphql::WsToken(token.to_owned()));
-                    }
-                    data.insert(RequestInfo { peer: Some(peer.ip()) });
-                    Ok(data)
-                })
-                .serve()
+            websocket::serve(socket, schema, protocol, limits, move |payload| async move {
+                let token = ["Authorization", "authorization", "token"]
+                    .iter()
+                    .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned));
+                let mut data = async_graphql::Data::default();
+                if let Some(token) = token.as_deref().and_then(auth::bearer_token) {
+                    // Refused at once when invalid; re-checked for every operation after.
+                    auth::viewer_for_token(&app.read, token).await.map_err(|e| e.into_graphql())?;
+                    data.insert(graphql::WsToken(token.to_owned()));
+                }
+                data.insert(RequestInfo { peer: Some(client) });
+                Ok(data)
+            })
         })
         .into_response()
+}
+
+/// Compares in time independent of where the strings differ (a token is not guessed bytewise).
+fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn metrics_text(State(state): State<HttpState>) -> Response {
-    match metrics::render(&state.app).await {
+/// `/metrics` alone, for `api.metrics_listen`.
+fn metrics_router(app: Arc<App>) -> Router {
+    Router::new().route("/metrics", get(metrics_text)).with_state(app)
+}
+
+impl axum::extract::FromRef<HttpState> for Arc<App> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.app.clone()
+    }
+}
+
+/// Serves `/metrics` alone on `listener` (when `api.metrics_listen` is set) until `shutdown`.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(app)).with_graceful_shutdown(shutdown).await
+}
+
+async fn metrics_text(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &app.settings.metrics_token {
+        let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+        if !given.is_some_and(|given| same_secret(given, token.expose())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                "send the metrics token as a bearer token",
+            )
+                .into_response();
+        }
+    }
+    match metrics::render(&app).await {
         Ok(text) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => {
             let status = e.status_code();
@@ -197,13 +260,24 @@ async fn metrics_text(State(state): State<HttpState>) -> Response {
 }
 
 /// Ready when the database answers within a second and every projection this process runs is
-/// running. The cause of a failure is logged, not shown: the probe only needs "not ready".
+/// running. When not, `reason` says why in words an operator can act on; the underlying error
+/// is logged, not shown (it may name hosts).
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json::Value>) {
     let app = &state.app;
+    let pool_size = app.store.pool().status().max_size;
     let probe = async {
-        let client = app.store.pool().get().await.map_err(|e| e.to_string())?;
-        client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(())
+        let client = app.store.pool().get().await.map_err(|e| {
+            let reason = match &e {
+                deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                    format!("all {pool_size} pooled database connections are busy and none came free (is the database answering?)")
+                }
+                deadpool_postgres::PoolError::Timeout(_) => "a new database connection could not be opened in time".to_owned(),
+                _ => "the database refused or dropped the connection".to_owned(),
+            };
+            (reason, e.to_string())
+        })?;
+        client.simple_query("SELECT 1").await.map_err(|e| ("the database answered the probe with an error".to_owned(), e.to_string()))?;
+        Ok::<_, (String, String)>(())
     };
     let projections: serde_json::Map<String, serde_json::Value> = app
         .runners
@@ -223,18 +297,28 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json:
         })
         .collect();
     let projections_ok = app.runners.as_ref().is_none_or(|r| r.all_running());
+    let queued_appends = app.store.queued_appends();
+    let not_ready = |database: &str, reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({ "status": "not ready", "database": database, "reason": reason, "queued_appends": queued_appends, "projections": projections }),
+            ),
+        )
+    };
     match tokio::time::timeout(Duration::from_secs(1), probe).await {
-        Ok(Ok(())) if projections_ok => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "projections": projections }))),
-        Ok(Ok(())) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "database": "ok", "projections": projections })))
-        }
-        Ok(Err(cause)) => {
+        Ok(Ok(())) if projections_ok => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok", "queued_appends": queued_appends, "projections": projections })),
+        ),
+        Ok(Ok(())) => not_ready("ok", "a projection is not running (see projections)".to_owned()),
+        Ok(Err((reason, cause))) => {
             tracing::warn!(%cause, "readiness: database check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "database": "unavailable" })))
+            not_ready("unavailable", reason)
         }
         Err(_) => {
             tracing::warn!("readiness: database check timed out");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not ready", "database": "timeout" })))
+            not_ready("timeout", "the database did not answer within 1 s".to_owned())
         }
     }
 }

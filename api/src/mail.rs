@@ -1,7 +1,9 @@
-//! Outgoing email (verification links) through lettre. Three transports: `log` (the default:
-//! the message is written to the log, so a fresh install works without a mail server), `file`
-//! (one `.eml` file per message in a directory, as lettre's `FileTransport` writes them; tests
-//! read the link from there) and `smtp` (a relay URL such as `smtps://user:pass@host`).
+//! Outgoing email (verification links) through lettre. Four transports: `log` (the default:
+//! nothing is sent; the log says that a message was due and to whom, never its one-time link),
+//! `print` (for development: the whole message, link included, is written to the log — opt-in,
+//! because anyone who reads the log could verify someone else's address), `file` (one `.eml`
+//! file per message in a directory, as lettre's `FileTransport` writes them; tests read the link
+//! from there) and `smtp` (a relay URL such as `smtps://user:pass@host`).
 
 use std::path::PathBuf;
 
@@ -16,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 pub enum MailSettings {
     #[default]
     Log,
+    Print,
     File {
         dir: PathBuf,
     },
@@ -39,6 +42,7 @@ impl std::fmt::Debug for MailUrl {
 
 pub enum Mailer {
     Log,
+    Print,
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
@@ -61,6 +65,7 @@ impl Mailer {
     pub fn new(settings: &MailSettings) -> Result<Self, MailSetupError> {
         Ok(match settings {
             MailSettings::Log => Mailer::Log,
+            MailSettings::Print => Mailer::Print,
             MailSettings::File { dir } => {
                 std::fs::create_dir_all(dir).map_err(|cause| MailSetupError::Directory { dir: dir.clone(), cause })?;
                 Mailer::File(AsyncFileTransport::new(dir))
@@ -78,8 +83,12 @@ impl Mailer {
         let message = Message::builder().from(from).to(to_box).subject(subject).body(body.clone()).map_err(ApiError::internal)?;
         match self {
             Mailer::Log => {
-                // The body holds a one-time link; logging it is the point of this transport.
-                tracing::info!(to, subject, body = %body, "email (log transport; configure [api.mail] to send for real)");
+                tracing::info!(to, subject, "email not sent (log transport): configure [api.mail] to send it");
+                Ok(())
+            }
+            Mailer::Print => {
+                // The body holds a one-time link; showing it is the point of this transport.
+                tracing::info!(to, subject, body = %body, "email (print transport, for development)");
                 Ok(())
             }
             Mailer::File(t) => t.send(message).await.map(|_| ()).map_err(ApiError::internal),

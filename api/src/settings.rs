@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::client_address::AddressRange;
+use crate::graphql::Introspection;
 use crate::mail::MailSettings;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,8 +35,11 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Deepest selection nesting a query may have.
     pub max_depth: usize,
-    /// Highest complexity a query may have (each field costs 1; lists cost their page size).
+    /// Highest cost a request may have: each field (`__typename` included) costs 1 for every
+    /// item of the pages around it (`first`, or the default page of 50).
     pub max_complexity: usize,
+    /// Who may use introspection (`__schema`, `__type`): everyone, signed-in requests, or nobody.
+    pub introspection: Introspection,
     /// Most database lookups one request may make (each list or object field that reads the
     /// database is one).
     pub max_lookups: usize,
@@ -48,6 +53,26 @@ pub struct ApiSettings {
     pub login_failures_per_address: usize,
     /// Sign-ups accepted per client address per hour.
     pub sign_ups_per_address_per_hour: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges);
+    /// from anyone else the header is ignored.
+    pub trusted_proxies: Vec<AddressRange>,
+    /// A WebSocket that has not sent `connection_init` this long after connecting is closed
+    /// (seconds).
+    pub ws_init_timeout_secs: u64,
+    /// Every WebSocket gets a ping this often (seconds), so idle connections stay open through
+    /// proxies and dead ones are noticed.
+    pub ws_keepalive_secs: u64,
+    /// A request to `/graphql` or the Twilio webhooks not answered in this long gets 503 with
+    /// code `TIMEOUT` (seconds).
+    pub request_timeout_secs: u64,
+    /// At most this many of those requests at once; one more is refused at once with 503.
+    pub max_concurrent_requests: usize,
+    /// Serve `/metrics` on this address only (e.g. one only the monitoring network reaches)
+    /// instead of beside the API.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`. Never
+    /// logged.
+    pub metrics_token: Option<Hidden>,
 }
 
 impl Default for ApiSettings {
@@ -65,13 +90,21 @@ impl Default for ApiSettings {
             first_user_superuser: true,
             max_body_bytes: 256 * 1024,
             max_depth: 12,
-            max_complexity: 2_000,
+            max_complexity: 10_000,
+            introspection: Introspection::Everyone,
             max_lookups: 250,
             wait_timeout_ms: 5_000,
             login_window_secs: 600,
             login_failures_per_username: 5,
             login_failures_per_address: 30,
             sign_ups_per_address_per_hour: 10,
+            trusted_proxies: Vec::new(),
+            ws_init_timeout_secs: 10,
+            ws_keepalive_secs: 30,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 512,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }

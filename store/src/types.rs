@@ -85,7 +85,10 @@ impl FromStr for Position {
         match parts.as_slice() {
             ["start"] => Ok(Position::START),
             ["pg", era, tx, pos] => {
-                Ok(Position::pg(era.parse().map_err(|_| bad())?, tx.parse().map_err(|_| bad())?, pos.parse().map_err(|_| bad())?))
+                // Eras and positions are never negative; refused here rather than searched for.
+                let era = era.parse::<i16>().ok().filter(|e| *e >= 0).ok_or_else(bad)?;
+                let pos = pos.parse::<i64>().ok().filter(|p| *p >= 0).ok_or_else(bad)?;
+                Ok(Position::pg(era, tx.parse().map_err(|_| bad())?, pos))
             }
             ["kdb", commit, prepare] => {
                 Ok(Position(Repr::Kurrent { commit: commit.parse().map_err(|_| bad())?, prepare: prepare.parse().map_err(|_| bad())? }))

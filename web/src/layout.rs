@@ -26,6 +26,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Markup {
                         a.brand href="/" { "Switchboard" }
                         @if let Some(viewer) = &visitor.viewer {
                             a href="/irc" { "IRC & tokens" }
+                            a href="/lookup" { "Look up" }
                             a href="/account" { "Account" }
                             @if viewer.level >= domain::Level::Staff { a href="/staff" { "Moderation" } }
                             span.who { "Signed in as " strong { (viewer.nick) } }

@@ -27,6 +27,21 @@ async fn body_text(browser: &Client) -> String {
     text_of(browser, "body").await
 }
 
+/// The text of `css` once it contains `needle`, reloading the page until then (the read
+/// models catch up within moments).
+async fn eventually_text(browser: &Client, css: &str, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = text_of(browser, css).await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{needle:?} did not show in {css}: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        browser.refresh().await.unwrap();
+    }
+}
+
 /// Clicks something that loads a new page, and waits until the new page is there (the old
 /// document's elements go stale).
 async fn click_to_load(browser: &Client, css: &str) {
@@ -109,13 +124,30 @@ async fn sign_up_verify_log_in_and_use_an_irc_token_then_end_the_session_from_th
     let reply = irc.expect_privmsg_from(BOT, WAIT).await.unwrap();
     assert!(reply.trailing().unwrap().starts_with("logged in as alice"), "{reply:?}");
 
-    // The page lists the live session…
+    // The IRC page lists the live session…
     b.goto(&web.url("/irc")).await.unwrap();
     let sessions = text_of(b, "ul.sessions").await;
     assert!(sessions.contains("alice!"), "{sessions}");
     screenshot(b, "irc-sessions").await;
 
+    // What is said on IRC shows on the room's page as text, however it is written.
+    let attack = "<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"> & hi";
+    irc.privmsg(CHANNEL, attack).await.unwrap();
+    b.goto(&web.url("/")).await.unwrap();
+    click_to_load(b, "table.rooms a").await;
+    eventually_text(b, "ol.messages", attack).await;
+    let pwned = b.execute("return window.pwned === undefined ? null : window.pwned;", vec![]).await.unwrap();
+    assert_eq!(pwned, serde_json::Value::Null, "an injected script ran");
+    assert!(b.find_all(Locator::Css("ol.messages img")).await.unwrap().is_empty(), "the message became markup");
+    screenshot(b, "room").await;
+    // `.seen` from the web: where alice spoke last, the words as text.
+    b.goto(&web.url("/lookup?nick=alice")).await.unwrap();
+    let sighting = eventually_text(b, "[role='status']", "lobby").await;
+    assert!(sighting.starts_with("alice was last seen"), "{sighting}");
+    assert!(b.find_all(Locator::Css(".sighting img")).await.unwrap().is_empty(), "the message became markup");
+
     // …and "End session" logs it out on IRC.
+    b.goto(&web.url("/irc")).await.unwrap();
     click_to_load(b, "form[action='/irc/sessions/end'] button").await;
     assert!(body_text(b).await.contains("The IRC session is ended."));
     assert!(body_text(b).await.contains("You are not logged in on IRC."));
@@ -189,9 +221,20 @@ async fn a_password_reset_link_sets_a_new_password_once_and_ends_every_session_t
     submit(b, "/login", &[("username", "carol"), ("password", new_password)]).await;
     assert_eq!(text_of(b, "h1").await, "IRC and API tokens");
 
-    // Delete my account: the session ends and nobody logs in again.
+    // The profile: an about text (shown as text) and privacy.
     b.goto(&web.url("/account")).await.unwrap();
+    let about = "I like <b>trains</b> & \"quotes\"";
+    b.find(Locator::Css("#field-about")).await.unwrap().send_keys(about).await.unwrap();
+    b.find(Locator::Css("input[name='private']")).await.unwrap().click().await.unwrap();
+    click_to_load(b, "form[action='/account/profile'] button").await;
+    assert!(body_text(b).await.contains("Your profile is saved."));
+    let user = web.app.read.user(other.user_id).await.unwrap().unwrap();
+    assert_eq!((user.about.as_deref(), user.private), (Some(about), false));
+    let shown = b.find(Locator::Css("#field-about")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(shown.as_deref(), Some(about));
     screenshot(b, "account").await;
+
+    // Delete my account: the session ends and nobody logs in again.
     submit(b, "/account/delete", &[("confirm", "carol")]).await;
     assert!(body_text(b).await.contains("Your account is closed"));
     b.goto(&web.url("/login")).await.unwrap();

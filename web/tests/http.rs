@@ -138,3 +138,71 @@ async fn graphiql_references_no_other_host_and_its_assets_are_served_here() {
     assert_eq!(assets, 6, "GraphiQL's stylesheet and five scripts");
     assert!(!html.contains("http://") && !html.contains("https://"), "an absolute URL in the GraphiQL page");
 }
+
+/// Signs up and logs in over HTTP: the cookies to send (visit and session) and the CSRF token
+/// of the session's forms.
+async fn signed_in(web: &WebApp, http: &reqwest::Client, username: &str) -> (String, String) {
+    let signup = http.get(web.url("/signup")).send().await.unwrap();
+    let (visit, _) = cookie(&signup, "sb_visit").unwrap();
+    let token = csrf_in(&signup.text().await.unwrap());
+    let email = format!("{username}@example.org");
+    for (path, fields) in [
+        ("/signup", vec![("username", username), ("email", email.as_str()), ("password", support::PASSWORD), ("csrf", &token)]),
+        ("/login", vec![("username", username), ("password", support::PASSWORD), ("csrf", &token)]),
+    ] {
+        let response = http
+            .post(web.url(path))
+            .header("cookie", &visit)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(fields).unwrap())
+            .send()
+            .await
+            .unwrap();
+        if path == "/login" {
+            let (session, _) = cookie(&response, "sb_session").expect("a session cookie");
+            let cookies = format!("{visit}; {session}");
+            let page = http.get(web.url("/irc")).header("cookie", &cookies).send().await.unwrap().text().await.unwrap();
+            return (cookies, csrf_in(&page));
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn api_tokens_are_created_and_revoked_on_the_irc_page_and_a_verification_link_is_resent() {
+    let web = WebApp::spawn().await;
+    let http = client();
+    let (cookies, csrf) = signed_in(&web, &http, "dave").await;
+    let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let mut fields = fields;
+        fields.push(("csrf", csrf.clone()));
+        http.post(web.url(path))
+            .header("cookie", &cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(fields).unwrap())
+            .send()
+    };
+
+    let page = post("/tokens", vec![]).await.unwrap().text().await.unwrap();
+    let start = page.find("id=\"api-token\">").expect("the new token, shown once") + "id=\"api-token\">".len();
+    let secret = &page[start..start + page[start..].find('<').unwrap()];
+    let viewer = api::auth::viewer_for_token(&web.app.read, secret).await.expect("the new token works");
+    assert!(page.contains(&viewer.token_id.to_string()), "the new token is listed");
+    assert!(page.contains("(this browser)"));
+
+    let revoked = post("/tokens/revoke", vec![("token_id", viewer.token_id.to_string())]).await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(revoked.text().await.unwrap().contains("The token is revoked."));
+    assert!(api::auth::viewer_for_token(&web.app.read, secret).await.is_err(), "a revoked token still works");
+
+    // A new verification link replaces the first: only the newest one verifies.
+    let first = web.emailed_link("dave@example.org", "/verify?token=");
+    let resent = post("/verify/resend", vec![]).await.unwrap();
+    assert!(resent.text().await.unwrap().contains("We sent you a new link"));
+    let second = web.emailed_link("dave@example.org", "/verify?token=");
+    assert_ne!(first, second);
+    assert_eq!(http.get(&first).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let verified = http.get(&second).send().await.unwrap();
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert!(verified.text().await.unwrap().contains("Your email address is confirmed"));
+}

@@ -29,7 +29,7 @@ pub struct SignUpPayload {
     pub user_id: Uuid,
     pub nick: String,
     pub level: LevelName,
-    /// A verification link was emailed (with the default `log` transport: written to the log).
+    /// A verification link was emailed (with the `print` transport: written to the log).
     pub verification_sent: bool,
     pub position: LogPosition,
 }

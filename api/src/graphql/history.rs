@@ -243,7 +243,7 @@ impl HistoryQuery {
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
         wait_for(app, wait_for_position.as_ref(), &["rooms", "history"]).await?;
-        crate::history::require_access(app, &viewer, room).await?;
+        crate::access::require_history_access(app, &viewer, room).await?;
         messages_page(app, room, from, to, first, after).await
     }
 
@@ -260,7 +260,7 @@ impl HistoryQuery {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         let app = ctx.app();
-        crate::history::require_access(app, &viewer, room).await?;
+        crate::access::require_history_access(app, &viewer, room).await?;
         messages_page(app, room, Some(from), Some(to), first, after).await
     }
 
@@ -287,24 +287,25 @@ impl HistoryQuery {
         Ok(counts.into_iter().map(StatBucket::from).collect())
     }
 
-    /// Where and when a nick was last seen. Signed-in users; private rooms are named only to staff.
+    /// Where and when a nick was last seen. Signed-in users. The room and what was said there are
+    /// shown to that room's members and to staff, and to others only when neither the room
+    /// (invite-only) nor the person (`private`) is private.
     async fn last_seen(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Option<Sighting>> {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
-        if nick.is_empty() || nick.len() > 64 {
-            return Err(ApiError::bad_input("a nick is 1-64 characters"));
-        }
-        let seen = ctx.app().read.last_seen(&nick).await?;
-        Ok(seen.map(|s| {
-            let show = !s.room_private || viewer.level >= Level::Staff;
+        crate::access::check_lookup_nick(&nick)?;
+        let app = ctx.app();
+        let Some(s) = app.read.last_seen(&nick).await? else { return Ok(None) };
+        let s = crate::access::visible_sighting(app, &viewer, s).await?;
+        Ok(Some({
             Sighting {
                 nick: s.nick,
                 user_id: s.user_id,
                 at: s.at,
                 gateway: s.gateway.as_str().to_owned(),
                 activity: s.activity.as_str().to_owned(),
-                room_name: if show { s.room_name } else { None },
-                detail: if show { s.detail } else { None },
+                room_name: s.room_name,
+                detail: s.detail,
             }
         }))
     }
@@ -325,12 +326,12 @@ impl HistoryQuery {
         // Search results are ranked, so their cursor is an offset; the full list pages by id.
         let (quotes, offset_cursor) = match search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(words) => {
-                if words.len() > 200 {
-                    return Err(ApiError::bad_input("a search is at most 200 characters"));
-                }
+                crate::access::check_search(words)?;
+                // Parsed unsigned: a negative offset would reach PostgreSQL, which refuses it.
                 let offset: i64 = after.as_deref().map(decode_cursor).transpose()?.map_or(Ok(0), |c| {
                     c.strip_prefix("o:")
-                        .and_then(|n| n.parse().ok())
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .map(i64::from)
                         .ok_or_else(|| ApiError::bad_input("that cursor is not one this API gave out"))
                 })?;
                 (app.read.search_quotes_page(words, offset, limit + 1).await?, Some(offset))

@@ -6,6 +6,7 @@
 //! test fails when it drifts.
 
 mod accounts;
+mod admission;
 mod audit;
 mod history;
 mod moderation;
@@ -27,6 +28,7 @@ use crate::App;
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult, Code};
 
+pub use admission::Introspection;
 pub use types::{AsOf, LogPosition};
 
 #[derive(MergedObject, Default)]
@@ -64,12 +66,12 @@ impl ExtensionFactory for RequestSetup {
 impl Extension for RequestSetup {
     async fn prepare_request(&self, ctx: &ExtensionContext<'_>, request: Request, next: NextPrepareRequest<'_>) -> ServerResult<Request> {
         let app = ctx.data_unchecked::<Arc<App>>();
-        let mut request = with_budget(app, request);
-        if let Some(WsToken(token)) = ctx.data_opt::<WsToken>() {
+        let viewer = match ctx.data_opt::<WsToken>() {
             // Invalid now (revoked, expired): the operation runs signed out and says so.
-            let viewer = crate::auth::viewer_for_token(&app.read, token).await.ok();
-            request = request.data(viewer);
-        }
+            Some(WsToken(token)) => crate::auth::viewer_for_token(&app.read, token).await.ok(),
+            None => None,
+        };
+        let request = admitted(app, request, viewer).map_err(|e| e.into_graphql().into_server_error(Default::default()))?;
         next.run(ctx, request).await
     }
 }
@@ -104,10 +106,13 @@ impl Extension for ErrorCodes {
     }
 }
 
-/// A request with a fresh lookup budget ([`QueryBudget`]). Without one, `spend` never refuses:
-/// every way in must attach it.
-pub(crate) fn with_budget(app: &App, request: Request) -> Request {
-    request.data(Arc::new(QueryBudget(std::sync::atomic::AtomicI64::new(app.settings.max_lookups as i64))))
+/// `request` checked before anything runs ([`admission`]: NUL characters, cost, introspection,
+/// mutations paid up front), with its viewer and a fresh lookup budget ([`QueryBudget`]).
+/// Without a budget, `spend` never refuses: every way in must come through here.
+pub(crate) fn admitted(app: &App, mut request: Request, viewer: Option<Viewer>) -> ApiResult<Request> {
+    let budget = Arc::new(QueryBudget(std::sync::atomic::AtomicI64::new(app.settings.max_lookups as i64)));
+    admission::admit(app, &mut request, viewer.is_some(), Some(&budget))?;
+    Ok(request.data(budget).data(viewer))
 }
 
 /// Every error of `response` with an `extensions.code` (see [`ErrorCodes`]).
@@ -141,7 +146,7 @@ pub fn schema(app: Arc<App>) -> SwitchboardSchema {
 }
 
 /// The schema for HTTP requests: the same, without extensions; the handler attaches the budget
-/// ([`with_budget`]) and sets the error codes ([`with_error_codes`]) itself. With any extension
+/// ([`admitted`]) and sets the error codes ([`with_error_codes`]) itself. With any extension
 /// installed, async-graphql runs every field's resolution through the extension chain (boxed
 /// futures per field): about a tenth of the CPU of a 2,000-member answer (BENCHMARKS.md).
 pub fn http_schema(app: Arc<App>) -> SwitchboardSchema {

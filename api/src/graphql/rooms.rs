@@ -30,7 +30,8 @@ impl RoomNode {
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "Member")]
 pub struct MemberNode {
-    /// `user:<id>` for accounts, `guest:<nick>` for IRC guests.
+    /// `user:<id>` for accounts, `guest:<nick>` for IRC guests (the nick in lower case, as
+    /// nicks are compared).
     pub member_key: String,
     pub user_id: Option<Uuid>,
     pub nick: String,
@@ -40,7 +41,16 @@ pub struct MemberNode {
 
 impl From<read::Member> for MemberNode {
     fn from(m: read::Member) -> Self {
-        Self { member_key: m.member_key, user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since }
+        Self { member_key: documented_member_key(&m.member_key), user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since }
+    }
+}
+
+/// The read model keys members by user id or `nick:<casefolded nick>`; clients get the
+/// documented form, which says which of the two it is.
+fn documented_member_key(stored: &str) -> String {
+    match stored.strip_prefix("nick:") {
+        Some(nick) => format!("guest:{nick}"),
+        None => format!("user:{stored}"),
     }
 }
 
@@ -81,6 +91,7 @@ impl From<read::Ban> for BanNode {
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(name = "RoomMute")]
 pub struct MuteNode {
+    /// As `Member.memberKey`: `user:<id>` or `guest:<nick>`.
     pub member_key: String,
     pub user_id: Option<Uuid>,
     pub nick: String,
@@ -91,7 +102,14 @@ pub struct MuteNode {
 
 impl From<read::RoomMute> for MuteNode {
     fn from(m: read::RoomMute) -> Self {
-        Self { member_key: m.member_key, user_id: m.user_id, nick: m.nick, by: m.by, since: m.since, until: m.until }
+        Self {
+            member_key: documented_member_key(&m.member_key),
+            user_id: m.user_id,
+            nick: m.nick,
+            by: m.by,
+            since: m.since,
+            until: m.until,
+        }
     }
 }
 
@@ -180,13 +198,8 @@ impl RoomNode {
     /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's).
     async fn members(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MemberNode>> {
         ctx.spend()?;
-        let viewer = ctx.require(Level::Member, "a room's members")?.clone();
-        if self.room.invite_only && viewer.level < Level::Staff {
-            let inside = ctx.app().read.is_member(self.room.room_id, viewer.user_id).await?;
-            if !inside {
-                return Err(ApiError::forbidden("an invite-only room's members are shown to its members and to staff"));
-            }
-        }
+        let viewer = ctx.signed_in()?.clone();
+        crate::access::require_members_access(ctx.app(), &viewer, &self.room).await?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
         let members = ctx.app().read.members(self.room.room_id, when).await?;
         Ok(members.into_iter().map(MemberNode::from).collect())

@@ -26,7 +26,8 @@ pub struct UserNode {
     /// Where the user first appeared: `irc`, `sms`, `api` or `system`.
     pub registered_via: String,
     pub private: bool,
-    pub about: Option<String>,
+    #[graphql(skip)]
+    pub about_private: Option<String>,
     pub irc_nick: Option<String>,
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -57,7 +58,7 @@ impl From<read::UserRow> for UserNode {
             level_number: level.as_u8() as i32,
             registered_via: row.registered_via.as_str().to_owned(),
             private: row.private,
-            about: row.about,
+            about_private: row.about,
             sms_stopped_private: row.sms_stopped,
             username_private: row.username,
             email_verified_private: row.email_verified,
@@ -137,6 +138,18 @@ impl From<read::LevelPeriod> for LevelPeriod {
 
 #[ComplexObject]
 impl UserNode {
+    /// What the user says about themself. A `private` user's is shown only to people who share a
+    /// room with them, to themself and to staff (otherwise `null`).
+    async fn about(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        if self.about_private.is_none() || !self.private || may_see_private(ctx, self.id) {
+            return Ok(self.about_private.clone());
+        }
+        let Some(viewer) = ctx.viewer() else { return Ok(None) };
+        ctx.spend()?;
+        let shared = ctx.app().read.share_a_room(viewer.user_id, self.id).await?;
+        Ok(shared.then(|| self.about_private.clone()).flatten())
+    }
+
     /// Web login name. Self and staff only (otherwise `null`).
     async fn username(&self, ctx: &Context<'_>) -> Option<String> {
         may_see_private(ctx, self.id).then(|| self.username_private.clone()).flatten()

@@ -70,7 +70,7 @@ fn config(settings: &IrcSettings, channels: &[projections::queries::BoundChannel
         server: Some(settings.server.clone()),
         port: Some(settings.port),
         use_tls: Some(settings.tls),
-        password: if settings.sasl.is_some() { None } else { settings.server_password.clone() },
+        password: if settings.sasl.is_some() { None } else { settings.server_password.as_ref().map(|p| p.expose().to_owned()) },
         channels: channels.iter().map(|c| c.channel.clone()).collect(),
         channel_keys: channels.iter().filter_map(|c| Some((c.channel.clone(), c.key.clone()?))).collect::<HashMap<_, _>>(),
         ping_time: Some(60),
@@ -97,7 +97,7 @@ async fn connect_once(bot: &Bot, shutdown: &mut watch::Receiver<bool>) -> Result
             // finishes below, and CAP END lets registration complete.
             client.send(Command::Raw("CAP".into(), vec!["REQ".into(), "sasl".into()]))?;
             if let Some(password) = &settings.server_password {
-                client.send(Command::PASS(password.clone()))?;
+                client.send(Command::PASS(password.expose().to_owned()))?;
             }
             client.send(Command::NICK(settings.nick.clone()))?;
             client.send(Command::USER("switchboard".into(), "0".into(), "Switchboard bot".into()))?;
@@ -121,7 +121,7 @@ async fn connect_once(bot: &Bot, shutdown: &mut watch::Receiver<bool>) -> Result
             None => return Err(ConnectionError::Closed),
         };
         if let Some((account, password)) = &settings.sasl {
-            sasl_step(&client, &message.command, account, password)?;
+            sasl_step(&client, &message.command, account, password.expose())?;
         }
         if let Some(input) = translate(&message) {
             bot.dispatch(input).await;

@@ -10,9 +10,10 @@ pub struct IrcSettings {
     pub port: u16,
     pub tls: bool,
     /// Server password (`PASS`), if the network wants one.
-    pub server_password: Option<String>,
-    /// SASL PLAIN account and password, if the network wants them.
-    pub sasl: Option<(String, String)>,
+    pub server_password: Option<Password>,
+    /// SASL PLAIN account and password, if the network wants them. The binary refuses them
+    /// without TLS unless told the network is trusted (`irc.sasl_without_tls`).
+    pub sasl: Option<(String, Password)>,
     pub nick: String,
     /// Tried in order when the nick is taken (433); `<nick>_`, `<nick>__` when empty.
     pub alt_nicks: Vec<String>,
@@ -51,6 +52,25 @@ impl Default for IrcSettings {
     }
 }
 
+/// An IRC password (server or SASL): its Debug form hides it, so settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
 impl IrcSettings {
     pub fn alt_nicks(&self) -> Vec<String> {
         if self.alt_nicks.is_empty() { vec![format!("{}_", self.nick), format!("{}__", self.nick)] } else { self.alt_nicks.clone() }
@@ -59,5 +79,22 @@ impl IrcSettings {
     /// The version string of `.version` and CTCP VERSION.
     pub fn version() -> String {
         format!("Switchboard {} (event-sourced chat; IRC and SMS)", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_server_and_sasl_passwords() {
+        let settings = IrcSettings {
+            server_password: Some(Password::new("server-hunter2")),
+            sasl: Some(("bot".into(), Password::new("sasl-hunter2"))),
+            ..IrcSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("Password(***)"), "{shown}");
     }
 }

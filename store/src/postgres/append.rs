@@ -69,17 +69,23 @@ impl ToSql for RawJsonb {
 }
 
 pub(crate) struct GroupCommitter {
-    queue: mpsc::UnboundedSender<PendingAppend>,
+    queue: mpsc::Sender<PendingAppend>,
+    capacity: usize,
 }
 
 impl GroupCommitter {
-    pub(crate) fn start(pool: Pool, committers: usize, max_group_events: usize) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
+    pub(crate) fn start(pool: Pool, committers: usize, max_group_events: usize, max_queued: usize) -> Self {
+        let capacity = max_queued.max(1);
+        let (queue, rx) = mpsc::channel(capacity);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..committers.max(1) {
             tokio::spawn(committer(pool.clone(), rx.clone(), max_group_events.max(1)));
         }
-        Self { queue }
+        Self { queue, capacity }
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.capacity - self.queue.capacity()
     }
 
     pub(crate) async fn append(
@@ -93,7 +99,15 @@ impl GroupCommitter {
         }
         let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         let (reply, answer) = oneshot::channel();
-        self.queue.send(PendingAppend { stream: stream.clone(), expected, events, reply }).map_err(|_| StoreError::ShuttingDown)?;
+        match self.queue.try_send(PendingAppend { stream: stream.clone(), expected, events, reply }) {
+            Ok(()) => {}
+            // Full only when the committers cannot keep up at all (a database that hangs): refused
+            // now, and nothing of it is stored.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(StoreError::Unavailable(format!("{} appends are already waiting for the database", self.capacity)));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(StoreError::ShuttingDown),
+        }
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 }
@@ -121,7 +135,7 @@ fn valid_event_type(t: &str) -> bool {
     !t.is_empty() && t.len() <= 100 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
-async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::UnboundedReceiver<PendingAppend>>>, max_group_events: usize) {
+async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<PendingAppend>>>, max_group_events: usize) {
     loop {
         let group = {
             let mut rx = queue.lock().await;
@@ -148,7 +162,12 @@ async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::UnboundedReceiver<PendingA
             }
             group
         };
-        commit_group(&pool, group).await;
+        // An append whose caller stopped waiting (its request timed out) is not committed: the
+        // caller was told it failed, so it must not appear later.
+        let group: Vec<PendingAppend> = group.into_iter().filter(|a| !a.reply.is_closed()).collect();
+        if !group.is_empty() {
+            commit_group(&pool, group).await;
+        }
     }
 }
 

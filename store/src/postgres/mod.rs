@@ -44,11 +44,33 @@ pub struct PgStoreOptions {
     pub poll_interval: Duration,
     /// Events fetched per page by subscribers.
     pub subscription_page: usize,
+    /// The longest a caller waits for a free pooled connection before `StoreError::Pool`
+    /// (the pool's connections are all lent, e.g. to queries on a database that hangs).
+    pub pool_wait_timeout: Duration,
+    /// The longest opening a new connection may take (an unreachable or frozen server).
+    pub connect_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on the pooled connections: the server cancels a
+    /// statement that runs longer (locks held by a stuck session, a runaway query). `None`:
+    /// the server's own setting.
+    pub statement_timeout: Option<Duration>,
+    /// Appends waiting for a committer at most; beyond, an append is refused at once
+    /// (`StoreError::Unavailable`) instead of queueing without bound while the database hangs.
+    pub max_queued_appends: usize,
 }
 
 impl Default for PgStoreOptions {
     fn default() -> Self {
-        Self { pool_size: 16, committers: 1, max_group_events: 2_000, poll_interval: Duration::from_millis(250), subscription_page: 1_000 }
+        Self {
+            pool_size: 16,
+            committers: 1,
+            max_group_events: 2_000,
+            poll_interval: Duration::from_millis(250),
+            subscription_page: 1_000,
+            pool_wait_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+            max_queued_appends: 10_000,
+        }
     }
 }
 
@@ -78,15 +100,34 @@ impl PgEventStore {
 
     /// Connects with a pool and starts the committers and the NOTIFY listener. Does not migrate.
     pub async fn connect(config: tokio_postgres::Config, options: PgStoreOptions) -> Result<Self, StoreError> {
-        let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let mut pooled = config.clone();
+        if let Some(timeout) = options.statement_timeout {
+            // Added to any options the URL carries (`-c name=value` is how a connection sets a
+            // server setting for its session).
+            let setting = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+            let options = match pooled.get_options() {
+                Some(given) if !given.is_empty() => format!("{given} {setting}"),
+                _ => setting,
+            };
+            pooled.options(options);
+        }
+        if pooled.get_connect_timeout().is_none() {
+            pooled.connect_timeout(options.connect_timeout);
+        }
+        let manager = Manager::from_config(pooled, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(options.committers + 2))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(options.pool_wait_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Pool(e.to_string()))?;
         // Fail early and clearly when the database is not reachable.
         drop(pool.get().await?);
         let (listener, wakeups) = notify::spawn_listener(config);
-        let appender = append::GroupCommitter::start(pool.clone(), options.committers, options.max_group_events);
+        let appender =
+            append::GroupCommitter::start(pool.clone(), options.committers, options.max_group_events, options.max_queued_appends);
         Ok(Self { inner: Arc::new(Inner { pool, appender, wakeups, options, listener }) })
     }
 
@@ -106,6 +147,11 @@ impl PgEventStore {
 
     pub fn options(&self) -> &PgStoreOptions {
         &self.inner.options
+    }
+
+    /// Appends waiting for a committer now (readiness reports it).
+    pub fn queued_appends(&self) -> usize {
+        self.inner.appender.queued()
     }
 
     /// A receiver bumped on every wake-up; projections use it to wait for new events.

@@ -2,8 +2,8 @@
 //! historic replay the GraphQL room fields give with `asOf`), its conversation between two times
 //! (searchable within that window), and message statistics drawn as SVG charts by the server.
 //!
-//! Access follows GraphQL exactly: a room's history through [`api::history::require_access`]
-//! (its members and staff), its bans and mutes for operators and above, statistics through
+//! Access follows GraphQL exactly: a room's history and members through [`api::access`] (its
+//! members and staff), its bans and mutes for operators and above, statistics through
 //! [`api::history::statistics`] (staff). Times are UTC; the time picker is a plain
 //! `datetime-local` field, so the page works without JavaScript.
 
@@ -63,8 +63,9 @@ pub async fn room_history(
 ) -> Result<Markup, PageError> {
     let viewer = &signed_in.viewer;
     let app = &state.app;
-    api::history::require_access(app, viewer, room_id).await?;
+    api::access::require_history_access(app, viewer, room_id).await?;
     let room = app.read.room(room_id, None).await?.ok_or(PageError::NotFound)?;
+    api::access::require_members_access(app, viewer, &room).await?;
     let now = Utc::now();
     let at = picked(&query.at)?.unwrap_or(now);
     let as_of = AsOf::Time(at);
@@ -231,7 +232,7 @@ pub async fn charts(State(state): State<WebState>, signed_in: SignedIn, Query(qu
         *per_room.entry(count.room_id).or_default() += count.messages;
     }
     let mut top: Vec<(Option<Uuid>, i64)> = talkers.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
     top.truncate(10);
     let mut top_bars = Vec::new();
     for (author, messages) in top {

@@ -59,7 +59,7 @@ fn room_list(rooms: &[projections::models::rooms::queries::RoomRow]) -> Markup {
                 tbody {
                     @for room in rooms {
                         tr {
-                            th scope="row" { (room.name) @if room.invite_only { " " small { "(invite only)" } } }
+                            th scope="row" { a href=(format!("/rooms/{}", room.room_id)) { (room.name) } @if room.invite_only { " " small { "(invite only)" } } }
                             td { @if let Some(channel) = &room.irc_channel { code { (channel) } } @else { "—" } }
                             td { @if let Some(number) = &room.sms_number { (number) } @else { "—" } }
                             td { (room.topic.as_deref().unwrap_or("")) }

@@ -48,6 +48,38 @@ pub struct MessageCount {
 }
 
 impl ReadModels {
+    /// A room's newest messages before `before` (a `(posted_at, message_id)` key; `None`: the
+    /// newest), newest first: the recent history, a page at a time going back.
+    pub async fn messages_before(
+        &self,
+        room_id: Uuid,
+        before: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Message>, ProjectionError> {
+        let (before_time, before_id) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        let rows = self
+            .query(
+                "SELECT message_id, room_id, posted_at, author_id, author_nick, kind, gateway, body FROM read.messages \
+                 WHERE room_id = $1 AND ($2::timestamptz IS NULL OR (posted_at, message_id) < ($2, $3::uuid)) \
+                 ORDER BY posted_at DESC, message_id DESC LIMIT $4",
+                &[&room_id, &before_time, &before_id, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Message {
+                message_id: r.get(0),
+                room_id: r.get(1),
+                posted_at: r.get(2),
+                author_id: r.get(3),
+                author_nick: r.get(4),
+                kind: r.get(5),
+                gateway: r.get(6),
+                body: r.get(7),
+            })
+            .collect())
+    }
+
     /// A room's messages in `[from, to)`, oldest first, after a `(posted_at, message_id)` cursor.
     pub async fn messages(
         &self,

@@ -186,6 +186,17 @@ impl ReadModels {
     }
 
     /// Whether a user is a member of a room now.
+    /// Whether two users are members of one room now (a private user's profile is shown to them).
+    pub async fn share_a_room(&self, a: Uuid, b: Uuid) -> Result<bool, ProjectionError> {
+        let row = self
+            .query_opt_planned(
+                "SELECT 1 FROM read.members x JOIN read.members y ON y.room_id = x.room_id WHERE x.user_id = $1 AND y.user_id = $2 LIMIT 1",
+                &[&a, &b],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn is_member(&self, room_id: Uuid, user_id: Uuid) -> Result<bool, ProjectionError> {
         let row = self.query_opt_planned("SELECT 1 FROM read.members WHERE room_id = $1 AND user_id = $2", &[&room_id, &user_id]).await?;
         Ok(row.is_some())
