@@ -2,7 +2,8 @@
 //! its assets served from here: `graphiql`), `/graphql/ws` (graphql-transport-ws
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
-//! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]),
+//! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]) and likewise
+//! the moderation steps and statistics rules ([`moderation`], [`history`]),
 //! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
 //! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
 //! client sees ([`error`], the only place that does it). Against hostile or broken clients and a
@@ -25,9 +26,11 @@ pub mod client_address;
 pub mod error;
 mod graphiql;
 pub mod graphql;
+pub mod history;
 mod load;
 pub mod mail;
 pub mod metrics;
+pub mod moderation;
 mod request_body;
 mod settings;
 mod sms;

@@ -28,6 +28,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Markup {
                             a href="/irc" { "IRC & tokens" }
                             a href="/lookup" { "Look up" }
                             a href="/account" { "Account" }
+                            @if viewer.level >= domain::Level::Staff { a href="/staff" { "Moderation" } }
                             span.who { "Signed in as " strong { (viewer.nick) } }
                             form.inline method="post" action="/logout" {
                                 (csrf_field(visitor))

@@ -273,6 +273,7 @@ pub(crate) fn parse_gateway(gateway: Option<&str>) -> ApiResult<Option<Gateway>>
     gateway.map(str::parse).transpose().map_err(|_| ApiError::bad_input("`gateway` is `irc`, `sms`, `api` or `system`"))
 }
 
-pub(crate) fn level_of(stored: i16) -> Level {
+/// A stored level number as a [`Level`] (guest when out of range).
+pub fn level_of(stored: i16) -> Level {
     u8::try_from(stored).ok().and_then(|l| Level::try_from(l).ok()).unwrap_or(Level::Guest)
 }

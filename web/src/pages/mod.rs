@@ -1,12 +1,16 @@
 //! The pages, one module per area: [`home`], [`account`] (sign up, verify, log in and out),
-//! [`irc`] (IRC tokens, live IRC sessions, API tokens), [`profile`] (the account, and closing it), [`rooms`] (a room's members and history), [`lookup`] (last seen, quotes).
+//! [`irc`] (IRC tokens, live IRC sessions, API tokens), [`profile`] (the account, and closing it),
+//! [`rooms`] (a room's members and history), [`lookup`] (last seen, quotes), [`staff`] (the
+//! moderation desk), [`history`] (a room as it was, its conversation, statistics as charts).
 
 pub mod account;
+pub mod history;
 pub mod home;
 pub mod irc;
 pub mod lookup;
 pub mod profile;
 pub mod rooms;
+pub mod staff;
 
 use crate::error::PageError;
 

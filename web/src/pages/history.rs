@@ -1,0 +1,276 @@
+//! History for analysts: a room as it was at a chosen moment (members, bans and mutes, the
+//! historic replay the GraphQL room fields give with `asOf`), its conversation between two times
+//! (searchable within that window), and message statistics drawn as SVG charts by the server.
+//!
+//! Access follows GraphQL exactly: a room's history and members through [`api::access`] (its
+//! members and staff), its bans and mutes for operators and above, statistics through
+//! [`api::history::statistics`] (staff). Times are UTC; the time picker is a plain
+//! `datetime-local` field, so the page works without JavaScript.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
+use domain::Level;
+use maud::{Markup, html};
+use projections::AsOf;
+use projections::queries::StatisticsBucket;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::WebState;
+use crate::error::PageError;
+use crate::layout;
+use crate::session::SignedIn;
+
+/// Most messages one conversation window shows.
+const WINDOW: i64 = 500;
+
+/// A `datetime-local` value (`2026-12-01T14:30`, seconds optional), read as UTC; empty is none.
+fn picked(value: &str) -> Result<Option<DateTime<Utc>>, PageError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| PageError::BadForm(format!("“{value}” is not a time; use 2026-12-01T14:30 (UTC)")))
+}
+
+fn picker_value(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoomHistoryQuery {
+    #[serde(default)]
+    at: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn room_history(
+    State(state): State<WebState>,
+    signed_in: SignedIn,
+    Path(room_id): Path<Uuid>,
+    Query(query): Query<RoomHistoryQuery>,
+) -> Result<Markup, PageError> {
+    let viewer = &signed_in.viewer;
+    let app = &state.app;
+    api::access::require_history_access(app, viewer, room_id).await?;
+    let room = app.read.room(room_id, None).await?.ok_or(PageError::NotFound)?;
+    api::access::require_members_access(app, viewer, &room).await?;
+    let now = Utc::now();
+    let at = picked(&query.at)?.unwrap_or(now);
+    let as_of = AsOf::Time(at);
+    let existed = app.read.room(room_id, Some(at)).await?.is_some();
+    let members = if existed { app.read.members(room_id, as_of).await? } else { Vec::new() };
+    let moderation = viewer.level >= Level::Operator;
+    let (bans, mutes) = if moderation && existed {
+        (app.read.bans(room_id, as_of).await?, app.read.room_mutes(room_id, as_of).await?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let to = picked(&query.to)?.unwrap_or(now);
+    let from = picked(&query.from)?.unwrap_or(to - TimeDelta::days(1));
+    if to < from {
+        return Err(PageError::BadForm("the window's end is before its start".into()));
+    }
+    let words = query.q.trim().to_lowercase();
+    let messages: Vec<_> = app
+        .read
+        .messages(room_id, Some(from), Some(to), None, WINDOW)
+        .await?
+        .into_iter()
+        .filter(|m| words.is_empty() || m.body.to_lowercase().contains(&words) || m.author_nick.to_lowercase().contains(&words))
+        .collect();
+    let mut names = BTreeMap::new();
+    for ban in &bans {
+        if let Some(user_id) = ban.target_user
+            && let Some(user) = app.read.user(user_id).await?
+        {
+            names.insert(user_id, user.nick);
+        }
+    }
+    Ok(layout::page(
+        &signed_in.visitor,
+        &format!("History: {}", room.name),
+        html! {
+            section aria-labelledby="as-of" {
+                h2 id="as-of" { "The room as it was" }
+                form method="get" {
+                    label for="at" { "At (UTC)" }
+                    input id="at" type="datetime-local" step="1" name="at" value=(picker_value(at));
+                    input type="hidden" name="from" value=(query.from);
+                    input type="hidden" name="to" value=(query.to);
+                    button type="submit" { "Show" }
+                }
+                p.as-of { "As of " time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M:%S UTC")) } }
+                @if !existed { p { "The room did not exist yet." } }
+                @else {
+                    h3 { "Members" }
+                    @if members.is_empty() { p { "Nobody was in the room." } }
+                    ul.members-then { @for m in &members { li { (m.nick) " (" (m.gateway) ")" } } }
+                    @if moderation {
+                        h3 { "Bans" }
+                        @if bans.is_empty() { p.no-bans { "Nobody was banned." } }
+                        ul.bans-then {
+                            @for ban in &bans {
+                                li {
+                                    @match (ban.target_user.and_then(|u| names.get(&u)), &ban.target_mask) {
+                                        (Some(nick), _) => { (nick) },
+                                        (None, Some(mask)) => { (mask) },
+                                        (None, None) => { "—" },
+                                    }
+                                    @if let Some(reason) = &ban.reason { " — " (reason) }
+                                }
+                            }
+                        }
+                        h3 { "Mutes" }
+                        @if mutes.is_empty() { p { "Nobody was muted." } }
+                        ul.mutes-then { @for m in &mutes { li { (m.nick) } } }
+                    }
+                }
+            }
+            section aria-labelledby="conversation" {
+                h2 id="conversation" { "Conversation" }
+                form method="get" role="search" {
+                    input type="hidden" name="at" value=(query.at);
+                    label for="from" { "From (UTC)" }
+                    input id="from" type="datetime-local" step="1" name="from" value=(picker_value(from));
+                    label for="to" { "To (UTC)" }
+                    input id="to" type="datetime-local" step="1" name="to" value=(picker_value(to));
+                    label for="q" { "Containing" }
+                    input id="q" name="q" value=(query.q);
+                    button type="submit" { "Show" }
+                }
+                p { (messages.len()) " messages" @if messages.len() as i64 >= WINDOW { " (the first " (WINDOW) "; narrow the window)" } }
+                ol.conversation {
+                    @for m in &messages {
+                        li {
+                            time datetime=(m.posted_at.to_rfc3339()) { (m.posted_at.format("%Y-%m-%d %H:%M:%S")) }
+                            " " strong { (m.author_nick) } " (" (m.gateway) "): " (m.body)
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// One bar of a chart: its label and its value.
+struct Bar {
+    label: String,
+    value: i64,
+}
+
+/// A horizontal bar chart drawn by the server, with a title and description for screen readers
+/// and the same numbers as a table below it. Labels are text nodes, escaped like every value.
+fn bar_chart(id: &str, title: &str, description: &str, column: &str, bars: &[Bar]) -> Markup {
+    let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
+    let row = 22;
+    let height = (bars.len().max(1) * row) as i64 + 10;
+    let (label_width, bar_width) = (140i64, 420i64);
+    html! {
+        figure.chart {
+            svg role="img" aria-labelledby={ (id) "-title " (id) "-desc" } width=(label_width + bar_width + 60) height=(height)
+                viewBox={ "0 0 " (label_width + bar_width + 60) " " (height) } xmlns="http://www.w3.org/2000/svg" {
+                title id={ (id) "-title" } { (title) }
+                desc id={ (id) "-desc" } { (description) }
+                @for (i, bar) in bars.iter().enumerate() {
+                    @let y = (i * row) as i64 + 5;
+                    @let width = bar.value * bar_width / max;
+                    text x=(label_width - 6) y=(y + 15) text-anchor="end" font-size="13" fill="currentColor" { (bar.label) }
+                    rect x=(label_width) y=(y) width=(width) height=(row - 6) fill="#3b6ea5" {}
+                    text x=(label_width + width + 6) y=(y + 15) font-size="13" fill="currentColor" { (bar.value) }
+                }
+            }
+            figcaption { (title) }
+            table.chart-data id={ (id) "-table" } {
+                thead { tr { th scope="col" { (column) } th scope="col" { "Messages" } } }
+                tbody { @for bar in bars { tr { th scope="row" { (bar.label) } td { (bar.value) } } } }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChartsQuery {
+    /// One room, or every room when absent.
+    room: Option<Uuid>,
+    /// How many days back from now (default 7).
+    days: Option<i64>,
+}
+
+pub async fn charts(State(state): State<WebState>, signed_in: SignedIn, Query(query): Query<ChartsQuery>) -> Result<Markup, PageError> {
+    let app = &state.app;
+    let viewer = &signed_in.viewer;
+    let days = query.days.unwrap_or(7).clamp(1, api::history::MAX_STATISTICS_DAYS);
+    let to = Utc::now().with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or_else(Utc::now)
+        + TimeDelta::hours(1);
+    let from = to - TimeDelta::days(days);
+    let ask = |bucket, per_user| api::history::StatisticsQuery { bucket, from, to, room: query.room, user: None, per_user };
+    let per_day = api::history::statistics(app, viewer, ask(StatisticsBucket::Day, false)).await?;
+    let per_hour_user = api::history::statistics(app, viewer, ask(StatisticsBucket::Hour, true)).await?;
+
+    let mut days_total: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+    for count in &per_day {
+        *days_total.entry(count.start).or_default() += count.messages;
+    }
+    let mut hours = [0i64; 24];
+    let mut talkers: BTreeMap<Option<Uuid>, i64> = BTreeMap::new();
+    let mut per_room: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for count in &per_hour_user {
+        hours[count.start.hour() as usize] += count.messages;
+        *talkers.entry(count.author_id).or_default() += count.messages;
+        *per_room.entry(count.room_id).or_default() += count.messages;
+    }
+    let mut top: Vec<(Option<Uuid>, i64)> = talkers.into_iter().collect();
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
+    top.truncate(10);
+    let mut top_bars = Vec::new();
+    for (author, messages) in top {
+        let label = match author {
+            Some(user_id) => app.read.user(user_id).await?.map_or_else(|| user_id.to_string(), |u| u.nick),
+            None => app.settings.bot_nick.clone(),
+        };
+        top_bars.push(Bar { label, value: messages });
+    }
+    let rooms = app.read.rooms(None).await?;
+    let room_bars: Vec<Bar> =
+        rooms.iter().filter_map(|r| per_room.get(&r.room_id).map(|n| Bar { label: r.name.clone(), value: *n })).collect();
+    let day_bars: Vec<Bar> = days_total.iter().map(|(day, n)| Bar { label: day.format("%Y-%m-%d").to_string(), value: *n }).collect();
+    let hour_bars: Vec<Bar> = hours.iter().enumerate().map(|(h, n)| Bar { label: format!("{h:02}:00"), value: *n }).collect();
+    let total: i64 = day_bars.iter().map(|b| b.value).sum();
+    let scope = match query.room.and_then(|id| rooms.iter().find(|r| r.room_id == id)) {
+        Some(room) => format!("room {}", room.name),
+        None => "every room".to_owned(),
+    };
+    Ok(layout::page(
+        &signed_in.visitor,
+        "Statistics",
+        html! {
+            form method="get" {
+                label for="room" { "Room" }
+                select id="room" name="room" {
+                    option value="" { "Every room" }
+                    @for r in &rooms { option value=(r.room_id) selected[query.room == Some(r.room_id)] { (r.name) } }
+                }
+                label for="days" { "Days" }
+                input id="days" name="days" type="number" min="1" max="366" value=(days);
+                button type="submit" { "Show" }
+            }
+            p.total { (total) " messages in " (scope) " over the last " (days) " days (UTC)." }
+            (bar_chart("per-day", "Messages per day", &format!("Messages per day in {scope}, oldest first."), "Day", &day_bars))
+            (bar_chart("per-hour", "Busiest hours", &format!("Messages per hour of the day (UTC) in {scope}."), "Hour", &hour_bars))
+            (bar_chart("per-room", "Messages per room", "Messages per room over the period.", "Room", &room_bars))
+            (bar_chart("top-talkers", "Top talkers", &format!("The ten people who wrote most in {scope}."), "Nick", &top_bars))
+        },
+    ))
+}
