@@ -95,9 +95,13 @@ impl Browser {
     }
 
     fn kill_group(&mut self) {
-        if let Some(pid) = self.driver.id() {
-            // The driver and every browser process it started share its process group.
-            let _ = std::process::Command::new("kill").arg("-KILL").arg(format!("-{pid}")).status();
+        // The driver and every browser process it started share its process group, whose id is
+        // the driver's pid. Signalled directly, not through kill(1): procps' `kill -KILL -<pid>`
+        // reads the group as an option and signals every process the user may signal (-1).
+        let Some(group) = self.driver.id().and_then(|pid| libc::pid_t::try_from(pid).ok()).filter(|&pid| pid > 1) else { return };
+        // SAFETY: kill(2) takes plain integers; a negative pid below -1 names exactly one group.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
         }
     }
 }

@@ -1,27 +1,12 @@
 //! The web app in a real headless Chromium (WebDriver), against a real `serve` on loopback with
-//! real PostgreSQL and a real ngIRCd. Each test writes screenshots of the pages it passes through
-//! to `docs/screenshots/` (linked from the README).
+//! real PostgreSQL and a real ngIRCd. Each test takes screenshots of the pages it passes through
+//! (`UPDATE_SCREENSHOTS=1` writes them to `docs/screenshots/`, linked from the README).
 
 mod support;
 
 use fantoccini::{Client, Locator};
-use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp};
+use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, screenshot, text_of};
 use testkit::browser::Browser;
-
-fn screenshot_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots").join(format!("{name}.png"))
-}
-
-async fn screenshot(browser: &Client, name: &str) {
-    let png = browser.screenshot().await.expect("a screenshot");
-    let path = screenshot_path(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, png).unwrap();
-}
-
-async fn text_of(browser: &Client, css: &str) -> String {
-    browser.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
-}
 
 async fn body_text(browser: &Client) -> String {
     text_of(browser, "body").await

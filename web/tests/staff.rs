@@ -1,7 +1,7 @@
 //! The staff pages in a real headless Chromium, against a real `serve` with real PostgreSQL and
 //! a real ngIRCd: the moderation desk (ban requests from IRC approved on the web and carried
 //! out on IRC, bans lifted, kicks, level changes, the room as it was and charts) and its refusals for people below staff.
-//! Screenshots of the pages go to `docs/screenshots/`.
+//! Screenshots as in `browser.rs` (`UPDATE_SCREENSHOTS=1` writes them to `docs/screenshots/`).
 
 mod support;
 
@@ -10,19 +10,8 @@ use std::time::Duration;
 use api::accounts::{LoggedIn, NewAccount};
 use domain::events::TokenPurpose;
 use fantoccini::{Client, Locator};
-use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp};
+use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, screenshot, text_of};
 use testkit::browser::Browser;
-
-async fn screenshot(browser: &Client, name: &str) {
-    let png = browser.screenshot().await.expect("a screenshot");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots").join(format!("{name}.png"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, png).unwrap();
-}
-
-async fn text_of(browser: &Client, css: &str) -> String {
-    browser.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
-}
 
 /// Clicks something that loads a new page, and waits until the new page is there.
 async fn click_to_load(browser: &Client, css: &str) {

@@ -134,3 +134,23 @@ impl Drop for WebApp {
         }
     }
 }
+
+/// The text of the first `css` element, once there is one (at most [`WAIT`]).
+pub async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
+    let element = browser.wait().at_most(WAIT).for_element(fantoccini::Locator::Css(css)).await;
+    element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+}
+
+/// Writes a screenshot of the page as `<name>.png`: into `docs/screenshots/` (the README's
+/// pictures) when `UPDATE_SCREENSHOTS=1`, else beside the test's build output, so a test run
+/// leaves the working tree as it was.
+pub async fn screenshot(browser: &fantoccini::Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    let dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
