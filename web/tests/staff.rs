@@ -212,6 +212,7 @@ async fn the_room_as_it_was_before_and_after_a_ban_and_charts_with_the_counts_of
             gateway: Gateway::Irc,
             caller_level: Level::Member,
             as_bot: false,
+            nick_holder: None,
         };
         in_room(&web, room, RoomCommand::Join(joining)).await;
     }
