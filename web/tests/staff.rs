@@ -67,7 +67,6 @@ async fn lobby(web: &WebApp) -> uuid::Uuid {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "on the development machine a full run of this test ended every process of the session; run it with --ignored"]
 async fn a_ban_requested_on_irc_is_approved_on_the_desk_and_carried_out_on_irc() {
     let web = WebApp::spawn_with_irc().await;
     member(&web, "alice").await;
