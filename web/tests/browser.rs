@@ -5,7 +5,7 @@
 mod support;
 
 use fantoccini::{Client, Locator};
-use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, screenshot, text_of};
+use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, click_to_load, screenshot, text_of};
 use testkit::browser::Browser;
 
 async fn body_text(browser: &Client) -> String {
@@ -24,18 +24,6 @@ async fn eventually_text(browser: &Client, css: &str, needle: &str) -> String {
         assert!(tokio::time::Instant::now() < deadline, "{needle:?} did not show in {css}: {text}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         browser.refresh().await.unwrap();
-    }
-}
-
-/// Clicks something that loads a new page, and waits until the new page is there (the old
-/// document's elements go stale).
-async fn click_to_load(browser: &Client, css: &str) {
-    let old = browser.find(Locator::Css("html")).await.unwrap();
-    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while old.tag_name().await.is_ok() {
-        assert!(tokio::time::Instant::now() < deadline, "clicking {css} loaded no new page");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -10,19 +10,8 @@ use std::time::Duration;
 use api::accounts::{LoggedIn, NewAccount};
 use domain::events::TokenPurpose;
 use fantoccini::{Client, Locator};
-use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, screenshot, text_of};
+use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, click_to_load, screenshot, text_of};
 use testkit::browser::Browser;
-
-/// Clicks something that loads a new page, and waits until the new page is there.
-async fn click_to_load(browser: &Client, css: &str) {
-    let old = browser.find(Locator::Css("html")).await.unwrap();
-    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while old.tag_name().await.is_ok() {
-        assert!(tokio::time::Instant::now() < deadline, "clicking {css} loaded no new page");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// An account with a confirmed email address, logged in (the first one on a fresh install is
 /// the superuser).

@@ -166,15 +166,7 @@ impl SmsProcessor {
         let (user, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
         let Some(nick) = user.nick.clone() else { return Ok(()) };
         let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
-        let joining = Joining {
-            member: MemberRef { user_id: Some(user_id), nick: display(&nick) },
-            mask: None,
-            phone: Some(inbound.sms.from.clone()),
-            gateway: Gateway::Sms,
-            caller_level: user.level,
-            as_bot: false,
-            nick_holder: None,
-        };
+        let joining = sms_joining(user_id, &nick, inbound.sms.from.clone(), user.level);
         match self
             .executor
             .execute_idempotent::<Room>(&StreamName::room(inbound.room_id), &RoomCommand::Join(joining), metadata, inbound.key("join"))
@@ -236,15 +228,7 @@ impl SmsProcessor {
         // On SMS, having joined makes you a member, level 1 (docs/commands.md#joining-by-sms).
         let member = UserCommand::ChangeLevel { to: Level::Member, caller_level: Level::Superuser };
         self.executor.execute_idempotent::<User>(&user, &member, Metadata::system(), inbound.key("level")).await?;
-        let joining = Joining {
-            member: MemberRef { user_id: Some(user_id), nick: display(&nick) },
-            mask: None,
-            phone: Some(phone),
-            gateway: Gateway::Sms,
-            caller_level: Level::Member,
-            as_bot: false,
-            nick_holder: None,
-        };
+        let joining = sms_joining(user_id, &nick, phone, Level::Member);
         match self
             .executor
             .execute_idempotent::<Room>(&StreamName::room(inbound.room_id), &RoomCommand::Join(joining), metadata, inbound.key("join"))
@@ -589,6 +573,19 @@ fn with_media_links(body: &str, media: &[domain::events::InboundMedia]) -> Strin
 
 fn display(nick: &Nick) -> DisplayNick {
     DisplayNick::parse(nick.as_str()).expect("a valid nick is a valid display nick")
+}
+
+/// A phone joining a room as its user (who holds their own nick, so no separate holder).
+fn sms_joining(user_id: Uuid, nick: &Nick, phone: PhoneNumber, level: Level) -> Joining {
+    Joining {
+        member: MemberRef { user_id: Some(user_id), nick: display(nick) },
+        mask: None,
+        phone: Some(phone),
+        gateway: Gateway::Sms,
+        caller_level: level,
+        as_bot: false,
+        nick_holder: None,
+    }
 }
 
 /// Domain refusals are lowercase phrases; a text reads better as a sentence.

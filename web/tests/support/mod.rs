@@ -135,6 +135,19 @@ impl Drop for WebApp {
     }
 }
 
+/// Clicks something that loads a new page, and waits until the new page is there (the old
+/// document's elements go stale).
+pub async fn click_to_load(browser: &fantoccini::Client, css: &str) {
+    use fantoccini::Locator;
+    let old = browser.find(Locator::Css("html")).await.unwrap();
+    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while old.tag_name().await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "clicking {css} loaded no new page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The text of the first `css` element, once there is one (at most [`WAIT`]).
 pub async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
     let element = browser.wait().at_most(WAIT).for_element(fantoccini::Locator::Css(css)).await;
