@@ -95,18 +95,23 @@ async fn a_runner_killed_mid_batch_leaves_no_partial_write_and_resumes_exactly()
         .unwrap();
     let apply = tokio::spawn(async move { worker.apply_recorded(events, upto).await });
     let killer = h.client().await;
+    // Wait until the batch blocks on the lock, then kill its backend. Should the backend end
+    // before that (the outcome below then says why), the property under test is the same.
     loop {
-        let waiting: bool = killer
-            .query_one("SELECT wait_event_type IS NOT DISTINCT FROM 'Lock' FROM pg_stat_activity WHERE pid = $1", &[&pid])
+        let waiting = killer
+            .query_opt("SELECT wait_event_type IS NOT DISTINCT FROM 'Lock' FROM pg_stat_activity WHERE pid = $1", &[&pid])
             .await
             .unwrap()
-            .get(0);
-        if waiting {
-            break;
+            .map(|row| row.get::<_, bool>(0));
+        match waiting {
+            Some(true) => {
+                killer.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+                break;
+            }
+            Some(false) => tokio::time::sleep(Duration::from_millis(10)).await,
+            None => break,
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    killer.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
     let outcome = apply.await.unwrap();
     assert!(outcome.as_ref().is_err_and(|e| e.is_transient()), "expected a lost connection, got {outcome:?}");
     blocker.batch_execute("ROLLBACK").await.unwrap();
