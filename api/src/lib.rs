@@ -73,10 +73,22 @@ pub struct App {
     pub(crate) hashing: tokio::sync::Semaphore,
     /// Set once the first superuser exists (so sign-up stops asking).
     pub(crate) superuser_exists: std::sync::atomic::AtomicBool,
+    /// Texts phone verification codes (`None`: not configured; phones cannot be verified).
+    pub phone_codes: Option<accounts::CodeTexter>,
 }
 
 impl App {
     pub fn new(store: PgEventStore, runners: Option<Arc<Runners>>, settings: ApiSettings) -> Result<Arc<Self>, mail::MailSetupError> {
+        Self::with_phone_codes(store, runners, settings, None)
+    }
+
+    /// As [`App::new`], texting phone verification codes through `phone_codes`.
+    pub fn with_phone_codes(
+        store: PgEventStore,
+        runners: Option<Arc<Runners>>,
+        settings: ApiSettings,
+        phone_codes: Option<accounts::CodeTexter>,
+    ) -> Result<Arc<Self>, mail::MailSetupError> {
         let mailer = Mailer::new(&settings.mail)?;
         let login_limiter = LoginLimiter::new(
             Duration::from_secs(settings.login_window_secs),
@@ -95,6 +107,7 @@ impl App {
             mailer,
             login_limiter,
             superuser_exists: std::sync::atomic::AtomicBool::new(false),
+            phone_codes,
         }))
     }
 }
