@@ -9,6 +9,7 @@ mod event_store;
 mod graphql;
 mod irc;
 mod measure;
+mod pages;
 mod read_models;
 mod sms;
 
@@ -99,6 +100,18 @@ enum BenchCommand {
         /// Concurrent clients in the loaded phase.
         #[arg(long, default_value_t = 4)]
         clients: usize,
+    },
+    /// The web pages over HTTP on a loaded log, as a signed-in superuser's browser: a room's
+    /// page, the history page, the charts page, the as-of view (latency, one request at a
+    /// time), beside the raw PostgreSQL insert baseline of the same run.
+    Pages {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests of each kind.
+        #[arg(long, default_value_t = 1_000)]
+        requests: usize,
     },
     /// The SMS path over HTTP on an empty database: one text fanned out to a room of
     /// `members` (Twilio replaced by a local server accepting at once), then webhook latency
@@ -207,6 +220,10 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
         BenchCommand::Graphql { events, seed, requests, clients } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             graphql::graphql(settings, &store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
+        }
+        BenchCommand::Pages { events, seed, requests } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            pages::pages(settings, &store, &database.config, events, seed, requests.max(1)).await?
         }
         BenchCommand::Fanout { members, rate, seconds, with_bridge } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
