@@ -439,3 +439,28 @@ async fn only_superusers_open_the_live_log_and_others_are_refused() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("no event type is called"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_ends_when_the_session_that_opened_it_is_revoked() {
+    let web = WebApp::spawn().await;
+    let alice = member(&web, "alice").await;
+    let mut client = SseClient::open(&web, &alice, "", None).await;
+    let room = Uuid::now_v7();
+    web.app.store.append(&domain::StreamName::room(room), ExpectedVersion::Any, vec![message(room, 1)]).await.unwrap();
+    assert!(client.next(WAIT).await.is_some(), "the open stream delivers");
+    api::accounts::revoke_api_token(&web.app, alice.user_id, alice.token_id).await.unwrap();
+    // Re-checked every 5 s: the response ends (no more chunks) soon after.
+    let ended = tokio::time::timeout(Duration::from_secs(8), async { while client.response.chunk().await.unwrap().is_some() {} }).await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+    // Reopening it is sent to the log-in page.
+    let again = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(web.url("/live/stream"))
+        .header("cookie", format!("sb_session={}", alice.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+}
