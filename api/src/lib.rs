@@ -3,7 +3,8 @@
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
 //! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]) and likewise
-//! the moderation steps and statistics rules ([`moderation`], [`history`]),
+//! the moderation steps and statistics rules ([`moderation`], [`history`]) and the audit log's
+//! filters, redaction and live feed ([`audit`]),
 //! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
 //! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
 //! client sees ([`error`], the only place that does it). Against hostile or broken clients and a
@@ -21,6 +22,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod client_address;
 pub mod error;

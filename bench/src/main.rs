@@ -8,6 +8,7 @@
 mod event_store;
 mod graphql;
 mod irc;
+mod live;
 mod measure;
 mod pages;
 mod read_models;
@@ -24,7 +25,7 @@ use switchboard::settings::Settings;
 #[command(
     name = "switchboard-bench",
     version,
-    about = "Measure Switchboard's event store, projections, API, SMS and IRC paths (see BENCHMARKS.md)"
+    about = "Measure Switchboard's event store, projections, API, live log, SMS and IRC paths (see BENCHMARKS.md)"
 )]
 struct Cli {
     /// Settings file (default: ./switchboard.toml when present).
@@ -166,6 +167,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         commands: usize,
     },
+    /// The web app's live log (`/live/stream`, server-sent events) followed over HTTP: latency
+    /// from append to receipt at a steady rate, then the delivery rate under a flood of appends,
+    /// beside a raw INSERT baseline of the same run.
+    Live {
+        /// Appended events per second in the paced phase.
+        #[arg(long, default_value_t = 1_000)]
+        rate: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Events in the flood phase (and in the raw INSERT baseline).
+        #[arg(long, default_value_t = 20_000)]
+        flood: usize,
+        /// Concurrent writers in the flood phase (and clients of the baseline).
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+    },
     /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
     RawRead {
         #[arg(long, default_value_t = 200_000)]
@@ -235,6 +252,11 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let load =
                 irc::IrcLoad { clients: clients.max(2), messages: messages.max(1), offered, rate: rate.max(1), seconds: seconds.max(1) };
             irc::irc(settings, &store, &database.config, load).await?
+        }
+        BenchCommand::Live { rate, seconds, flood, writers } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            let load = live::LiveLoad { rate: rate.max(100), seconds: seconds.max(1), flood: flood.max(1), writers: writers.max(1) };
+            live::live(settings, &store, &database.config, load).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
