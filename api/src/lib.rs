@@ -3,8 +3,8 @@
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
 //! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]) and likewise
-//! the moderation steps and statistics rules ([`moderation`], [`history`]) and the audit log's
-//! filters, redaction and live feed ([`audit`]),
+//! the moderation steps, room steps and statistics rules ([`moderation`], [`rooms`],
+//! [`history`]) and the audit log's filters, redaction and live feed ([`audit`]),
 //! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
 //! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
 //! client sees ([`error`], the only place that does it). Against hostile or broken clients and a
@@ -34,6 +34,7 @@ pub mod mail;
 pub mod metrics;
 pub mod moderation;
 mod request_body;
+pub mod rooms;
 mod settings;
 mod sms;
 mod websocket;

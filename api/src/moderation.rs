@@ -1,5 +1,5 @@
 //! The moderation steps GraphQL and the web pages share: ban and unban (an account by nick, or
-//! a host mask), room mutes, kicks, levels, and deciding ban requests. Each step checks the
+//! a host mask), room mutes, kicks, levels, and asking for and deciding ban requests. Each step checks the
 //! caller's level (the same check for every way in), looks up who the target is and what level
 //! they have, and runs the room's or user's command; the domain enforces the rank rules
 //! (nobody acts on someone of their own rank or above, a level-3 cannot grant level 4).
@@ -166,6 +166,30 @@ pub async fn set_level(app: &App, viewer: &Viewer, metadata: Metadata, nick: &st
         .execute::<User>(&StreamName::user(user_id), &UserCommand::ChangeLevel { to: level, caller_level: viewer.level }, metadata)
         .await?;
     applied(app, done.appended.map(|a| a.position), done.events.len()).await
+}
+
+/// Asks staff to ban an account or mask from a room, saying why (IRC's `.requestban`): the
+/// request waits on the desk for approval. Members, in a room they are in (on IRC the asker is
+/// on the channel); staff in any room. Returns the request's id.
+pub async fn request_ban(
+    app: &App,
+    viewer: &Viewer,
+    metadata: Metadata,
+    room: Uuid,
+    target: (Option<&str>, Option<&str>),
+    reason: &str,
+) -> ApiResult<(Uuid, Applied)> {
+    viewer.require(Level::Member, "asking for a ban")?;
+    let target = Target::from_parts(target.0, target.1)?;
+    existing_room(app, room).await?;
+    if viewer.level < Level::Staff && !app.read.is_member(room, viewer.user_id).await? {
+        return Err(ApiError::forbidden("you can ask for a ban only in a room you are in"));
+    }
+    let (target, _) = target.resolve(app).await?;
+    let reason = Reason::parse(reason.trim())?;
+    let request_id = Uuid::now_v7();
+    let command = RoomCommand::RequestBan { request_id, target, reason, caller_level: viewer.level };
+    Ok((request_id, room_command(app, room, command, metadata).await?))
 }
 
 /// Approves a ban request: the ban takes effect. Staff.

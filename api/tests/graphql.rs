@@ -577,3 +577,55 @@ fn schema_graphql_is_the_generated_sdl() {
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).unwrap();
     assert!(committed == api::graphql::sdl(), "schema.graphql is out of date: run `switchboard schema --write`");
 }
+
+#[tokio::test]
+async fn a_ban_request_is_asked_for_in_a_room_you_are_in_and_the_conversation_is_searched_in_the_database() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let bob = app.member("bob").await;
+    let created = app.data(Some(&admin.token), "mutation { createRoom(input: {name: \"porch\"}) { roomId position } }", json!({})).await;
+    let room = created["createRoom"]["roomId"].clone();
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": created["createRoom"]["position"] }))
+        .await;
+    let ask = "mutation($r: UUID!) { requestBan(room: $r, target: {nick: \"mallory\"}, reason: \"flooding\") { requestId position } }";
+    // Bob is not in the room: refused, with the rule's words.
+    assert_eq!(app.error_code(Some(&bob.token), ask, json!({ "r": room })).await, "FORBIDDEN");
+    // Staff may ask anywhere; the request waits, open, for a nick without an account as its mask.
+    let asked = app.data(Some(&admin.token), ask, json!({ "r": room })).await;
+    let requests = app
+        .data(
+            Some(&admin.token),
+            "query($r: UUID!, $p: Position) { room(id: $r, waitFor: $p) { banRequests(status: OPEN) { id targetMask reason } } }",
+            json!({ "r": room, "p": asked["requestBan"]["position"] }),
+        )
+        .await;
+    assert_eq!(
+        requests["room"]["banRequests"],
+        json!([{ "id": asked["requestBan"]["requestId"], "targetMask": "mallory!*@*", "reason": "flooding" }])
+    );
+
+    // The bot says three things; a search finds the two that match, past a first page of one.
+    for text in ["Tea at four", "nothing here", "More TEA later"] {
+        let said = app
+            .data(
+                Some(&admin.token),
+                "mutation($r: UUID!, $t: String!) { sendToRoom(room: $r, text: $t) { position } }",
+                json!({ "r": room, "t": text }),
+            )
+            .await;
+        app.data(
+            Some(&admin.token),
+            "query($r: UUID!, $p: Position) { messages(room: $r, first: 1, waitFor: $p) { edges { cursor } } }",
+            json!({ "r": room, "p": said["sendToRoom"]["position"] }),
+        )
+        .await;
+    }
+    let search = "query($r: UUID!, $after: String) { conversation(room: $r, from: \"2000-01-01T00:00:00Z\", to: \"2100-01-01T00:00:00Z\", search: \"tea\", first: 1, after: $after) { edges { cursor node { body } } pageInfo { hasNextPage } } }";
+    let first = app.data(Some(&admin.token), search, json!({ "r": room })).await;
+    assert_eq!(first["conversation"]["edges"][0]["node"]["body"], "Tea at four");
+    assert_eq!(first["conversation"]["pageInfo"]["hasNextPage"], true);
+    let after = first["conversation"]["edges"][0]["cursor"].clone();
+    let second = app.data(Some(&admin.token), search, json!({ "r": room, "after": after })).await;
+    assert_eq!(second["conversation"]["edges"][0]["node"]["body"], "More TEA later");
+    assert_eq!(second["conversation"]["pageInfo"]["hasNextPage"], false);
+}

@@ -206,3 +206,55 @@ async fn api_tokens_are_created_and_revoked_on_the_irc_page_and_a_verification_l
     assert_eq!(verified.status(), StatusCode::OK);
     assert!(verified.text().await.unwrap().contains("Your email address is confirmed"));
 }
+
+#[tokio::test]
+async fn the_desk_and_room_forms_without_their_csrf_token_are_refused_and_change_nothing() {
+    let web = WebApp::spawn().await;
+    let http = client();
+    // The first account is the superuser: every step below would run with its token.
+    let (cookies, csrf) = signed_in(&web, &http, "erin").await;
+    let admin = api::auth::viewer_for_token(&web.app.read, cookies.split("sb_session=").nth(1).unwrap()).await.unwrap();
+    let metadata = domain::Metadata::new(domain::Actor::User(admin.user_id), domain::Gateway::Api);
+    let new_room = api::rooms::NewRoom { name: "kept".into(), ..Default::default() };
+    let (room, created) = api::rooms::create_room(&web.app, &admin, metadata, new_room).await.unwrap();
+    api::moderation::caught_up(&web.app, created, &["rooms"]).await.unwrap();
+    let head = store::EventStore::head(&web.app.store).await.unwrap();
+
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        ("/staff/rooms".into(), vec![("name", "forged"), ("irc_channel", "#forged")]),
+        (format!("/staff/rooms/{room}/irc"), vec![("channel", "#forged")]),
+        (format!("/staff/rooms/{room}/irc/unbind"), vec![]),
+        (format!("/staff/rooms/{room}/sms"), vec![("number", "+15550100999")]),
+        (format!("/staff/rooms/{room}/sms/unbind"), vec![]),
+        (format!("/staff/rooms/{room}/say"), vec![("text", "forged")]),
+        (format!("/rooms/{room}/ban-request"), vec![("nick", "somebody"), ("reason", "forged")]),
+    ];
+    for (path, fields) in &forms {
+        for token in [None, Some("not-the-token")] {
+            let mut fields = fields.clone();
+            fields.extend(token.map(|t| ("csrf", t)));
+            let response = http
+                .post(web.url(path))
+                .header("cookie", &cookies)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(&fields).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} with {token:?}");
+            assert!(response.text().await.unwrap().contains("This form has expired"), "{path}");
+        }
+    }
+    assert_eq!(store::EventStore::head(&web.app.store).await.unwrap(), head, "a refused form appended something");
+    // With the token the same form works: the refusals were the token's.
+    let response = http
+        .post(web.url(&format!("/staff/rooms/{room}/say")))
+        .header("cookie", &cookies)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("text", "with its token"), ("csrf", csrf.as_str())]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_ne!(store::EventStore::head(&web.app.store).await.unwrap(), head);
+}

@@ -7,52 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use api::accounts::{LoggedIn, NewAccount};
-use domain::events::TokenPurpose;
-use fantoccini::{Client, Locator};
-use support::{BOT, CHANNEL, PASSWORD, WAIT, WebApp, click_to_load, screenshot, text_of};
+use api::accounts::LoggedIn;
+use fantoccini::Locator;
+use support::{BOT, CHANNEL, WAIT, WebApp, click_to_load, log_in_on_irc, member, room_of_channel, screenshot, sign_in, text_of};
 use testkit::browser::Browser;
 
-/// An account with a confirmed email address, logged in (the first one on a fresh install is
-/// the superuser).
-async fn member(web: &WebApp, username: &str) -> LoggedIn {
-    let email = format!("{username}@example.org");
-    let account = NewAccount { username: username.into(), email: email.clone(), password: PASSWORD.into(), nick: None };
-    api::accounts::sign_up(&web.app, account, None).await.unwrap_or_else(|e| panic!("sign-up of {username}: {e:?}"));
-    let link = web.emailed_link(&email, "/verify?token=");
-    let token = link.split("token=").nth(1).unwrap();
-    api::accounts::verify_email(&web.app, token).await.unwrap();
-    api::accounts::log_in(&web.app, username, PASSWORD, None).await.unwrap()
-}
-
-/// Logs the browser in on the log-in page as `username`.
-async fn sign_in(web: &WebApp, browser: &Client, username: &str) {
-    browser.goto(&web.url("/login")).await.unwrap();
-    for (name, value) in [("username", username), ("password", PASSWORD)] {
-        browser.find(Locator::Css(&format!("form[action='/login'] [name='{name}']"))).await.unwrap().send_keys(value).await.unwrap();
-    }
-    click_to_load(browser, "form[action='/login'] button[type='submit']").await;
-}
-
-/// Registers and logs `nick`'s IRC client in with tokens, as the IRC page hands them out.
-async fn log_in_on_irc(web: &WebApp, irc: &mut testkit::irc::IrcTestClient, session: &LoggedIn) {
-    for purpose in [TokenPurpose::Register, TokenPurpose::Login] {
-        let token = api::accounts::issue_irc_token(&web.app, session.user_id, purpose).await.unwrap();
-        irc.privmsg(BOT, &token.command()).await.unwrap();
-        irc.expect_privmsg_from(BOT, WAIT).await.unwrap();
-    }
-}
-
 async fn lobby(web: &WebApp) -> uuid::Uuid {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let channels = web.app.read.irc_channels().await.unwrap();
-        if let Some(bound) = channels.iter().find(|c| c.channel.eq_ignore_ascii_case(CHANNEL)) {
-            return bound.room_id;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no room is bound to {CHANNEL}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    room_of_channel(web, CHANNEL).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,11 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::events::TokenPurpose;
-use store::Position;
 use uuid::Uuid;
 
 use super::types::{Changed, LevelName, LogPosition};
 use super::users::UserNode;
 use super::{ContextExt, wait_for};
-use crate::App;
 use crate::accounts::{self, Applied, NewAccount};
 use crate::error::{ApiError, ApiResult};
 
@@ -192,9 +190,4 @@ impl AccountsMutation {
 
 fn changed_from(applied: Applied) -> Changed {
     Changed { position: LogPosition(applied.position), events: applied.events as i32 }
-}
-
-/// A [`Changed`] for a command's outcome; a no-op reports the current head.
-pub(crate) async fn changed(app: &App, position: Option<Position>, events: usize) -> ApiResult<Changed> {
-    Ok(changed_from(accounts::applied(app, position, events).await?))
 }

@@ -1,9 +1,9 @@
 //! Moderation: ban and unban (an account by nick, or a host mask), timed or not; room mutes;
-//! kicks; levels; deciding ban requests. The steps themselves (level checks, target lookups,
-//! the commands) are [`crate::moderation`], which the web pages call too; this module maps
-//! their inputs and reports what changed.
+//! kicks; levels; asking for and deciding ban requests. The steps themselves (level checks,
+//! target lookups, the commands) are [`crate::moderation`], which the web pages call too; this
+//! module maps their inputs and reports what changed.
 
-use async_graphql::{Context, InputObject, Object};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use super::ContextExt;
@@ -24,6 +24,12 @@ impl BanTargetInput {
     fn parts(&self) -> (Option<&str>, Option<&str>) {
         (self.nick.as_deref(), self.mask.as_deref())
     }
+}
+
+#[derive(SimpleObject)]
+pub struct BanRequestPayload {
+    pub request_id: Uuid,
+    pub position: LogPosition,
 }
 
 fn changed(applied: Applied) -> Changed {
@@ -80,6 +86,14 @@ impl ModerationMutation {
     async fn set_level(&self, ctx: &Context<'_>, nick: String, level: LevelName) -> ApiResult<Changed> {
         let viewer = ctx.signed_in()?;
         Ok(changed(moderation::set_level(ctx.app(), viewer, ctx.metadata(), &nick, level.into()).await?))
+    }
+
+    /// Asks staff to ban an account or mask from a room, saying why (IRC's `.requestban`).
+    /// Members, in a room they are in; staff anywhere. The request waits for a decision.
+    async fn request_ban(&self, ctx: &Context<'_>, room: Uuid, target: BanTargetInput, reason: String) -> ApiResult<BanRequestPayload> {
+        let viewer = ctx.signed_in()?;
+        let (request_id, done) = moderation::request_ban(ctx.app(), viewer, ctx.metadata(), room, target.parts(), &reason).await?;
+        Ok(BanRequestPayload { request_id, position: LogPosition(done.position) })
     }
 
     /// Approves a ban request: the ban takes effect. Staff.

@@ -4,15 +4,16 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::{DisplayNick, IrcChannel, Level, MessageBody, PhoneNumber, Room, RoomCommand, RoomName, StreamName, events::MessageKind};
+use domain::Level;
 use projections::queries as read;
 use uuid::Uuid;
 
-use super::accounts::changed;
 use super::types::{AsOf, Changed, LogPosition};
 use super::{ContextExt, read_as_of, wait_for};
 use crate::App;
+use crate::accounts::Applied;
 use crate::error::{ApiError, ApiResult};
+use crate::rooms;
 
 #[derive(Clone, Debug)]
 pub struct RoomNode {
@@ -177,8 +178,15 @@ impl RoomNode {
     async fn invite_only(&self) -> bool {
         self.room.invite_only
     }
-    async fn topic(&self) -> Option<&str> {
-        self.room.topic.as_deref()
+    /// The topic (as of the parent query's `asOf`, when it has one).
+    async fn topic(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        match &self.as_of {
+            None => Ok(self.room.topic.clone()),
+            Some(when) => {
+                ctx.spend()?;
+                Ok(ctx.app().read.topic(self.room.room_id, read_as_of(Some(when))?).await?)
+            }
+        }
     }
     async fn created_by(&self) -> &str {
         &self.room.created_by
@@ -258,11 +266,6 @@ pub(crate) async fn find_room(app: &App, id: Option<Uuid>, name: Option<&str>, a
     Ok(room.map(|r| RoomNode::new(r, as_of.cloned())))
 }
 
-/// The room a mutation names, which must exist.
-pub(crate) async fn existing_room(app: &App, room: Uuid) -> ApiResult<RoomNode> {
-    find_room(app, Some(room), None, None).await?.ok_or_else(|| ApiError::not_found(format!("no room has id {room}")))
-}
-
 #[derive(Default)]
 pub struct RoomsQuery;
 
@@ -329,133 +332,59 @@ pub struct RoomPayload {
 #[derive(Default)]
 pub struct RoomsMutation;
 
+fn changed(applied: Applied) -> Changed {
+    Changed { position: LogPosition(applied.position), events: applied.events as i32 }
+}
+
 #[Object]
 impl RoomsMutation {
     /// Creates a room, optionally bound to an IRC channel and/or an SMS number. Staff.
     async fn create_room(&self, ctx: &Context<'_>, input: CreateRoomInput) -> ApiResult<RoomPayload> {
-        let viewer = ctx.require(Level::Staff, "creating rooms")?.clone();
-        let app = ctx.app();
-        let name = RoomName::parse(input.name.trim())?;
-        let channel = input.irc_channel.as_deref().map(|c| IrcChannel::parse(c.trim())).transpose()?;
-        let number = input.sms_number.as_deref().map(|n| PhoneNumber::parse(n.trim())).transpose()?;
-        let key = check_channel_key(input.irc_key)?;
-        let room_id = Uuid::now_v7();
-        if let Some(channel) = &channel {
-            ensure_channel_free(app, channel, room_id).await?;
-        }
-        if let Some(number) = &number {
-            ensure_number_free(app, number, room_id).await?;
-        }
-        let stream = StreamName::room(room_id);
-        let metadata = ctx.metadata();
-        let caller_level = viewer.level;
-        let mut done = app
-            .executor
-            .execute::<Room>(
-                &stream,
-                &RoomCommand::Create { room_id, name, invite_only: input.invite_only, caller_level },
-                metadata.clone(),
-            )
-            .await?;
-        if let Some(channel) = channel {
-            let bound = app
-                .executor
-                .execute::<Room>(&stream, &RoomCommand::BindIrcChannel { channel, key, caller_level }, metadata.clone())
-                .await?;
-            done.appended = bound.appended.or(done.appended);
-        }
-        if let Some(number) = number {
-            let bound = app.executor.execute::<Room>(&stream, &RoomCommand::BindSmsNumber { number, caller_level }, metadata).await?;
-            done.appended = bound.appended.or(done.appended);
-        }
-        Ok(RoomPayload { room_id, position: LogPosition(done.position()) })
+        let viewer = ctx.signed_in()?;
+        let new_room = rooms::NewRoom {
+            name: input.name,
+            invite_only: input.invite_only,
+            irc_channel: input.irc_channel,
+            irc_key: input.irc_key,
+            sms_number: input.sms_number,
+        };
+        let (room_id, done) = rooms::create_room(ctx.app(), viewer, ctx.metadata(), new_room).await?;
+        Ok(RoomPayload { room_id, position: LogPosition(done.position) })
     }
 
     /// Binds a room to an IRC channel (a channel belongs to one room). Staff.
     async fn bind_irc_channel(&self, ctx: &Context<'_>, room: Uuid, channel: String, key: Option<String>) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
-        let app = ctx.app();
-        let channel = IrcChannel::parse(channel.trim())?;
-        let key = check_channel_key(key)?;
-        existing_room(app, room).await?;
-        ensure_channel_free(app, &channel, room).await?;
-        Ok(room_command(ctx, room, RoomCommand::BindIrcChannel { channel, key, caller_level: viewer.level }).await?)
+        let viewer = ctx.signed_in()?;
+        Ok(changed(rooms::bind_irc_channel(ctx.app(), viewer, ctx.metadata(), room, &channel, key.as_deref()).await?))
     }
 
     /// Unbinds a room from its IRC channel. Staff.
     async fn unbind_irc_channel(&self, ctx: &Context<'_>, room: Uuid) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
-        Ok(room_command(ctx, room, RoomCommand::UnbindIrcChannel { caller_level: viewer.level }).await?)
+        let viewer = ctx.signed_in()?;
+        Ok(changed(rooms::unbind_irc_channel(ctx.app(), viewer, ctx.metadata(), room).await?))
     }
 
     /// Binds a room to a Twilio number (a number belongs to one room). Staff.
     async fn bind_sms_number(&self, ctx: &Context<'_>, room: Uuid, number: String) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
-        let app = ctx.app();
-        let number = PhoneNumber::parse(number.trim())?;
-        existing_room(app, room).await?;
-        ensure_number_free(app, &number, room).await?;
-        Ok(room_command(ctx, room, RoomCommand::BindSmsNumber { number, caller_level: viewer.level }).await?)
+        let viewer = ctx.signed_in()?;
+        Ok(changed(rooms::bind_sms_number(ctx.app(), viewer, ctx.metadata(), room, &number).await?))
     }
 
     /// Unbinds a room from its Twilio number. Staff.
     async fn unbind_sms_number(&self, ctx: &Context<'_>, room: Uuid) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Staff, "binding rooms")?.clone();
-        Ok(room_command(ctx, room, RoomCommand::UnbindSmsNumber { caller_level: viewer.level }).await?)
+        let viewer = ctx.signed_in()?;
+        Ok(changed(rooms::unbind_sms_number(ctx.app(), viewer, ctx.metadata(), room).await?))
     }
 
     /// Makes a room invite-only (or open). Staff.
     async fn set_invite_only(&self, ctx: &Context<'_>, room: Uuid, invite_only: bool) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Staff, "changing rooms")?.clone();
-        Ok(room_command(ctx, room, RoomCommand::SetInviteOnly { invite_only, caller_level: viewer.level }).await?)
+        let viewer = ctx.signed_in()?;
+        Ok(changed(rooms::set_invite_only(ctx.app(), viewer, ctx.metadata(), room, invite_only).await?))
     }
 
     /// Says `text` in the room as the bot (an action, like `/me`, when `action`). Staff.
     async fn send_to_room(&self, ctx: &Context<'_>, room: Uuid, text: String, action: Option<bool>) -> ApiResult<Changed> {
-        let viewer = ctx.require(Level::Staff, "speaking as the bot")?.clone();
-        let app = ctx.app();
-        let body = MessageBody::parse(&text)?;
-        let nick = DisplayNick::parse(&app.settings.bot_nick)?;
-        let command = RoomCommand::Post {
-            message_id: Uuid::now_v7(),
-            speaker: domain::Speaker::Bot { nick },
-            body,
-            kind: if action.unwrap_or(false) { MessageKind::Action } else { MessageKind::Say },
-            gateway: domain::Gateway::Api,
-            caller_level: viewer.level,
-        };
-        Ok(room_command(ctx, room, command).await?)
-    }
-}
-
-/// Runs one command on a room's stream and reports what changed.
-pub(crate) async fn room_command(ctx: &Context<'_>, room: Uuid, command: RoomCommand) -> ApiResult<Changed> {
-    let app = ctx.app();
-    let done = app.executor.execute::<Room>(&StreamName::room(room), &command, ctx.metadata()).await?;
-    changed(app, done.appended.map(|a| a.position), done.events.len()).await
-}
-
-fn check_channel_key(key: Option<String>) -> ApiResult<Option<String>> {
-    match key {
-        None => Ok(None),
-        Some(k) if !k.is_empty() && k.len() <= 23 && k.chars().all(|c| c.is_ascii_graphic() && c != ',') => Ok(Some(k)),
-        Some(_) => Err(ApiError::bad_input("a channel key is 1-23 visible ASCII characters without commas")),
-    }
-}
-
-/// A channel is bound to at most one room. Checked against the read model: two staff binding
-/// the same channel to two rooms in the same instant is not prevented (the later binding wins
-/// in the read model), which is acceptable for a rare, staff-only operation.
-async fn ensure_channel_free(app: &App, channel: &IrcChannel, room: Uuid) -> ApiResult<()> {
-    match app.read.irc_channel_bound_elsewhere(&channel.casefold(), room).await? {
-        Some(other) => Err(ApiError::conflict(format!("{channel} is already bound to room {other}"))),
-        None => Ok(()),
-    }
-}
-
-async fn ensure_number_free(app: &App, number: &PhoneNumber, room: Uuid) -> ApiResult<()> {
-    match app.read.sms_number_bound_elsewhere(number.as_str(), room).await? {
-        Some(other) => Err(ApiError::conflict(format!("{number} is already bound to room {other}"))),
-        None => Ok(()),
+        let viewer = ctx.signed_in()?;
+        Ok(changed(rooms::send_as_bot(ctx.app(), viewer, ctx.metadata(), room, &text, action.unwrap_or(false)).await?))
     }
 }

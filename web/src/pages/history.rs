@@ -1,10 +1,12 @@
-//! History for analysts: a room as it was at a chosen moment (members, bans and mutes, the
-//! historic replay the GraphQL room fields give with `asOf`), its conversation between two times
-//! (searchable within that window), and message statistics drawn as SVG charts by the server.
+//! History for analysts: a room as it was at a chosen moment (topic, members, bans and mutes,
+//! the historic replay the GraphQL room fields give with `asOf`), its conversation between two
+//! times (searched across the whole window in the database, a page at a time), and message
+//! statistics drawn as SVG charts by the server, the IRC vs SMS share among them.
 //!
 //! Access follows GraphQL exactly: a room's history and members through [`api::access`] (its
-//! members and staff), its bans and mutes for operators and above, statistics through
-//! [`api::history::statistics`] (staff). Times are UTC; the time picker is a plain
+//! members and staff), the conversation through [`api::history::conversation`], its bans and
+//! mutes for operators and above, statistics through [`api::history::statistics`] and
+//! [`api::history::gateway_share`] (staff). Times are UTC; the time picker is a plain
 //! `datetime-local` field, so the page works without JavaScript.
 
 use std::collections::BTreeMap;
@@ -23,8 +25,8 @@ use crate::error::PageError;
 use crate::layout;
 use crate::session::SignedIn;
 
-/// Most messages one conversation window shows.
-const WINDOW: i64 = 500;
+/// Messages per page of a conversation.
+const PAGE: i64 = 100;
 
 /// A `datetime-local` value (`2026-12-01T14:30`, seconds optional), read as UTC; empty is none.
 fn picked(value: &str) -> Result<Option<DateTime<Utc>>, PageError> {
@@ -53,6 +55,18 @@ pub struct RoomHistoryQuery {
     to: String,
     #[serde(default)]
     q: String,
+    /// `<RFC 3339 time>,<message id>`: the page after this message.
+    after: Option<String>,
+}
+
+fn cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{},{id}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), PageError> {
+    let bad = || PageError::BadForm("that page link is not one this site gave out".into());
+    let (at, id) = raw.split_once(',').ok_or_else(bad)?;
+    Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
 pub async fn room_history(
@@ -71,6 +85,7 @@ pub async fn room_history(
     let as_of = AsOf::Time(at);
     let existed = app.read.room(room_id, Some(at)).await?.is_some();
     let members = if existed { app.read.members(room_id, as_of).await? } else { Vec::new() };
+    let topic = if existed { app.read.topic(room_id, as_of).await? } else { None };
     let moderation = viewer.level >= Level::Operator;
     let (bans, mutes) = if moderation && existed {
         (app.read.bans(room_id, as_of).await?, app.read.room_mutes(room_id, as_of).await?)
@@ -82,14 +97,17 @@ pub async fn room_history(
     if to < from {
         return Err(PageError::BadForm("the window's end is before its start".into()));
     }
-    let words = query.q.trim().to_lowercase();
-    let messages: Vec<_> = app
-        .read
-        .messages(room_id, Some(from), Some(to), None, WINDOW)
-        .await?
-        .into_iter()
-        .filter(|m| words.is_empty() || m.body.to_lowercase().contains(&words) || m.author_nick.to_lowercase().contains(&words))
-        .collect();
+    let after = query.after.as_deref().map(parse_cursor).transpose()?;
+    let window = (Some(from), Some(to));
+    let mut messages = api::history::conversation(app, viewer, room_id, window, Some(query.q.as_str()), after, PAGE + 1).await?;
+    let more = messages.len() as i64 > PAGE;
+    messages.truncate(PAGE as usize);
+    let page_link = |after: Option<String>| {
+        let mut pairs = vec![("at", query.at.clone()), ("from", picker_value(from)), ("to", picker_value(to)), ("q", query.q.clone())];
+        pairs.extend(after.map(|a| ("after", a)));
+        format!("/history/rooms/{room_id}?{}#conversation", serde_urlencoded::to_string(pairs).unwrap_or_default())
+    };
+    let next = messages.last().filter(|_| more).map(|m| page_link(Some(cursor(m.posted_at, m.message_id))));
     let mut names = BTreeMap::new();
     for ban in &bans {
         if let Some(user_id) = ban.target_user
@@ -114,6 +132,11 @@ pub async fn room_history(
                 p.as-of { "As of " time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M:%S UTC")) } }
                 @if !existed { p { "The room did not exist yet." } }
                 @else {
+                    h3 { "Topic" }
+                    @match &topic {
+                        Some(topic) => p.topic-then { (topic) },
+                        None => p.topic-then { "No topic was set." },
+                    }
                     h3 { "Members" }
                     @if members.is_empty() { p { "Nobody was in the room." } }
                     ul.members-then { @for m in &members { li { (m.nick) " (" (m.gateway) ")" } } }
@@ -150,7 +173,12 @@ pub async fn room_history(
                     input id="q" name="q" value=(query.q);
                     button type="submit" { "Show" }
                 }
-                p { (messages.len()) " messages" @if messages.len() as i64 >= WINDOW { " (the first " (WINDOW) "; narrow the window)" } }
+                p.conversation-count {
+                    @if query.q.trim().is_empty() { (messages.len()) " messages" } @else { (messages.len()) " messages containing “" (query.q.trim()) "”" }
+                    @if after.is_some() { " (a later page)" }
+                    @if more { ", and more on the next page" }
+                    "."
+                }
                 ol.conversation {
                     @for m in &messages {
                         li {
@@ -158,6 +186,10 @@ pub async fn room_history(
                             " " strong { (m.author_nick) } " (" (m.gateway) "): " (m.body)
                         }
                     }
+                }
+                nav.pager aria-label="Conversation pages" {
+                    @if let Some(next) = &next { a.next href=(next) { "Later messages" } }
+                    @if after.is_some() { " " a href=(page_link(None)) { "First page" } }
                 }
             }
         },
@@ -200,6 +232,72 @@ fn bar_chart(id: &str, title: &str, description: &str, column: &str, bars: &[Bar
     }
 }
 
+/// What a gateway is called on the charts.
+fn gateway_name(gateway: &str) -> String {
+    match gateway {
+        "irc" => "IRC".to_owned(),
+        "sms" => "SMS".to_owned(),
+        "api" => "Web and API".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// A share of a whole, in whole per cent (rounded; 0 of 0 is 0).
+fn per_cent(part: i64, whole: i64) -> i64 {
+    if whole == 0 { 0 } else { (part * 100 + whole / 2) / whole }
+}
+
+/// The IRC vs SMS share: one bar split by gateway, each part labelled with its name and per
+/// cent (not told by colour alone), and the numbers as a table below it.
+fn share_chart(scope: &str, shares: &[projections::queries::GatewayCount]) -> Markup {
+    const FILLS: [&str; 4] = ["#3b6ea5", "#c9822b", "#5b8c5a", "#8a6fb0"];
+    let total: i64 = shares.iter().map(|s| s.messages).sum();
+    let (width, bar_height) = (620i64, 28i64);
+    let mut x = 0i64;
+    let mut parts = Vec::new();
+    for (i, share) in shares.iter().enumerate() {
+        let w = if total == 0 { 0 } else { share.messages * width / total };
+        parts.push((x, w, FILLS[i % FILLS.len()], gateway_name(&share.gateway), per_cent(share.messages, total)));
+        x += w;
+    }
+    let legend_height = 22 * shares.len().max(1) as i64;
+    let height = bar_height + 12 + legend_height;
+    let description = format!(
+        "Messages by gateway in {scope}: {}.",
+        if shares.is_empty() {
+            "none".to_owned()
+        } else {
+            shares.iter().map(|s| format!("{} {}%", gateway_name(&s.gateway), per_cent(s.messages, total))).collect::<Vec<_>>().join(", ")
+        }
+    );
+    html! {
+        figure.chart {
+            svg role="img" aria-labelledby="gateway-share-title gateway-share-desc" width=(width) height=(height)
+                viewBox={ "0 0 " (width) " " (height) } xmlns="http://www.w3.org/2000/svg" {
+                title id="gateway-share-title" { "IRC vs SMS share" }
+                desc id="gateway-share-desc" { (description) }
+                @for (x, w, fill, _, _) in &parts {
+                    rect x=(x) y="0" width=(w) height=(bar_height) fill=(fill) {}
+                }
+                @for (i, (_, _, fill, name, pct)) in parts.iter().enumerate() {
+                    @let y = bar_height + 12 + 22 * i as i64;
+                    rect x="0" y=(y) width="14" height="14" fill=(fill) {}
+                    text x="20" y=(y + 12) font-size="13" fill="currentColor" { (name) " " (pct) "%" }
+                }
+            }
+            figcaption { "IRC vs SMS share" }
+            table.chart-data id="gateway-share-table" {
+                thead { tr { th scope="col" { "Gateway" } th scope="col" { "Messages" } th scope="col" { "Share" } } }
+                tbody {
+                    @for share in shares {
+                        tr { th scope="row" { (gateway_name(&share.gateway)) } td { (share.messages) } td { (per_cent(share.messages, total)) "%" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ChartsQuery {
     /// One room, or every room when absent.
@@ -218,6 +316,7 @@ pub async fn charts(State(state): State<WebState>, signed_in: SignedIn, Query(qu
     let ask = |bucket, per_user| api::history::StatisticsQuery { bucket, from, to, room: query.room, user: None, per_user };
     let per_day = api::history::statistics(app, viewer, ask(StatisticsBucket::Day, false)).await?;
     let per_hour_user = api::history::statistics(app, viewer, ask(StatisticsBucket::Hour, true)).await?;
+    let shares = api::history::gateway_share(app, viewer, from, to, query.room).await?;
 
     let mut days_total: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
     for count in &per_day {
@@ -269,6 +368,7 @@ pub async fn charts(State(state): State<WebState>, signed_in: SignedIn, Query(qu
             p.total { (total) " messages in " (scope) " over the last " (days) " days (UTC)." }
             (bar_chart("per-day", "Messages per day", &format!("Messages per day in {scope}, oldest first."), "Day", &day_bars))
             (bar_chart("per-hour", "Busiest hours", &format!("Messages per hour of the day (UTC) in {scope}."), "Hour", &hour_bars))
+            (share_chart(&scope, &shares))
             (bar_chart("per-room", "Messages per room", "Messages per room over the period.", "Room", &room_bars))
             (bar_chart("top-talkers", "Top talkers", &format!("The ten people who wrote most in {scope}."), "Nick", &top_bars))
         },

@@ -1,17 +1,21 @@
 //! A room: its topic, channel and number, members, and recent history a page at a time going
-//! back. Who sees what is `api::access` (the same rules as GraphQL's `room`, `members` and
-//! `messages`).
+//! back; and "request a ban" (IRC's `.requestban`) for its members, which puts the request on
+//! the staff desk. Who sees what is `api::access` (the same rules as GraphQL's `room`,
+//! `members` and `messages`); the request is `api::moderation::request_ban`, as GraphQL's
+//! `requestBan`.
 
 use axum::extract::{Path, Query, State};
+use axum::response::Redirect;
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::Level;
+use domain::{Actor, Gateway, Level, Metadata};
 use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::WebState;
+use crate::csrf::CsrfForm;
 use crate::error::PageError;
-use crate::layout;
+use crate::layout::{self, Field, field};
 use crate::session::SignedIn;
 
 /// Messages per page.
@@ -21,6 +25,8 @@ const PAGE: i64 = 50;
 pub struct RoomQuery {
     /// `<RFC 3339 time>,<message id>`: show what was said before this message.
     before: Option<String>,
+    /// Set after a ban request was sent: say so.
+    requested: Option<String>,
 }
 
 fn cursor(at: DateTime<Utc>, id: Uuid) -> String {
@@ -57,10 +63,13 @@ pub async fn room(
         }
         Err(refusal) => Err(refusal.message()),
     };
+    let may_request_ban = viewer.level >= Level::Staff || app.read.is_member(room.room_id, viewer.user_id).await?;
+    let visitor = &signed_in.visitor;
     Ok(layout::page(
-        &signed_in.visitor,
+        visitor,
         &room.name,
         html! {
+            @if query.requested.is_some() { (layout::notice("Your ban request is with staff. They will decide on the moderation desk.")) }
             @if let Some(topic) = &room.topic { p.topic { strong { "Topic: " } (topic) } }
             p {
                 @if let Some(channel) = &room.irc_channel { "On IRC: " code { (channel) } ". " }
@@ -103,6 +112,39 @@ pub async fn room(
                     Err(why) => p { (why) },
                 }
             }
+            @if may_request_ban {
+                section aria-labelledby="request-ban" {
+                    h2 id="request-ban" { "Request a ban" }
+                    p { "Ask staff to ban someone from this room, and say why. Staff decide on the moderation desk." }
+                    form method="post" action=(format!("/rooms/{}/ban-request", room.room_id)) {
+                        (layout::csrf_field(visitor))
+                        (field(Field { hint: Some("Their nick, or an IRC mask such as nick!*@host."), ..Field::new("nick", "Who") }))
+                        (field(Field { hint: Some("What they did."), ..Field::new("reason", "Reason") }))
+                        button type="submit" { "Request a ban" }
+                    }
+                }
+            }
         },
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BanRequestForm {
+    nick: String,
+    reason: String,
+}
+
+pub async fn request_ban(
+    State(state): State<WebState>,
+    signed_in: SignedIn,
+    Path(room_id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<BanRequestForm>,
+) -> Result<Redirect, PageError> {
+    let metadata = Metadata::new(Actor::User(signed_in.viewer.user_id), Gateway::Api);
+    // A mask is recognised as on IRC (`.requestban`): by its wildcard or separator characters.
+    let who = form.nick.trim();
+    let target = if who.contains(['!', '@', '*', '?']) { (None, Some(who)) } else { (Some(who), None) };
+    let (_, done) = api::moderation::request_ban(&state.app, &signed_in.viewer, metadata, room_id, target, &form.reason).await?;
+    api::moderation::caught_up(&state.app, done, &["rooms"]).await?;
+    Ok(Redirect::to(&format!("/rooms/{room_id}?requested=1")))
 }

@@ -1,6 +1,8 @@
 //! The moderation desk, for staff (level 4) and superusers: open ban requests with approve and
 //! reject; each room's bans and mutes with "lift", its members with "kick", and forms to ban,
-//! mute and kick; user search with level changes (never above the viewer's own level).
+//! mute and kick; user search with level changes (never above the viewer's own level). The
+//! room steps (create, bind, say as the bot) are [`super::room_admin`], SMS deliveries
+//! [`super::deliveries`].
 //!
 //! Every step is a function of [`api::moderation`], the same one the GraphQL mutation calls, so
 //! each level check happens there, once. The desk itself needs staff; after a step the page
@@ -120,7 +122,8 @@ pub async fn desk(State(state): State<WebState>, signed_in: SignedIn, Query(quer
             }
             section aria-labelledby="rooms" {
                 h2 id="rooms" { "Rooms" }
-                p { a href="/history/charts" { "Statistics" } }
+                p { a href="/history/charts" { "Statistics" } " · " a href="/staff/deliveries" { "SMS deliveries" } }
+                (super::room_admin::create_form(visitor))
                 ul.rooms {
                     @for room in &rooms {
                         li {
@@ -190,6 +193,7 @@ pub async fn room_desk(State(state): State<WebState>, signed_in: SignedIn, Path(
         &format!("Moderation: {}", room.name),
         html! {
             p { a href="/staff" { "Back to the desk" } " · " a href={ "/history/rooms/" (room_id) } { "History" } }
+            (super::room_admin::room_sections(visitor, &room))
             section aria-labelledby="bans" {
                 h2 id="bans" { "Bans in force" }
                 @if bans.is_empty() { p { "Nobody is banned." } }

@@ -1,7 +1,8 @@
 //! The web app's test harness: a fresh database and the application as `switchboard serve`
 //! wires it (`switchboard::Application`: projections, API and pages on one loopback port over
-//! real HTTP), emails written to a temporary directory, and optionally a real ngIRCd with the
-//! bot connected and on `#lobby`. Browsers come from `testkit::browser`.
+//! real HTTP), emails written to a temporary directory, optionally a real ngIRCd with the bot
+//! connected and on `#lobby`, and optionally the SMS gateway sending to the Twilio stand-in.
+//! Browsers come from `testkit::browser`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -19,6 +20,8 @@ pub const PASSWORD: &str = "a long enough password";
 pub const BOT: &str = "sbbot";
 pub const CHANNEL: &str = "#lobby";
 pub const WAIT: Duration = Duration::from_secs(10);
+/// The auth token that signs the Twilio stand-in's webhooks and status callbacks.
+pub const TWILIO_TOKEN: &str = testkit::twilio::AUTH_TOKEN;
 
 pub struct WebApp {
     pub db: TestDatabase,
@@ -39,8 +42,26 @@ impl WebApp {
     /// The application with a private ngIRCd, the bot connected and on `#lobby` (bound to the
     /// room `#lobby`).
     pub async fn spawn_with_irc() -> Self {
+        Self::spawn_with_irc_and(|_, _| {}).await
+    }
+
+    /// As [`WebApp::spawn_with_irc`], with the SMS gateway (processor, bridge, sender) sending to
+    /// `twilio` and accepting webhooks signed with [`TWILIO_TOKEN`].
+    pub async fn spawn_with_irc_and_sms(twilio: &testkit::twilio::TwilioStandIn) -> Self {
+        let base_url = twilio.base_url.clone();
+        Self::spawn_with_irc_and(move |settings, parts| {
+            settings.twilio.account_sid = Some(testkit::twilio::ACCOUNT_SID.into());
+            settings.twilio.base_url = base_url;
+            settings.twilio.messages_per_second = 0.0;
+            settings.api.twilio_auth_token = Some(api::Hidden::new(TWILIO_TOKEN));
+            (parts.sms, parts.sms_bridge, parts.sms_sender) = (true, true, true);
+        })
+        .await
+    }
+
+    async fn spawn_with_irc_and(adjust: impl FnOnce(&mut Settings, &mut Parts)) -> Self {
         let ircd = Ngircd::start().await.expect("ngircd starts");
-        let app = Self::start(Some(ircd)).await;
+        let app = Self::start_with(Some(ircd), adjust).await;
         let bot = app.bot.clone().expect("the bot runs");
         let deadline = tokio::time::Instant::now() + WAIT;
         while !bot.has_joined(CHANNEL) {
@@ -53,7 +74,7 @@ impl WebApp {
     /// The application without the IRC bot, texting through `twilio` (the contract-checking
     /// stand-in): phone codes come from `verification_number`.
     pub async fn spawn_with_twilio(twilio: &testkit::twilio::TwilioStandIn, verification_number: &str) -> Self {
-        Self::start_with(None, |settings| {
+        Self::start_with(None, |settings, _| {
             settings.twilio.account_sid = Some(testkit::twilio::ACCOUNT_SID.into());
             settings.twilio.base_url = twilio.base_url.clone();
             settings.twilio.verification_number = Some(verification_number.into());
@@ -63,10 +84,10 @@ impl WebApp {
     }
 
     async fn start(ircd: Option<Ngircd>) -> Self {
-        Self::start_with(ircd, |_| {}).await
+        Self::start_with(ircd, |_, _| {}).await
     }
 
-    async fn start_with(ircd: Option<Ngircd>, configure: impl FnOnce(&mut Settings)) -> Self {
+    async fn start_with(ircd: Option<Ngircd>, adjust: impl FnOnce(&mut Settings, &mut Parts)) -> Self {
         let db = TestDatabase::create().await;
         let mail_dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
@@ -79,10 +100,12 @@ impl WebApp {
             settings.irc.server = Some("127.0.0.1".into());
             settings.irc.port = ircd.port();
             settings.irc.nick = BOT.into();
+            // What the bot's words are recorded under (the desk's "say as the bot"): its IRC nick.
+            settings.api.bot_nick = BOT.into();
             settings.irc.demo_channel = Some(CHANNEL.into());
             parts.irc = true;
         }
-        configure(&mut settings);
+        adjust(&mut settings, &mut parts);
         let application = Application::build_parts(&settings, db.config.clone(), parts).await.unwrap_or_else(|e| panic!("{e:#}"));
         let (app, address, bot) = (application.api().clone(), application.address(), application.irc_bot().cloned());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -141,6 +164,50 @@ impl WebApp {
     pub async fn irc_client(&self, nick: &str) -> IrcTestClient {
         let ircd = self.ircd.as_ref().expect("started with IRC");
         IrcTestClient::connect(ircd.port(), nick).await.expect("an IRC client connects")
+    }
+}
+
+/// An account with a confirmed email address, logged in (the first one on a fresh install is
+/// the superuser).
+pub async fn member(web: &WebApp, username: &str) -> api::accounts::LoggedIn {
+    let email = format!("{username}@example.org");
+    let account = api::accounts::NewAccount { username: username.into(), email: email.clone(), password: PASSWORD.into(), nick: None };
+    api::accounts::sign_up(&web.app, account, None).await.unwrap_or_else(|e| panic!("sign-up of {username}: {e:?}"));
+    let link = web.emailed_link(&email, "/verify?token=");
+    let token = link.split("token=").nth(1).unwrap();
+    api::accounts::verify_email(&web.app, token).await.unwrap();
+    api::accounts::log_in(&web.app, username, PASSWORD, None).await.unwrap()
+}
+
+/// Logs the browser in on the log-in page as `username`.
+pub async fn sign_in(web: &WebApp, browser: &fantoccini::Client, username: &str) {
+    use fantoccini::Locator;
+    browser.goto(&web.url("/login")).await.unwrap();
+    for (name, value) in [("username", username), ("password", PASSWORD)] {
+        browser.find(Locator::Css(&format!("form[action='/login'] [name='{name}']"))).await.unwrap().send_keys(value).await.unwrap();
+    }
+    click_to_load(browser, "form[action='/login'] button[type='submit']").await;
+}
+
+/// Registers and logs an IRC client in with tokens, as the IRC page hands them out.
+pub async fn log_in_on_irc(web: &WebApp, irc: &mut IrcTestClient, session: &api::accounts::LoggedIn) {
+    for purpose in [domain::events::TokenPurpose::Register, domain::events::TokenPurpose::Login] {
+        let token = api::accounts::issue_irc_token(&web.app, session.user_id, purpose).await.unwrap();
+        irc.privmsg(BOT, &token.command()).await.unwrap();
+        irc.expect_privmsg_from(BOT, WAIT).await.unwrap();
+    }
+}
+
+/// The room bound to `channel`, once the rooms read model has the binding.
+pub async fn room_of_channel(web: &WebApp, channel: &str) -> uuid::Uuid {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let channels = web.app.read.irc_channels().await.unwrap();
+        if let Some(bound) = channels.iter().find(|c| c.channel.eq_ignore_ascii_case(channel)) {
+            return bound.room_id;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no room is bound to {channel}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

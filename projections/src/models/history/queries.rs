@@ -47,6 +47,29 @@ pub struct MessageCount {
     pub messages: i64,
 }
 
+/// How many messages came in through one gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayCount {
+    /// `irc`, `sms` or `api` (the web, GraphQL and the bot's announcements).
+    pub gateway: String,
+    pub messages: i64,
+}
+
+const MESSAGE_COLUMNS: &str = "message_id, room_id, posted_at, author_id, author_nick, kind, gateway, body";
+
+fn message(r: &tokio_postgres::Row) -> Message {
+    Message {
+        message_id: r.get(0),
+        room_id: r.get(1),
+        posted_at: r.get(2),
+        author_id: r.get(3),
+        author_nick: r.get(4),
+        kind: r.get(5),
+        gateway: r.get(6),
+        body: r.get(7),
+    }
+}
+
 impl ReadModels {
     /// A room's newest messages before `before` (a `(posted_at, message_id)` key; `None`: the
     /// newest), newest first: the recent history, a page at a time going back.
@@ -65,19 +88,7 @@ impl ReadModels {
                 &[&room_id, &before_time, &before_id, &limit],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Message {
-                message_id: r.get(0),
-                room_id: r.get(1),
-                posted_at: r.get(2),
-                author_id: r.get(3),
-                author_nick: r.get(4),
-                kind: r.get(5),
-                gateway: r.get(6),
-                body: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(message).collect())
     }
 
     /// A room's messages in `[from, to)`, oldest first, after a `(posted_at, message_id)` cursor.
@@ -99,19 +110,53 @@ impl ReadModels {
                 &[&room_id, &from, &to, &after_time, &after_id, &limit],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Message {
-                message_id: r.get(0),
-                room_id: r.get(1),
-                posted_at: r.get(2),
-                author_id: r.get(3),
-                author_nick: r.get(4),
-                kind: r.get(5),
-                gateway: r.get(6),
-                body: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(message).collect())
+    }
+
+    /// A room's messages in `[from, to)` whose text or author's nick contains `words` (in any
+    /// case, as typed: no wildcards), oldest first, after a `(posted_at, message_id)` cursor.
+    /// The whole window is searched in the database, a page at a time.
+    pub async fn search_messages(
+        &self,
+        room_id: Uuid,
+        (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        words: &str,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Message>, ProjectionError> {
+        let (after_time, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM read.messages \
+                     WHERE room_id = $1 AND ($2::timestamptz IS NULL OR posted_at >= $2) \
+                       AND ($3::timestamptz IS NULL OR posted_at < $3) \
+                       AND ($4::timestamptz IS NULL OR (posted_at, message_id) > ($4, $5::uuid)) \
+                       AND (strpos(lower(body), lower($6)) > 0 OR strpos(lower(author_nick), lower($6)) > 0) \
+                     ORDER BY posted_at, message_id LIMIT $7"
+                ),
+                &[&room_id, &from, &to, &after_time, &after_id, &words, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(message).collect())
+    }
+
+    /// Messages in `[from, to)` per gateway, optionally of one room, the most used first.
+    pub async fn message_counts_by_gateway(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        room_id: Option<Uuid>,
+    ) -> Result<Vec<GatewayCount>, ProjectionError> {
+        let rows = self
+            .query_planned(
+                "SELECT gateway, count(*) FROM read.messages \
+                 WHERE posted_at >= $1 AND posted_at < $2 AND ($3::uuid IS NULL OR room_id = $3) \
+                 GROUP BY 1 ORDER BY 2 DESC, 1",
+                &[&from, &to, &room_id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| GatewayCount { gateway: r.get(0), messages: r.get(1) }).collect())
     }
 
     /// Messages per bucket in `[from, to)` per room (and per author when `per_author`), optionally

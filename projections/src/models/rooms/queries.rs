@@ -202,6 +202,21 @@ impl ReadModels {
         Ok(row.is_some())
     }
 
+    /// A room's topic now, or as of a time or position (the newest set by then).
+    pub async fn topic(&self, room_id: Uuid, as_of: AsOf) -> Result<Option<String>, ProjectionError> {
+        let row = match self.resolve(as_of).await? {
+            None => self.query_opt_planned("SELECT topic FROM read.rooms WHERE room_id = $1", &[&room_id]).await?,
+            Some(t) => {
+                self.query_opt_planned(
+                    "SELECT topic FROM read.room_topics WHERE room_id = $1 AND set_at <= $2 ORDER BY set_at DESC LIMIT 1",
+                    &[&room_id, &t],
+                )
+                .await?
+            }
+        };
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
     /// A room's members now, or as of a time or position.
     pub async fn members(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<Member>, ProjectionError> {
         let rows = match self.resolve(as_of).await? {

@@ -1,5 +1,5 @@
--- rooms: rooms and their bindings, current members, bans, mutes, ban requests, invites, channel
--- modes. memberships, bans, room_mutes and personal_mutes are temporal (valid tstzrange), so the
+-- rooms: rooms and their bindings, topics over time, current members, bans, mutes, ban
+-- requests, invites, channel modes. memberships, bans, room_mutes and personal_mutes are temporal (valid tstzrange), so the
 -- members/bans/mutes of a room as of T are one GiST lookup each.
 CREATE TABLE rooms (
     room_id     uuid        PRIMARY KEY,
@@ -23,6 +23,14 @@ CREATE TABLE room_sms_numbers (
     number      text        PRIMARY KEY,
     room_id     uuid        NOT NULL,
     bound_at    timestamptz NOT NULL
+);
+
+-- Every topic a room had, from the moment it was set: the topic of the room as it was at T is
+-- the newest one set at or before T.
+CREATE TABLE room_topics (
+    room_id     uuid        NOT NULL,
+    topic       text        NOT NULL,
+    set_at      timestamptz NOT NULL
 );
 
 -- member_key: the user id, or `nick:<casefolded nick>` for IRC guests without an account.
@@ -124,6 +132,7 @@ CREATE TABLE invites (
 -- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).
 CREATE INDEX room_irc_channels_room ON room_irc_channels (room_id);
 CREATE INDEX room_sms_numbers_room ON room_sms_numbers (room_id);
+CREATE INDEX room_topics_room_time ON room_topics (room_id, set_at);
 -- "Members of a room as of T": the room's periods containing T, straight from a GiST index, so
 -- the cost follows the room's size at T, not its whole history. The price: joins and leaves,
 -- far rarer than messages, each write a GiST entry rather than a btree entry; a rebuild builds

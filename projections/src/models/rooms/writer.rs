@@ -17,6 +17,7 @@ const CREATE: &str = "INSERT INTO rooms (room_id, name, invite_only, created_by,
 const RENAME: &str = "UPDATE rooms SET name = $2, updated_at = $3 WHERE room_id = $1";
 const INVITE_ONLY: &str = "UPDATE rooms SET invite_only = $2, updated_at = $3 WHERE room_id = $1";
 const TOPIC: &str = "UPDATE rooms SET topic = $2, updated_at = $3 WHERE room_id = $1";
+const TOPIC_HISTORY: &str = "INSERT INTO room_topics (room_id, topic, set_at) VALUES ($1, $2, $3)";
 const BIND_IRC: &str = "INSERT INTO room_irc_channels (channel_fold, channel, room_id, channel_key, bound_at) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (channel_fold) DO UPDATE SET channel = excluded.channel, room_id = excluded.room_id, \
          channel_key = excluded.channel_key, bound_at = excluded.bound_at";
@@ -76,7 +77,8 @@ impl Projection for Rooms {
     fn version(&self) -> i32 {
         // 2: memberships found by room and time with a GiST index (memberships_room_valid); the
         // no-overlap constraints of memberships and room mutes key on a digest of (room, member).
-        2
+        // 3: every topic a room had (room_topics), for the room as it was.
+        3
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -139,7 +141,10 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
         Event::RoomCreated(e) => out.push(CREATE, params![e.room_id, e.name.to_string(), e.invite_only, e.created_by.to_string(), at]),
         Event::RoomRenamed(e) => out.push(RENAME, params![e.room_id, e.new.to_string(), at]),
         Event::InviteOnlyChanged(e) => out.push(INVITE_ONLY, params![e.room_id, e.invite_only, at]),
-        Event::TopicSet(e) => out.push(TOPIC, params![e.room_id, e.topic.to_string(), at]),
+        Event::TopicSet(e) => {
+            out.push(TOPIC, params![e.room_id, e.topic.to_string(), at]);
+            out.push(TOPIC_HISTORY, params![e.room_id, e.topic.to_string(), at]);
+        }
         Event::IrcChannelBound(e) => {
             out.push(BIND_IRC, params![e.channel.casefold(), e.channel.to_string(), e.room_id, e.key.clone(), at]);
         }
