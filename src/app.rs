@@ -179,7 +179,9 @@ impl Application {
         parts: &mut Running,
     ) -> anyhow::Result<(Arc<api::App>, Option<gateways::irc::bot::Bot>)> {
         api::metrics::install();
-        let api = api::App::new(wiring.store.clone(), Some(wiring.runners.clone()), settings.api.clone()).context("setting up the API")?;
+        let phone_codes = settings.phone_code_texter().context("setting up the texting of phone codes")?;
+        let api = api::App::with_phone_codes(wiring.store.clone(), Some(wiring.runners.clone()), settings.api.clone(), phone_codes)
+            .context("setting up the API")?;
         let restart_delay = Duration::from_millis(settings.server.restart_delay_ms);
         if enabled.sms {
             let processor =

@@ -164,6 +164,9 @@ pub struct TwilioSettings {
     /// Lines one IRC guest (no account) may have texted to one room's phones in an hour; 0: no
     /// limit.
     pub guest_lines_per_hour: u32,
+    /// The Twilio number (E.164) that texts phone verification codes from the web profile
+    /// (unset: phone numbers cannot be verified on the web).
+    pub verification_number: Option<String>,
 }
 
 impl Default for TwilioSettings {
@@ -177,6 +180,7 @@ impl Default for TwilioSettings {
             invites_per_member_per_day: gateways::sms::limits::CostLimits::default().invites_per_day,
             resent_texts_per_member_per_hour: gateways::sms::limits::CostLimits::default().resent_texts_per_hour,
             guest_lines_per_hour: gateways::sms::limits::CostLimits::default().guest_lines_per_hour,
+            verification_number: None,
         }
     }
 }
@@ -354,6 +358,17 @@ impl Settings {
             poll_interval: Duration::from_millis(self.projections.poll_interval_ms.max(1)),
             standby_retry: Duration::from_millis(self.projections.standby_retry_ms.max(1)),
         }
+    }
+
+    /// What texts phone verification codes, when `twilio.verification_number` is set (and the
+    /// Twilio client is configured: an error otherwise, rather than a page that cannot work).
+    pub fn phone_code_texter(&self) -> anyhow::Result<Option<api::accounts::CodeTexter>> {
+        let Some(number) = &self.twilio.verification_number else { return Ok(None) };
+        let from = domain::PhoneNumber::parse(number.trim()).map_err(|e| anyhow::anyhow!("twilio.verification_number {number:?}: {e}"))?;
+        let twilio = self
+            .twilio_client()
+            .ok_or_else(|| anyhow::anyhow!("twilio.verification_number needs twilio.account_sid and api.twilio_auth_token"))??;
+        Ok(Some(api::accounts::CodeTexter { twilio, from }))
     }
 
     /// The Twilio REST client, when outbound SMS is configured (`twilio.account_sid` and

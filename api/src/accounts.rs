@@ -1,5 +1,6 @@
 //! Account steps as plain functions over [`App`]: sign up, verify an email address, log in, revoke
-//! an API token, issue an IRC token. GraphQL's resolvers (`graphql::accounts`) and the web pages
+//! an API token, issue an IRC token, and the profile (nick, email change, a phone number
+//! verified by a texted code). GraphQL's resolvers (`graphql::accounts`) and the web pages
 //! (the `web` crate) both call these, so each rule and each limit lives here once. Each step is a
 //! command through the executor on the reservation and user streams.
 
@@ -249,6 +250,12 @@ async fn send_verification(
             metadata,
         )
         .await?;
+    let sent = mail_verification_link(app, user_id, nick, email, &secret, expires_at).await;
+    Ok((done, sent))
+}
+
+/// Emails the verification link for `secret` to `email`; whether it went (a failure is logged).
+async fn mail_verification_link(app: &App, user_id: Uuid, nick: &str, email: &Email, secret: &str, expires_at: DateTime<Utc>) -> bool {
     let token = format!("{user_id}.{secret}");
     let url = app.settings.public_url.trim_end_matches('/');
     let body = format!(
@@ -256,14 +263,13 @@ async fn send_verification(
          (From a GraphQL client instead, run: mutation {{ verifyEmail(token: \"{token}\") {{ position }} }})\n\n\
          The link expires at {expires_at}.\n",
     );
-    let sent = match app.mailer.send(&app.settings.mail_from, email.as_str(), "Confirm your Switchboard account", body).await {
+    match app.mailer.send(&app.settings.mail_from, email.as_str(), "Confirm your Switchboard account", body).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e.describe(), %user_id, "could not send the verification email");
             false
         }
-    };
-    Ok((done, sent))
+    }
 }
 
 /// Emails a fresh verification link to a signed-in user whose address is not verified yet
@@ -535,4 +541,151 @@ pub async fn set_profile(app: &App, viewer: &crate::auth::Viewer, about: &str, p
     let applied = applied(app, position, set_about.events.len() + set_privacy.events.len()).await?;
     wait_for(app, Some(&LogPosition(applied.position)), &["users"]).await?;
     Ok(applied)
+}
+
+/// Changes `viewer`'s nick: the same nick rules and the same change as SMS `#update`
+/// ([`gateways::nicks::change_nick`]: unique across IRC and SMS, compared without case). Returns
+/// once the users read model has it.
+pub async fn change_nick(app: &App, viewer: &crate::auth::Viewer, nick: &str) -> ApiResult<Applied> {
+    let nick = Nick::parse(nick.trim())?;
+    let metadata = Metadata::new(Actor::User(viewer.user_id), Gateway::Api);
+    let changed = gateways::nicks::change_nick(&app.executor, viewer.user_id, &nick, metadata, None).await?;
+    let applied = applied(app, changed.appended.map(|a| a.position), usize::from(changed.appended.is_some())).await?;
+    wait_for(app, Some(&LogPosition(applied.position)), &["users"]).await?;
+    Ok(applied)
+}
+
+/// Starts changing `viewer`'s email address: a verification link goes to the new address, and
+/// the current one stays the account's until the link is opened ([`verify_email`]). Limited
+/// per client address like sign-ups (each costs an email).
+pub async fn request_email_change(app: &App, viewer: &crate::auth::Viewer, email: &str, peer: Option<IpAddr>) -> ApiResult<Applied> {
+    let email = Email::parse(email.trim())?;
+    app.sign_up_limiter.attempt("", peer)?;
+    let secret = new_secret("");
+    let expires_at = Utc::now() + TimeDelta::hours(app.settings.email_token_ttl_hours as i64);
+    let command = UserCommand::RequestEmailChange { email: email.clone(), token_hash: TokenHash::of_secret(&secret), expires_at };
+    let metadata = Metadata::new(Actor::User(viewer.user_id), Gateway::Api);
+    let done = app.executor.execute::<User>(&StreamName::user(viewer.user_id), &command, metadata).await?;
+    let nick = done.state.nick.as_ref().map(ToString::to_string).unwrap_or_default();
+    mail_verification_link(app, viewer.user_id, &nick, &email, &secret, expires_at).await;
+    applied(app, done.appended.map(|a| a.position), done.events.len()).await
+}
+
+/// Texts phone verification codes: the Twilio client, and the number they come from
+/// (setting `twilio.verification_number`).
+#[derive(Clone)]
+pub struct CodeTexter {
+    pub twilio: gateways::sms::twilio::TwilioClient,
+    pub from: domain::PhoneNumber,
+}
+
+/// How long a texted phone code works.
+pub const PHONE_CODE_TTL: TimeDelta = TimeDelta::minutes(10);
+
+/// A phone code on its way.
+#[derive(Debug, Clone)]
+pub struct PhoneCodeSent {
+    pub phone: domain::PhoneNumber,
+    pub expires_at: DateTime<Utc>,
+    pub position: Position,
+}
+
+/// The hash a phone code is kept as. The code has only a million values, so the hash alone
+/// would not hide it from someone reading the log; salted with the user and the number, it
+/// cannot be looked up in a table, and it is void after [`PHONE_CODE_TTL`] and
+/// `domain::user::PHONE_CODE_ATTEMPTS` wrong tries anyway.
+fn phone_code_hash(user_id: Uuid, phone: &domain::PhoneNumber, code: &str) -> TokenHash {
+    TokenHash::of_secret(&format!("phone-code:{user_id}:{phone}:{code}"))
+}
+
+/// Texts a 6-digit code to `phone` (as people type numbers, in the verification number's
+/// country when it has no `+`) to prove it is `viewer`'s. Members; a few codes an hour (the
+/// domain's limit); a number that is already someone else's is refused before anything is
+/// texted. The code is kept only as a hash.
+pub async fn request_phone_code(app: &App, viewer: &crate::auth::Viewer, phone: &str) -> ApiResult<PhoneCodeSent> {
+    let texter = app
+        .phone_codes
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_input("this server cannot text codes (no twilio.verification_number is set)"))?;
+    viewer.require(Level::Member, "verifying a phone number")?;
+    let phone = gateways::sms::numbers::parse_typed(phone, &texter.from).map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let (reservation, _) = app.executor.load::<domain::PhoneReservation>(&StreamName::phone(phone.as_str())).await?;
+    if reservation.holder.is_some_and(|holder| holder != viewer.user_id) {
+        return Err(ApiError::from(store::ExecuteError::<domain::ReservationError>::Rejected(domain::ReservationError::PhoneTaken)));
+    }
+    let code = format!("{:06}", rand::Rng::random_range(&mut rand::rng(), 0..1_000_000u32));
+    let expires_at = Utc::now() + PHONE_CODE_TTL;
+    let command = UserCommand::RequestPhoneVerification {
+        phone: phone.clone(),
+        code_hash: phone_code_hash(viewer.user_id, &phone, &code),
+        expires_at,
+    };
+    let metadata = Metadata::new(Actor::User(viewer.user_id), Gateway::Api);
+    let done = app.executor.execute::<User>(&StreamName::user(viewer.user_id), &command, metadata).await?;
+    let body = format!(
+        "Your Switchboard code is {code}. It works for {} minutes. If you did not ask for it, ignore this text.",
+        PHONE_CODE_TTL.num_minutes()
+    );
+    // The request's event id makes the idempotency key: Twilio sends one text per request.
+    let key = done.appended.map(|a| a.position.to_string()).unwrap_or_else(|| Uuid::now_v7().to_string());
+    if let Err(e) = texter.twilio.send_untracked(texter.from.as_str(), phone.as_str(), &body, &key).await {
+        tracing::warn!(error = %e, user_id = %viewer.user_id, "could not text a phone code");
+        return Err(ApiError::unavailable("the code could not be texted; try again in a moment"));
+    }
+    Ok(PhoneCodeSent { phone, expires_at, position: done.position() })
+}
+
+/// Checks a code typed back for `viewer`'s pending phone verification. Right: the number is
+/// reserved for the account and bound to it (`user.phone_bound`; texts from it are this
+/// account's from then on), and an earlier number is let go. Wrong: refused, counted, and the
+/// last allowed wrong code voids it. Returns once the users read model has the number.
+pub async fn verify_phone_code(app: &App, viewer: &crate::auth::Viewer, code: &str) -> ApiResult<Applied> {
+    let stream = StreamName::user(viewer.user_id);
+    let metadata = Metadata::new(Actor::User(viewer.user_id), Gateway::Api);
+    let (user, _) = app.executor.load::<User>(&stream).await?;
+    let Some((pending, _, _)) = user.pending_phone() else {
+        return Err(store::ExecuteError::<domain::UserError>::Rejected(domain::UserError::NoPendingPhoneVerification).into());
+    };
+    let code_hash = phone_code_hash(viewer.user_id, pending, code.trim());
+    let done = app.executor.execute::<User>(&stream, &UserCommand::VerifyPhone { code_hash }, metadata.clone()).await?;
+    let phone = match domain::phone_outcome(&done.events) {
+        Some(domain::PhoneOutcome::Verified { phone }) => phone,
+        Some(domain::PhoneOutcome::WrongCode { attempts_left: 0 }) => {
+            return Err(ApiError::bad_input("that code is not right, and it was the last try; ask for a new code"));
+        }
+        Some(domain::PhoneOutcome::WrongCode { attempts_left }) => {
+            let tries = if attempts_left == 1 { "1 try".to_owned() } else { format!("{attempts_left} tries") };
+            return Err(ApiError::bad_input(format!("that code is not right; {tries} left")));
+        }
+        None => return Err(ApiError::internal(std::io::Error::other("a phone code decision without an outcome"))),
+    };
+    let reserve = domain::PhoneCommand::Reserve { phone: phone.clone(), user_id: viewer.user_id };
+    app.executor.execute::<domain::PhoneReservation>(&StreamName::phone(phone.as_str()), &reserve, metadata.clone()).await?;
+    let bound = app.executor.execute::<User>(&stream, &UserCommand::BindPhone { phone: phone.clone() }, metadata.clone()).await?;
+    let mut position = bound.appended.or(done.appended).map(|a| a.position);
+    if let Some(old) = user.phone.as_ref().filter(|old| **old != phone) {
+        let release = domain::PhoneCommand::Release { phone: old.clone(), user_id: viewer.user_id };
+        let released = app.executor.execute::<domain::PhoneReservation>(&StreamName::phone(old.as_str()), &release, metadata).await?;
+        position = released.appended.map(|a| a.position).or(position);
+    }
+    let applied = applied(app, position, done.events.len() + bound.events.len()).await?;
+    wait_for(app, Some(&LogPosition(applied.position)), &["users"]).await?;
+    Ok(applied)
+}
+
+/// What a profile is waiting for: an email address whose link was not opened yet, a phone code
+/// not typed back yet.
+#[derive(Debug, Clone, Default)]
+pub struct PendingChanges {
+    pub email: Option<Email>,
+    /// The number, until when its code works, and the wrong codes it still takes.
+    pub phone: Option<(domain::PhoneNumber, DateTime<Utc>, u8)>,
+}
+
+/// [`PendingChanges`] of `user_id` (from its stream: these are not in any read model). A phone
+/// code that has expired is left out.
+pub async fn pending_changes(app: &App, user_id: Uuid) -> ApiResult<PendingChanges> {
+    let (user, _) = app.executor.load::<User>(&StreamName::user(user_id)).await?;
+    let phone = user.pending_phone().filter(|(_, expires_at, _)| Utc::now() < *expires_at).map(|(p, at, left)| (p.clone(), at, left));
+    Ok(PendingChanges { email: user.pending_email().cloned(), phone })
 }

@@ -241,8 +241,10 @@ impl Refusal for UserError {
             }
             E::NotRegistered | E::UnknownApiToken | E::NoWebAccount => Code::NotFound,
             E::AlreadyRegistered | E::WebAccountExists | E::EmailAlreadyVerified => Code::Conflict,
-            E::LoginLocked { .. } => Code::RateLimited,
+            E::LoginLocked { .. } | E::TooManyPhoneCodes { .. } => Code::RateLimited,
             E::AccountClosed => Code::Forbidden,
+            E::SameEmail | E::PhoneAlreadyYours => Code::Conflict,
+            E::NoPendingPhoneVerification => Code::BadUserInput,
             E::NoPendingVerification
             | E::InvalidToken
             | E::TokenExpired
@@ -275,6 +277,15 @@ impl Refusal for RoomError {
 impl Refusal for ReservationError {
     fn code(&self) -> Code {
         Code::Conflict
+    }
+}
+
+impl From<gateways::nicks::NickChangeError> for ApiError {
+    fn from(e: gateways::nicks::NickChangeError) -> Self {
+        match e {
+            gateways::nicks::NickChangeError::Reservation(e) => e.into(),
+            gateways::nicks::NickChangeError::User(e) => e.into(),
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! subscriptions), `/sms/twilio` (the signed Twilio webhook), `/healthz`, `/readyz`, `/metrics`
 //! — the GraphQL schema (one module per area under [`graphql`], merged at the root), the account
 //! steps and read rules GraphQL and the web pages share ([`accounts`], [`access`]) and likewise
-//! the moderation steps and statistics rules ([`moderation`], [`history`]),
+//! the moderation steps and statistics rules ([`moderation`], [`history`]) and the audit log's
+//! filters, redaction and live feed ([`audit`]),
 //! authentication ([`auth`]: argon2 passwords, hashed bearer tokens, login limits), outgoing
 //! email ([`mail`]), Prometheus metrics ([`metrics`]) and the mapping of every error to what a
 //! client sees ([`error`], the only place that does it). Against hostile or broken clients and a
@@ -21,6 +22,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod client_address;
 pub mod error;
@@ -73,10 +75,22 @@ pub struct App {
     pub(crate) hashing: tokio::sync::Semaphore,
     /// Set once the first superuser exists (so sign-up stops asking).
     pub(crate) superuser_exists: std::sync::atomic::AtomicBool,
+    /// Texts phone verification codes (`None`: not configured; phones cannot be verified).
+    pub phone_codes: Option<accounts::CodeTexter>,
 }
 
 impl App {
     pub fn new(store: PgEventStore, runners: Option<Arc<Runners>>, settings: ApiSettings) -> Result<Arc<Self>, mail::MailSetupError> {
+        Self::with_phone_codes(store, runners, settings, None)
+    }
+
+    /// As [`App::new`], texting phone verification codes through `phone_codes`.
+    pub fn with_phone_codes(
+        store: PgEventStore,
+        runners: Option<Arc<Runners>>,
+        settings: ApiSettings,
+        phone_codes: Option<accounts::CodeTexter>,
+    ) -> Result<Arc<Self>, mail::MailSetupError> {
         let mailer = Mailer::new(&settings.mail)?;
         let login_limiter = LoginLimiter::new(
             Duration::from_secs(settings.login_window_secs),
@@ -95,6 +109,7 @@ impl App {
             mailer,
             login_limiter,
             superuser_exists: std::sync::atomic::AtomicBool::new(false),
+            phone_codes,
         }))
     }
 }

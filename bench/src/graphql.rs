@@ -196,7 +196,7 @@ pub async fn graphql(
 }
 
 /// Signs up a benchmark admin (or reuses it), makes it superuser as the system, logs in.
-async fn admin_token(http: &reqwest::Client, url: &str, app: &api::App) -> anyhow::Result<String> {
+pub(crate) async fn admin_token(http: &reqwest::Client, url: &str, app: &api::App) -> anyhow::Result<String> {
     let password = "benchmark password, not secret";
     let sign_up = json!({ "query": "mutation($p: String!) { signUp(input: {username: \"benchadmin\", email: \"bench@example.org\", password: $p}) { userId } }", "variables": { "p": password } });
     let response: Value = http.post(url).json(&sign_up).send().await?.json().await?;

@@ -8,7 +8,9 @@
 mod event_store;
 mod graphql;
 mod irc;
+mod live;
 mod measure;
+mod pages;
 mod read_models;
 mod sms;
 
@@ -23,7 +25,7 @@ use switchboard::settings::Settings;
 #[command(
     name = "switchboard-bench",
     version,
-    about = "Measure Switchboard's event store, projections, API, SMS and IRC paths (see BENCHMARKS.md)"
+    about = "Measure Switchboard's event store, projections, API, live log, SMS and IRC paths (see BENCHMARKS.md)"
 )]
 struct Cli {
     /// Settings file (default: ./switchboard.toml when present).
@@ -100,6 +102,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         clients: usize,
     },
+    /// The web pages over HTTP on a loaded log, as a signed-in superuser's browser: a room's
+    /// page, the history page, the charts page, the as-of view (latency, one request at a
+    /// time), beside the raw PostgreSQL insert baseline of the same run.
+    Pages {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests of each kind.
+        #[arg(long, default_value_t = 1_000)]
+        requests: usize,
+    },
     /// The SMS path over HTTP on an empty database: one text fanned out to a room of
     /// `members` (Twilio replaced by a local server accepting at once), then webhook latency
     /// at a steady rate.
@@ -168,6 +182,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         commands: usize,
     },
+    /// The web app's live log (`/live/stream`, server-sent events) followed over HTTP: latency
+    /// from append to receipt at a steady rate, then the delivery rate under a flood of appends,
+    /// beside a raw INSERT baseline of the same run.
+    Live {
+        /// Appended events per second in the paced phase.
+        #[arg(long, default_value_t = 1_000)]
+        rate: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Events in the flood phase (and in the raw INSERT baseline).
+        #[arg(long, default_value_t = 20_000)]
+        flood: usize,
+        /// Concurrent writers in the flood phase (and clients of the baseline).
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+    },
     /// Baseline: raw keyset reads of es_events rows (no watermark, no decoding).
     RawRead {
         #[arg(long, default_value_t = 200_000)]
@@ -223,6 +253,10 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             graphql::graphql(settings, &store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
         }
+        BenchCommand::Pages { events, seed, requests } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            pages::pages(settings, &store, &database.config, events, seed, requests.max(1)).await?
+        }
         BenchCommand::Fanout { members, rate, seconds, with_bridge } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             let load = sms::FanoutLoad { members: members.max(2), rate: rate.max(1), seconds: seconds.max(1), with_bridge };
@@ -243,6 +277,11 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let load =
                 irc::IrcLoad { clients: clients.max(2), messages: messages.max(1), offered, rate: rate.max(1), seconds: seconds.max(1) };
             irc::irc(settings, &store, &database.config, load).await?
+        }
+        BenchCommand::Live { rate, seconds, flood, writers } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            let load = live::LiveLoad { rate: rate.max(100), seconds: seconds.max(1), flood: flood.max(1), writers: writers.max(1) };
+            live::live(settings, &store, &database.config, load).await?
         }
         BenchCommand::Queries { members, lookups } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

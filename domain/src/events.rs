@@ -361,6 +361,33 @@ pub struct AccountClosed {
     pub user_id: Uuid,
 }
 
+/// A code was texted to `phone` to prove it is this user's. Only the code's hash is kept; a
+/// newer request supersedes this one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneVerificationRequested {
+    pub user_id: Uuid,
+    pub phone: PhoneNumber,
+    pub code_hash: TokenHash,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A wrong code was typed for the pending phone verification; at 0 attempts left the code is
+/// void.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneVerificationFailed {
+    pub user_id: Uuid,
+    pub attempts_left: u8,
+}
+
+/// The texted code was typed back in time: `phone` is proven to be this user's (it is bound to
+/// the user by a `PhoneBound` once its reservation is taken).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneVerified {
+    pub user_id: Uuid,
+    pub phone: PhoneNumber,
+}
+
 // =============================================================================================
 // Reservations (`nick-<fold>`, `phone-<hash>`, `account-<fold>`)
 
@@ -909,6 +936,9 @@ catalogue! {
     PasswordResetRequested(PasswordResetRequested) => "user.password_reset_requested", version 1, no_older_versions;
     PasswordChanged(PasswordChanged) => "user.password_changed", version 1, no_older_versions;
     AccountClosed(AccountClosed) => "user.account_closed", version 1, no_older_versions;
+    PhoneVerificationRequested(PhoneVerificationRequested) => "user.phone_verification_requested", version 1, no_older_versions;
+    PhoneVerificationFailed(PhoneVerificationFailed) => "user.phone_verification_failed", version 1, no_older_versions;
+    PhoneVerified(PhoneVerified) => "user.phone_verified", version 1, no_older_versions;
     // reservations
     NickReserved(NickReserved) => "nick.reserved", version 1, no_older_versions;
     NickReleased(NickReleased) => "nick.released", version 1, no_older_versions;

@@ -219,6 +219,16 @@ pub fn sample_events() -> Vec<Event> {
         PasswordResetRequested { user_id: user, token_hash: token("reset"), expires_at: t + TimeDelta::hours(1) }.into(),
         PasswordChanged { user_id: user, password_hash: "$argon2id$v=19$changed".into() }.into(),
         AccountClosed { user_id: user }.into(),
+        PhoneVerificationRequested {
+            user_id: user,
+            phone: p.clone(),
+            code_hash: token("123456"),
+            requested_at: t,
+            expires_at: t + TimeDelta::minutes(10),
+        }
+        .into(),
+        PhoneVerificationFailed { user_id: user, attempts_left: 4 }.into(),
+        PhoneVerified { user_id: user, phone: p.clone() }.into(),
         NickReserved { nick: alice.clone(), user_id: user }.into(),
         NickReleased { nick: nick("Al"), user_id: user }.into(),
         PhoneReserved { phone: p.clone(), user_id: user }.into(),

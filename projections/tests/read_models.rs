@@ -292,3 +292,37 @@ async fn no_two_periods_of_one_member_in_one_room_overlap_and_other_rooms_and_me
     let refused = client.execute(&insert, &[&room, &"user:a", &1]).await.expect_err("an overlapping period is refused");
     assert_eq!(refused.code(), Some(&tokio_postgres::error::SqlState::EXCLUSION_VIOLATION));
 }
+
+#[tokio::test]
+async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_messages() {
+    use projections::queries::StatisticsBucket;
+    let h = Harness::new().await;
+    let runners = h.start(projections::projection::all());
+    let read = ReadModels::new(h.store.pool().clone());
+    let (alice, bob, room, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    for (id, n) in [(alice, "alice"), (bob, "bob")] {
+        h.append(StreamName::user(id), vec![registered(id, n, Gateway::Irc)], Actor::System).await;
+    }
+    let mut events = vec![created(room, "Lobby")];
+    events.extend((0..3).map(|i| said(room, alice, "alice", &format!("hello {i}"))));
+    events.push(said(room, bob, "bob", "hi"));
+    h.append(StreamName::room(room), events, Actor::User(alice)).await;
+    h.append(StreamName::room(other), vec![created(other, "Other"), said(other, bob, "bob", "elsewhere")], Actor::User(bob)).await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+
+    let now = Utc::now();
+    let hour = chrono::DurationRound::duration_trunc(now, TimeDelta::hours(1)).unwrap();
+    // Whole hours (the hourly counts) and a window to the second (the messages): the same counts.
+    let whole = (hour - TimeDelta::hours(2), hour + TimeDelta::hours(1));
+    let exact = (now - TimeDelta::minutes(30), now + TimeDelta::seconds(1));
+    for (from, to) in [whole, exact] {
+        let per_author = read.message_counts(StatisticsBucket::Hour, from, to, Some(room), None, true).await.unwrap();
+        let mut counts: Vec<(Option<Uuid>, i64)> = per_author.iter().map(|c| (c.author_id, c.messages)).collect();
+        counts.sort();
+        let mut expected = vec![(Some(alice), 3), (Some(bob), 1)];
+        expected.sort();
+        assert_eq!(counts, expected, "{from}..{to}");
+        let per_day = read.message_counts(StatisticsBucket::Day, from, to, None, Some(bob), false).await.unwrap();
+        assert_eq!(per_day.iter().map(|c| c.messages).sum::<i64>(), 2, "{from}..{to}");
+    }
+}

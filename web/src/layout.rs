@@ -29,6 +29,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Markup {
                             a href="/lookup" { "Look up" }
                             a href="/account" { "Account" }
                             @if viewer.level >= domain::Level::Staff { a href="/staff" { "Moderation" } }
+                            @if viewer.level >= api::audit::LIVE_LEVEL { a href="/live" { "Live log" } }
                             span.who { "Signed in as " strong { (viewer.nick) } }
                             form.inline method="post" action="/logout" {
                                 (csrf_field(visitor))

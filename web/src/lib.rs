@@ -7,7 +7,8 @@
 //! It holds no account or room rules: every step calls the same functions GraphQL calls
 //! ([`api::accounts`]; the read models through [`projections::ReadModels`]; commands through
 //! the executor on [`api::App`]), so levels and limits are checked in one place. Pages work
-//! without JavaScript; the small script only adds a countdown and a copy button.
+//! without JavaScript; the small scripts only add a countdown and a copy button, and the live
+//! log's live part (`live.js`, following server-sent events).
 //!
 //! Main types: [`router`] (the routes, given the shared [`api::App`] and the [`Site`] facts the
 //! pages tell people), [`session::Visitor`] (who is asking, and their CSRF token),
@@ -88,6 +89,10 @@ pub fn router(app: Arc<App>, site: Site) -> Router {
         .route("/rooms/{room_id}", get(pages::rooms::room))
         .route("/lookup", get(pages::lookup::lookup))
         .route("/account/profile", post(pages::profile::save_profile))
+        .route("/account/nick", post(pages::profile::change_nick))
+        .route("/account/email", post(pages::profile::change_email))
+        .route("/account/phone", post(pages::profile::request_phone_code))
+        .route("/account/phone/verify", post(pages::profile::verify_phone))
         .route("/account/delete", post(pages::profile::delete))
         .route("/irc", get(pages::irc::irc_page))
         .route("/irc/token", post(pages::irc::issue_token))
@@ -96,6 +101,8 @@ pub fn router(app: Arc<App>, site: Site) -> Router {
         .route("/tokens/revoke", post(pages::irc::revoke_api_token))
         .route("/history/rooms/{room}", get(pages::history::room_history))
         .route("/history/charts", get(pages::history::charts))
+        .route("/live", get(pages::live::live_log))
+        .route("/live/stream", get(pages::live::live_stream))
         .route("/staff", get(pages::staff::desk))
         .route("/staff/ban-requests/approve", post(pages::staff::approve))
         .route("/staff/ban-requests/reject", post(pages::staff::reject))

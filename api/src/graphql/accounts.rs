@@ -1,5 +1,5 @@
-//! Accounts: sign up, verify email, log in and out (bearer API tokens), IRC login tokens, and
-//! `me`. The steps themselves are [`crate::accounts`], shared with the web pages.
+//! Accounts: sign up, verify email, log in and out (bearer API tokens), IRC login tokens, the
+//! profile (nick, email change, a phone verified by a texted code), and `me`. The steps themselves are [`crate::accounts`], shared with the web pages.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -63,6 +63,15 @@ pub struct IrcTokenPayload {
     pub expires_at: DateTime<Utc>,
     /// What to type, e.g. `/msg switchboard .login <token>`.
     pub instructions: String,
+    pub position: LogPosition,
+}
+
+#[derive(SimpleObject)]
+pub struct PhoneCodePayload {
+    /// The number the code was texted to (E.164).
+    pub phone: String,
+    /// Until when the code works.
+    pub expires_at: DateTime<Utc>,
     pub position: LogPosition,
 }
 
@@ -131,6 +140,35 @@ impl AccountsMutation {
     async fn revoke_api_token(&self, ctx: &Context<'_>, token_id: Uuid) -> ApiResult<Changed> {
         let viewer = ctx.signed_in()?.clone();
         Ok(changed_from(accounts::revoke_api_token(ctx.app(), viewer.user_id, token_id).await?))
+    }
+
+    /// Changes your nick (1-20 letters, digits, `_` or `-`, starting with a letter; unique across
+    /// IRC and SMS, compared without case), as SMS `#update` does.
+    async fn change_nick(&self, ctx: &Context<'_>, nick: String) -> ApiResult<Changed> {
+        let viewer = ctx.signed_in()?.clone();
+        Ok(changed_from(accounts::change_nick(ctx.app(), &viewer, &nick).await?))
+    }
+
+    /// Emails a verification link to a new address; your current address stays until the
+    /// link is opened (`verifyEmail`). Limited per client address, like sign-ups.
+    async fn change_email(&self, ctx: &Context<'_>, email: String) -> ApiResult<Changed> {
+        let viewer = ctx.signed_in()?.clone();
+        Ok(changed_from(accounts::request_email_change(ctx.app(), &viewer, &email, ctx.peer()).await?))
+    }
+
+    /// Texts a 6-digit code to `phone` to prove it is yours (`verifyPhone`). Members (level 1);
+    /// three codes an hour; a number that is someone else's is refused.
+    async fn request_phone_code(&self, ctx: &Context<'_>, phone: String) -> ApiResult<PhoneCodePayload> {
+        let viewer = ctx.signed_in()?.clone();
+        let sent = accounts::request_phone_code(ctx.app(), &viewer, &phone).await?;
+        Ok(PhoneCodePayload { phone: sent.phone.to_string(), expires_at: sent.expires_at, position: LogPosition(sent.position) })
+    }
+
+    /// Checks the texted code; right, the number becomes your account's (texts from it are
+    /// yours). Five wrong codes void it.
+    async fn verify_phone(&self, ctx: &Context<'_>, code: String) -> ApiResult<Changed> {
+        let viewer = ctx.signed_in()?.clone();
+        Ok(changed_from(accounts::verify_phone_code(ctx.app(), &viewer, &code).await?))
     }
 
     /// Issues a one-time IRC token (earlier unused ones of the same purpose stop working).

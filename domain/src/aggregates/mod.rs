@@ -13,7 +13,7 @@ pub use info::{InfoCommand, InfoError, InfoItem};
 pub use quotes::{QuoteBook, QuoteCommand, QuoteError};
 pub use reservation::{AccountName, AccountNameCommand, NickCommand, NickReservation, PhoneCommand, PhoneReservation, ReservationError};
 pub use room::{Joining, MemberKey, Room, RoomCommand, RoomError, Speaker};
-pub use user::{LoginOutcome, User, UserCommand, UserError, login_outcome};
+pub use user::{LoginOutcome, PhoneOutcome, User, UserCommand, UserError, login_outcome, phone_outcome};
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,13 @@ pub const LOGIN_FAILURE_WINDOW: TimeDelta = TimeDelta::minutes(10);
 pub const MAX_LOGIN_FAILURES: usize = 5;
 /// How long a lockout lasts.
 pub const LOGIN_LOCK_DURATION: TimeDelta = TimeDelta::minutes(10);
+/// Wrong codes a phone verification takes before its code is void (a 6-digit code: guessing
+/// it in five tries succeeds once in 200,000).
+pub const PHONE_CODE_ATTEMPTS: u8 = 5;
+/// Codes texted to one account within [`PHONE_CODE_WINDOW`] (each text is paid for, and the
+/// limit keeps a guesser from getting fresh attempts).
+pub const PHONE_CODES_PER_WINDOW: usize = 3;
+pub const PHONE_CODE_WINDOW: TimeDelta = TimeDelta::hours(1);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
@@ -47,6 +54,26 @@ pub enum UserCommand {
     },
     VerifyEmail {
         token_hash: TokenHash,
+    },
+    /// A new email address for the web account: the verification link goes to `email`, and the
+    /// current address stays until it is opened (`VerifyEmail`).
+    RequestEmailChange {
+        email: Email,
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    /// Records a code texted to `phone` by the caller; supersedes a pending one. Members only,
+    /// [`PHONE_CODES_PER_WINDOW`] per [`PHONE_CODE_WINDOW`].
+    RequestPhoneVerification {
+        phone: PhoneNumber,
+        code_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    /// A code typed back. Right and in time: `PhoneVerified` (the caller then reserves the number
+    /// and binds it). Wrong: recorded as `PhoneVerificationFailed`, and the
+    /// [`PHONE_CODE_ATTEMPTS`]th wrong code voids it. Read the outcome with [`phone_outcome`].
+    VerifyPhone {
+        code_hash: TokenHash,
     },
     /// Only the user themself (`ctx.actor`).
     SetAbout {
@@ -175,6 +202,14 @@ pub enum UserError {
     NoPendingReset,
     #[error("this account is closed")]
     AccountClosed,
+    #[error("that is already your email address")]
+    SameEmail,
+    #[error("that number is already yours")]
+    PhoneAlreadyYours,
+    #[error("too many codes texted; ask for a new one after {until}")]
+    TooManyPhoneCodes { until: DateTime<Utc> },
+    #[error("no code is waiting to be typed; ask for a new one")]
+    NoPendingPhoneVerification,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +239,14 @@ struct PendingVerification {
     email: Email,
     token_hash: TokenHash,
     expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PendingPhone {
+    phone: PhoneNumber,
+    code_hash: TokenHash,
+    expires_at: DateTime<Utc>,
+    attempts_left: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,6 +286,9 @@ pub struct User {
     pending_reset: Option<(TokenHash, DateTime<Utc>)>,
     /// Closed by its owner (`CloseAccount`).
     pub closed: bool,
+    pending_phone: Option<PendingPhone>,
+    /// When phone codes were texted (for [`PHONE_CODES_PER_WINDOW`]).
+    phone_codes_sent: Vec<DateTime<Utc>>,
 }
 
 impl User {
@@ -253,6 +299,19 @@ impl User {
     /// Whether the texts of `room` reach this user: stopped neither everywhere nor in that room.
     pub fn receives_sms_in(&self, room: Uuid) -> bool {
         self.sms_receiving && !self.sms_stopped_rooms.contains(&room)
+    }
+
+    /// The address a verification link was sent to and not yet opened, when it is not the
+    /// account's current one (an email change waiting for its link).
+    pub fn pending_email(&self) -> Option<&Email> {
+        let pending = self.pending_verification.as_ref()?;
+        (self.web.as_ref().map(|w| &w.email) != Some(&pending.email)).then_some(&pending.email)
+    }
+
+    /// The number a phone code was texted to, until when the code works and the wrong codes it
+    /// still takes.
+    pub fn pending_phone(&self) -> Option<(&PhoneNumber, DateTime<Utc>, u8)> {
+        self.pending_phone.as_ref().map(|p| (&p.phone, p.expires_at, p.attempts_left))
     }
 
     /// The stored argon2 hash of the web account's password, for the API's log-in check.
@@ -394,6 +453,27 @@ impl User {
     }
 }
 
+/// What a `VerifyPhone` decision means for the person who typed the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneOutcome {
+    Verified {
+        phone: PhoneNumber,
+    },
+    /// A wrong code; at 0 the code is void.
+    WrongCode {
+        attempts_left: u8,
+    },
+}
+
+/// Reads the outcome of a phone code from the events `decide` returned.
+pub fn phone_outcome(events: &[Event]) -> Option<PhoneOutcome> {
+    events.iter().find_map(|e| match e {
+        Event::PhoneVerified(v) => Some(PhoneOutcome::Verified { phone: v.phone.clone() }),
+        Event::PhoneVerificationFailed(f) => Some(PhoneOutcome::WrongCode { attempts_left: f.attempts_left }),
+        _ => None,
+    })
+}
+
 /// What a `LoginIrc` decision means for the person who typed `.login`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -430,6 +510,26 @@ impl Aggregate for User {
             }
             Event::NickChanged(e) => self.nick = Some(e.new.clone()),
             Event::PhoneBound(e) => self.phone = Some(e.phone.clone()),
+            Event::PhoneVerificationRequested(e) => {
+                self.pending_phone = Some(PendingPhone {
+                    phone: e.phone.clone(),
+                    code_hash: e.code_hash.clone(),
+                    expires_at: e.expires_at,
+                    attempts_left: PHONE_CODE_ATTEMPTS,
+                });
+                // Only the window's worth is needed for the limit.
+                let window_start = e.requested_at - PHONE_CODE_WINDOW;
+                self.phone_codes_sent.retain(|at| *at > window_start);
+                self.phone_codes_sent.push(e.requested_at);
+            }
+            Event::PhoneVerificationFailed(e) => {
+                if e.attempts_left == 0 {
+                    self.pending_phone = None;
+                } else if let Some(pending) = &mut self.pending_phone {
+                    pending.attempts_left = e.attempts_left;
+                }
+            }
+            Event::PhoneVerified(_) => self.pending_phone = None,
             Event::WebAccountCreated(e) => {
                 self.web = Some(WebAccount { username: e.username.clone(), email: e.email.clone(), email_verified: false });
                 self.password_hash = Some(e.password_hash.clone());
@@ -581,6 +681,53 @@ impl Aggregate for User {
                     return Err(UserError::TokenExpired);
                 }
                 Ok(vec![Event::EmailVerified(EmailVerified { user_id, email: pending.email.clone() })])
+            }
+            C::RequestEmailChange { email, token_hash, expires_at } => {
+                self.require_self(ctx)?;
+                let web = self.web.as_ref().ok_or(UserError::NoWebAccount)?;
+                if web.email_verified && web.email == *email {
+                    return Err(UserError::SameEmail);
+                }
+                Ok(vec![Event::EmailVerificationRequested(EmailVerificationRequested {
+                    user_id,
+                    email: email.clone(),
+                    token_hash: token_hash.clone(),
+                    expires_at: *expires_at,
+                })])
+            }
+            C::RequestPhoneVerification { phone, code_hash, expires_at } => {
+                self.require_self(ctx)?;
+                if self.level < Level::Member {
+                    return Err(UserError::InsufficientLevel { needed: Level::Member, have: self.level });
+                }
+                if self.phone.as_ref() == Some(phone) {
+                    return Err(UserError::PhoneAlreadyYours);
+                }
+                let window_start = ctx.now - PHONE_CODE_WINDOW;
+                let recent: Vec<_> = self.phone_codes_sent.iter().filter(|at| **at > window_start).collect();
+                if recent.len() >= PHONE_CODES_PER_WINDOW {
+                    let oldest = recent.iter().copied().min().copied().unwrap_or(ctx.now);
+                    return Err(UserError::TooManyPhoneCodes { until: oldest + PHONE_CODE_WINDOW });
+                }
+                Ok(vec![Event::PhoneVerificationRequested(PhoneVerificationRequested {
+                    user_id,
+                    phone: phone.clone(),
+                    code_hash: code_hash.clone(),
+                    requested_at: ctx.now,
+                    expires_at: *expires_at,
+                })])
+            }
+            C::VerifyPhone { code_hash } => {
+                self.require_self(ctx)?;
+                let pending = self.pending_phone.as_ref().ok_or(UserError::NoPendingPhoneVerification)?;
+                if ctx.now >= pending.expires_at {
+                    return Err(UserError::TokenExpired);
+                }
+                if pending.code_hash.verify(code_hash) {
+                    return Ok(vec![Event::PhoneVerified(PhoneVerified { user_id, phone: pending.phone.clone() })]);
+                }
+                let attempts_left = pending.attempts_left.saturating_sub(1);
+                Ok(vec![Event::PhoneVerificationFailed(PhoneVerificationFailed { user_id, attempts_left })])
             }
             C::SetAbout { about } => {
                 self.require_self(ctx)?;

@@ -363,7 +363,7 @@ impl SmsProcessor {
                 }
             }
             SmsCommand::List => self.list(inbound, user_id).await,
-            SmsCommand::Update { nick: wanted } => self.update_nick(inbound, user_id, &nick, &wanted, metadata).await,
+            SmsCommand::Update { nick: wanted } => self.update_nick(inbound, user_id, &wanted, metadata).await,
             SmsCommand::Who { nick: asked } => self.who(inbound, user_id, &asked).await,
             SmsCommand::Admin { nick: target, on } => {
                 let Ok(target_nick) = Nick::parse(&target) else {
@@ -411,28 +411,16 @@ impl SmsProcessor {
         self.reply(inbound, Some(user_id), &format!("In the room: {}", nicks.join(", "))).await
     }
 
-    /// `#update <nick>`: reserve the new nick, change it, release the old one.
-    async fn update_nick(
-        &self,
-        inbound: &Inbound,
-        user_id: Uuid,
-        old: &Nick,
-        wanted: &str,
-        metadata: Metadata,
-    ) -> Result<(), ProcessError> {
+    /// `#update <nick>`: the nick change every path shares ([`crate::nicks::change_nick`]).
+    async fn update_nick(&self, inbound: &Inbound, user_id: Uuid, wanted: &str, metadata: Metadata) -> Result<(), ProcessError> {
         let new = match Nick::parse(wanted) {
             Ok(nick) => nick,
             Err(e) => return self.reply(inbound, Some(user_id), &format!("{e}.")).await,
         };
-        let reserve = NickCommand::Reserve { nick: new.clone(), user_id };
-        if let Err(e) = self.executor.execute::<NickReservation>(&StreamName::nick(&new.casefold()), &reserve, metadata.clone()).await {
-            return self.refused(inbound, Some(user_id), e).await;
-        }
-        let change = UserCommand::ChangeNick { new: new.clone() };
-        self.executor.execute_idempotent::<User>(&StreamName::user(user_id), &change, metadata.clone(), inbound.key("nick")).await?;
-        if !old.same_as(&new) {
-            let release = NickCommand::Release { nick: old.clone(), user_id };
-            self.executor.execute::<NickReservation>(&StreamName::nick(&old.casefold()), &release, metadata).await?;
+        match crate::nicks::change_nick(&self.executor, user_id, &new, metadata, Some(inbound.key("nick"))).await {
+            Ok(_) => {}
+            Err(crate::nicks::NickChangeError::Reservation(e)) => return self.refused(inbound, Some(user_id), e).await,
+            Err(crate::nicks::NickChangeError::User(e)) => return self.refused(inbound, Some(user_id), e).await,
         }
         self.reply(inbound, Some(user_id), &format!("You are now {new}.")).await
     }

@@ -90,8 +90,25 @@ impl TwilioClient {
     /// Sends one SMS. `idempotency_key` goes in Twilio's `I-Twilio-Idempotency-Token` header, so
     /// a retry after a lost answer does not send twice.
     pub async fn send(&self, from: &str, to: &str, body: &str, idempotency_key: &str) -> Result<CreatedMessage, TwilioError> {
-        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.config.base_url.trim_end_matches('/'), self.config.account_sid);
         let callback = self.config.status_callback.as_ref().map(|base| format!("{base}?delivery={idempotency_key}"));
+        self.post(from, to, body, idempotency_key, callback).await
+    }
+
+    /// Sends one SMS that is no delivery (a verification code: its text must not be in the log),
+    /// so Twilio is given no status callback to report on it.
+    pub async fn send_untracked(&self, from: &str, to: &str, body: &str, idempotency_key: &str) -> Result<CreatedMessage, TwilioError> {
+        self.post(from, to, body, idempotency_key, None).await
+    }
+
+    async fn post(
+        &self,
+        from: &str,
+        to: &str,
+        body: &str,
+        idempotency_key: &str,
+        callback: Option<String>,
+    ) -> Result<CreatedMessage, TwilioError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.config.base_url.trim_end_matches('/'), self.config.account_sid);
         let mut form: Vec<(&str, &str)> = vec![("To", to), ("From", from), ("Body", body)];
         if let Some(callback) = &callback {
             form.push(("StatusCallback", callback));

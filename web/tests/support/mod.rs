@@ -50,7 +50,23 @@ impl WebApp {
         app
     }
 
+    /// The application without the IRC bot, texting through `twilio` (the contract-checking
+    /// stand-in): phone codes come from `verification_number`.
+    pub async fn spawn_with_twilio(twilio: &testkit::twilio::TwilioStandIn, verification_number: &str) -> Self {
+        Self::start_with(None, |settings| {
+            settings.twilio.account_sid = Some(testkit::twilio::ACCOUNT_SID.into());
+            settings.twilio.base_url = twilio.base_url.clone();
+            settings.twilio.verification_number = Some(verification_number.into());
+            settings.api.twilio_auth_token = Some(api::Hidden::new(testkit::twilio::AUTH_TOKEN));
+        })
+        .await
+    }
+
     async fn start(ircd: Option<Ngircd>) -> Self {
+        Self::start_with(ircd, |_| {}).await
+    }
+
+    async fn start_with(ircd: Option<Ngircd>, configure: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDatabase::create().await;
         let mail_dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
@@ -66,6 +82,7 @@ impl WebApp {
             settings.irc.demo_channel = Some(CHANNEL.into());
             parts.irc = true;
         }
+        configure(&mut settings);
         let application = Application::build_parts(&settings, db.config.clone(), parts).await.unwrap_or_else(|e| panic!("{e:#}"));
         let (app, address, bot) = (application.api().clone(), application.address(), application.irc_bot().cloned());
         let (tx, rx) = tokio::sync::oneshot::channel();

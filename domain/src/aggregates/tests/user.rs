@@ -143,6 +143,145 @@ fn an_email_is_verified_with_the_right_token_before_it_expires() {
         .then_error(UserError::TokenExpired);
 }
 
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn verified_web_account() -> Vec<Event> {
+    vec![
+        registered(),
+        WebAccountCreated {
+            user_id: alice(),
+            username: Username::parse("alice").unwrap(),
+            email: email("a@x.org"),
+            password_hash: "h".into(),
+        }
+        .into(),
+        EmailVerified { user_id: alice(), email: email("a@x.org") }.into(),
+    ]
+}
+
+#[test]
+fn a_new_email_address_gets_the_link_and_the_old_one_stays_until_it_is_opened() {
+    let change =
+        UserCommand::RequestEmailChange { email: email("new@x.org"), token_hash: token("mail"), expires_at: at(TimeDelta::hours(1)) };
+    let requested = EmailVerificationRequested {
+        user_id: alice(),
+        email: email("new@x.org"),
+        token_hash: token("mail"),
+        expires_at: at(TimeDelta::hours(1)),
+    };
+    given::<User>(verified_web_account()).by_user(alice()).when(change.clone()).then(vec![requested.clone().into()]);
+
+    let mut history = verified_web_account();
+    history.push(requested.into());
+    let pending = history.iter().fold(User::default(), |u, e| u.evolve(e));
+    assert_eq!(pending.web.as_ref().unwrap().email, email("a@x.org"), "the old address stays");
+    assert_eq!(pending.pending_email(), Some(&email("new@x.org")));
+    given::<User>(history)
+        .when(UserCommand::VerifyEmail { token_hash: token("mail") })
+        .then(vec![EmailVerified { user_id: alice(), email: email("new@x.org") }.into()]);
+}
+
+#[test]
+fn changing_to_the_same_verified_address_or_someone_elses_is_refused() {
+    let same = UserCommand::RequestEmailChange { email: email("a@x.org"), token_hash: token("mail"), expires_at: at(TimeDelta::hours(1)) };
+    given::<User>(verified_web_account()).by_user(alice()).when(same.clone()).then_error(UserError::SameEmail);
+    given::<User>(verified_web_account()).by_user(id(2)).when(same).then_error(UserError::NotYourProfile { user: alice() });
+}
+
+fn member() -> Vec<Event> {
+    vec![registered(), at_level(Level::Member)]
+}
+
+fn code_texted(code: &str, to: &str, at_delta: TimeDelta) -> Event {
+    PhoneVerificationRequested {
+        user_id: alice(),
+        phone: phone(to),
+        code_hash: token(code),
+        requested_at: at(at_delta),
+        expires_at: at(at_delta + TimeDelta::minutes(10)),
+    }
+    .into()
+}
+
+fn request_code(code: &str) -> UserCommand {
+    UserCommand::RequestPhoneVerification { phone: phone("+15551230001"), code_hash: token(code), expires_at: at(TimeDelta::minutes(10)) }
+}
+
+#[test]
+fn a_member_asks_for_a_phone_code_and_the_right_code_verifies_the_number() {
+    given::<User>(member()).by_user(alice()).when(request_code("123456")).then(vec![code_texted(
+        "123456",
+        "+15551230001",
+        TimeDelta::zero(),
+    )]);
+    let mut history = member();
+    history.push(code_texted("123456", "+15551230001", TimeDelta::zero()));
+    given::<User>(history)
+        .by_user(alice())
+        .when(UserCommand::VerifyPhone { code_hash: token("123456") })
+        .then(vec![PhoneVerified { user_id: alice(), phone: phone("+15551230001") }.into()]);
+}
+
+#[test]
+fn a_guest_cannot_have_a_code_texted() {
+    given::<User>(vec![registered()])
+        .by_user(alice())
+        .when(request_code("123456"))
+        .then_error(UserError::InsufficientLevel { needed: Level::Member, have: Level::Guest });
+}
+
+#[test]
+fn a_wrong_code_is_recorded_and_the_fifth_voids_the_code() {
+    let mut history = member();
+    history.push(code_texted("123456", "+15551230001", TimeDelta::zero()));
+    for left in (0..PHONE_CODE_ATTEMPTS).rev() {
+        let events = given::<User>(history.clone()).by_user(alice()).when(UserCommand::VerifyPhone { code_hash: token("000000") }).events();
+        assert_eq!(events, vec![PhoneVerificationFailed { user_id: alice(), attempts_left: left }.into()]);
+        assert_eq!(phone_outcome(&events), Some(PhoneOutcome::WrongCode { attempts_left: left }));
+        history.extend(events);
+    }
+    // Even the right code is refused now: a new one has to be texted.
+    given::<User>(history)
+        .by_user(alice())
+        .when(UserCommand::VerifyPhone { code_hash: token("123456") })
+        .then_error(UserError::NoPendingPhoneVerification);
+}
+
+#[test]
+fn an_expired_code_is_refused() {
+    let mut history = member();
+    history.push(code_texted("123456", "+15551230001", TimeDelta::zero()));
+    given::<User>(history)
+        .by_user(alice())
+        .after(TimeDelta::minutes(11))
+        .when(UserCommand::VerifyPhone { code_hash: token("123456") })
+        .then_error(UserError::TokenExpired);
+}
+
+#[test]
+fn at_most_three_codes_are_texted_an_hour() {
+    let mut history = member();
+    for minutes in [0, 10, 20] {
+        history.push(code_texted("123456", "+15551230001", TimeDelta::minutes(minutes) - TimeDelta::minutes(30)));
+    }
+    given::<User>(history.clone())
+        .by_user(alice())
+        .when(request_code("654321"))
+        .then_error(UserError::TooManyPhoneCodes { until: at(TimeDelta::minutes(30)) });
+    // Once the first falls out of the hour, one more may be texted.
+    let later = given::<User>(history).by_user(alice()).after(TimeDelta::minutes(31)).when(request_code("654321")).events();
+    assert!(matches!(later.as_slice(), [Event::PhoneVerificationRequested(_)]), "{later:?}");
+}
+
+#[test]
+fn the_number_already_bound_needs_no_code() {
+    let mut history = member();
+    history.push(PhoneBound { user_id: alice(), phone: phone("+15551230001") }.into());
+    given::<User>(history).by_user(alice()).when(request_code("123456")).then_error(UserError::PhoneAlreadyYours);
+}
+
 #[test]
 fn a_second_web_account_is_refused() {
     let create = || UserCommand::CreateWebAccount {
