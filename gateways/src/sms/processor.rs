@@ -505,10 +505,10 @@ impl SmsProcessor {
         let mut recipients: HashMap<(Uuid, Uuid), Vec<(Uuid, PhoneNumber)>> = HashMap::new();
         for fan_out in &fan_outs {
             let key = (fan_out.inbound.room_id, fan_out.sender);
-            if !recipients.contains_key(&key) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = recipients.entry(key) {
                 let numbers = self.read.fan_out(key.0, key.1).await?;
                 let parsed = numbers.into_iter().filter_map(|(recipient, phone)| Some((recipient, PhoneNumber::parse(&phone).ok()?)));
-                recipients.insert(key, parsed.collect());
+                entry.insert(parsed.collect());
             }
         }
         let mut deliveries = Vec::new();
