@@ -129,6 +129,21 @@ enum BenchCommand {
         #[arg(long)]
         with_bridge: bool,
     },
+    /// SMS processor throughput on an empty database: `members` join one room by SMS, then a
+    /// burst of `texts` texts over HTTP; texts/s processed (posted, every delivery queued)
+    /// beside raw single-row INSERTs/s measured in the same run.
+    SmsThroughput {
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        #[arg(long, default_value_t = 5_000)]
+        texts: usize,
+        /// Webhook requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Rows of each raw INSERT baseline run.
+        #[arg(long, default_value_t = 5_000)]
+        raw_rows: usize,
+    },
     /// The IRC path on an empty database: a private ngircd, the bot, `clients` scripted users in
     /// one channel; throughput, PRIVMSG-to-last-seen latency at a steady rate, `.seen` round trips.
     Irc {
@@ -246,6 +261,16 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             let load = sms::FanoutLoad { members: members.max(2), rate: rate.max(1), seconds: seconds.max(1), with_bridge };
             sms::fanout(settings, &store, &database.config, load).await?
+        }
+        BenchCommand::SmsThroughput { members, texts, concurrency, raw_rows } => {
+            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+            let load = sms::ThroughputLoad {
+                members: members.max(2),
+                texts: texts.max(1),
+                concurrency: concurrency.max(1),
+                raw_rows: raw_rows.max(1),
+            };
+            sms::throughput(settings, &store, &database.config, load).await?
         }
         BenchCommand::Irc { clients, messages, offered, rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

@@ -205,3 +205,137 @@ pub async fn fanout(
         "webhook_p50_ms": latency_ms(&latency, 0.5), "webhook_p99_ms": latency_ms(&latency, 0.99), "webhook_max_ms": latency_ms(&latency, 1.0),
     }))
 }
+
+/// What the SMS throughput benchmark offers.
+pub struct ThroughputLoad {
+    /// Members of the room, each joined by SMS; every text goes to the other `members - 1`.
+    pub members: usize,
+    /// Texts in the burst, from the members in turn.
+    pub texts: usize,
+    /// Webhook requests in flight at once.
+    pub concurrency: usize,
+    /// Raw single-row INSERTs of the baseline, run in the same sitting.
+    pub raw_rows: usize,
+}
+
+/// `switchboard-bench sms-throughput`: how fast the SMS processor turns a burst of texts into
+/// posts and fan-out deliveries in one room, beside a raw PostgreSQL INSERT baseline measured
+/// in the same run. The sender runs with the default per-number pacing (so "processed" means
+/// posted and every delivery queued, not yet sent).
+pub async fn throughput(
+    settings: &Settings,
+    store: &PgEventStore,
+    db: &tokio_postgres::Config,
+    load: ThroughputLoad,
+) -> anyhow::Result<serde_json::Value> {
+    let ThroughputLoad { members, texts, concurrency, raw_rows } = load;
+    let client = store.pool().get().await?;
+    let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
+    anyhow::ensure!(existing == 0, "switchboard-bench sms-throughput needs an empty database (this one has {existing} events)");
+    drop(client);
+
+    // The baseline first, in the same sitting: one client, one row per transaction, the shape
+    // of es_events; then alone again at the end (the two bracket the SMS run).
+    let raw_before = crate::event_store::raw_insert(db, raw_rows, 1, 1).await?;
+
+    let (twilio_url, _received) = accepting_twilio().await?;
+    let mut settings = settings.clone();
+    settings.server.listen = "127.0.0.1:0".parse()?;
+    settings.api.twilio_auth_token = Some(api::Hidden::new(TOKEN));
+    settings.twilio.account_sid = Some("AC0123456789abcdef0123456789abcdef".into());
+    settings.twilio.base_url = twilio_url;
+    let parts = Parts { sms: true, sms_sender: true, sms_bridge: false, irc: false };
+    let application = Application::build_parts(&settings, db.clone(), parts).await?;
+    let (app, address) = (application.api().clone(), application.address());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    let number = "+15550300000";
+    create_room(&app, "Busy room", number).await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency.max(16)).build()?;
+    let hook = Arc::new(Webhook {
+        http,
+        url: format!("http://{address}/sms/twilio"),
+        signed_url: format!("{}/sms/twilio", app.settings.public_url),
+        room_number: number.to_owned(),
+        sid: AtomicUsize::new(0),
+    });
+    let phone = |i: usize| format!("+1555{:07}", 300_000 + i);
+    for i in 0..members {
+        hook.text(&phone(i), &format!("#join t{i}")).await?;
+    }
+    processed(store, Duration::from_secs(60)).await.context("the joins")?;
+
+    let started = Instant::now();
+    let burst = futures::stream::iter((0..texts).map(|i| {
+        let hook = hook.clone();
+        let from = phone(i % members);
+        async move { hook.text(&from, &format!("burst {i}: the quick brown fox jumps over the lazy dog")).await }
+    }));
+    let results: Vec<anyhow::Result<Duration>> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(burst, concurrency)).await;
+    let accepted_in = started.elapsed();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    anyhow::ensure!(failed == 0, "{failed} webhooks failed");
+    processed(store, Duration::from_secs(600)).await.context("the burst")?;
+    let processed_in = started.elapsed();
+
+    let client = store.pool().get().await?;
+    let queued: i64 = client
+        .query_one("SELECT count(*) FROM es_events WHERE event_type = 'delivery.queued' AND payload ->> 'body' LIKE '[t%] burst %'", &[])
+        .await?
+        .get(0);
+    let distinct: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT (payload ->> 'to', payload ->> 'body')) FROM es_events \
+             WHERE event_type = 'delivery.queued' AND payload ->> 'body' LIKE '[t%] burst %'",
+            &[],
+        )
+        .await?
+        .get(0);
+    drop(client);
+    let _ = stop.send(());
+    server.await??;
+    let expected = texts * (members - 1);
+    anyhow::ensure!(
+        queued as usize == expected && distinct == queued,
+        "{queued} deliveries queued ({distinct} distinct), expected {expected}"
+    );
+    let raw_after = crate::event_store::raw_insert(db, raw_rows, 1, 1).await?;
+
+    let texts_per_s = crate::measure::rate(texts, processed_in);
+    let raw_per_s = |r: &serde_json::Value| r["events_per_s"].as_f64().unwrap_or(f64::NAN);
+    let (raw_lo, raw_hi) = (raw_per_s(&raw_before).min(raw_per_s(&raw_after)), raw_per_s(&raw_before).max(raw_per_s(&raw_after)));
+    Ok(json!({
+        "bench": "sms-throughput", "members": members, "texts": texts, "webhook_concurrency": concurrency,
+        "accepted_per_s": crate::measure::rate(texts, accepted_in),
+        "processed_per_s": texts_per_s, "processed_seconds": processed_in.as_secs_f64(),
+        "deliveries_queued": queued,
+        "raw_insert_per_s_before": raw_per_s(&raw_before), "raw_insert_per_s_after": raw_per_s(&raw_after),
+        "ratio_to_raw": format!("{:.3}-{:.3}", texts_per_s / raw_hi, texts_per_s / raw_lo),
+        "at": chrono::Utc::now().to_rfc3339(),
+    }))
+}
+
+/// Waits until the SMS processor's checkpoint has passed every inbound text recorded so far.
+async fn processed(store: &PgEventStore, timeout: Duration) -> anyhow::Result<()> {
+    use store::EventStore as _;
+    let client = store.pool().get().await?;
+    let row = client
+        .query_one(
+            "SELECT log_era, tx_id::text, global_position FROM es_events WHERE event_type = 'sms.inbound_received' \
+             ORDER BY log_era DESC, tx_id DESC, global_position DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let last = store::Position::from_pg_parts(row.get(0), row.get::<_, &str>(1).parse()?, row.get(2));
+    drop(client);
+    let started = Instant::now();
+    while store.load_checkpoint(gateways::sms::processor::SUBSCRIBER).await? < last {
+        anyhow::ensure!(started.elapsed() < timeout, "the SMS processor did not get through the texts in {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}

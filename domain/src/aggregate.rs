@@ -32,6 +32,15 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
 
     /// Decides which events a command produces, or refuses it.
     fn decide(&self, command: &Self::Command, ctx: &Context) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Whether `event` can change what [`decide`](Self::decide) answers, i.e. whether
+    /// [`evolve`](Self::evolve) folds it into the state. An event that cannot (a chat message
+    /// in a room) is appended *inert*: a decision taken before it is still valid after it, so
+    /// writers of a busy stream do not have to decide again because of each other's inert
+    /// events. Only events that `evolve` ignores may answer `false`.
+    fn affects_decisions(_event: &Self::Event) -> bool {
+        true
+    }
 }
 
 /// A command that knows which stream it addresses.

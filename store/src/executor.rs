@@ -1,5 +1,11 @@
-//! The command executor: load a stream, fold it, decide, append with the expected version,
-//! and retry (bounded) when another writer got there first.
+//! The command executor: load a stream, fold it, decide, append expecting nothing that matters
+//! to have changed since, and retry (bounded) when another writer got there first.
+//!
+//! "Nothing that matters": an append expects [`ExpectedVersion::UnchangedSince`] the version it
+//! decided on, and events the aggregate's decisions never read
+//! ([`Aggregate::affects_decisions`]: a room's chat messages) are appended inert. So posts to a
+//! busy room do not refuse each other, while a post decided before a ban or a mute is still
+//! refused at append time and decided again on the state that includes it.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -58,7 +64,8 @@ pub const KEPT_AGGREGATES: usize = 512;
 
 /// Aggregates kept between commands, least recently used out. A kept state is only a head
 /// start: before deciding, the executor reads what was appended since (by anyone), and the
-/// append carries the exact version it decided on.
+/// append carries the version it decided on. Concurrent commands on one stream each start from
+/// a copy of the kept state; the most advanced state is kept afterwards.
 #[derive(Default)]
 struct Kept {
     entries: HashMap<(TypeId, StreamName), (u64, Box<dyn Any + Send>)>,
@@ -68,6 +75,14 @@ struct Kept {
 }
 
 impl Kept {
+    /// A copy of the kept state: the entry stays for concurrent commands on the same stream
+    /// (taking it out would send each of them to read the whole stream).
+    fn copy<A: Aggregate>(&self, stream: &StreamName) -> Option<Loaded<A>> {
+        let (_, boxed) = self.entries.get(&(TypeId::of::<A>(), stream.clone()))?;
+        boxed.downcast_ref::<Loaded<A>>().cloned()
+    }
+
+    #[cfg(test)]
     fn take<A: Aggregate>(&mut self, stream: &StreamName) -> Option<Loaded<A>> {
         let (_, boxed) = self.entries.remove(&(TypeId::of::<A>(), stream.clone()))?;
         if let Some(count) = self.counts.get_mut(&TypeId::of::<A>()) {
@@ -76,9 +91,16 @@ impl Kept {
         boxed.downcast::<Loaded<A>>().ok().map(|b| *b)
     }
 
+    /// Keeps `loaded`, unless a concurrent command already kept a more advanced state.
     fn put<A: Aggregate>(&mut self, loaded: Loaded<A>) {
         self.tick += 1;
         let kind = TypeId::of::<A>();
+        if let Some((tick, kept)) = self.entries.get_mut(&(kind, loaded.stream.clone()))
+            && kept.downcast_ref::<Loaded<A>>().is_some_and(|k| k.version > loaded.version)
+        {
+            *tick = self.tick;
+            return;
+        }
         let of_kind = self.counts.entry(kind).or_default();
         if *of_kind >= KEPT_AGGREGATES {
             let oldest =
@@ -133,13 +155,28 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
         Ok((loaded.state, loaded.version))
     }
 
+    /// The stream's current state and version for a caller that reads it without deciding (is
+    /// this phone someone, is that user a member): the kept aggregate caught up with what was
+    /// appended since, so a busy room costs its new events, not a read of its whole history as
+    /// [`load`](Self::load) does.
+    pub async fn current<A>(&self, stream: &StreamName) -> Result<(A, Option<u64>), StoreError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let loaded = self.take_or_load::<A>(stream).await?;
+        let current = (loaded.state.clone(), loaded.version);
+        self.keep(loaded);
+        Ok(current)
+    }
+
     /// The stream's kept aggregate caught up with what was appended since, or the stream loaded.
     async fn take_or_load<A>(&self, stream: &StreamName) -> Result<Loaded<A>, StoreError>
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
-        let kept = self.kept.lock().expect("kept aggregates lock").take::<A>(stream);
+        let kept = self.kept.lock().expect("kept aggregates lock").copy::<A>(stream);
         match kept {
             Some(mut loaded) => {
                 self.catch_up(&mut loaded).await?;
@@ -153,8 +190,8 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
         self.kept.lock().expect("kept aggregates lock").put(loaded);
     }
 
-    /// After a conflict: catch up; when there was nothing new to read yet the version did not
-    /// match, the stream is not what was kept (a restored database, say): start over from it.
+    /// After a conflict: catch up; when there was nothing new to read yet the append was
+    /// refused, the stream is not what was kept (a restored database, say): start over from it.
     async fn recover_from_conflict<A>(&self, loaded: &mut Loaded<A>) -> Result<(), StoreError>
     where
         A: Aggregate,
@@ -173,8 +210,9 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
     /// The state comes from the aggregate kept since this executor's last command on the stream
     /// (see [`KEPT_AGGREGATES`]), caught up with what was appended since: a command on a room
     /// with a million messages reads the few events that are new, not the million. The append
-    /// carries the exact version decided on; when someone else wrote first, the executor catches
-    /// up and decides again.
+    /// expects nothing but inert events since the version decided on (module docs); when
+    /// someone else wrote something that matters first, the executor catches up and decides
+    /// again.
     #[tracing::instrument(level = "debug", skip(self, command, metadata), fields(stream = %stream))]
     pub async fn execute<A>(
         &self,
@@ -256,17 +294,18 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
             let new_events = events
                 .iter()
                 .enumerate()
-                .map(|(i, e)| match key {
-                    Some(key) => NewEvent::with_id(derive_event_id(key, i), e, metadata.clone()),
-                    None => NewEvent::from_domain(e, metadata.clone()),
+                .map(|(i, e)| {
+                    let id = key.map_or_else(Uuid::now_v7, |key| derive_event_id(key, i));
+                    new_event::<A>(id, e, metadata.clone())
                 })
                 .collect();
-            match self.store.append(stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
+            match self.store.append(stream, ExpectedVersion::from_decision(loaded.version), new_events).await {
                 Ok(appended) => {
                     let state = events.iter().fold(state, |s, e| s.evolve(e));
                     // With a key, kept without these events: the store may have answered with a
                     // racing execution of the same request (same ids), whose events were decided
-                    // at another moment. The next command reads back what was stored.
+                    // at another moment. The next command reads back what was stored. Without
+                    // one, the state skips only inert events others appended in between.
                     if key.is_none() {
                         loaded.state = state.clone();
                         loaded.version = appended.stream_version;
@@ -284,7 +323,8 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
                     self.keep(loaded);
                     return Err(e.into());
                 }
-                // The outcome is unknown: nothing is kept, the next command loads afresh.
+                // The outcome is unknown: the state is not kept; the next command catches up
+                // from what was kept before and reads whatever did commit.
                 Err(e) => return Err(e.into()),
             }
         }
@@ -317,8 +357,9 @@ async fn back_off(attempt: u32) {
 
 /// An aggregate held in memory by the one worker that writes its stream most (a busy room's
 /// worker in the IRC gateway), so that a command costs one append instead of a stream read plus
-/// an append. It is only trusted while no one else wrote: every append carries the exact
-/// version it was decided on, and a conflict catches up from the store and decides again.
+/// an append. It is only trusted while no one else wrote anything that matters: every append
+/// expects nothing but inert events since the version it was decided on, and a conflict catches
+/// up from the store and decides again.
 #[derive(Debug, Clone)]
 pub struct Loaded<A> {
     pub stream: StreamName,
@@ -372,8 +413,8 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
     /// ones before it) and appends all their events in one append: one transaction and one
     /// commit for the whole batch, which is what lets one busy stream take thousands of
     /// commands a second. A refused command is reported and skipped; the others go ahead.
-    /// When someone else wrote the stream meanwhile, the batch is decided again on the caught-up
-    /// state (bounded by [`MAX_ATTEMPTS`]).
+    /// When someone else wrote something that matters meanwhile, the batch is decided again on
+    /// the caught-up state (bounded by [`MAX_ATTEMPTS`]).
     ///
     /// Each command carries an idempotency key; its events' ids derive from it. So when an
     /// append's outcome is unknown (the connection dropped around the commit), the caller can
@@ -397,7 +438,7 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
                 match state.decide(command, &ctx) {
                     Ok(events) => {
                         for (i, event) in events.iter().enumerate() {
-                            new_events.push(NewEvent::with_id(ordered_event_id(*key, i), event, metadata.clone()));
+                            new_events.push(new_event::<A>(ordered_event_id(*key, i), event, metadata.clone()));
                             state = state.evolve(event);
                         }
                         results.push(Ok(events));
@@ -409,16 +450,17 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
                 return Ok(BatchOutcome { results, appended: None });
             }
             let count = new_events.len() as u64;
-            match self.store.append(&loaded.stream, ExpectedVersion::from_seen(loaded.version), new_events).await {
+            match self.store.append(&loaded.stream, ExpectedVersion::from_decision(loaded.version), new_events).await {
                 Ok(appended) => {
                     let reached = loaded.version.map_or(count - 1, |v| v + count);
                     if appended.stream_version.is_none_or(|v| v == reached) {
                         loaded.state = state;
                         loaded.version = Some(reached);
                     } else {
-                        // The store answered with an earlier append's result (a repeat of the
-                        // same keys): what is in the stream is not what was decided here.
-                        *loaded = self.load_kept(&loaded.stream).await?;
+                        // Others appended inert events in between, or the store answered with an
+                        // earlier append's result (a repeat of the same keys, decided at another
+                        // moment): either way, read back what the stream holds.
+                        self.catch_up(loaded).await?;
                     }
                     return Ok(BatchOutcome { results, appended: Some(appended) });
                 }
@@ -428,6 +470,15 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
         }
         Err(ExecuteError::TooMuchContention { stream: loaded.stream.clone(), attempts: MAX_ATTEMPTS })
     }
+}
+
+/// An event to append, inert when the aggregate's decisions never read it.
+fn new_event<A>(event_id: Uuid, event: &A::Event, metadata: Metadata) -> NewEvent
+where
+    A: Aggregate,
+    A::Event: EventCodec,
+{
+    NewEvent::with_id(event_id, event, metadata).inert(!A::affects_decisions(event))
 }
 
 /// Event ids for a batch command's key that stay time-ordered when the key is (a UUIDv7): its

@@ -78,3 +78,40 @@ where
         }
     }
 }
+
+/// Like [`follow()`], handing `handle` every run of events that were ready together (at most
+/// [`CHECKPOINT_EVERY`]) at once, so that it can overlap their work (the SMS processor waits for
+/// the read models once per run, not once per text). The checkpoint moves past a run only when
+/// `handle` succeeded for all of it; after a failure the whole run is handed over again.
+pub async fn follow_runs<S, F, Fut, E>(
+    store: &S,
+    subscriber: &str,
+    filter: Filter,
+    first_start: FirstStart,
+    mut shutdown: watch::Receiver<bool>,
+    mut handle: F,
+) -> Result<(), E>
+where
+    S: EventStore + ?Sized,
+    F: FnMut(Vec<RecordedEvent>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: From<StoreError>,
+{
+    let mut after = store.load_checkpoint(subscriber).await?;
+    if after == Position::START && first_start == FirstStart::Head {
+        after = store.head().await?;
+        store.save_checkpoint(subscriber, after).await?;
+    }
+    let mut chunks = store.subscribe_all(after, filter).ready_chunks(CHECKPOINT_EVERY);
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            next = chunks.next() => next,
+        };
+        let Some(chunk) = next else { return Ok(()) };
+        let run = chunk.into_iter().collect::<Result<Vec<_>, StoreError>>()?;
+        let Some(last) = run.last().map(|r| r.position) else { continue };
+        handle(run).await?;
+        store.save_checkpoint(subscriber, last).await?;
+    }
+}

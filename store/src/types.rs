@@ -109,6 +109,11 @@ pub enum ExpectedVersion {
     StreamExists,
     /// The stream's last event must have exactly this version (0-based).
     Exact(u64),
+    /// The stream has this version or later, and nothing after it but *inert* events
+    /// ([`NewEvent::inert`]): no event that could change a decision taken at this version.
+    /// What the command executor expects, so that writers of a busy room, whose stream is mostly
+    /// chat messages, do not refuse each other.
+    UnchangedSince(u64),
 }
 
 impl ExpectedVersion {
@@ -120,13 +125,29 @@ impl ExpectedVersion {
         }
     }
 
-    /// The encoding the `es_append_group` function takes.
+    /// From the version a decision was taken at: `None` means it saw no stream.
+    pub fn from_decision(version: Option<u64>) -> Self {
+        match version {
+            None => ExpectedVersion::NoStream,
+            Some(v) => ExpectedVersion::UnchangedSince(v),
+        }
+    }
+
+    /// The encoding the append functions take for the stream's version (`a_expected`).
     pub(crate) fn sql_code(self) -> i64 {
         match self {
             ExpectedVersion::Any => -1,
             ExpectedVersion::NoStream => -2,
-            ExpectedVersion::StreamExists => -3,
+            ExpectedVersion::StreamExists | ExpectedVersion::UnchangedSince(_) => -3,
             ExpectedVersion::Exact(v) => v as i64,
+        }
+    }
+
+    /// The encoding the append functions take for the stream's fence (`a_fence`, migration V4).
+    pub(crate) fn sql_fence(self) -> Option<i64> {
+        match self {
+            ExpectedVersion::UnchangedSince(v) => Some(v as i64),
+            _ => None,
         }
     }
 }
@@ -138,6 +159,7 @@ impl fmt::Display for ExpectedVersion {
             ExpectedVersion::NoStream => f.write_str("no stream"),
             ExpectedVersion::StreamExists => f.write_str("stream exists"),
             ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+            ExpectedVersion::UnchangedSince(v) => write!(f, "nothing but inert events after version {v}"),
         }
     }
 }
@@ -151,6 +173,11 @@ pub struct NewEvent {
     pub schema_version: i16,
     pub payload: serde_json::Value,
     pub metadata: Metadata,
+    /// Changes no decision of the stream's aggregate (a chat message): appending it does not
+    /// move the stream's fence, so it does not refuse appends that expect
+    /// [`ExpectedVersion::UnchangedSince`]. An append moves the fence unless all its events are
+    /// inert.
+    pub inert: bool,
 }
 
 impl NewEvent {
@@ -168,7 +195,14 @@ impl NewEvent {
             schema_version: event.schema_version(),
             payload: event.encode(),
             metadata,
+            inert: false,
         }
+    }
+
+    /// Marks the event inert (or not): see [`NewEvent::inert`].
+    pub fn inert(mut self, inert: bool) -> Self {
+        self.inert = inert;
+        self
     }
 }
 

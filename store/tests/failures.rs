@@ -15,6 +15,7 @@ fn raw_event(event_type: &str) -> NewEvent {
         schema_version: 1,
         payload: serde_json::json!({"x": 1}),
         metadata: Metadata::system(),
+        inert: false,
     }
 }
 

@@ -33,8 +33,20 @@ async fn append_in_open_transaction(
     let appends = vec![1i32; n_events];
     let rows = tx
         .query(
-            "SELECT outcome FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&vec![stream.as_str()], &vec![stream.category()], &vec![-1i64], &appends, &ids, &types, &schema, &payloads, &metadata],
+            "SELECT outcome FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &vec![stream.as_str()],
+                &vec![stream.category()],
+                &vec![-1i64],
+                &vec![None::<i64>],
+                &vec![false],
+                &appends,
+                &ids,
+                &types,
+                &schema,
+                &payloads,
+                &metadata,
+            ],
         )
         .await
         .unwrap();
@@ -87,6 +99,7 @@ async fn every_committed_event_is_delivered_exactly_once_in_order_despite_late_c
                         schema_version: 1,
                         payload: serde_json::json!({"w": w}),
                         metadata: Metadata::system(),
+                        inert: false,
                     })
                     .collect();
                 let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();

@@ -139,3 +139,34 @@ async fn many_writers_on_few_streams_never_lose_or_duplicate_an_event() {
         assert!(events.iter().enumerate().all(|(i, e)| e.stream_version == i as u64));
     }
 }
+
+#[tokio::test]
+async fn in_one_group_an_inert_append_keeps_a_decision_standing_and_a_fencing_one_refuses_the_appends_after_it() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let s = stream(0);
+    store.append(&s, ExpectedVersion::NoStream, vec![event("t.a", 0)]).await.unwrap();
+    // Every append decided at version 0, all in one group on one stream (the general path).
+    let said = |n| vec![event("t.said", n).inert(true)];
+    let outcomes = together(
+        &store,
+        vec![
+            (s.clone(), ExpectedVersion::UnchangedSince(0), said(1)),
+            (s.clone(), ExpectedVersion::UnchangedSince(0), said(2)),
+            (s.clone(), ExpectedVersion::UnchangedSince(0), vec![event("t.banned", 3)]),
+            (s.clone(), ExpectedVersion::UnchangedSince(0), said(4)),
+            (s.clone(), ExpectedVersion::UnchangedSince(3), said(5)),
+        ],
+    )
+    .await;
+    let versions: Vec<_> = outcomes.iter().map(|o| o.as_ref().map(|r| r.stream_version).map_err(|_| ())).collect();
+    assert_eq!(versions, vec![Ok(Some(1)), Ok(Some(2)), Ok(Some(3)), Err(()), Ok(Some(4))]);
+    let stored: Vec<u64> = store
+        .read_stream(&s, Direction::Forwards, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.payload.to_value()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(stored, vec![0, 1, 2, 3, 5]);
+}

@@ -18,6 +18,7 @@ pub fn event(event_type: &str, n: u64) -> NewEvent {
         schema_version: 1,
         payload: json!({ "n": n }),
         metadata: Metadata::new(Actor::System, Gateway::System),
+        inert: false,
     }
 }
 
@@ -251,6 +252,37 @@ pub async fn an_empty_append_only_checks_the_version(store: &dyn EventStore) {
     assert!(matches!(store.append(&s, ExpectedVersion::Exact(3), vec![]).await, Err(StoreError::WrongExpectedVersion { .. })));
 }
 
+/// Inert events (chat messages) do not refuse an append that expects nothing but inert events
+/// since the version it decided on; any other event does, and so does a version never reached.
+pub async fn inert_events_leave_a_decision_standing_and_other_events_do_not(store: &dyn EventStore) {
+    let s = stream("room");
+    store.append(&s, ExpectedVersion::NoStream, vec![event("t.a", 0)]).await.unwrap();
+    // Two posts decided at version 0, one after the other: the second is not refused.
+    for n in 1..=2 {
+        let r = store.append(&s, ExpectedVersion::UnchangedSince(0), vec![event("t.said", n).inert(true)]).await.unwrap();
+        assert_eq!(r.stream_version, Some(n), "an inert event after version 0 leaves version 0's decision standing");
+    }
+    // A decision at version 0 that is not inert itself is accepted too, and fences the stream.
+    let r = store.append(&s, ExpectedVersion::UnchangedSince(0), vec![event("t.banned", 3)]).await.unwrap();
+    assert_eq!(r.stream_version, Some(3));
+    match store.append(&s, ExpectedVersion::UnchangedSince(2), vec![event("t.said", 4).inert(true)]).await {
+        Err(StoreError::WrongExpectedVersion { actual: Some(3), .. }) => {}
+        other => panic!("a decision taken before a non-inert event must be refused, got {other:?}"),
+    }
+    // Empty appends (the general path) check the fence the same way.
+    assert!(store.append(&s, ExpectedVersion::UnchangedSince(3), vec![]).await.is_ok());
+    assert!(matches!(store.append(&s, ExpectedVersion::UnchangedSince(2), vec![]).await, Err(StoreError::WrongExpectedVersion { .. })));
+    match store.append(&s, ExpectedVersion::UnchangedSince(9), vec![event("t.said", 4).inert(true)]).await {
+        Err(StoreError::WrongExpectedVersion { actual: Some(3), .. }) => {}
+        other => panic!("a version the stream never reached must be refused, got {other:?}"),
+    }
+    let r = store.append(&s, ExpectedVersion::UnchangedSince(3), vec![event("t.said", 4).inert(true)]).await.unwrap();
+    assert_eq!(r.stream_version, Some(4));
+    let read = store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
+    let ns: Vec<u64> = read.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns, vec![0, 1, 2, 3, 4], "a refused append writes nothing");
+}
+
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression that
 /// yields `(guard, store)`: the guard keeps per-test resources alive.
 #[macro_export]
@@ -267,6 +299,7 @@ macro_rules! conformance_tests {
             a_consistency_token_can_be_waited_for,
             bad_input_gets_a_clear_error_and_writes_nothing,
             an_empty_append_only_checks_the_version,
+            inert_events_leave_a_decision_standing_and_other_events_do_not,
             events_are_found_by_id,
             a_follower_keeps_its_place_and_resumes_after_it
         );

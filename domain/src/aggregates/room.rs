@@ -525,6 +525,12 @@ impl Aggregate for Room {
         self
     }
 
+    /// Messages are the bulk of a room's stream and no rule reads them (`evolve` ignores them):
+    /// posts need the room's bans, mutes and members, not a turn of their own on the stream.
+    fn affects_decisions(event: &Event) -> bool {
+        !matches!(event, Event::MessagePosted(_))
+    }
+
     fn decide(&self, command: &RoomCommand, ctx: &Context) -> Result<Vec<Event>, RoomError> {
         use RoomCommand as C;
         if let C::Create { room_id, name, invite_only, caller_level } = command {

@@ -3,6 +3,12 @@
 //! fanned out as one delivery per recipient (from the reply-numbers read model), and every
 //! answer is a queued delivery to the sender.
 //!
+//! Texts that arrived together are handled as one run: each text's commands and post in log
+//! order (the room's order is the order the texts came in), then the fan-outs of the run's
+//! posts after one wait for the reply-numbers read model, their deliveries queued concurrently
+//! (group commit makes them a few transactions). The checkpoint moves past a run once all of it
+//! is done.
+//!
 //! Replaying an inbound event (after a crash between the work and the checkpoint) changes
 //! nothing: every command runs with an idempotency key derived from the inbound event id and
 //! its step, and delivery ids are derived the same way.
@@ -16,6 +22,7 @@ use domain::{
 };
 use futures::StreamExt;
 use projections::{ProjectionError, ReadModels};
+use std::collections::HashMap;
 use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, Position, RecordedEvent, SharedStore, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -60,16 +67,17 @@ pub struct SmsProcessor {
 }
 
 /// One inbound text being handled, with what every step needs.
-struct Inbound<'a> {
+#[derive(Clone)]
+struct Inbound {
     event_id: Uuid,
     position: Position,
-    sms: &'a InboundSmsReceived,
+    sms: InboundSmsReceived,
     room_id: Uuid,
     metadata: Metadata,
     recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl Inbound<'_> {
+impl Inbound {
     /// The idempotency key of one step of handling this text.
     fn key(&self, step: &str) -> Uuid {
         Uuid::new_v5(&self.event_id, step.as_bytes())
@@ -94,34 +102,50 @@ impl SmsProcessor {
     /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
         let filter = Filter::event_types([InboundSmsReceived::EVENT_TYPE]);
-        store::follow(
+        store::follow_runs(
             &*self.store,
             SUBSCRIBER,
             filter,
             FirstStart::Beginning,
             shutdown,
-            |recorded| async move { self.handle(&recorded).await },
+            |run| async move { self.handle_run(&run).await },
         )
         .await
     }
 
     /// Handles one recorded inbound text (idempotent).
     pub async fn handle(&self, recorded: &RecordedEvent) -> Result<(), ProcessError> {
+        self.handle_run(std::slice::from_ref(recorded)).await
+    }
+
+    /// Handles texts that arrived together (idempotent): each one's commands and post in order;
+    /// the fan-outs of consecutive posts together, before whatever comes after them.
+    pub async fn handle_run(&self, run: &[RecordedEvent]) -> Result<(), ProcessError> {
+        let mut fan_outs = Vec::new();
+        for recorded in run {
+            self.handle_one(recorded, &mut fan_outs).await?;
+        }
+        self.fan_out(fan_outs).await
+    }
+
+    /// Everything one text asks for but its fan-out, which goes on `fan_outs`.
+    async fn handle_one(&self, recorded: &RecordedEvent, fan_outs: &mut Vec<FanOut>) -> Result<(), ProcessError> {
         let Event::InboundSmsReceived(sms) = Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
             .map_err(|e| ProcessError::Command(e.to_string()))?
         else {
             return Ok(());
         };
         let Some(room_id) = sms.room_id else { return Ok(()) };
+        let (phone, _) = self.executor.current::<PhoneReservation>(&StreamName::phone(sms.from.as_str())).await?;
         let inbound = Inbound {
             event_id: recorded.event_id,
             position: recorded.position,
-            sms: &sms,
+            sms,
             room_id,
             metadata: recorded.metadata.clone(),
             recorded_at: recorded.recorded_at,
         };
-        let (phone, _) = self.executor.load::<PhoneReservation>(&StreamName::phone(sms.from.as_str())).await?;
+        let sms = &inbound.sms;
         // A picture without words is a message of its links.
         let command = if sms.body.trim().is_empty() && !sms.media.is_empty() {
             Ok(SmsCommand::Text { body: String::new() })
@@ -134,9 +158,14 @@ impl SmsProcessor {
             Some(user) => self.is_member(room_id, user).await?,
             None => false,
         };
+        // Posts of the run wait for their fan-out together; anything else (a #stop, a #join, a
+        // mute) comes after the fan-outs of the texts before it, as it did in the log.
+        if !matches!((phone.holder, member_here, &command), (Some(_), true, Ok(SmsCommand::Text { .. }))) {
+            self.fan_out(std::mem::take(fan_outs)).await?;
+        }
         match (phone.holder, member_here, command) {
             (_, _, Err(error)) => self.reply(&inbound, phone.holder, &error.to_string()).await,
-            (Some(user), true, Ok(command)) => self.member_command(&inbound, user, command).await,
+            (Some(user), true, Ok(command)) => self.member_command(&inbound, user, command, fan_outs).await,
             (None, _, Ok(SmsCommand::Join { nick })) => self.join(&inbound, &nick).await,
             (Some(user), false, Ok(SmsCommand::Join { nick })) => self.join_as(&inbound, user, &nick).await,
             (holder, _, Ok(SmsCommand::Help { topic })) => self.reply(&inbound, holder, help_text(topic)).await,
@@ -153,17 +182,18 @@ impl SmsProcessor {
         }
     }
 
-    /// Whether `user` is in the room now (its state as the executor keeps it, so a join, kick or
-    /// ban just appended counts).
+    /// Whether `user` is in the room now (its state as the executor keeps it, caught up, so a
+    /// join, kick or ban just appended counts; a busy room costs its new events, not its
+    /// history).
     async fn is_member(&self, room_id: Uuid, user: Uuid) -> Result<bool, ProcessError> {
-        let (room, _) = self.executor.load::<Room>(&StreamName::room(room_id)).await?;
+        let (room, _) = self.executor.current::<Room>(&StreamName::room(room_id)).await?;
         Ok(room.members.values().any(|m| m.member.user_id == Some(user)))
     }
 
     /// `#join` by a number that is already someone (in another room, or in this one before a
     /// ban or leave): the same user joins this room under the nick they have.
-    async fn join_as(&self, inbound: &Inbound<'_>, user_id: Uuid, asked: &str) -> Result<(), ProcessError> {
-        let (user, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
+    async fn join_as(&self, inbound: &Inbound, user_id: Uuid, asked: &str) -> Result<(), ProcessError> {
+        let (user, _) = self.executor.current::<User>(&StreamName::user(user_id)).await?;
         let Some(nick) = user.nick.clone() else { return Ok(()) };
         let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
         let joining = sms_joining(user_id, &nick, inbound.sms.from.clone(), user.level);
@@ -185,7 +215,7 @@ impl SmsProcessor {
         }
     }
 
-    async fn join(&self, inbound: &Inbound<'_>, nick: &str) -> Result<(), ProcessError> {
+    async fn join(&self, inbound: &Inbound, nick: &str) -> Result<(), ProcessError> {
         let nick = match Nick::parse(nick) {
             Ok(nick) => nick,
             Err(e) => return self.reply(inbound, None, &format!("{e}. Try again: #join <nick>")).await,
@@ -242,8 +272,14 @@ impl SmsProcessor {
         }
     }
 
-    async fn member_command(&self, inbound: &Inbound<'_>, user_id: Uuid, command: SmsCommand) -> Result<(), ProcessError> {
-        let (user, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
+    async fn member_command(
+        &self,
+        inbound: &Inbound,
+        user_id: Uuid,
+        command: SmsCommand,
+        fan_outs: &mut Vec<FanOut>,
+    ) -> Result<(), ProcessError> {
+        let (user, _) = self.executor.current::<User>(&StreamName::user(user_id)).await?;
         let Some(nick) = user.nick.clone() else { return Ok(()) };
         let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
         let user_stream = StreamName::user(user_id);
@@ -267,7 +303,11 @@ impl SmsProcessor {
                 // finds its earlier post by event id and does not decide again (the room may have
                 // muted the sender since, yet the text was said).
                 match self.executor.execute_idempotent::<Room>(&room, &post, metadata, inbound.key("post")).await {
-                    Ok(done) => self.fan_out(inbound, user_id, &nick, body.as_str(), done.position().max(inbound.position)).await,
+                    Ok(done) => {
+                        let position = done.position().max(inbound.position);
+                        fan_outs.push(FanOut { inbound: inbound.clone(), sender: user_id, text: format!("[{nick}] {body}"), position });
+                        Ok(())
+                    }
                     Err(e) => self.refused(inbound, Some(user_id), e).await,
                 }
             }
@@ -302,7 +342,7 @@ impl SmsProcessor {
                 let Ok(target_nick) = Nick::parse(&target) else {
                     return self.reply(inbound, Some(user_id), &format!("{target} is not a nick")).await;
                 };
-                let (holder, _) = self.executor.load::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
+                let (holder, _) = self.executor.current::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
                 let Some(mutee) = holder.holder else {
                     return self.reply(inbound, Some(user_id), &format!("nobody is called {target_nick}")).await;
                 };
@@ -329,7 +369,7 @@ impl SmsProcessor {
                 let Ok(target_nick) = Nick::parse(&target) else {
                     return self.reply(inbound, Some(user_id), &format!("{target} is not a nick")).await;
                 };
-                let (holder, _) = self.executor.load::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
+                let (holder, _) = self.executor.current::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
                 let Some(target_id) = holder.holder else {
                     return self.reply(inbound, Some(user_id), &format!("nobody is called {target_nick}")).await;
                 };
@@ -354,13 +394,13 @@ impl SmsProcessor {
     }
 
     /// `#list`: the room's nicks, those who stopped its texts marked `(stopped)`.
-    async fn list(&self, inbound: &Inbound<'_>, user_id: Uuid) -> Result<(), ProcessError> {
-        let (state, _) = self.executor.load::<Room>(&StreamName::room(inbound.room_id)).await?;
+    async fn list(&self, inbound: &Inbound, user_id: Uuid) -> Result<(), ProcessError> {
+        let (state, _) = self.executor.current::<Room>(&StreamName::room(inbound.room_id)).await?;
         let mut nicks = Vec::new();
         for member in state.members.values().filter(|m| !m.is_bot) {
             let mut nick = member.member.nick.to_string();
             if let (Some(member_id), Some(_)) = (member.member.user_id, &member.phone) {
-                let (them, _) = self.executor.load::<User>(&StreamName::user(member_id)).await?;
+                let (them, _) = self.executor.current::<User>(&StreamName::user(member_id)).await?;
                 if !them.receives_sms_in(inbound.room_id) {
                     nick.push_str(" (stopped)");
                 }
@@ -372,7 +412,7 @@ impl SmsProcessor {
     }
 
     /// `#update <nick>`: the nick change every path shares ([`crate::nicks::change_nick`]).
-    async fn update_nick(&self, inbound: &Inbound<'_>, user_id: Uuid, wanted: &str, metadata: Metadata) -> Result<(), ProcessError> {
+    async fn update_nick(&self, inbound: &Inbound, user_id: Uuid, wanted: &str, metadata: Metadata) -> Result<(), ProcessError> {
         let new = match Nick::parse(wanted) {
             Ok(nick) => nick,
             Err(e) => return self.reply(inbound, Some(user_id), &format!("{e}.")).await,
@@ -386,7 +426,7 @@ impl SmsProcessor {
     }
 
     /// `#who <nick>`: nick, member since, last seen; the phone number only for public profiles.
-    async fn who(&self, inbound: &Inbound<'_>, user_id: Uuid, asked: &str) -> Result<(), ProcessError> {
+    async fn who(&self, inbound: &Inbound, user_id: Uuid, asked: &str) -> Result<(), ProcessError> {
         let Ok(nick) = Nick::parse(asked) else {
             return self.reply(inbound, Some(user_id), &format!("{asked} is not a nick")).await;
         };
@@ -404,7 +444,7 @@ impl SmsProcessor {
     }
 
     /// `#invite <phone>`: records the invitation and texts the number how to join.
-    async fn invite(&self, inbound: &Inbound<'_>, user_id: Uuid, nick: &Nick, phone: &str, metadata: Metadata) -> Result<(), ProcessError> {
+    async fn invite(&self, inbound: &Inbound, user_id: Uuid, nick: &Nick, phone: &str, metadata: Metadata) -> Result<(), ProcessError> {
         let phone = match numbers::parse_typed(phone, &inbound.sms.to) {
             Ok(phone) => phone,
             Err(refused) => return self.reply(inbound, Some(user_id), &refused.to_string()).await,
@@ -414,7 +454,7 @@ impl SmsProcessor {
             let text = format!("Invitation limit reached: a member can send {limit} a day from this room. Try again later.");
             return self.reply(inbound, Some(user_id), &text).await;
         }
-        let (holder, _) = self.executor.load::<PhoneReservation>(&StreamName::phone(phone.as_str())).await?;
+        let (holder, _) = self.executor.current::<PhoneReservation>(&StreamName::phone(phone.as_str())).await?;
         let command = RoomCommand::Invite {
             invite_id: inbound.key("invite"),
             invitee: domain::events::Invitee::Phone { phone: phone.clone() },
@@ -433,7 +473,7 @@ impl SmsProcessor {
     }
 
     /// `#resend <n>`: the last n room texts delivered to this member, again.
-    async fn resend(&self, inbound: &Inbound<'_>, user_id: Uuid, count: u8) -> Result<(), ProcessError> {
+    async fn resend(&self, inbound: &Inbound, user_id: Uuid, count: u8) -> Result<(), ProcessError> {
         let bodies = self.read.last_room_texts(inbound.room_id, user_id, i64::from(count)).await?;
         if bodies.is_empty() {
             return self.reply(inbound, Some(user_id), "Nothing to resend yet.").await;
@@ -451,36 +491,49 @@ impl SmsProcessor {
         Ok(())
     }
 
-    /// One delivery per recipient of the sender's text (`[nick] text`), after the reply-numbers
-    /// read model has caught up with the message (so joins, leaves, stops and mutes before it
-    /// count).
-    async fn fan_out(&self, inbound: &Inbound<'_>, sender: Uuid, nick: &Nick, body: &str, position: Position) -> Result<(), ProcessError> {
-        if let Err(e) = self.read.wait_for(position, &["reply_numbers"], self.read_model_wait).await {
+    /// One delivery per recipient of each posted text (`[nick] text`), after the reply-numbers
+    /// read model has caught up with the last of the posts (so joins, leaves, stops and mutes
+    /// before each count). The recipients of one sender are read once per run; the deliveries
+    /// of the whole run are queued concurrently, each its own stream, so the store's group
+    /// commit turns them into a few transactions.
+    async fn fan_out(&self, fan_outs: Vec<FanOut>) -> Result<(), ProcessError> {
+        let Some(last) = fan_outs.iter().map(|f| f.position).max() else { return Ok(()) };
+        if let Err(e) = self.read.wait_for(last, &["reply_numbers"], self.read_model_wait).await {
             // Better late than never: deliver to who the read model knows now.
             tracing::warn!(error = %e, "fan-out before the reply-numbers read model caught up");
         }
-        let recipients = self.read.fan_out(inbound.room_id, sender).await?;
-        let text = format!("[{nick}] {body}");
-        let message_id = inbound.key("message");
-        // Each delivery is its own stream, so they are queued concurrently: the store's group
-        // commit turns a burst of single appends into a few transactions.
-        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients.into_iter().filter_map(|(recipient, phone)| {
-            let to = PhoneNumber::parse(&phone).ok()?;
-            let text = &text;
-            Some(async move {
-                let step = format!("fanout:{}", recipient);
-                self.queue(inbound, Some(recipient), &to, text, &step, Some(message_id)).await
+        let mut recipients: HashMap<(Uuid, Uuid), Vec<(Uuid, PhoneNumber)>> = HashMap::new();
+        for fan_out in &fan_outs {
+            let key = (fan_out.inbound.room_id, fan_out.sender);
+            if let std::collections::hash_map::Entry::Vacant(entry) = recipients.entry(key) {
+                let numbers = self.read.fan_out(key.0, key.1).await?;
+                let parsed = numbers.into_iter().filter_map(|(recipient, phone)| Some((recipient, PhoneNumber::parse(&phone).ok()?)));
+                entry.insert(parsed.collect());
+            }
+        }
+        let mut deliveries = Vec::new();
+        for (index, fan_out) in fan_outs.iter().enumerate() {
+            for (recipient, to) in &recipients[&(fan_out.inbound.room_id, fan_out.sender)] {
+                deliveries.push((index, *recipient, to.clone()));
+            }
+        }
+        let fan_outs = &fan_outs;
+        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(deliveries)
+            .map(|(index, recipient, to)| async move {
+                let fan_out = &fan_outs[index];
+                let step = format!("fanout:{recipient}");
+                let message_id = fan_out.inbound.key("message");
+                self.queue(&fan_out.inbound, Some(recipient), &to, &fan_out.text, &step, Some(message_id)).await
             })
-        }))
-        .buffer_unordered(64)
-        .collect()
-        .await;
+            .buffer_unordered(64)
+            .collect()
+            .await;
         queued.into_iter().collect()
     }
 
     async fn refused<E: std::error::Error + 'static>(
         &self,
-        inbound: &Inbound<'_>,
+        inbound: &Inbound,
         user: Option<Uuid>,
         e: ExecuteError<E>,
     ) -> Result<(), ProcessError> {
@@ -491,9 +544,9 @@ impl SmsProcessor {
     }
 
     /// Answers the sender, unless they stopped receiving texts.
-    async fn reply(&self, inbound: &Inbound<'_>, user: Option<Uuid>, text: &str) -> Result<(), ProcessError> {
+    async fn reply(&self, inbound: &Inbound, user: Option<Uuid>, text: &str) -> Result<(), ProcessError> {
         if let Some(user_id) = user {
-            let (state, _) = self.executor.load::<User>(&StreamName::user(user_id)).await?;
+            let (state, _) = self.executor.current::<User>(&StreamName::user(user_id)).await?;
             if !state.receives_sms_in(inbound.room_id) {
                 return Ok(());
             }
@@ -502,14 +555,14 @@ impl SmsProcessor {
     }
 
     /// Answers even a member who just stopped (the confirmation of `#stop`).
-    async fn reply_always(&self, inbound: &Inbound<'_>, user: Uuid, text: &str) -> Result<(), ProcessError> {
+    async fn reply_always(&self, inbound: &Inbound, user: Uuid, text: &str) -> Result<(), ProcessError> {
         self.queue(inbound, Some(user), &inbound.sms.from.clone(), text, "reply", None).await
     }
 
     /// Queues `text` to `to`, split into parts of at most [`MAX_SMS_CHARS`].
     async fn queue(
         &self,
-        inbound: &Inbound<'_>,
+        inbound: &Inbound,
         recipient: Option<Uuid>,
         to: &PhoneNumber,
         text: &str,
@@ -544,6 +597,16 @@ impl SmsProcessor {
         }
         Ok(())
     }
+}
+
+/// A posted text waiting for its fan-out.
+struct FanOut {
+    inbound: Inbound,
+    sender: Uuid,
+    /// What the recipients get: `[nick] text`.
+    text: String,
+    /// The post's position: the read model must have reached it.
+    position: Position,
 }
 
 /// A text with its MMS media as links, one a line after the words: what SMS members and IRC get

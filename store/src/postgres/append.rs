@@ -36,6 +36,8 @@ const FILL_YIELDS: usize = 3;
 struct PendingAppend {
     stream: StreamName,
     expected: ExpectedVersion,
+    /// Every event is inert: the append leaves the stream's fence where it was.
+    inert: bool,
     events: Vec<EncodedEvent>,
     reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
@@ -97,9 +99,10 @@ impl GroupCommitter {
         if events.len() > MAX_EVENTS_PER_APPEND {
             return Err(StoreError::TooManyEvents { count: events.len(), limit: MAX_EVENTS_PER_APPEND });
         }
+        let inert = events.iter().all(|e| e.inert);
         let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         let (reply, answer) = oneshot::channel();
-        match self.queue.try_send(PendingAppend { stream: stream.clone(), expected, events, reply }) {
+        match self.queue.try_send(PendingAppend { stream: stream.clone(), expected, inert, events, reply }) {
             Ok(()) => {}
             // Full only when the committers cannot keep up at all (a database that hangs): refused
             // now, and nothing of it is stored.
@@ -173,11 +176,11 @@ async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<PendingAppend>>>,
 
 /// The general path: any group (repeated streams, empty appends, retries of stored appends).
 const APPEND_GROUP_SQL: &str = "SELECT append_index, outcome, stream_version, log_era, tx_id, global_position \
-     FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     FROM es_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// The fast path for a disjoint group: every append has events and its own stream.
 const APPEND_DISJOINT_SQL: &str = "SELECT append_index, outcome, stream_version, log_era, tx_id, global_position \
-     FROM es_append_disjoint($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     FROM es_append_disjoint($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 async fn commit_group(pool: &Pool, group: Vec<PendingAppend>) {
     match commit_with_retries(pool, &group).await {
@@ -249,6 +252,8 @@ async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<A
     let mut a_stream = Vec::with_capacity(group.len());
     let mut a_category = Vec::with_capacity(group.len());
     let mut a_expected = Vec::with_capacity(group.len());
+    let mut a_fence = Vec::with_capacity(group.len());
+    let mut a_inert = Vec::with_capacity(group.len());
     let mut e_append = Vec::with_capacity(n_events);
     let mut e_event_id = Vec::with_capacity(n_events);
     let mut e_type = Vec::with_capacity(n_events);
@@ -259,6 +264,8 @@ async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<A
         a_stream.push(append.stream.as_str());
         a_category.push(append.stream.category());
         a_expected.push(append.expected.sql_code());
+        a_fence.push(append.expected.sql_fence());
+        a_inert.push(append.inert);
         for event in &append.events {
             e_append.push(i as i32 + 1);
             e_event_id.push(event.event_id);
@@ -275,8 +282,21 @@ async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<A
         let a_count: Vec<i32> = group.iter().map(|a| a.events.len() as i32).collect();
         let e_index: Vec<i32> = group.iter().flat_map(|a| 1..=a.events.len() as i32).collect();
         let statement = client.prepare_cached(APPEND_DISJOINT_SQL).await?;
-        let params: [&(dyn ToSql + Sync); 11] =
-            [&a_stream, &a_category, &a_expected, &a_count, &e_append, &e_index, &e_event_id, &e_type, &e_schema, &e_payload, &e_metadata];
+        let params: [&(dyn ToSql + Sync); 13] = [
+            &a_stream,
+            &a_category,
+            &a_expected,
+            &a_fence,
+            &a_inert,
+            &a_count,
+            &e_append,
+            &e_index,
+            &e_event_id,
+            &e_type,
+            &e_schema,
+            &e_payload,
+            &e_metadata,
+        ];
         match client.query(&statement, &params).await {
             Ok(r) => rows = Some(r),
             // An event id is already stored: a retry, or a clash. The general path tells which.
@@ -291,7 +311,19 @@ async fn try_commit(pool: &Pool, group: &[PendingAppend]) -> Result<Vec<Result<A
             client
                 .query(
                     &statement,
-                    &[&a_stream, &a_category, &a_expected, &e_append, &e_event_id, &e_type, &e_schema, &e_payload, &e_metadata],
+                    &[
+                        &a_stream,
+                        &a_category,
+                        &a_expected,
+                        &a_fence,
+                        &a_inert,
+                        &e_append,
+                        &e_event_id,
+                        &e_type,
+                        &e_schema,
+                        &e_payload,
+                        &e_metadata,
+                    ],
                 )
                 .await?
         }

@@ -1,6 +1,7 @@
 use chrono::TimeDelta;
 use uuid::Uuid;
 
+use crate::aggregate::Aggregate;
 use crate::aggregates::room::*;
 use crate::events::*;
 use crate::metadata::{Actor, Gateway};
@@ -755,4 +756,25 @@ fn an_operator_voices_anyone_but_deops_only_those_below() {
         .by_user(id(OP))
         .when(mode(ChannelMode::Deop, Level::Operator))
         .then_error(RoomError::TargetOutranksCaller { target: Level::Operator, caller: Level::Operator });
+}
+
+#[test]
+fn a_message_changes_no_decision_so_it_is_appended_inert_while_moderation_is_not() {
+    let posted: Event = MessagePosted {
+        room_id: room_id(),
+        message_id: id(99),
+        author_id: Some(id(ALICE)),
+        author_nick: display("Alice"),
+        body: body("hello"),
+        kind: MessageKind::Say,
+        gateway: Gateway::Sms,
+    }
+    .into();
+    let before = given::<Room>(lobby());
+    let after = given::<Room>(with(lobby(), [posted.clone()]));
+    assert_eq!(before.state(), after.state(), "folding a message leaves the room as it was");
+    assert!(!Room::affects_decisions(&posted));
+    for moderation in [banned(user_target(ALICE), None), joined(OP, "Op", Gateway::Irc), created(false)] {
+        assert!(Room::affects_decisions(&moderation));
+    }
 }
