@@ -70,18 +70,26 @@ pg_as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_test_postgres DIR PORT: a throw-away cluster on 127.0.0.1:PORT tuned for tests
-# (fsync off: a crash loses the test cluster, which is thrown away anyway).
+# start_test_postgres DIR PORT [TLS_DIR]: a throw-away cluster on 127.0.0.1:PORT tuned for tests
+# (fsync off: a crash loses the test cluster, which is thrown away anyway). With TLS_DIR (holding
+# server.crt and server.key), the server also speaks TLS (ssl=on) with that certificate.
 start_test_postgres() {
-    local dir=$1 port=$2 bin
+    local dir=$1 port=$2 tls_dir=${3:-} bin tls=""
     bin=$(pg_bindir)
     mkdir -p "$dir"
+    if [ -n "$tls_dir" ]; then
+        # The server refuses a key that others can read; it must belong to the server's user.
+        cp "$tls_dir/server.crt" "$tls_dir/server.key" "$dir/"
+        chmod 0600 "$dir/server.key"
+        if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.crt" "$dir/server.key"; fi
+        tls="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+    fi
     if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
     chmod 0755 "$dir"
     pg_as_owner "$bin/initdb" -D "$dir/data" -U switchboard --auth=trust -E UTF8 --locale=C >/dev/null
     pg_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgresql.log" -w -t 60 start -o \
         "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300 \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" >/dev/null
+         -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB $tls" >/dev/null
 }
 
 stop_test_postgres() {

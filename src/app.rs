@@ -100,12 +100,12 @@ impl Running {
 impl Application {
     /// Migrates the database, connects the store, binds the HTTP listener and starts every part
     /// the settings turn on. Errors name what could not be set up, with the cause.
-    pub async fn build(settings: &Settings, database: tokio_postgres::Config) -> anyhow::Result<Self> {
+    pub async fn build(settings: &Settings, database: store::PgConfig) -> anyhow::Result<Self> {
         Self::build_parts(settings, database, Parts::ALL).await
     }
 
     /// As [`build`](Self::build), starting only the chosen optional parts.
-    pub async fn build_parts(settings: &Settings, database: tokio_postgres::Config, enabled: Parts) -> anyhow::Result<Self> {
+    pub async fn build_parts(settings: &Settings, database: store::PgConfig, enabled: Parts) -> anyhow::Result<Self> {
         store::PgEventStore::migrate(&database).await.context("migrating the database")?;
         let store = store::PgEventStore::connect(database.clone(), settings.store_options()).await.context("connecting the event store")?;
         let listener = tokio::net::TcpListener::bind(settings.server.listen)

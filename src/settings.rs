@@ -75,6 +75,9 @@ pub struct IrcConfig {
     /// A channel bound to a room of the same name at start (created when missing); `scripts/run`
     /// sets `#switchboard` on its local IRC server.
     pub demo_channel: Option<String>,
+    /// Commands (and people's topic and mode changes) waiting for the bot at most; beyond, a
+    /// command is answered "too busy" and not taken.
+    pub control_queue: usize,
 }
 
 impl Default for IrcConfig {
@@ -94,6 +97,7 @@ impl Default for IrcConfig {
             burst_messages: 15,
             burst_window_seconds: 8,
             demo_channel: None,
+            control_queue: gateways::irc::settings::IrcSettings::default().control_queue,
         }
     }
 }
@@ -127,6 +131,7 @@ impl IrcConfig {
             public_url: public_url.to_owned(),
             burst_messages: self.burst_messages.max(1),
             burst_window: Duration::from_secs(self.burst_window_seconds.max(1)),
+            control_queue: self.control_queue.max(1),
             ..Default::default()
         }))
     }
@@ -231,8 +236,12 @@ impl Default for ProjectionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
-    /// PostgreSQL URL. Unset: the embedded private cluster under `data_dir`.
+    /// PostgreSQL URL. Unset: the embedded private cluster under `data_dir`. Its `sslmode`
+    /// (disable, prefer, require, verify-ca, verify-full) says how connections are encrypted.
     pub url: Option<Secret>,
+    /// A PEM file of the root certificate(s) the server's certificate must chain to (`require`,
+    /// `verify-ca`, `verify-full`). Unset: the URL's `sslrootcert`, else the Mozilla roots.
+    pub ssl_root_cert: Option<PathBuf>,
     /// Where the embedded cluster (and other local state) lives.
     pub data_dir: PathBuf,
     /// Connections in the pool.
@@ -251,6 +260,7 @@ impl Default for DatabaseSettings {
         let defaults = store::PgStoreOptions::default();
         Self {
             url: None,
+            ssl_root_cert: None,
             data_dir: PathBuf::from("data"),
             pool_size: defaults.pool_size,
             pool_wait_timeout_ms: defaults.pool_wait_timeout.as_millis() as u64,

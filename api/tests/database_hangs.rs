@@ -103,7 +103,8 @@ async fn a_frozen_database_gets_fast_clear_refusals_and_loses_nothing_accepted()
     settings.database.pool_wait_timeout_ms = 500;
     settings.database.connect_timeout_ms = 1_000;
     settings.projections.poll_interval_ms = 50;
-    let application = Application::build_parts(&settings, cluster.config(), Parts::API_ONLY).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let application =
+        Application::build_parts(&settings, cluster.config().into(), Parts::API_ONLY).await.unwrap_or_else(|e| panic!("{e:#}"));
     let client = Client { http: reqwest::Client::new(), base: format!("http://{}", application.address()) };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async move {

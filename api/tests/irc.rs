@@ -33,6 +33,11 @@ async fn world() -> World {
 
 /// Like [`world`], the room also bound to an SMS number when given (a bridge).
 async fn world_with(sms_number: Option<&str>) -> World {
+    world_configured(sms_number, |_| {}).await
+}
+
+/// Like [`world_with`], with the bot's settings adjusted.
+async fn world_configured(sms_number: Option<&str>, adjust: impl FnOnce(&mut IrcSettings)) -> World {
     let app = TestApp::spawn().await;
     let admin = app.member("alice").await;
     let room = app
@@ -46,7 +51,7 @@ async fn world_with(sms_number: Option<&str>) -> World {
     // The bot reads its channels from the rooms read model.
     app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": room["createRoom"]["position"] })).await;
     let ircd = Ngircd::start().await.expect("ngircd starts");
-    let settings = IrcSettings {
+    let mut settings = IrcSettings {
         server: "127.0.0.1".into(),
         port: ircd.port(),
         nick: BOT.into(),
@@ -57,6 +62,7 @@ async fn world_with(sms_number: Option<&str>) -> World {
         public_url: "http://switchboard.test".into(),
         ..IrcSettings::default()
     };
+    adjust(&mut settings);
     let bot = Bot::start(settings, app.log(), app.app.read.clone());
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(gateways::irc::connection::run(bot.clone(), stopped.clone()));
@@ -808,4 +814,134 @@ async fn kicks_and_mutes_from_graphql_reach_the_channel_and_modes_are_recorded()
         .await
         .expect("kicked from the channel");
     assert_eq!(kick.params.last().map(String::as_str), Some("take a break"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_control_queue_answers_too_busy_and_loses_no_command_it_took() {
+    let w = world_configured(None, |s| s.control_queue = 2).await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+
+    // The event log locked by another transaction: the bot's first `.quote add` waits on it, so
+    // the commands after it wait in the control queue.
+    let mut locker = w.app.db.client().await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE es_events IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    alice.privmsg(CHANNEL, ".quote add bob first words").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for words in ["second words", "third words", "fourth words"] {
+        alice.privmsg(CHANNEL, &format!(".quote add bob {words}")).await.unwrap();
+    }
+    // Two fit in the queue; the fourth is refused, and said so at once.
+    expect_from_bot(&mut alice, "too busy to take that now; nothing was done").await;
+    lock.rollback().await.unwrap();
+
+    // Every command the queue took is carried out, in order.
+    for id in 1..=3 {
+        expect_from_bot(&mut alice, &format!("quote #{id} added")).await;
+    }
+    alice.privmsg(CHANNEL, ".quote 3").await.unwrap();
+    expect_from_bot(&mut alice, "#3 <bob> third words").await;
+    alice.privmsg(CHANNEL, ".quote search fourth").await.unwrap();
+    expect_from_bot(&mut alice, "no quote matches").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_changed_where_the_bot_is_not_a_channel_operator_is_put_back_once_it_is() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    alice.privmsg(CHANNEL, ".topic Welcome to the lobby").await.unwrap();
+    alice.expect(WAIT, |l| l.nick() == Some(BOT) && l.command == "TOPIC" && l.raw.contains("Welcome")).await.expect("topic set");
+    let mut dave = w.joined("dave").await;
+    alice.privmsg(CHANNEL, ".op dave").await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains("+o dave")).await.expect("+o dave");
+
+    // Dave, a channel operator without a Switchboard account, takes the bot's +o on a +t
+    // channel and sets his own topic: the bot's attempt to put the topic back is refused.
+    dave.send_raw(&format!("MODE {CHANNEL} +t")).await.unwrap();
+    dave.send_raw(&format!("MODE {CHANNEL} -o {BOT}")).await.unwrap();
+    dave.expect(WAIT, |l| l.command == "MODE" && l.raw.contains(&format!("-o {BOT}"))).await.expect("the bot deopped");
+    dave.send_raw(&format!("TOPIC {CHANNEL} :dave was here")).await.unwrap();
+    dave.expect(WAIT, |l| l.command == "TOPIC" && l.raw.contains("dave was here")).await.expect("the server takes dave's topic");
+    let restored = |l: &IrcLine| l.nick() == Some(BOT) && l.command == "TOPIC" && l.raw.contains("Welcome to the lobby");
+    assert!(dave.expect(Duration::from_secs(1), restored).await.is_err(), "not a channel operator, the bot cannot set it");
+
+    // An IRC operator gives the bot +o back: the room's topic returns at once.
+    let mut oper = w.joined("oper").await;
+    oper.oper().await.expect("OPER");
+    oper.send_raw(&format!("MODE {CHANNEL} +o {BOT}")).await.unwrap();
+    dave.expect(WAIT, restored).await.expect("the bot puts the room's topic back once it is a channel operator");
+
+    // Once taken, a later +o sends nothing more.
+    oper.send_raw(&format!("MODE {CHANNEL} -o {BOT}")).await.unwrap();
+    oper.send_raw(&format!("MODE {CHANNEL} +o {BOT}")).await.unwrap();
+    assert!(dave.expect(Duration::from_secs(1), restored).await.is_err(), "the topic is set only once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_persons_about_text_is_told_only_to_people_in_a_room_with_them() {
+    let w = world().await;
+    let games = w
+        .app
+        .data(Some(&w.admin.token), "mutation { createRoom(input: {name: \"games\", ircChannel: \"#games\"}) { roomId } }", json!({}))
+        .await;
+    assert!(games["createRoom"]["roomId"].is_string());
+    wait_until(|| w.bot.has_joined("#games")).await;
+
+    // Bob (private, as every profile starts) logs in and moves to #games only.
+    let bob_session = w.app.member("bob").await;
+    let mut bob = w.joined("bob").await;
+    w.log_in(&mut bob, &bob_session).await;
+    bob.join("#games").await.unwrap();
+    bob.privmsg("#games", ".about set I like trains").await.unwrap();
+    expect_from_bot(&mut bob, "about text saved").await;
+    bob.send_raw(&format!("PART {CHANNEL}")).await.unwrap();
+
+    // Eve, a member in the lobby only, does not get it.
+    let eve_session = w.app.member("eve").await;
+    let mut eve = w.joined("eve").await;
+    w.log_in(&mut eve, &eve_session).await;
+    eve.privmsg(CHANNEL, ".about bob").await.unwrap();
+    let hidden = expect_from_bot(&mut eve, "bob").await;
+    assert!(hidden.raw.ends_with("eve: bob keeps their profile private"), "{}", hidden.raw);
+
+    // In #games with him, she does; so does staff anywhere, and bob himself.
+    eve.join("#games").await.unwrap();
+    eve.privmsg("#games", ".about bob").await.unwrap();
+    expect_from_bot(&mut eve, "eve: bob: I like trains").await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    alice.privmsg(CHANNEL, ".about bob").await.unwrap();
+    expect_from_bot(&mut alice, "alice: bob: I like trains").await;
+    bob.privmsg("#games", ".about").await.unwrap();
+    expect_from_bot(&mut bob, "bob: bob: I like trains").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_approved_from_a_request_and_lifted_in_graphql_takes_its_mask_off_the_channel() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let bob_session = w.app.member("bob").await;
+    let mut bob = w.joined("bob").await;
+    w.log_in(&mut bob, &bob_session).await;
+    let mut carol = w.joined("carol").await;
+
+    bob.privmsg(CHANNEL, ".requestban carol spamming links").await.unwrap();
+    expect_from_bot(&mut bob, "ban request").await;
+    let approve = "mutation($r: UUID!, $q: UUID!) { approveBanRequest(room: $r, request: $q) { position } }";
+    let requests =
+        w.app.data(Some(&w.admin.token), "query($r: UUID!) { room(id: $r) { banRequests { id } } }", json!({ "r": w.room_id })).await;
+    let request = requests["room"]["banRequests"][0]["id"].as_str().expect("the request is listed").to_owned();
+    w.app.data(Some(&w.admin.token), approve, json!({ "r": w.room_id, "q": request })).await;
+    let banned = alice.expect(WAIT, |l| l.command == "MODE" && l.raw.contains(" +b ")).await.expect("+b on the channel");
+    let mask = banned.params.last().unwrap().clone();
+    assert!(mask.eq_ignore_ascii_case("carol!*@*"), "{}", banned.raw);
+    carol.expect(WAIT, |l| l.command == "KICK" && l.params.get(1).map(String::as_str) == Some("carol")).await.expect("carol is kicked");
+
+    let unban = "mutation($r: UUID!) { unban(room: $r, target: {nick: \"carol\"}) { position } }";
+    w.app.data(Some(&w.admin.token), unban, json!({ "r": w.room_id })).await;
+    let lifted = alice.expect(WAIT, |l| l.command == "MODE" && l.raw.contains(" -b ")).await.expect("-b on the channel");
+    assert_eq!(lifted.params.last().unwrap(), &mask, "the mask that was set is taken off: {}", lifted.raw);
 }

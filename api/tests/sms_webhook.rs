@@ -611,8 +611,8 @@ const CLUB_NUMBER: &str = "+15559870002";
 
 #[tokio::test]
 async fn one_phone_is_a_member_of_several_rooms_and_stops_mutes_and_resends_are_per_room() {
-    let (app, admin, _) = app_with_sms_room().await;
-    add_sms_room(&app, &admin, "games", GAMES_NUMBER, false).await;
+    let (app, admin, lobby) = app_with_sms_room().await;
+    let games = add_sms_room(&app, &admin, "games", GAMES_NUMBER, false).await;
     add_sms_room(&app, &admin, "club", CLUB_NUMBER, true).await;
     let _processor = start_processor(&app);
     let welcome = |nick: &str| format!("Welcome, {nick}! Your texts now go to the room. #help lists the commands.");
@@ -677,6 +677,34 @@ async fn one_phone_is_a_member_of_several_rooms_and_stops_mutes_and_resends_are_
     text(&app, 17, DAVE, "#help").await;
     let (_, to, _) = delivery(&app, 14).await;
     assert_eq!(to, DAVE, "games resent its one text, not the lobby's: {:?}", deliveries_from(&app).await);
+
+    // GraphQL says which rooms' texts are stopped: games, then the lobby too, then after START
+    // in the lobby still games (so still stopped).
+    let stops = |expected: Vec<&Value>, stopped: bool| {
+        let (app, admin) = (&app, &admin);
+        let expected = json!(expected);
+        async move {
+            let query = "{ users(filter: {gateway: \"sms\"}) { edges { node { phone smsStopped smsStoppedRooms } } } }";
+            let mut seen = Value::Null;
+            for _ in 0..200 {
+                let data = app.data(Some(&admin.token), query, json!({})).await;
+                seen = data["users"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["phone"] == ALICE).unwrap()["node"].clone();
+                if seen["smsStoppedRooms"] == expected && seen["smsStopped"] == stopped {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("alice's stops: {seen}, expected {expected} (stopped: {stopped})");
+        }
+    };
+    let mut both = [&lobby, &games];
+    both.sort_by_key(|id| id.as_str().unwrap().to_owned());
+    text_to(&app, 18, ALICE, GAMES_NUMBER, "#stop").await;
+    stops(vec![&games], true).await;
+    text(&app, 19, ALICE, "STOP").await;
+    stops(both.to_vec(), true).await;
+    text(&app, 20, ALICE, "START").await;
+    stops(vec![&games], true).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,6 @@ use domain::{Event, EventCodec, StreamName};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Position};
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::measure::{latency_ms, message_event, metadata, rate};
@@ -193,18 +192,13 @@ pub(crate) async fn read_all(store: &PgEventStore, events: usize, page: usize) -
     }))
 }
 
-async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = config.connect(NoTls).await.context("connecting")?;
+async fn connect(config: &store::PgConfig) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect().await.context("connecting")?;
     tokio::spawn(connection);
     Ok(client)
 }
 
-pub(crate) async fn raw_insert(
-    config: &tokio_postgres::Config,
-    events: usize,
-    clients: usize,
-    rows: usize,
-) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn raw_insert(config: &store::PgConfig, events: usize, clients: usize, rows: usize) -> anyhow::Result<serde_json::Value> {
     let admin = connect(config).await?;
     // Same columns, defaults, generated columns and indexes as es_events (foreign key aside).
     admin.batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);").await?;
@@ -267,7 +261,7 @@ pub(crate) async fn raw_insert(
     }))
 }
 
-pub(crate) async fn raw_read(config: &tokio_postgres::Config, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn raw_read(config: &store::PgConfig, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
     let client = connect(config).await?;
     let have: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
     anyhow::ensure!(

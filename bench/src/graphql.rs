@@ -50,7 +50,7 @@ type Variables = Arc<dyn Fn(&mut rand::rngs::ThreadRng) -> Value + Send + Sync>;
 pub async fn graphql(
     settings: &Settings,
     store: &PgEventStore,
-    db: &tokio_postgres::Config,
+    db: &store::PgConfig,
     events: usize,
     seed: u64,
     requests: usize,

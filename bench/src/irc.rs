@@ -50,12 +50,7 @@ pub struct IrcLoad {
     pub seconds: u64,
 }
 
-pub async fn irc(
-    settings: &Settings,
-    store: &PgEventStore,
-    db: &tokio_postgres::Config,
-    load: IrcLoad,
-) -> anyhow::Result<serde_json::Value> {
+pub async fn irc(settings: &Settings, store: &PgEventStore, db: &store::PgConfig, load: IrcLoad) -> anyhow::Result<serde_json::Value> {
     let IrcLoad { clients, messages, offered, rate, seconds } = load;
     let client = store.pool().get().await?;
     let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);

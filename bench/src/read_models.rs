@@ -54,7 +54,7 @@ pub async fn fill_history(store: &PgEventStore, events: usize, seed: u64) -> any
 /// Full rebuild of every projection over the log.
 pub async fn rebuild(
     store: &PgEventStore,
-    db: &tokio_postgres::Config,
+    db: &store::PgConfig,
     events: usize,
     seed: u64,
     page: usize,
@@ -74,7 +74,7 @@ pub async fn rebuild(
 
 /// Projection lag while appending at a steady rate: from an append returning (committed) to
 /// every projection having applied it.
-pub async fn lag(store: &PgEventStore, db: &tokio_postgres::Config, per_second: usize, seconds: u64) -> anyhow::Result<serde_json::Value> {
+pub async fn lag(store: &PgEventStore, db: &store::PgConfig, per_second: usize, seconds: u64) -> anyhow::Result<serde_json::Value> {
     let runners = Arc::new(Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default()));
     // Let the runners install and catch up with whatever is in the log first.
     runners.wait_for(store.head().await?, &[], Duration::from_secs(600)).await?;
@@ -119,12 +119,7 @@ pub async fn lag(store: &PgEventStore, db: &tokio_postgres::Config, per_second: 
 
 /// Read-model queries: reply-numbers for a room of `members` SMS members, and as-of lookups of
 /// a room's members and bans at random past times over the whole log.
-pub async fn queries(
-    store: &PgEventStore,
-    db: &tokio_postgres::Config,
-    members: usize,
-    lookups: usize,
-) -> anyhow::Result<serde_json::Value> {
+pub async fn queries(store: &PgEventStore, db: &store::PgConfig, members: usize, lookups: usize) -> anyhow::Result<serde_json::Value> {
     let runners = Runners::start(store.clone(), db.clone(), projections::projection::all(), RunnerOptions::default());
     let (room, last) = big_sms_room(store, members).await?;
     // The last append's own position, not `head()`: the gap-free head may still be behind it.

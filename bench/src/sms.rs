@@ -105,7 +105,7 @@ pub struct FanoutLoad {
 pub async fn fanout(
     settings: &Settings,
     store: &PgEventStore,
-    db: &tokio_postgres::Config,
+    db: &store::PgConfig,
     load: FanoutLoad,
 ) -> anyhow::Result<serde_json::Value> {
     let FanoutLoad { members, rate, seconds, with_bridge } = load;

@@ -53,7 +53,7 @@ impl Default for BuildOptions {
 /// to it when it has caught up. Returns the new generations.
 pub async fn rebuild(
     store: &PgEventStore,
-    db_config: &tokio_postgres::Config,
+    db_config: &store::PgConfig,
     projections: &[Arc<dyn Projection>],
     options: &BuildOptions,
     mut progress: impl FnMut(&BuildProgress),
@@ -173,7 +173,7 @@ pub async fn rebuild(
 }
 
 /// Takes the build lock and creates the next generation's empty tables.
-async fn prepare(db_config: &tokio_postgres::Config, projection: Arc<dyn Projection>) -> Result<Worker, ProjectionError> {
+async fn prepare(db_config: &store::PgConfig, projection: Arc<dyn Projection>) -> Result<Worker, ProjectionError> {
     let client = db::connect(db_config).await?;
     let (space, key) = locks::build(projection.name());
     let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&space, &key]).await?.get(0);

@@ -1,14 +1,15 @@
 //! Connections, generation schemas, checkpoints and the `read` views.
 
+use store::PgConfig;
 use store::Position;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::ProjectionError;
 use crate::projection::Projection;
 
 /// A dedicated connection (runners hold session locks and a search path, so not from a pool).
-pub async fn connect(config: &tokio_postgres::Config) -> Result<Client, ProjectionError> {
-    let (client, connection) = config.connect(NoTls).await?;
+pub async fn connect(config: &PgConfig) -> Result<Client, ProjectionError> {
+    let (client, connection) = config.connect().await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "projection connection closed");

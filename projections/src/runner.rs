@@ -69,12 +69,7 @@ pub struct Runners {
 
 impl Runners {
     /// Starts one runner task per projection.
-    pub fn start(
-        store: PgEventStore,
-        db_config: tokio_postgres::Config,
-        projections: Vec<Arc<dyn Projection>>,
-        options: RunnerOptions,
-    ) -> Self {
+    pub fn start(store: PgEventStore, db_config: store::PgConfig, projections: Vec<Arc<dyn Projection>>, options: RunnerOptions) -> Self {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (runners, tasks) = projections
             .into_iter()
@@ -155,7 +150,7 @@ impl Runners {
 struct Runner {
     projection: Arc<dyn Projection>,
     store: PgEventStore,
-    db_config: tokio_postgres::Config,
+    db_config: store::PgConfig,
     options: RunnerOptions,
     status: watch::Sender<RunnerStatus>,
     shutdown: watch::Receiver<bool>,

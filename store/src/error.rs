@@ -60,12 +60,14 @@ pub enum StoreError {
     ShuttingDown,
 }
 
-/// tokio-postgres displays a server error as just "db error"; show the server's message and
-/// SQLSTATE instead, so the cause is readable in logs.
+/// tokio-postgres displays a server error as just "db error", and any other error without its
+/// cause ("error performing TLS handshake"); show the server's message and SQLSTATE, or the
+/// cause, so the reason is readable in logs and at start-up.
 fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 
@@ -86,7 +88,7 @@ impl From<tokio_postgres::Error> for StoreError {
                 None => true,
                 Some(code) => code.code().starts_with("08") || code.code().starts_with("57P0"),
             };
-        if went_away { StoreError::Unavailable(e.to_string()) } else { StoreError::Database(e) }
+        if went_away { StoreError::Unavailable(describe(&e)) } else { StoreError::Database(e) }
     }
 }
 

@@ -19,7 +19,7 @@ pub use error::StoreError;
 pub use event_store::{EventStore, EventStream, SharedStore};
 pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded};
 pub use follow::{FirstStart, follow, follow_runs};
-pub use postgres::{PgEventStore, PgStoreOptions};
+pub use postgres::{PgConfig, PgEventStore, PgStoreOptions, TlsMode};
 pub use types::{
     AllBatch, AppendResult, Direction, Envelope, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson,
 };

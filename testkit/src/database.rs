@@ -8,11 +8,12 @@ use std::str::FromStr;
 
 use tokio_postgres::NoTls;
 
-use store::postgres::{PgEventStore, PgStoreOptions};
+use store::postgres::{PgConfig, PgEventStore, PgStoreOptions};
 
 /// A database that exists for one test and is dropped afterwards.
 pub struct TestDatabase {
-    pub config: tokio_postgres::Config,
+    /// As a test cluster is reached: `sslmode` as the URL says (`prefer` unless set).
+    pub config: PgConfig,
     pub name: String,
     admin: tokio_postgres::Config,
 }
@@ -48,7 +49,7 @@ impl TestDatabase {
             client.batch_execute(&format!("CREATE DATABASE {template}")).await.unwrap();
             let mut config = admin.clone();
             config.dbname(&template);
-            PgEventStore::migrate(&config).await.expect("migrations failed on the test template");
+            PgEventStore::migrate(&config.into()).await.expect("migrations failed on the test template");
         }
         let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
         let created = client.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
@@ -56,7 +57,7 @@ impl TestDatabase {
         created.expect("cannot create the test database");
         let mut config = admin.clone();
         config.dbname(&name);
-        Self { config, name, admin }
+        Self { config: config.into(), name, admin }
     }
 
     /// This database as a PostgreSQL URL, for a child process (`DATABASE_URL`). Test databases
@@ -80,7 +81,7 @@ impl TestDatabase {
 
     /// A plain client on the test database (for assertions and fault injection).
     pub async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = self.config.connect(NoTls).await.unwrap();
+        let (client, conn) = self.config.connect().await.unwrap();
         tokio::spawn(conn);
         client
     }

@@ -158,9 +158,29 @@ impl UserNode {
     async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
         may_see_private(ctx, self.id).then_some(self.email_verified_private)
     }
-    /// Whether room texts are stopped (`#stop`). Self and staff only (otherwise `null`).
-    async fn sms_stopped(&self, ctx: &Context<'_>) -> Option<bool> {
-        may_see_private(ctx, self.id).then_some(self.sms_stopped_private)
+    /// Whether texts of any room are stopped (`#stop` or STOP to a room's number); which ones:
+    /// `smsStoppedRooms`. Self and staff only (otherwise `null`).
+    async fn sms_stopped(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
+        if !may_see_private(ctx, self.id) {
+            return Ok(None);
+        }
+        // The account's own flag follows the latest stop or start in any room; a start in one
+        // room leaves the others stopped.
+        if self.sms_stopped_private {
+            return Ok(Some(true));
+        }
+        ctx.spend()?;
+        Ok(Some(!ctx.app().read.sms_stopped_rooms(self.id).await?.is_empty()))
+    }
+    /// The rooms whose texts are stopped (`#stop` or STOP texted to the room's number, each room
+    /// on its own), by id, among the rooms the person receives texts of. Self and staff only
+    /// (otherwise `null`).
+    async fn sms_stopped_rooms(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<Uuid>>> {
+        if !may_see_private(ctx, self.id) {
+            return Ok(None);
+        }
+        ctx.spend()?;
+        Ok(Some(ctx.app().read.sms_stopped_rooms(self.id).await?))
     }
     /// Until when IRC logins from the host of the latest failures are locked (a lockout is per
     /// host). Self and staff only (otherwise `null`).

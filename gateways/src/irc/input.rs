@@ -123,6 +123,10 @@ pub enum IrcInput {
         channel: String,
         reason: String,
     },
+    /// The server refused a TOPIC or MODE of ours: we are not a channel operator there (482).
+    NotChannelOperator {
+        channel: String,
+    },
 }
 
 fn source(message: &Message) -> Option<Source> {
@@ -162,6 +166,7 @@ pub fn translate(message: &Message) -> Option<IrcInput> {
             channel: args.get(1)?.clone(),
             reason: args.last().cloned().unwrap_or_else(|| format!("{code:?}")),
         }),
+        Command::Response(Response::ERR_CHANOPRIVSNEEDED, args) => Some(IrcInput::NotChannelOperator { channel: args.get(1)?.clone() }),
         Command::JOIN(channels, _, _) => {
             // Servers send one channel per JOIN line to clients; be lenient with lists anyway.
             Some(IrcInput::Joined { who: from?, channel: channels.split(',').next()?.to_owned() })

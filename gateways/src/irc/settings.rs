@@ -29,6 +29,9 @@ pub struct IrcSettings {
     /// Reconnect backoff bounds (exponential with jitter in between).
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// Commands, leaked tokens and people's topic and mode changes waiting for the control task
+    /// at most; beyond, a command is answered "busy" instead of queued without bound.
+    pub control_queue: usize,
 }
 
 impl Default for IrcSettings {
@@ -48,6 +51,7 @@ impl Default for IrcSettings {
             burst_window: Duration::from_secs(8),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(120),
+            control_queue: 1_000,
         }
     }
 }

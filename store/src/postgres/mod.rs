@@ -5,6 +5,7 @@ mod append;
 pub mod audit;
 mod notify;
 mod read;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +14,13 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use domain::StreamName;
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
 use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
 pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
+pub use tls::{PgConfig, PgConfigError, TlsMode};
 
 mod embedded_migrations {
     refinery::embed_migrations!("../migrations");
@@ -99,8 +100,8 @@ impl PgEventStore {
     }
 
     /// Connects with a pool and starts the committers and the NOTIFY listener. Does not migrate.
-    pub async fn connect(config: tokio_postgres::Config, options: PgStoreOptions) -> Result<Self, StoreError> {
-        let mut pooled = config.clone();
+    pub async fn connect(config: PgConfig, options: PgStoreOptions) -> Result<Self, StoreError> {
+        let mut pooled = config.settings().clone();
         if let Some(timeout) = options.statement_timeout {
             // Added to any options the URL carries (`-c name=value` is how a connection sets a
             // server setting for its session).
@@ -114,7 +115,7 @@ impl PgEventStore {
         if pooled.get_connect_timeout().is_none() {
             pooled.connect_timeout(options.connect_timeout);
         }
-        let manager = Manager::from_config(pooled, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(pooled, config.tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(options.committers + 2))
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -132,8 +133,8 @@ impl PgEventStore {
     }
 
     /// Applies every pending migration (event store and read models).
-    pub async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
-        let (mut client, connection) = config.connect(NoTls).await?;
+    pub async fn migrate(config: &PgConfig) -> Result<(), StoreError> {
+        let (mut client, connection) = config.connect().await?;
         let conn = tokio::spawn(connection);
         embedded_runner().run_async(&mut client).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         drop(client);

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+
+use super::PgConfig;
 
 pub(crate) struct ListenerHandle(tokio::task::JoinHandle<()>);
 
@@ -21,7 +23,7 @@ impl Drop for ListenerHandle {
     }
 }
 
-pub(crate) fn spawn_listener(config: tokio_postgres::Config) -> (ListenerHandle, watch::Receiver<u64>) {
+pub(crate) fn spawn_listener(config: PgConfig) -> (ListenerHandle, watch::Receiver<u64>) {
     let (tx, rx) = watch::channel(0u64);
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -41,8 +43,8 @@ pub(crate) fn spawn_listener(config: tokio_postgres::Config) -> (ListenerHandle,
     (ListenerHandle(task), rx)
 }
 
-async fn listen(config: &tokio_postgres::Config, tx: &watch::Sender<u64>) -> Result<(), String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+async fn listen(config: &PgConfig, tx: &watch::Sender<u64>) -> Result<(), String> {
+    let (client, mut connection) = config.connect().await.map_err(|e| e.to_string())?;
     let (msg_tx, mut msg_rx) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for notifications to arrive; forward them.
     let driver = tokio::spawn(async move {

@@ -24,6 +24,7 @@ use crate::irc::rooms::{RoomWorkers, Written};
 
 /// The read models the bot reads (projection names).
 const USERS: &str = "users";
+const ROOMS: &str = "rooms";
 const LAST_SEEN: &str = "last_seen";
 const QUOTES: &str = "quotes";
 
@@ -57,6 +58,9 @@ pub trait Backend: Send + Sync {
     fn token_owner(&self, token: &TokenHash) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
     /// The account whose registered IRC nick (or account nick) is `nick`.
     fn user_by_irc_nick(&self, nick: &str) -> impl Future<Output = Result<Option<Uuid>, Failure>> + Send;
+    /// Whether two accounts are members of one room now (a private person's profile is shown
+    /// to them).
+    fn share_a_room(&self, a: Uuid, b: Uuid) -> impl Future<Output = Result<bool, Failure>> + Send;
     fn last_seen(&self, nick: &str) -> impl Future<Output = Result<Option<Sighting>, Failure>> + Send;
     fn random_quote(&self) -> impl Future<Output = Result<Option<Quote>, Failure>> + Send;
     fn quote(&self, id: i64) -> impl Future<Output = Result<Option<Quote>, Failure>> + Send;
@@ -134,6 +138,11 @@ impl Backend for Live {
     async fn user_by_irc_nick(&self, nick: &str) -> Result<Option<Uuid>, Failure> {
         self.caught_up(USERS).await;
         Ok(self.read.user_by_irc_nick(nick).await?)
+    }
+
+    async fn share_a_room(&self, a: Uuid, b: Uuid) -> Result<bool, Failure> {
+        self.caught_up(ROOMS).await;
+        Ok(self.read.share_a_room(a, b).await?)
     }
 
     async fn last_seen(&self, nick: &str) -> Result<Option<Sighting>, Failure> {

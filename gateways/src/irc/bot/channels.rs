@@ -2,8 +2,8 @@
 //! connection and kept up to date by the bot's own `.join`/`.part` and by the relay (bindings
 //! made in GraphQL).
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
 
 use projections::queries::BoundChannel;
 use uuid::Uuid;
@@ -13,6 +13,10 @@ use super::fold;
 #[derive(Default)]
 pub struct Channels {
     bound: RwLock<HashMap<String, BoundChannel>>,
+    /// Channels where the bot sent the room's topic and the server has not yet shown it set
+    /// (refused while the bot is not a channel operator of a `+t` channel): sent again when
+    /// the bot is given `+o`.
+    topic_unconfirmed: Mutex<HashSet<String>>,
 }
 
 impl Channels {
@@ -58,5 +62,20 @@ impl Channels {
         let channel = bound.values_mut().find(|c| c.room_id == room_id)?;
         channel.invite_only = invite_only;
         Some(channel.channel.clone())
+    }
+
+    /// The bot sent the room's topic to `channel`.
+    pub fn topic_sent(&self, channel: &str) {
+        self.topic_unconfirmed.lock().expect("topics lock").insert(fold(channel));
+    }
+
+    /// The server shows the bot's topic set on `channel`.
+    pub fn topic_confirmed(&self, channel: &str) {
+        self.topic_unconfirmed.lock().expect("topics lock").remove(&fold(channel));
+    }
+
+    /// Whether a topic the bot sent to `channel` has not been taken yet.
+    pub fn topic_unconfirmed(&self, channel: &str) -> bool {
+        self.topic_unconfirmed.lock().expect("topics lock").contains(&fold(channel))
     }
 }

@@ -4,6 +4,8 @@
 //! nick. The sweepers end idle sessions, take expired timed bans' `+b` off the channels, and at
 //! start end the sessions an earlier run left open.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -30,10 +32,77 @@ pub enum ControlJob {
     Rejoin(String),
     TopicChanged(Source, String, String),
     ModeChanged(Source, String, Vec<ModeChange>),
+    /// The bot was given `+o` where its topic had not been taken: set the room's topic again.
+    RestoreTopic(String),
+}
+
+impl ControlJob {
+    /// Jobs people can cause in any number (commands, tokens said in a channel, topic and mode
+    /// changes) count against the queue's bound. Session ends and rejoins are always taken:
+    /// there is at most one per session or per kick of the bot, and a lost one would leave a
+    /// session open in the log or the bot off its channel.
+    fn is_bounded(&self) -> bool {
+        !matches!(self, ControlJob::EndSession(..) | ControlJob::Rejoin(_))
+    }
+}
+
+/// The sending side of the control task's queue, in arrival order, bounded (see
+/// [`ControlJob::is_bounded`]).
+pub struct ControlQueue {
+    sender: mpsc::UnboundedSender<ControlJob>,
+    waiting: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// The control task's side of the queue.
+pub struct ControlJobs {
+    receiver: mpsc::UnboundedReceiver<ControlJob>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl ControlQueue {
+    pub fn new(capacity: usize) -> (Self, ControlJobs) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        (Self { sender, waiting: waiting.clone(), capacity: capacity.max(1) }, ControlJobs { receiver, waiting })
+    }
+
+    /// Queues `job`, or hands it back when the bounded jobs waiting have reached the capacity.
+    pub fn push(&self, job: ControlJob) -> Result<(), Box<ControlJob>> {
+        if job.is_bounded()
+            && self.waiting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1)).is_err()
+        {
+            return Err(Box::new(job));
+        }
+        // The control task lives as long as the bot: a send fails only while shutting down.
+        let _ = self.sender.send(job);
+        Ok(())
+    }
+}
+
+impl ControlJobs {
+    pub async fn recv(&mut self) -> Option<ControlJob> {
+        let job = self.receiver.recv().await?;
+        self.taken(&job);
+        Some(job)
+    }
+
+    #[cfg(test)]
+    pub fn try_recv(&mut self) -> Option<ControlJob> {
+        let job = self.receiver.try_recv().ok()?;
+        self.taken(&job);
+        Some(job)
+    }
+
+    fn taken(&self, job: &ControlJob) {
+        if job.is_bounded() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Bot {
-    pub(super) async fn control_loop(self, mut jobs: mpsc::UnboundedReceiver<ControlJob>) {
+    pub(super) async fn control_loop(self, mut jobs: ControlJobs) {
         while let Some(job) = jobs.recv().await {
             let state = self.state();
             match job {
@@ -67,6 +136,11 @@ impl Bot {
                 ControlJob::TopicChanged(by, channel, topic) => {
                     if let Err(e) = self.handlers().topic_changed(&by, &channel, &topic).await {
                         tracing::error!(?e, %channel, "topic change not handled");
+                    }
+                }
+                ControlJob::RestoreTopic(channel) => {
+                    if let Err(e) = self.handlers().restore_topic(&channel).await {
+                        tracing::error!(?e, %channel, "topic not put back");
                     }
                 }
                 ControlJob::ModeChanged(by, channel, changes) => {

@@ -13,7 +13,7 @@ use super::control::ControlJob;
 use super::handlers::Asker;
 use super::{Bot, replies};
 use crate::irc::command::{self, BotCommand};
-use crate::irc::input::{IrcInput, SaidKind, Source};
+use crate::irc::input::{ChannelModeKind, IrcInput, SaidKind, Source};
 use crate::irc::rooms::RoomFailure;
 use crate::irc::settings::IrcSettings;
 
@@ -43,8 +43,15 @@ impl Bot {
             IrcInput::NickChanged { who, new } => self.nick_changed(who, new).await,
             IrcInput::Said { who, target, to_channel, text, kind } => self.said(who, target, to_channel, text, kind).await,
             IrcInput::ModeChanged { by, channel, changes } if !state.is_me(&by.nick) && state.channel(&channel).is_some() => {
+                let opped_me = changes
+                    .iter()
+                    .any(|c| c.adding && c.mode == ChannelModeKind::Op && c.argument.as_deref().is_some_and(|nick| state.is_me(nick)));
+                if opped_me && state.channels.topic_unconfirmed(&channel) {
+                    state.queue(ControlJob::RestoreTopic(channel.clone()));
+                }
                 state.queue(ControlJob::ModeChanged(by, channel, changes));
             }
+            IrcInput::TopicChanged { by, channel, .. } if state.is_me(&by.nick) => state.channels.topic_confirmed(&channel),
             IrcInput::TopicChanged { by, channel, topic } if !state.is_me(&by.nick) && state.channel(&channel).is_some() => {
                 state.queue(ControlJob::TopicChanged(by, channel, topic));
             }
@@ -64,6 +71,10 @@ impl Bot {
                 }
             }
             IrcInput::JoinRefused { channel, reason } => tracing::warn!(%channel, %reason, "the server refused to let the bot join"),
+            IrcInput::NotChannelOperator { channel } => tracing::warn!(
+                %channel,
+                "not a channel operator: the server refused the bot's topic or mode; the room's topic is put back once the bot is given +o"
+            ),
             IrcInput::ModeChanged { .. } | IrcInput::TopicChanged { .. } => {}
         }
     }

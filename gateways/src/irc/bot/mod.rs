@@ -18,7 +18,7 @@ use domain::{HostMask, StreamName};
 use projections::ReadModels;
 use projections::queries::BoundChannel;
 use store::{CommandExecutor, EventStore, SharedStore};
-use tokio::sync::mpsc;
+
 use uuid::Uuid;
 
 use self::backend::Live;
@@ -62,7 +62,7 @@ impl Bot {
     /// Builds the bot and starts its control task and sweepers.
     pub fn start(settings: IrcSettings, store: SharedStore, read: ReadModels) -> Self {
         let executor: CommandExecutor<Store> = CommandExecutor::new(store);
-        let (control, jobs) = mpsc::unbounded_channel();
+        let (control, jobs) = control::ControlQueue::new(settings.control_queue);
         let written = Written::default();
         let live = Live { rooms: RoomWorkers::new(executor.clone(), written.clone()), executor, read, written };
         let bot = Bot { inner: Arc::new(Inner { state: BotState::new(settings, Outbox::default(), control), live }) };

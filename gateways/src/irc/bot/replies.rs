@@ -27,6 +27,13 @@ pub fn internal_error(error_id: &str) -> String {
 
 pub const ONE_TOKEN_AT_A_TIME: &str = "one token at a time, please; wait for my answer";
 
+/// The control queue is full: the command was not taken (nothing of it happened).
+pub const BUSY: &str = "too busy to take that now; nothing was done, please say it again in a moment";
+
+/// A token said in a channel could not be queued for revoking (the control queue is full).
+pub const LEAKED_TOKEN_NOT_REVOKED: &str =
+    "you said a token in the channel and I am too busy to revoke it now; revoke it on the web or ask for a new one";
+
 pub const SESSION_ENDED_ELSEWHERE: &str = "your session was ended from the web; log in again with a new token";
 
 pub const SESSION_IDLE: &str = "your session ended after being idle; log in again with a new token";
@@ -134,6 +141,12 @@ pub fn about(user: &User) -> String {
         Some(about) => format!("{name}: {about}"),
         None => format!("{name} has not written an about text"),
     }
+}
+
+/// A `private` person's about text asked for by someone not in a room with them.
+pub fn about_private(user: &User) -> String {
+    let name = user.nick.as_ref().map(|n| n.to_string()).unwrap_or_default();
+    format!("{name} keeps their profile private")
 }
 
 pub const ABOUT_SAVED: &str = "about text saved";

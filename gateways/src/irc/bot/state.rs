@@ -5,11 +5,10 @@
 use domain::events::{MemberRef, SessionEndReason};
 use domain::{Actor, DisplayNick, HostMask};
 use projections::queries::BoundChannel;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::channels::Channels;
-use super::control::ControlJob;
+use super::control::{ControlJob, ControlQueue};
 use super::handlers::{Asker, Failure};
 use super::presence::Presence;
 use super::replies;
@@ -24,17 +23,31 @@ pub struct BotState {
     pub channels: Channels,
     pub sessions: Sessions,
     pub presence: Presence,
-    control: mpsc::UnboundedSender<ControlJob>,
+    control: ControlQueue,
 }
 
 impl BotState {
-    pub fn new(settings: IrcSettings, outbox: Outbox, control: mpsc::UnboundedSender<ControlJob>) -> Self {
+    pub fn new(settings: IrcSettings, outbox: Outbox, control: ControlQueue) -> Self {
         Self { settings, outbox, channels: Channels::default(), sessions: Sessions::default(), presence: Presence::default(), control }
     }
 
-    /// Queues a job for the control task (handled one at a time, in order).
+    /// Queues a job for the control task (handled one at a time, in order). When the queue is
+    /// full the job is not taken, and whoever caused it hears so.
     pub fn queue(&self, job: ControlJob) {
-        let _ = self.control.send(job);
+        let Err(refused) = self.control.push(job) else { return };
+        metrics::counter!("switchboard_irc_control_refused_total").increment(1);
+        match *refused {
+            ControlJob::Command(asker, _) => self.reply(&asker, replies::BUSY),
+            ControlJob::LeakedToken(who, _) => self.outbox.notice(&who.nick, replies::LEAKED_TOKEN_NOT_REVOKED),
+            ControlJob::TopicChanged(by, channel, _) => {
+                tracing::warn!(%channel, by = %by.nick, "control queue full; a topic change is not checked")
+            }
+            ControlJob::ModeChanged(by, channel, _) => {
+                tracing::warn!(%channel, by = %by.nick, "control queue full; a mode change is not checked")
+            }
+            ControlJob::RestoreTopic(channel) => tracing::warn!(%channel, "control queue full; the room's topic is not put back now"),
+            ControlJob::EndSession(..) | ControlJob::Rejoin(_) => unreachable!("always queued"),
+        }
     }
 
     pub fn is_me(&self, nick: &str) -> bool {
@@ -102,6 +115,13 @@ impl BotState {
         for nick in present.into_iter().filter(|n| !self.is_me(n)) {
             self.outbox.send(irc::proto::Command::KICK(channel.to_owned(), nick, Some(reason.unwrap_or(replies::BANNED).to_owned())));
         }
+    }
+
+    /// Sets the channel's topic, remembered until the server shows it taken (a channel operator
+    /// may have to give the bot `+o` first).
+    pub fn set_topic(&self, channel: &str, topic: &str) {
+        self.channels.topic_sent(channel);
+        self.outbox.send(irc::proto::Command::TOPIC(channel.to_owned(), Some(topic.to_owned())));
     }
 
     /// Sends JOIN for a bound channel (with its key).

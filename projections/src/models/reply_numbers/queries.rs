@@ -67,6 +67,14 @@ impl ReadModels {
         Ok(list.into_iter().flat_map(|l| l.receivers(sender)).map(|(user_id, phone, _)| (user_id, phone)).collect())
     }
 
+    /// The rooms whose texts `user_id` has stopped (`#stop` or a carrier STOP to the room's
+    /// number, or a stop of every room), among the rooms they receive texts of; by room id.
+    pub async fn sms_stopped_rooms(&self, user_id: Uuid) -> Result<Vec<Uuid>, ProjectionError> {
+        let rows =
+            self.query("SELECT room_id FROM read.sms_recipients WHERE user_id = $1 AND stopped ORDER BY room_id", &[&user_id]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     async fn room_list(&self, room_id: Uuid, sender: Uuid, nicks: bool) -> Result<Option<Recipients>, ProjectionError> {
         let rows = match self.query(ROOM_LIST_SQL, &[&room_id, &sender, &nicks]).await {
             Ok(rows) => rows,

@@ -112,15 +112,17 @@ impl<B: Backend> Handlers<'_, B> {
         Ok(())
     }
 
-    /// `.about [nick]`: someone's about text, one's own without a nick.
+    /// `.about [nick]`: someone's about text, one's own without a nick. A `private` person's is
+    /// told only to people in a room with them, and to staff.
     pub async fn about(&self, asker: &Asker, nick: Option<&str>) -> Answer {
-        let (own_id, _) = self.require(asker, Level::Member).await?;
+        let (own_id, level) = self.require(asker, Level::Member).await?;
         let user_id = match nick {
             None => own_id,
             Some(nick) => self.backend.nick_holder(nick).await?.ok_or_else(|| Failure::Say(replies::no_account(nick)))?,
         };
         let user = self.backend.user(user_id).await?;
-        self.state.reply(asker, &replies::about(&user));
+        let shown = !user.private || user_id == own_id || level >= Level::Staff || self.backend.share_a_room(own_id, user_id).await?;
+        self.state.reply(asker, &if shown { replies::about(&user) } else { replies::about_private(&user) });
         Ok(())
     }
 

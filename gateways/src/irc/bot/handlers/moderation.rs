@@ -153,8 +153,8 @@ impl<B: Backend> Handlers<'_, B> {
         let (room_id, channel) = self.in_channel(asker)?;
         let level = self.level_of(&asker.who).await?;
         let topic = Topic::parse(&text)?;
-        self.backend.execute_room(room_id, RoomCommand::SetTopic { topic, caller_level: level }, self.actor(asker)).await?;
-        self.state.outbox.send(irc::proto::Command::TOPIC(channel, Some(text)));
+        self.backend.execute_room(room_id, RoomCommand::SetTopic { topic: topic.clone(), caller_level: level }, self.actor(asker)).await?;
+        self.state.set_topic(&channel, topic.as_str());
         Ok(())
     }
 
@@ -167,10 +167,16 @@ impl<B: Backend> Handlers<'_, B> {
             let set = RoomCommand::SetTopic { topic: Topic::parse(topic)?, caller_level: level };
             self.backend.execute_room(bound.room_id, set, self.state.actor(by)).await?;
         } else {
-            let room = self.backend.room(bound.room_id).await?;
-            if let Some(kept) = room.topic {
-                self.state.outbox.send(irc::proto::Command::TOPIC(channel.to_owned(), Some(kept.as_str().to_owned())));
-            }
+            self.restore_topic(channel).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the room's topic on its channel again (nothing when the room has none).
+    pub async fn restore_topic(&self, channel: &str) -> Answer {
+        let Some(bound) = self.state.channel(channel) else { return Ok(()) };
+        if let Some(kept) = self.backend.room(bound.room_id).await?.topic {
+            self.state.set_topic(channel, kept.as_str());
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! `.register`, `.login`, `.logout`, `.status`, `.meet`, `.about`, and tokens said in a channel.
 
 use domain::events::{SessionEndReason, TokenPurpose, TokenRevocationReason};
-use domain::{Event, Level, StreamName, UserCommand};
+use domain::{Actor, Event, Level, StreamName, UserCommand};
 
 use super::{LOBBY, World, person};
 use crate::irc::bot::backend::Backend;
@@ -156,8 +156,10 @@ async fn a_guest_who_asks_to_meet_someone_is_asked_to_log_in() {
 #[tokio::test]
 async fn a_member_sets_an_about_text_and_others_read_it_by_nick() {
     let mut w = World::new().await;
-    let (alice, _) = w.logged_in("alice", Level::Member).await;
+    let (alice, alice_id) = w.logged_in("alice", Level::Member).await;
     let (bob, _) = w.logged_in("bob", Level::Member).await;
+    // Profiles start private; alice's is public, so bob (in no room with her) may read it.
+    w.memory.execute_user(alice_id, &UserCommand::SetPrivacy { private: false }, Actor::User(alice_id)).await.unwrap();
 
     w.says(&alice, None, ".about set I like trains").await;
     w.says(&bob, Some(LOBBY), ".about alice").await;

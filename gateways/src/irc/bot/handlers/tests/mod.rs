@@ -15,12 +15,12 @@ use domain::{
     NickReservation, QuoteBook, QuoteCommand, Room, RoomCommand, RoomName, StreamName, TokenHash, User, UserCommand,
 };
 use projections::queries::{BoundChannel, InfoEntry, Quote, Sighting};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{Asker, Failure, Handlers};
 use crate::irc::bot::backend::Backend;
-use crate::irc::bot::control::ControlJob;
+use crate::irc::bot::control::{ControlJob, ControlJobs, ControlQueue};
 use crate::irc::bot::state::BotState;
 use crate::irc::command;
 use crate::irc::input::Source;
@@ -92,6 +92,14 @@ impl Memory {
 impl Backend for Memory {
     async fn user(&self, user_id: Uuid) -> Result<User, Failure> {
         Ok(self.fold(&StreamName::user(user_id)))
+    }
+
+    async fn share_a_room(&self, a: Uuid, b: Uuid) -> Result<bool, Failure> {
+        let rooms: Vec<String> = self.streams.lock().unwrap().keys().filter(|name| name.starts_with("room-")).cloned().collect();
+        Ok(rooms.iter().filter_map(|name| StreamName::parse(name).ok()).any(|stream| {
+            let room = self.fold::<Room>(&stream);
+            room.is_member(a) && room.is_member(b)
+        }))
     }
 
     async fn nick_holder(&self, nick: &str) -> Result<Option<Uuid>, Failure> {
@@ -174,7 +182,7 @@ struct World {
     state: BotState,
     memory: Memory,
     lines: Arc<Mutex<Vec<String>>>,
-    jobs: mpsc::UnboundedReceiver<ControlJob>,
+    jobs: ControlJobs,
     /// The room bound to [`LOBBY`].
     lobby: Uuid,
 }
@@ -183,7 +191,7 @@ impl World {
     async fn new() -> Self {
         let settings = IrcSettings { nick: BOT.into(), public_url: "https://switchboard.example/".into(), ..IrcSettings::default() };
         let (outbox, lines) = Outbox::recording(BOT);
-        let (control, jobs) = mpsc::unbounded_channel();
+        let (control, jobs) = ControlQueue::new(settings.control_queue);
         let mut world =
             World { state: BotState::new(settings, outbox, control), memory: Memory::default(), lines, jobs, lobby: Uuid::nil() };
         world.lobby = world.bound_channel(LOBBY, false).await;
@@ -216,7 +224,7 @@ impl World {
     /// Session ends queued for the control task since the last call.
     fn ended_sessions(&mut self) -> Vec<(Uuid, domain::events::SessionEndReason)> {
         let mut ended = Vec::new();
-        while let Ok(job) = self.jobs.try_recv() {
+        while let Some(job) = self.jobs.try_recv() {
             if let ControlJob::EndSession(session, reason) = job {
                 ended.push((session.user_id, reason));
             }
