@@ -89,7 +89,7 @@ pub struct LiveLoad {
     pub writers: usize,
 }
 
-pub async fn live(settings: &Settings, store: &PgEventStore, db: &tokio_postgres::Config, load: LiveLoad) -> anyhow::Result<Value> {
+pub async fn live(settings: &Settings, store: &PgEventStore, db: &store::PgConfig, load: LiveLoad) -> anyhow::Result<Value> {
     let baseline = crate::event_store::raw_insert(db, load.flood, load.writers, 1).await?;
     eprintln!("raw insert baseline: {baseline}");
 

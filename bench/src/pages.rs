@@ -31,7 +31,7 @@ fn picker(t: chrono::DateTime<chrono::Utc>) -> String {
 pub async fn pages(
     settings: &Settings,
     store: &PgEventStore,
-    db: &tokio_postgres::Config,
+    db: &store::PgConfig,
     events: usize,
     seed: u64,
     requests: usize,

@@ -225,7 +225,7 @@ pub struct ThroughputLoad {
 pub async fn throughput(
     settings: &Settings,
     store: &PgEventStore,
-    db: &tokio_postgres::Config,
+    db: &store::PgConfig,
     load: ThroughputLoad,
 ) -> anyhow::Result<serde_json::Value> {
     let ThroughputLoad { members, texts, concurrency, raw_rows } = load;
