@@ -493,9 +493,9 @@ impl SmsProcessor {
 
     /// One delivery per recipient of each posted text (`[nick] text`), after the reply-numbers
     /// read model has caught up with the last of the posts (so joins, leaves, stops and mutes
-    /// before each count). The recipients of one sender are read once per run; the deliveries
-    /// of the whole run are queued concurrently, each its own stream, so the store's group
-    /// commit turns them into a few transactions.
+    /// before each count). The recipients of one sender are read once per run; each text's
+    /// deliveries are queued concurrently, each its own stream, so the store's group commit
+    /// turns them into a few transactions.
     async fn fan_out(&self, fan_outs: Vec<FanOut>) -> Result<(), ProcessError> {
         let Some(last) = fan_outs.iter().map(|f| f.position).max() else { return Ok(()) };
         if let Err(e) = self.read.wait_for(last, &["reply_numbers"], self.read_model_wait).await {
@@ -517,18 +517,24 @@ impl SmsProcessor {
                 deliveries.push((index, *recipient, to.clone()));
             }
         }
-        let fan_outs = &fan_outs;
-        let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(deliveries)
-            .map(|(index, recipient, to)| async move {
-                let fan_out = &fan_outs[index];
-                let step = format!("fanout:{recipient}");
-                let message_id = fan_out.inbound.key("message");
-                self.queue(&fan_out.inbound, Some(recipient), &to, &fan_out.text, &step, Some(message_id)).await
-            })
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        queued.into_iter().collect()
+        // One text's deliveries are queued together, the texts one after another: each
+        // recipient's deliveries then stand in the log (and are sent, and resent) in the order
+        // the texts were posted.
+        for (index, fan_out) in fan_outs.iter().enumerate() {
+            let recipients: Vec<(Uuid, PhoneNumber)> =
+                deliveries.iter().filter(|(i, _, _)| *i == index).map(|(_, recipient, to)| (*recipient, to.clone())).collect();
+            let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients)
+                .map(|(recipient, to)| async move {
+                    let step = format!("fanout:{recipient}");
+                    let message_id = fan_out.inbound.key("message");
+                    self.queue(&fan_out.inbound, Some(recipient), &to, &fan_out.text, &step, Some(message_id)).await
+                })
+                .buffer_unordered(64)
+                .collect()
+                .await;
+            queued.into_iter().collect::<Result<(), ProcessError>>()?;
+        }
+        Ok(())
     }
 
     async fn refused<E: std::error::Error + 'static>(
