@@ -41,11 +41,7 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: From<StoreError>,
 {
-    let mut after = store.load_checkpoint(subscriber).await?;
-    if after == Position::START && first_start == FirstStart::Head {
-        after = store.head().await?;
-        store.save_checkpoint(subscriber, after).await?;
-    }
+    let after = resume_position(store, subscriber, first_start).await?;
     let mut chunks = store.subscribe_all(after, filter).ready_chunks(CHECKPOINT_EVERY);
     loop {
         let next = tokio::select! {
@@ -97,11 +93,7 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: From<StoreError>,
 {
-    let mut after = store.load_checkpoint(subscriber).await?;
-    if after == Position::START && first_start == FirstStart::Head {
-        after = store.head().await?;
-        store.save_checkpoint(subscriber, after).await?;
-    }
+    let after = resume_position(store, subscriber, first_start).await?;
     let mut chunks = store.subscribe_all(after, filter).ready_chunks(CHECKPOINT_EVERY);
     loop {
         let next = tokio::select! {
@@ -114,4 +106,16 @@ where
         handle(run).await?;
         store.save_checkpoint(subscriber, last).await?;
     }
+}
+
+/// Where `subscriber` goes on: after its checkpoint, or — the first time, when it starts at the
+/// head — after the head, saved at once so that a restart does not fall back to the start.
+async fn resume_position<S: EventStore + ?Sized>(store: &S, subscriber: &str, first_start: FirstStart) -> Result<Position, StoreError> {
+    let after = store.load_checkpoint(subscriber).await?;
+    if after == Position::START && first_start == FirstStart::Head {
+        let head = store.head().await?;
+        store.save_checkpoint(subscriber, head).await?;
+        return Ok(head);
+    }
+    Ok(after)
 }
