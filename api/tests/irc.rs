@@ -931,9 +931,17 @@ async fn a_ban_approved_from_a_request_and_lifted_in_graphql_takes_its_mask_off_
     bob.privmsg(CHANNEL, ".requestban carol spamming links").await.unwrap();
     expect_from_bot(&mut bob, "ban request").await;
     let approve = "mutation($r: UUID!, $q: UUID!) { approveBanRequest(room: $r, request: $q) { position } }";
-    let requests =
-        w.app.data(Some(&w.admin.token), "query($r: UUID!) { room(id: $r) { banRequests { id } } }", json!({ "r": w.room_id })).await;
-    let request = requests["room"]["banRequests"][0]["id"].as_str().expect("the request is listed").to_owned();
+    // The bot answered once the request was recorded; the read model lists it a moment later.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let request = loop {
+        let requests =
+            w.app.data(Some(&w.admin.token), "query($r: UUID!) { room(id: $r) { banRequests { id } } }", json!({ "r": w.room_id })).await;
+        if let Some(id) = requests["room"]["banRequests"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the request is never listed: {requests}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     w.app.data(Some(&w.admin.token), approve, json!({ "r": w.room_id, "q": request })).await;
     let banned = alice.expect(WAIT, |l| l.command == "MODE" && l.raw.contains(" +b ")).await.expect("+b on the channel");
     let mask = banned.params.last().unwrap().clone();
@@ -944,4 +952,52 @@ async fn a_ban_approved_from_a_request_and_lifted_in_graphql_takes_its_mask_off_
     w.app.data(Some(&w.admin.token), unban, json!({ "r": w.room_id })).await;
     let lifted = alice.expect(WAIT, |l| l.command == "MODE" && l.raw.contains(" -b ")).await.expect("-b on the channel");
     assert_eq!(lifted.params.last().unwrap(), &mask, "the mask that was set is taken off: {}", lifted.raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_who_logs_in_on_the_channel_becomes_the_accounts_member_and_stays_muted() {
+    let w = world().await;
+    let mut alice = w.joined("alice").await;
+    w.log_in(&mut alice, &w.admin).await;
+    let dave_session = w.app.member("dave").await;
+    let mut dave = w.joined("dave").await;
+    w.wait_for_room_event(|e| e["type"] == "room.member_joined" && e["payload"]["member"]["nick"] == "dave").await;
+    w.app
+        .data(Some(&w.admin.token), "mutation($r: UUID!) { mute(room: $r, nick: \"dave\") { position } }", json!({ "r": w.room_id }))
+        .await;
+
+    w.log_in(&mut dave, &dave_session).await;
+    let identified = w.wait_for_room_event(|e| e["type"] == "room.member_identified" && e["payload"]["nick"] == "dave").await;
+    assert_eq!(identified["payload"]["nick"], "dave");
+    let dave_id = dave_session.user_id.clone();
+    assert_eq!(identified["payload"]["user_id"], dave_id);
+
+    // The read model lists the account, not a guest, and the mute follows the account.
+    let query = "query($r: UUID!) { room(id: $r) { members { memberKey userId nick } mutes { memberKey } } }";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let room = loop {
+        let data = w.app.data(Some(&w.admin.token), query, json!({ "r": w.room_id })).await;
+        let room = data["room"].clone();
+        let keys: Vec<&str> = room["members"].as_array().unwrap().iter().filter_map(|m| m["memberKey"].as_str()).collect();
+        if keys.contains(&format!("user:{dave_id}").as_str()) {
+            break room;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "dave never listed by account: {room}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        !room["members"].as_array().unwrap().iter().any(|m| m["memberKey"] == "guest:dave"),
+        "no guest entry is left beside the account: {room}"
+    );
+    assert_eq!(room["mutes"], json!([{ "memberKey": format!("user:{dave_id}") }]));
+
+    // Logging in lifted nothing: what dave says is still not recorded (alice's line, sent after
+    // she saw dave's, is recorded after it would have been).
+    dave.privmsg(CHANNEL, "am I heard now?").await.unwrap();
+    alice.expect(WAIT, |l| l.command == "PRIVMSG" && l.raw.ends_with("am I heard now?")).await.expect("alice sees dave's line");
+    alice.privmsg(CHANNEL, "marker").await.unwrap();
+    w.wait_for_room_event(|e| e["payload"]["body"] == "marker").await;
+    let said: Vec<Value> =
+        w.room_events().await.into_iter().filter(|e| e["type"] == "room.message_posted").map(|e| e["payload"]["body"].clone()).collect();
+    assert!(!said.contains(&json!("am I heard now?")), "a muted member's line was recorded: {said:?}");
 }

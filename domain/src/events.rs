@@ -512,6 +512,15 @@ pub struct MemberLeft {
     pub reason: LeaveReason,
 }
 
+/// An IRC guest in the room logged in: the member known by `nick` is from now on the account
+/// `user_id` (its room mute follows it, so logging in never lifts one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberIdentified {
+    pub room_id: Uuid,
+    pub nick: DisplayNick,
+    pub user_id: Uuid,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberKicked {
     pub room_id: Uuid,
@@ -957,6 +966,7 @@ catalogue! {
     TopicSet(TopicSet) => "room.topic_set", version 1, no_older_versions;
     MemberJoined(MemberJoined) => "room.member_joined", version 1, no_older_versions;
     MemberLeft(MemberLeft) => "room.member_left", version 1, no_older_versions;
+    MemberIdentified(MemberIdentified) => "room.member_identified", version 1, no_older_versions;
     MemberKicked(MemberKicked) => "room.member_kicked", version 1, no_older_versions;
     MessagePosted(MessagePosted) => "room.message_posted", version 1, no_older_versions;
     RoomMuteSet(RoomMuteSet) => "room.mute_set", version 1, no_older_versions;

@@ -266,6 +266,7 @@ pub fn sample_events() -> Vec<Event> {
         }
         .into(),
         MemberLeft { room_id: room, member: member(user, "Alice"), reason: LeaveReason::Part }.into(),
+        MemberIdentified { room_id: room, nick: display("Alice"), user_id: user }.into(),
         MemberKicked { room_id: room, member: guest("[troll]"), reason: Some(reason("flooding")), by: Actor::User(other) }.into(),
         MessagePosted {
             room_id: room,

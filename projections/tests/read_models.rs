@@ -326,3 +326,70 @@ async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_mess
         assert_eq!(per_day.iter().map(|c| c.messages).sum::<i64>(), 2, "{from}..{to}");
     }
 }
+
+#[tokio::test]
+async fn a_guest_identified_as_an_account_is_listed_by_account_and_keeps_the_longer_mute() {
+    let h = Harness::new().await;
+    let runners = h.start(projections::projection::all());
+    let read = ReadModels::new(h.store.pool().clone());
+    let (room, dave, erin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let guest = |n: &str| MemberRef { user_id: None, nick: DisplayNick::parse(n).unwrap() };
+    let irc_guest_joined = |n: &str| {
+        Event::MemberJoined(MemberJoined {
+            room_id: room,
+            member: guest(n),
+            mask: None,
+            phone: None,
+            gateway: Gateway::Irc,
+            invite_id: None,
+            is_bot: false,
+        })
+    };
+    let in_an_hour = Utc::now() + TimeDelta::hours(1);
+    let in_two_hours = Utc::now() + TimeDelta::hours(2);
+    let muted = |target, until| Event::RoomMuteSet(RoomMuteSet { room_id: room, target, until, by: Actor::System });
+    h.append(
+        StreamName::room(room),
+        vec![
+            created(room, "Lobby"),
+            irc_guest_joined("dave"),
+            muted(guest("dave"), Some(in_an_hour)),
+            // Erin is a member by SMS, muted for two hours, and a guest on IRC muted for one.
+            joined(room, erin, "erin", Some("+15550000009")),
+            muted(member(erin, "erin"), Some(in_two_hours)),
+            irc_guest_joined("erin"),
+            muted(guest("erin"), Some(in_an_hour)),
+        ],
+        Actor::System,
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    let before = Utc::now();
+    h.append(
+        StreamName::room(room),
+        vec![
+            Event::MemberIdentified(MemberIdentified { room_id: room, nick: DisplayNick::parse("dave").unwrap(), user_id: dave }),
+            Event::MemberIdentified(MemberIdentified { room_id: room, nick: DisplayNick::parse("erin").unwrap(), user_id: erin }),
+        ],
+        Actor::System,
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+
+    let members = read.members(room, AsOf::Now).await.unwrap();
+    let listed: Vec<(String, Option<Uuid>, String)> =
+        members.iter().map(|m| (m.member_key.clone(), m.user_id, m.gateway.clone())).collect();
+    assert_eq!(listed.len(), 2, "{members:?}");
+    assert!(listed.contains(&(dave.to_string(), Some(dave), "irc".into())), "{listed:?}");
+    assert!(listed.contains(&(erin.to_string(), Some(erin), "sms".into())), "the SMS membership stays: {listed:?}");
+    let as_guests: Vec<String> = read.members(room, AsOf::Time(before)).await.unwrap().into_iter().map(|m| m.member_key).collect();
+    assert!(as_guests.contains(&"nick:dave".to_owned()), "{as_guests:?}");
+
+    let mutes = read.room_mutes(room, AsOf::Now).await.unwrap();
+    let held: Vec<(String, Option<i64>)> =
+        mutes.iter().map(|m| (m.member_key.clone(), m.until.map(|u| (u - Utc::now()).num_minutes()))).collect();
+    assert_eq!(held.len(), 2, "the guest mutes are over, the accounts hold them: {mutes:?}");
+    let until_of = |key: String| held.iter().find(|(k, _)| *k == key).and_then(|(_, u)| *u);
+    assert!(until_of(dave.to_string()).is_some_and(|m| (58..=60).contains(&m)), "dave's hour carried over: {held:?}");
+    assert!(until_of(erin.to_string()).is_some_and(|m| (118..=120).contains(&m)), "erin's longer mute holds: {held:?}");
+}

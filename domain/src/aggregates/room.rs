@@ -327,6 +327,11 @@ impl Room {
         self.members.iter().find(|(_, m)| m.gateway == gateway && m.member.nick.casefold() == fold)
     }
 
+    /// The IRC guest (not logged in) present under `nick`.
+    fn irc_guest(&self, nick: &DisplayNick) -> Option<&Member> {
+        self.members.get(&MemberKey::Guest(nick.casefold())).filter(|m| m.gateway == Gateway::Irc && !m.is_bot)
+    }
+
     pub fn is_member(&self, user_id: Uuid) -> bool {
         self.members.contains_key(&MemberKey::User(user_id))
     }
@@ -397,6 +402,18 @@ impl Room {
     fn join(&self, room_id: Uuid, joining: &Joining, ctx: &Context) -> Result<Vec<Event>, RoomError> {
         let Joining { member, mask, phone, gateway, caller_level, as_bot, nick_holder } = joining;
         let (gateway, caller_level, as_bot) = (*gateway, *caller_level, *as_bot);
+        if let Some(user_id) = member.user_id
+            && let Some(guest) = self.irc_guest(&member.nick)
+            && gateway == Gateway::Irc
+            && !as_bot
+        {
+            // Already in the channel as a guest, now logged in: the same person, known by account
+            // from here on. A ban on the account still refuses them.
+            if let Some(ban) = self.ban_on_joining(member, None, mask.as_ref().or(guest.mask.as_ref()), ctx.now) {
+                return Err(RoomError::Banned { until: ban.until });
+            }
+            return Ok(vec![Event::MemberIdentified(MemberIdentified { room_id, nick: member.nick.clone(), user_id })]);
+        }
         if self.members.contains_key(&MemberKey::of(member)) {
             return Ok(vec![]);
         }
@@ -469,6 +486,26 @@ impl Aggregate for Room {
                     MemberKey::of(&e.member),
                     Member { member: e.member.clone(), mask: e.mask.clone(), phone: e.phone.clone(), gateway: e.gateway, is_bot: e.is_bot },
                 );
+            }
+            Event::MemberIdentified(e) => {
+                let guest = MemberKey::Guest(e.nick.casefold());
+                let account = MemberKey::User(e.user_id);
+                if let Some(mut member) = self.members.remove(&guest) {
+                    member.member.user_id = Some(e.user_id);
+                    // Someone who is also a member by SMS keeps that membership.
+                    self.members.entry(account.clone()).or_insert(member);
+                }
+                if let Some(until) = self.room_mutes.remove(&guest) {
+                    // The mute that ends later (or never) is the one that holds.
+                    let longer = match self.room_mutes.get(&account) {
+                        Some(&existing) => match (existing, until) {
+                            (None, _) | (_, None) => None,
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                        },
+                        None => until,
+                    };
+                    self.room_mutes.insert(account, longer);
+                }
             }
             Event::MemberLeft(e) => {
                 let key = MemberKey::of(&e.member);

@@ -257,6 +257,90 @@ fn an_account_ban_refuses_a_guest_joining_under_the_accounts_nick() {
     given::<Room>(history).by(Actor::Anonymous).when(guest(Some(id(BOB)))).events();
 }
 
+fn guest_joined(nick: &str, host_mask: &str) -> Event {
+    MemberJoined {
+        room_id: room_id(),
+        member: guest(nick),
+        mask: Some(mask(host_mask)),
+        phone: None,
+        gateway: Gateway::Irc,
+        invite_id: None,
+        is_bot: false,
+    }
+    .into()
+}
+
+fn identified(user: u128, nick: &str) -> Event {
+    MemberIdentified { room_id: room_id(), nick: display(nick), user_id: id(user) }.into()
+}
+
+#[test]
+fn a_guest_who_logs_in_becomes_the_accounts_member() {
+    let history = vec![created(false), guest_joined("carol", "carol!c@home.example")];
+    given::<Room>(history.clone())
+        .by_user(id(OP))
+        .when(join_irc(Some(OP), "Carol", "carol!c@home.example", Level::Member))
+        .then(vec![identified(OP, "Carol")]);
+    let room = given::<Room>(with(history, [identified(OP, "Carol")])).state().clone();
+    assert!(room.is_member(id(OP)));
+    assert_eq!(room.members.len(), 1, "the guest entry is gone: {:?}", room.members);
+    let member = &room.members[&MemberKey::User(id(OP))];
+    assert_eq!(
+        (member.member.user_id, member.gateway, member.mask.clone()),
+        (Some(id(OP)), Gateway::Irc, Some(mask("carol!c@home.example")))
+    );
+}
+
+#[test]
+fn logging_in_keeps_a_guests_room_mute() {
+    let muted: Event = RoomMuteSet { room_id: room_id(), target: guest("carol"), until: None, by: Actor::User(id(BOB)) }.into();
+    let history = vec![created(false), guest_joined("carol", "carol!c@home.example"), muted, identified(OP, "carol")];
+    given::<Room>(history)
+        .by_user(id(OP))
+        .when(say(OP, "carol", "am I heard now?", Gateway::Irc))
+        .then_error(RoomError::Muted { until: None });
+}
+
+#[test]
+fn of_two_mutes_the_one_ending_later_holds_after_logging_in() {
+    let mute = |target, minutes| -> Event {
+        RoomMuteSet { room_id: room_id(), target, until: Some(at(TimeDelta::minutes(minutes))), by: Actor::User(id(BOB)) }.into()
+    };
+    let history = vec![
+        created(false),
+        joined(OP, "carol", Gateway::Sms),
+        mute(member(id(OP), "carol"), 10),
+        guest_joined("carol", "carol!c@home.example"),
+        mute(guest("carol"), 60),
+        identified(OP, "carol"),
+    ];
+    let room = given::<Room>(history.clone()).state().clone();
+    assert_eq!(room.members[&MemberKey::User(id(OP))].gateway, Gateway::Sms, "the SMS membership stays");
+    assert_eq!(room.members.len(), 1);
+    given::<Room>(history)
+        .after(TimeDelta::minutes(30))
+        .when(say(OP, "carol", "now?", Gateway::Sms))
+        .then_error(RoomError::Muted { until: Some(at(TimeDelta::minutes(60))) });
+}
+
+#[test]
+fn a_guest_whose_account_is_banned_is_refused_on_logging_in() {
+    let history = vec![created(false), guest_joined("carol", "carol!c@home.example"), banned(user_target(OP), None)];
+    given::<Room>(history)
+        .by_user(id(OP))
+        .when(join_irc(Some(OP), "carol", "carol!c@home.example", Level::Member))
+        .then_error(RoomError::Banned { until: None });
+}
+
+#[test]
+fn an_sms_guest_of_the_same_nick_is_not_taken_over() {
+    // Only an IRC guest is identified; a logged-in IRC join beside an SMS member of another
+    // account under the same nick is an ordinary join.
+    let history = vec![created(false), joined(ALICE, "carol", Gateway::Sms)];
+    let events = given::<Room>(history).by_user(id(OP)).when(join_irc(Some(OP), "carol", "carol!c@home.example", Level::Member)).events();
+    assert!(matches!(events.as_slice(), [Event::MemberJoined(_)]), "{events:?}");
+}
+
 #[test]
 fn the_system_records_which_ban_it_enforced_on_whom() {
     let alice = MemberRef { user_id: None, nick: display("Alice") };

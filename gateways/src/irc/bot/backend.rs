@@ -61,6 +61,8 @@ pub trait Backend: Send + Sync {
     /// Whether two accounts are members of one room now (a private person's profile is shown
     /// to them).
     fn share_a_room(&self, a: Uuid, b: Uuid) -> impl Future<Output = Result<bool, Failure>> + Send;
+    /// Whether `user_id` is a member of `room_id` now.
+    fn is_member(&self, room_id: Uuid, user_id: Uuid) -> impl Future<Output = Result<bool, Failure>> + Send;
     fn last_seen(&self, nick: &str) -> impl Future<Output = Result<Option<Sighting>, Failure>> + Send;
     fn random_quote(&self) -> impl Future<Output = Result<Option<Quote>, Failure>> + Send;
     fn quote(&self, id: i64) -> impl Future<Output = Result<Option<Quote>, Failure>> + Send;
@@ -143,6 +145,11 @@ impl Backend for Live {
     async fn share_a_room(&self, a: Uuid, b: Uuid) -> Result<bool, Failure> {
         self.caught_up(ROOMS).await;
         Ok(self.read.share_a_room(a, b).await?)
+    }
+
+    async fn is_member(&self, room_id: Uuid, user_id: Uuid) -> Result<bool, Failure> {
+        self.caught_up(ROOMS).await;
+        Ok(self.read.is_member(room_id, user_id).await?)
     }
 
     async fn last_seen(&self, nick: &str) -> Result<Option<Sighting>, Failure> {

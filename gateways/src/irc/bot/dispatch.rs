@@ -147,12 +147,7 @@ impl Bot {
                 tracing::info!(error = %e, nick = %who.nick, %channel, "auto-ban not enforced");
                 return;
             }
-            // Narrow, `nick!*@*`: never a shared host.
-            let mask = format!("{}!*@*", who.nick);
-            tracing::info!(nick = %who.nick, %channel, "banned person joined; banning and kicking");
-            let outbox = &bot.state().outbox;
-            outbox.raw(&["MODE", &channel, "+b", &mask]);
-            outbox.send(irc::proto::Command::KICK(channel.clone(), who.nick.clone(), Some(replies::BANNED_ON_JOIN.into())));
+            bot.state().kick_banned(&channel, &who.nick);
         });
         self.rooms().execute_detached(room_id, RoomCommand::Join(joining), metadata(actor), reply).await;
     }

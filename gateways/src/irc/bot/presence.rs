@@ -48,6 +48,11 @@ impl Presence {
         channels
     }
 
+    /// The channels (casefolded) `nick` shares with the bot.
+    pub fn channels_of(&self, nick: &str) -> HashSet<String> {
+        self.on.lock().expect("presence lock").get(&fold(nick)).cloned().unwrap_or_default()
+    }
+
     /// Whether `nick` shares any channel with the bot.
     pub fn is_anywhere(&self, nick: &str) -> bool {
         self.on.lock().expect("presence lock").contains_key(&fold(nick))

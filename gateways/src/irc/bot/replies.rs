@@ -181,6 +181,11 @@ pub fn sighting(s: &Sighting, channel: Option<&str>) -> String {
     format!("{} was last seen {}{place}{what}", s.nick, ago(s.at))
 }
 
+/// A sighting of someone whose profile is private: when only.
+pub fn sighting_private(s: &Sighting) -> String {
+    format!("{} was last seen {}; where and what is private", s.nick, ago(s.at))
+}
+
 pub fn quote(q: &Quote) -> String {
     let adder = by_name(q.added_by_nick.as_deref(), &q.added_by);
     format!("#{} <{}> {} (added by {adder}, {})", q.quote_id, q.nick, q.text, q.added_at.format("%Y-%m-%d"))

@@ -117,6 +117,14 @@ impl BotState {
         }
     }
 
+    /// Someone the room refuses as banned is on `channel`: `+b nick!*@*` (narrow, never a shared
+    /// host) and a kick.
+    pub fn kick_banned(&self, channel: &str, nick: &str) {
+        tracing::info!(%nick, %channel, "banned person on the channel; banning and kicking");
+        self.outbox.raw(&["MODE", channel, "+b", &format!("{nick}!*@*")]);
+        self.outbox.send(irc::proto::Command::KICK(channel.to_owned(), nick.to_owned(), Some(replies::BANNED_ON_JOIN.into())));
+    }
+
     /// Sets the channel's topic, remembered until the server shows it taken (a channel operator
     /// may have to give the bot `+o` first).
     pub fn set_topic(&self, channel: &str, topic: &str) {

@@ -38,6 +38,11 @@ const MEMBERSHIP_CLOSE: &str = "UPDATE memberships SET valid = tstzrange(lower(v
 const MEMBERSHIP_OPEN: &str = "INSERT INTO memberships (room_id, member_key, user_id, nick, gateway, valid) \
      SELECT $1, $2, $4, $5, $6, tstzrange(greatest($3, max(lower(valid))), NULL) FROM memberships WHERE room_id = $1 AND member_key = $2 \
      HAVING NOT coalesce(bool_or(upper_inf(valid)), false)";
+/// A guest who logged in becomes the account's member row ($3 the account key), keeping how and
+/// when they came in; a member by SMS already keyed by the account keeps that row.
+const IDENTIFY_MEMBER: &str = "INSERT INTO members (room_id, member_key, user_id, nick, gateway, mask, phone, is_bot, voice, op, joined_at) \
+     SELECT room_id, $3, $4, nick, gateway, mask, phone, is_bot, voice, op, joined_at FROM members WHERE room_id = $1 AND member_key = $2 \
+     ON CONFLICT (room_id, member_key) DO NOTHING";
 const RENAME_MEMBER: &str = "UPDATE members SET nick = $2 WHERE user_id = $1";
 const MODE_VOICE: &str = "UPDATE members SET voice = $3 WHERE room_id = $1 AND lower(nick) = $2";
 const MODE_OP: &str = "UPDATE members SET op = $3 WHERE room_id = $1 AND lower(nick) = $2";
@@ -54,6 +59,18 @@ const MUTE_CLOSE: &str = "UPDATE room_mutes SET valid = tstzrange(lower(valid), 
 const MUTE_OPEN: &str = "INSERT INTO room_mutes (room_id, member_key, user_id, nick, by_actor, until, valid) \
      SELECT $1, $2, $4, $5, $6, $7, tstzrange(start, CASE WHEN $7::timestamptz IS NULL THEN NULL ELSE greatest(start, $7) END) \
      FROM (SELECT greatest($3, max(lower(valid))) AS start FROM room_mutes WHERE room_id = $1 AND member_key = $2) s";
+/// The guest's mute in force at $4 carries over to the account ($3), unless the account has one
+/// in force (then [`MUTE_IDENTIFY_EXTEND`] keeps the one that ends later).
+const MUTE_IDENTIFY_CARRY: &str = "INSERT INTO room_mutes (room_id, member_key, user_id, nick, by_actor, until, valid) \
+     SELECT room_id, $3, $5, nick, by_actor, until, tstzrange(greatest($4, lower(valid)), upper(valid)) FROM room_mutes \
+     WHERE room_id = $1 AND member_key = $2 AND (upper_inf(valid) OR upper(valid) > $4) \
+       AND NOT EXISTS (SELECT 1 FROM room_mutes a WHERE a.room_id = $1 AND a.member_key = $3 AND (upper_inf(a.valid) OR upper(a.valid) > $4))";
+const MUTE_IDENTIFY_EXTEND: &str = "UPDATE room_mutes a \
+     SET valid = tstzrange(lower(a.valid), CASE WHEN upper_inf(a.valid) OR upper_inf(g.valid) THEN NULL ELSE greatest(upper(a.valid), upper(g.valid)) END), \
+         until = CASE WHEN a.until IS NULL OR g.until IS NULL THEN NULL ELSE greatest(a.until, g.until) END \
+     FROM room_mutes g \
+     WHERE a.room_id = $1 AND a.member_key = $3 AND (upper_inf(a.valid) OR upper(a.valid) > $4) \
+       AND g.room_id = $1 AND g.member_key = $2 AND (upper_inf(g.valid) OR upper(g.valid) > $4)";
 const PERSONAL_CLOSE: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $4)) \
      WHERE room_id = $1 AND muter = $2 AND mutee = $3 AND upper_inf(valid)";
 /// Leaving a room clears the personal mutes by and of the one who left (as the Room aggregate does).
@@ -93,6 +110,7 @@ impl Projection for Rooms {
             events::TopicSet::EVENT_TYPE,
             events::MemberJoined::EVENT_TYPE,
             events::MemberLeft::EVENT_TYPE,
+            events::MemberIdentified::EVENT_TYPE,
             events::RoomMuteSet::EVENT_TYPE,
             events::RoomMuteLifted::EVENT_TYPE,
             events::PersonalMuteSet::EVENT_TYPE,
@@ -172,6 +190,20 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
         }
         // A kick is recorded as MemberKicked (who, why, by whom) followed by MemberLeft.
         Event::MemberLeft(e) => leave(out, e.room_id, &e.member, at, snake(&e.reason)),
+        Event::MemberIdentified(e) => {
+            let guest = member_key(&MemberRef { user_id: None, nick: e.nick.clone() });
+            let account = e.user_id.to_string();
+            out.push(IDENTIFY_MEMBER, params![e.room_id, guest.clone(), account.clone(), e.user_id]);
+            out.push(LEAVE, params![e.room_id, guest.clone()]);
+            out.push(MEMBERSHIP_CLOSE, params![e.room_id, guest.clone(), at, Some("identified".to_owned())]);
+            out.push(
+                MEMBERSHIP_OPEN,
+                params![e.room_id, account.clone(), at, Some(e.user_id), e.nick.to_string(), domain::Gateway::Irc.to_string()],
+            );
+            out.push(MUTE_IDENTIFY_EXTEND, params![e.room_id, guest.clone(), account.clone(), at]);
+            out.push(MUTE_IDENTIFY_CARRY, params![e.room_id, guest.clone(), account, at, e.user_id]);
+            out.push(MUTE_CLOSE, params![e.room_id, guest, at, None::<String>]);
+        }
         Event::NickChanged(e) => out.push(RENAME_MEMBER, params![e.user_id, e.new.to_string()]),
         Event::ChannelModeChanged(e) => {
             let (sql, on) = match e.mode {

@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use domain::aggregates::user::{LoginOutcome, login_outcome};
-use domain::events::SessionEndReason;
-use domain::{AboutText, Actor, DisplayNick, Level, Nick, TokenHash, UserCommand};
+use domain::events::{MemberRef, SessionEndReason};
+use domain::{AboutText, Actor, DisplayNick, Gateway, Joining, Level, Nick, RoomCommand, TokenHash, UserCommand};
 use uuid::Uuid;
 
 use super::{Answer, Asker, Failure, Handlers};
@@ -55,7 +55,8 @@ impl<B: Backend> Handlers<'_, B> {
                     self.state.queue(ControlJob::EndSession(session, SessionEndReason::Disconnect));
                     return Ok(());
                 }
-                self.state.sessions.start(nick.as_str(), session);
+                self.state.sessions.start(nick.as_str(), session.clone());
+                self.identify_in_rooms(&asker.who, &session, user.level).await;
                 if user.level >= Level::Member {
                     self.state.invite_to_closed_channels(&asker.who.nick);
                 }
@@ -64,6 +65,43 @@ impl<B: Backend> Handlers<'_, B> {
             }
             Some(LoginOutcome::Failed { reason, locked_until }) => Err(Failure::Say(replies::login_refused(reason, &nick, locked_until))),
             None => Err(Failure::Say(replies::LOGIN_REFUSED.into())),
+        }
+    }
+
+    /// A guest who just logged in is, in every bound room whose channel they are on, the
+    /// account's member from now on (its mutes, invitations and membership lists). A room that
+    /// refuses the account as banned gets the ban enforced on the channel.
+    async fn identify_in_rooms(&self, who: &Source, session: &Session, level: Level) {
+        let Ok(nick) = DisplayNick::parse(&who.nick) else { return };
+        for channel in self.state.presence.channels_of(&who.nick) {
+            let Some(bound) = self.state.channel(&channel) else { continue };
+            let member = MemberRef { user_id: Some(session.user_id), nick: nick.clone() };
+            let joining = Joining {
+                member: member.clone(),
+                mask: Some(session.mask.clone()),
+                phone: None,
+                gateway: Gateway::Irc,
+                caller_level: level,
+                as_bot: false,
+                nick_holder: None,
+            };
+            let Err(failure) = self.backend.execute_room(bound.room_id, RoomCommand::Join(joining), Actor::User(session.user_id)).await
+            else {
+                continue;
+            };
+            let banned = match self.backend.room(bound.room_id).await {
+                Ok(room) => room.is_banned(Some(session.user_id), nick.as_str(), Some(&session.mask), Utc::now()).is_some(),
+                Err(_) => false,
+            };
+            if !banned {
+                tracing::warn!(?failure, %channel, nick = %who.nick, "logged-in guest not identified in the room");
+                continue;
+            }
+            let enforce = RoomCommand::EnforceBan { member, mask: Some(session.mask.clone()), nick_holder: None };
+            match self.backend.execute_room(bound.room_id, enforce, Actor::System).await {
+                Ok(_) => self.state.kick_banned(&bound.channel, &who.nick),
+                Err(e) => tracing::info!(?e, %channel, nick = %who.nick, "ban not enforced"),
+            }
         }
     }
 

@@ -2,9 +2,10 @@
 //! (`.info …`). Reading is open to guests; changing needs what the domain asks (a member to add,
 //! the adder or an operator to delete).
 
-use domain::{DisplayNick, Event, Gateway, InfoCommand, InfoKey, InfoText, QuoteCommand, QuoteText};
+use domain::{DisplayNick, Event, Gateway, InfoCommand, InfoKey, InfoText, Level, QuoteCommand, QuoteText};
+use projections::queries::Sighting;
 
-use super::{Answer, Asker, Handlers};
+use super::{Answer, Asker, Failure, Handlers};
 use crate::irc::bot::backend::Backend;
 use crate::irc::bot::replies;
 
@@ -13,7 +14,8 @@ const SEARCH_RESULTS: i64 = 3;
 
 impl<B: Backend> Handlers<'_, B> {
     /// `.seen <nick>`: when and where, on IRC or SMS. Seen on IRC, the place is the channel
-    /// people know (`#lobby`); by SMS it is the room's name.
+    /// people know (`#lobby`); by SMS it is the room's name. Of someone whose profile is private,
+    /// only when is told, except to members of that room and staff.
     pub async fn seen(&self, asker: &Asker, nick: &str) -> Answer {
         if self.state.is_me(nick) {
             self.state.reply(asker, replies::SEEN_MYSELF);
@@ -25,6 +27,7 @@ impl<B: Backend> Handlers<'_, B> {
         }
         let text = match self.backend.last_seen(nick).await? {
             None => replies::never_seen(nick),
+            Some(sighting) if self.sighting_hidden(asker, &sighting).await? => replies::sighting_private(&sighting),
             Some(sighting) => {
                 let channel = (sighting.gateway == Gateway::Irc).then(|| self.state.channels.of_room(sighting.room_id)).flatten();
                 replies::sighting(&sighting, channel.as_ref().map(|c| c.channel.as_str()))
@@ -32,6 +35,20 @@ impl<B: Backend> Handlers<'_, B> {
         };
         self.state.reply(asker, &text);
         Ok(())
+    }
+
+    /// Whether where `sighting`'s person was and what they did is kept from the asker: their
+    /// profile is private and the asker is neither in that room nor staff.
+    async fn sighting_hidden(&self, asker: &Asker, sighting: &Sighting) -> Result<bool, Failure> {
+        let Some(person) = sighting.user_id else { return Ok(false) };
+        if !self.backend.user(person).await?.private {
+            return Ok(false);
+        }
+        let Some(session) = self.state.session_of(&asker.who) else { return Ok(true) };
+        if session.user_id == person || self.backend.user(session.user_id).await?.level >= Level::Staff {
+            return Ok(false);
+        }
+        Ok(!self.backend.is_member(sighting.room_id, session.user_id).await?)
     }
 
     /// `.quote`

@@ -61,6 +61,49 @@ async fn logging_in_starts_a_session_bound_to_the_host_and_invites_to_closed_cha
 }
 
 #[tokio::test]
+async fn a_guest_on_the_channel_who_logs_in_is_the_accounts_member_in_the_room() {
+    let mut w = World::new().await;
+    let (_, alice) = w.logged_in("alice", Level::Member).await;
+
+    assert_eq!(w.room_types().last(), Some(&"room.member_identified"));
+    let room: domain::Room = w.memory.fold(&StreamName::room(w.lobby));
+    assert!(room.is_member(alice), "{:?}", room.members);
+    assert_eq!(room.members.len(), 1, "no guest entry is left: {:?}", room.members);
+}
+
+#[tokio::test]
+async fn a_guest_whose_account_is_banned_from_the_room_is_kicked_on_logging_in() {
+    let w = World::new().await;
+    let alice = w.account("alice", Level::Member).await;
+    w.token(alice, TokenPurpose::Register, "reg").await;
+    w.says(&person("alice"), None, ".register reg").await;
+    w.joins(&person("alice"), LOBBY).await;
+    let ban = domain::RoomCommand::Ban {
+        ban_id: uuid::Uuid::now_v7(),
+        target: domain::events::BanTarget::User { user_id: alice },
+        duration: None,
+        reason: None,
+        caller_level: Level::Superuser,
+        target_level: Level::Member,
+    };
+    w.memory.execute_room(w.lobby, ban, Actor::System).await.unwrap();
+    w.token(alice, TokenPurpose::Login, "log").await;
+    w.sent();
+
+    w.says(&person("alice"), None, ".login log").await;
+
+    assert_eq!(
+        w.sent(),
+        [
+            "MODE #lobby +b alice!*@*",
+            "KICK #lobby alice :you are banned from this room",
+            "PRIVMSG alice :logged in as alice; level 1 (member)"
+        ]
+    );
+    assert_eq!(w.room_types().last(), Some(&"room.ban_enforced"));
+}
+
+#[tokio::test]
 async fn a_demoted_account_logs_in_as_a_guest_and_is_not_invited_to_closed_channels() {
     let w = World::new().await;
     w.bound_channel("#vip", true).await;

@@ -102,6 +102,10 @@ impl Backend for Memory {
         }))
     }
 
+    async fn is_member(&self, room_id: Uuid, user_id: Uuid) -> Result<bool, Failure> {
+        Ok(self.fold::<Room>(&StreamName::room(room_id)).is_member(user_id))
+    }
+
     async fn nick_holder(&self, nick: &str) -> Result<Option<Uuid>, Failure> {
         Ok(self.fold::<NickReservation>(&StreamName::nick(&nick.to_ascii_lowercase())).holder)
     }

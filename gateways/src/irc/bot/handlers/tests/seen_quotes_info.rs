@@ -7,6 +7,7 @@ use projections::queries::{InfoEntry, Quote, Sighting};
 use uuid::Uuid;
 
 use super::{LOBBY, World, minutes_ago, person};
+use crate::irc::bot::backend::Backend;
 
 /// A sighting in a room that is not bound to a channel the bot knows.
 fn sighting(nick: &str, room: &str, gateway: &str, activity: &str, detail: Option<&str>, private: bool) -> Sighting {
@@ -241,4 +242,36 @@ async fn when_a_read_model_fails_the_asker_hears_only_an_error_id_and_never_the_
         .and_then(|r| r.strip_suffix("); it has been logged"));
     assert!(id.is_some_and(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit())), "{line}");
     assert!(!line.contains("connection refused"));
+}
+
+#[tokio::test]
+async fn seen_of_a_private_person_tells_only_when_except_to_people_in_that_room_and_staff() {
+    let mut w = World::new().await;
+    let bob = w.account("bob", Level::Member).await;
+    w.memory.execute_user(bob, &domain::UserCommand::SetPrivacy { private: true }, domain::Actor::User(bob)).await.unwrap();
+    let seen_bob = Sighting { user_id: Some(bob), ..sighting_in(w.lobby, "bob", "lobby", "irc", "said", Some("meet at 6"), false) };
+    *w.memory.sighting.lock().unwrap() = Some(seen_bob);
+    let (alice, _) = w.logged_in("alice", Level::Member).await;
+    w.bound_channel("#games", false).await;
+    let erin = person("erin");
+    let erin_id = w.account("erin", Level::Member).await;
+    w.token(erin_id, domain::events::TokenPurpose::Register, "reg-erin").await;
+    w.says(&erin, None, ".register reg-erin").await;
+    w.state.presence.arrived("erin", "#games");
+    w.token(erin_id, domain::events::TokenPurpose::Login, "log-erin").await;
+    w.says(&erin, None, ".login log-erin").await;
+    w.sent();
+
+    w.says(&person("carol"), None, ".seen bob").await;
+    w.says(&erin, None, ".seen bob").await;
+    w.says(&alice, None, ".seen bob").await;
+
+    assert_eq!(
+        w.sent(),
+        [
+            "PRIVMSG carol :bob was last seen 3 minutes ago; where and what is private",
+            "PRIVMSG erin :bob was last seen 3 minutes ago; where and what is private",
+            "PRIVMSG alice :bob was last seen 3 minutes ago in #lobby, saying: meet at 6",
+        ]
+    );
 }
