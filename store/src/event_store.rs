@@ -8,7 +8,9 @@ use domain::StreamName;
 use futures::Stream;
 
 use crate::error::StoreError;
-use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
+use crate::types::{
+    AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StreamAppend,
+};
 
 /// A live feed of the global log: first everything after the start position, then each new
 /// event as it becomes readable, each exactly once and in log order.
@@ -26,6 +28,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// event ids that are already stored in this stream, in the same order, returns the
     /// original result (idempotent retries).
     async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError>;
+
+    /// Appends to several streams, each as [`append`](Self::append) would (its own check, its
+    /// own outcome), stored in the log in the order given. Not atomic: one refused leaves the
+    /// others stored. The PostgreSQL backend commits them in one transaction; this default
+    /// appends them one after another.
+    async fn append_in_order(&self, appends: Vec<StreamAppend>) -> Vec<Result<AppendResult, StoreError>> {
+        let mut results = Vec::with_capacity(appends.len());
+        for append in appends {
+            results.push(self.append(&append.stream, append.expected, append.events).await);
+        }
+        results
+    }
 
     /// Reads one stream. `from` is the first version to return, inclusive (forwards: default
     /// the first event; backwards: default the last event).

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::event_store::EventStore;
-use crate::types::{AppendResult, Direction, ExpectedVersion, NewEvent, Position};
+use crate::types::{AppendResult, Direction, ExpectedVersion, NewEvent, Position, StreamAppend};
 
 /// How many times a decision is retried after a concurrency conflict. Conflicts on one stream
 /// are rare (one room, one user); a bound keeps a hot stream from spinning forever.
@@ -36,6 +36,10 @@ pub enum ExecuteError<E: std::error::Error + 'static> {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// What [`CommandExecutor::create_in_order`] did with one item: `None` when its stream was
+/// already there.
+pub type Created<A> = Result<Option<Executed<A>>, ExecuteError<<A as Aggregate>::Error>>;
 
 /// What a command produced.
 #[derive(Debug, Clone)]
@@ -329,6 +333,50 @@ impl<S: EventStore + ?Sized> CommandExecutor<S> {
             }
         }
         Err(ExecuteError::TooMuchContention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
+    }
+
+    /// Decides each command on an empty state and appends it expecting no stream, all stored in
+    /// the log in the order given ([`EventStore::append_in_order`]: one transaction on
+    /// PostgreSQL): for streams written once, when they are born (deliveries), so nothing is
+    /// read first. Event ids derive from each item's key, so a repeat of the same request is the
+    /// store's idempotent repeat and answers with the first append. Each item has its own
+    /// outcome: `None` when its stream was already there otherwise.
+    pub async fn create_in_order<A>(&self, items: Vec<(StreamName, A::Command, Metadata, Uuid)>) -> Vec<Created<A>>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let now = (self.clock)();
+        let mut outcomes: Vec<Created<A>> = Vec::with_capacity(items.len());
+        let mut appends = Vec::new();
+        let mut appended_by = Vec::new();
+        for (index, (stream, command, metadata, key)) in items.into_iter().enumerate() {
+            let ctx = Context::new(now, metadata.actor.clone());
+            match A::default().decide(&command, &ctx) {
+                Ok(events) if events.is_empty() => outcomes.push(Ok(Some(Executed { state: A::default(), events, appended: None }))),
+                Ok(events) => {
+                    let new_events =
+                        events.iter().enumerate().map(|(i, e)| new_event::<A>(derive_event_id(key, i), e, metadata.clone())).collect();
+                    appends.push(StreamAppend { stream, expected: ExpectedVersion::NoStream, events: new_events });
+                    appended_by.push(index);
+                    let state = events.iter().fold(A::default(), |s, e| s.evolve(e));
+                    outcomes.push(Ok(Some(Executed { state, events, appended: None })));
+                }
+                Err(refusal) => outcomes.push(Err(ExecuteError::Rejected(refusal))),
+            }
+        }
+        for (index, result) in appended_by.into_iter().zip(self.store.append_in_order(appends).await) {
+            match result {
+                Ok(appended) => {
+                    if let Ok(Some(executed)) = &mut outcomes[index] {
+                        executed.appended = Some(appended);
+                    }
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => outcomes[index] = Ok(None),
+                Err(e) => outcomes[index] = Err(e.into()),
+            }
+        }
+        outcomes
     }
 
     /// Where an earlier execution of the request with this key left its last event, if it ran:

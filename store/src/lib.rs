@@ -22,4 +22,5 @@ pub use follow::{FirstStart, follow, follow_runs};
 pub use postgres::{PgConfig, PgEventStore, PgStoreOptions, TlsMode};
 pub use types::{
     AllBatch, AppendResult, Direction, Envelope, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson,
+    StreamAppend,
 };

@@ -164,6 +164,14 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
+/// One stream's share of [`EventStore::append_in_order`](crate::EventStore::append_in_order).
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    pub stream: StreamName,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

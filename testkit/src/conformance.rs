@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
-use store::{Direction, EventStore, ExpectedVersion, Filter, NewEvent, Position, StoreError};
+use store::{Direction, EventStore, ExpectedVersion, Filter, NewEvent, Position, StoreError, StreamAppend};
 
 pub fn event(event_type: &str, n: u64) -> NewEvent {
     NewEvent {
@@ -157,6 +157,38 @@ pub async fn the_global_log_is_ordered_and_filterable(store: &dyn EventStore) {
     assert_eq!(store.head().await.unwrap(), last.position);
 }
 
+pub async fn appends_in_order_stand_in_the_log_in_that_order_each_with_its_own_outcome(store: &dyn EventStore) {
+    let taken = stream("delivery");
+    store.append(&taken, ExpectedVersion::NoStream, vec![event("t.a", 0)]).await.unwrap();
+    let fresh: Vec<StreamName> = (0..5).map(|_| stream("delivery")).collect();
+    let mut appends: Vec<StreamAppend> = fresh
+        .iter()
+        .zip(1..)
+        .map(|(s, n)| StreamAppend { stream: s.clone(), expected: ExpectedVersion::NoStream, events: vec![event("t.b", n)] })
+        .collect();
+    // A stream that exists already, in the middle: refused alone.
+    appends.insert(2, StreamAppend { stream: taken.clone(), expected: ExpectedVersion::NoStream, events: vec![event("t.b", 99)] });
+    let outcomes = store.append_in_order(appends.clone()).await;
+
+    assert_eq!(outcomes.len(), 6);
+    assert!(matches!(outcomes[2], Err(StoreError::WrongExpectedVersion { actual: Some(0), .. })), "{:?}", outcomes[2]);
+    let positions: Vec<Position> = outcomes.iter().filter_map(|o| o.as_ref().ok()).map(|a| a.position).collect();
+    assert_eq!(positions.len(), 5);
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "stored in the order given: {positions:?}");
+    store.wait_for(*positions.last().unwrap(), Duration::from_secs(10)).await.unwrap();
+    let logged = store.read_all(Position::START, &Filter::event_types(["t.b"]), 100).await.unwrap();
+    assert_eq!(logged.events.iter().map(|e| e.payload.to_value()["n"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+
+    // The same appends again: the stored ones are the store's idempotent repeats.
+    let again = store.append_in_order(appends).await;
+    for (first, second) in outcomes.iter().zip(&again) {
+        if let (Ok(first), Ok(second)) = (first, second) {
+            assert_eq!(first.position, second.position);
+        }
+    }
+    assert_eq!(again.iter().filter(|o| o.is_ok()).count(), 5);
+}
+
 pub async fn a_subscription_catches_up_then_follows_live(store: &dyn EventStore) {
     let s = stream("room");
     store.append(&s, ExpectedVersion::Any, vec![event("t.a", 0), event("t.a", 1)]).await.unwrap();
@@ -301,7 +333,8 @@ macro_rules! conformance_tests {
             an_empty_append_only_checks_the_version,
             inert_events_leave_a_decision_standing_and_other_events_do_not,
             events_are_found_by_id,
-            a_follower_keeps_its_place_and_resumes_after_it
+            a_follower_keeps_its_place_and_resumes_after_it,
+            appends_in_order_stand_in_the_log_in_that_order_each_with_its_own_outcome
         );
     };
     (@cases $make:expr; $($case:ident),+) => {

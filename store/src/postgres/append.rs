@@ -19,7 +19,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::types::{AppendResult, ExpectedVersion, NewEvent, Position};
+use crate::types::{AppendResult, ExpectedVersion, NewEvent, Position, StreamAppend};
 
 /// Largest payload accepted for one event. Chat text is capped far below this by the domain;
 /// the bound keeps a hostile or buggy caller from bloating the log.
@@ -70,8 +70,12 @@ impl ToSql for RawJsonb {
     to_sql_checked!();
 }
 
+/// Appends that join one group together, in their order: one append, or the appends of an
+/// [`append_in_order`](GroupCommitter::append_in_order).
+type Bundle = Vec<PendingAppend>;
+
 pub(crate) struct GroupCommitter {
-    queue: mpsc::Sender<PendingAppend>,
+    queue: mpsc::Sender<Bundle>,
     capacity: usize,
 }
 
@@ -96,23 +100,76 @@ impl GroupCommitter {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        if events.len() > MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::TooManyEvents { count: events.len(), limit: MAX_EVENTS_PER_APPEND });
+        let (pending, answer) = pending(stream, expected, events)?;
+        self.enqueue(vec![pending])?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Appends that are committed in one group, in the order given, so they stand in the log in
+    /// that order; each has its own check and outcome. One that cannot be queued (too large, an
+    /// invalid event) fails alone and the others go ahead.
+    pub(crate) async fn append_in_order(&self, appends: Vec<StreamAppend>) -> Vec<Result<AppendResult, StoreError>> {
+        let total: usize = appends.iter().map(|a| a.events.len()).sum();
+        if total > MAX_EVENTS_PER_APPEND {
+            let error = || StoreError::TooManyEvents { count: total, limit: MAX_EVENTS_PER_APPEND };
+            return appends.iter().map(|_| Err(error())).collect();
         }
-        let inert = events.iter().all(|e| e.inert);
-        let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-        let (reply, answer) = oneshot::channel();
-        match self.queue.try_send(PendingAppend { stream: stream.clone(), expected, inert, events, reply }) {
-            Ok(()) => {}
+        let mut bundle = Vec::new();
+        let mut answers = Vec::new();
+        for append in appends {
+            match pending(&append.stream, append.expected, append.events) {
+                Ok((pending, answer)) => {
+                    bundle.push(pending);
+                    answers.push(Ok(answer));
+                }
+                Err(e) => answers.push(Err(e)),
+            }
+        }
+        if let Err(e) = self.enqueue(bundle) {
+            // Nothing of the bundle was queued: each append hears why.
+            let refused = |e: &StoreError| match e {
+                StoreError::ShuttingDown => StoreError::ShuttingDown,
+                other => StoreError::Unavailable(other.to_string()),
+            };
+            return answers.into_iter().map(|a| Err(a.err().unwrap_or_else(|| refused(&e)))).collect();
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Ok(answer) => answer.await.unwrap_or(Err(StoreError::ShuttingDown)),
+                Err(e) => Err(e),
+            });
+        }
+        results
+    }
+
+    fn enqueue(&self, bundle: Bundle) -> Result<(), StoreError> {
+        if bundle.is_empty() {
+            return Ok(());
+        }
+        match self.queue.try_send(bundle) {
+            Ok(()) => Ok(()),
             // Full only when the committers cannot keep up at all (a database that hangs): refused
             // now, and nothing of it is stored.
             Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(StoreError::Unavailable(format!("{} appends are already waiting for the database", self.capacity)));
+                Err(StoreError::Unavailable(format!("{} appends are already waiting for the database", self.capacity)))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(StoreError::ShuttingDown),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::ShuttingDown),
         }
-        answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
+}
+
+type Answer = oneshot::Receiver<Result<AppendResult, StoreError>>;
+
+/// One append validated and serialised for a committer, and where its outcome will come.
+fn pending(stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<(PendingAppend, Answer), StoreError> {
+    if events.len() > MAX_EVENTS_PER_APPEND {
+        return Err(StoreError::TooManyEvents { count: events.len(), limit: MAX_EVENTS_PER_APPEND });
+    }
+    let inert = events.iter().all(|e| e.inert);
+    let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+    let (reply, answer) = oneshot::channel();
+    Ok((PendingAppend { stream: stream.clone(), expected, inert, events, reply }, answer))
 }
 
 fn encode(event: NewEvent) -> Result<EncodedEvent, StoreError> {
@@ -138,13 +195,12 @@ fn valid_event_type(t: &str) -> bool {
     !t.is_empty() && t.len() <= 100 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
-async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<PendingAppend>>>, max_group_events: usize) {
+async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<Bundle>>>, max_group_events: usize) {
     loop {
         let group = {
             let mut rx = queue.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            let mut size = first.events.len();
-            let mut group = vec![first];
+            let Some(mut group) = rx.recv().await else { return };
+            let mut size: usize = group.iter().map(|a| a.events.len()).sum();
             // Take whatever else is waiting, up to the group bound. Writers whose previous append
             // just committed are still waking up when we get here, so yield a few times while new
             // appends keep arriving: microseconds spent here save a whole commit for each
@@ -153,8 +209,8 @@ async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<PendingAppend>>>,
             while size < max_group_events && idle_yields < FILL_YIELDS {
                 match rx.try_recv() {
                     Ok(next) => {
-                        size += next.events.len();
-                        group.push(next);
+                        size += next.iter().map(|a| a.events.len()).sum::<usize>();
+                        group.extend(next);
                         idle_yields = 0;
                     }
                     Err(_) => {

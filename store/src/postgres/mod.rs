@@ -17,7 +17,9 @@ use tokio::sync::watch;
 
 use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
-use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
+use crate::types::{
+    AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StreamAppend,
+};
 
 pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
 pub use tls::{PgConfig, PgConfigError, TlsMode};
@@ -174,6 +176,10 @@ impl EventStore for PgEventStore {
             metrics::histogram!("switchboard_append_seconds").record(started.elapsed().as_secs_f64());
         }
         outcome
+    }
+
+    async fn append_in_order(&self, appends: Vec<StreamAppend>) -> Vec<Result<AppendResult, StoreError>> {
+        self.inner.appender.append_in_order(appends).await
     }
 
     /// One probe of the unique index on event ids.
