@@ -884,3 +884,56 @@ async fn an_mms_keeps_its_media_and_twilios_other_fields_and_reaches_the_room_as
     let (status, text) = post(&app, encode(&bad), Some(&sign(&app, &bad))).await;
     assert_eq!((status, text.as_str()), (400, "the MediaUrl<n> field is invalid: not an https URL"));
 }
+
+#[tokio::test]
+async fn texts_that_arrive_together_are_posted_in_one_batch_in_order_with_refusals_answered_in_place() {
+    let (app, admin, room) = app_with_sms_room().await;
+    let processor = start_processor(&app);
+    text(&app, 1, ALICE, "#join alice").await;
+    text(&app, 2, BOB, "#join bob").await;
+    text(&app, 3, CAROL, "#join carol").await;
+    wait_for_deliveries(&app, 3).await;
+    processor.send(true).unwrap();
+    app.data(Some(&admin.token), "mutation($r: UUID!) { mute(room: $r, nick: \"carol\") { position } }", json!({ "r": room })).await;
+
+    // Texts that come in together while nothing handles them: one run.
+    let store = app.log();
+    let after = store.head().await.unwrap();
+    text(&app, 4, ALICE, "one").await;
+    text(&app, 5, CAROL, "two, from the muted one").await;
+    text(&app, 6, BOB, "three").await;
+    text(&app, 7, ALICE, "#help").await;
+    text(&app, 8, BOB, "four").await;
+    let filter = store::Filter::event_types(["sms.inbound_received"]);
+    let head = store.head().await.unwrap();
+    store.wait_for(head, std::time::Duration::from_secs(10)).await.unwrap();
+    let run = store.read_all(after, &filter, 100).await.unwrap().events;
+    assert_eq!(run.len(), 5);
+
+    let processor = gateways::sms::processor::SmsProcessor::new(app.log(), app.app.read.clone());
+    processor.handle_new_run(&run).await.unwrap();
+    let queued = deliveries(&app).await[3..].to_vec();
+    let to = |number: &str| queued.iter().filter(|(n, _)| n == number).map(|(_, body)| body.as_str()).collect::<Vec<_>>();
+    assert_eq!(to(BOB), ["[alice] one"]);
+    assert_eq!(to(CAROL)[..2], ["[alice] one", "Muted in this room."], "the refusal comes after the text before it: {queued:?}");
+    assert_eq!(to(CAROL)[2..], ["[bob] three", "[bob] four"]);
+    assert_eq!(to(ALICE)[0], "[bob] three");
+    assert!(to(ALICE)[1].starts_with("Commands:"), "the #help answer after the texts before it: {queued:?}");
+    assert_eq!(to(ALICE)[2], "[bob] four");
+    assert_eq!(queued.len(), 8, "{queued:?}");
+
+    // The posts are the room's, in the order the texts came; handled again, by either path,
+    // nothing is posted or queued twice.
+    processor.handle_new_run(&run).await.unwrap();
+    processor.handle_run(&run).await.unwrap();
+    assert_eq!(deliveries(&app).await[3..], queued[..]);
+    let client = app.db.client().await;
+    let posted: Vec<String> = client
+        .query("SELECT payload ->> 'body' FROM es_events WHERE event_type = 'room.message_posted' ORDER BY global_position", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(posted, ["one", "three", "four"]);
+}

@@ -3,15 +3,17 @@
 //! fanned out as one delivery per recipient (from the reply-numbers read model), and every
 //! answer is a queued delivery to the sender.
 //!
-//! Texts that arrived together are handled as one run: each text's commands and post in log
-//! order (the room's order is the order the texts came in), then the fan-outs of the run's
-//! posts after one wait for the reply-numbers read model, their deliveries queued concurrently
-//! (group commit makes them a few transactions). The checkpoint moves past a run once all of it
-//! is done.
+//! Texts that arrived together are handled as one run, in log order (the room's order is the
+//! order the texts came in): members' plain texts to a room are posted in one batch (one
+//! append), anything else alone after what came before it; the fan-outs follow after one wait
+//! for the reply-numbers read model, each recipient's deliveries queued in post order and the
+//! recipients side by side (group commit makes a round of them one transaction). The
+//! checkpoint moves past a run once all of it is done.
 //!
 //! Replaying an inbound event (after a crash between the work and the checkpoint) changes
 //! nothing: every command runs with an idempotency key derived from the inbound event id and
-//! its step, and delivery ids are derived the same way.
+//! its step, and delivery ids are derived the same way. The first run after a start, which may
+//! hold such events, is handled text by text so that each step finds its earlier outcome.
 
 use std::time::Duration;
 
@@ -20,10 +22,10 @@ use domain::{
     Delivery, DeliveryCommand, DeliveryError, DisplayNick, Event, EventCodec, Gateway, Joining, Level, MessageBody, Metadata, Nick,
     NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, Speaker, StreamName, User, UserCommand,
 };
-use futures::StreamExt;
 use projections::{ProjectionError, ReadModels};
 use std::collections::HashMap;
-use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, Position, RecordedEvent, SharedStore, StoreError};
+use std::collections::hash_map::Entry;
+use store::{CommandExecutor, EventStore, ExecuteError, Filter, FirstStart, Loaded, Position, RecordedEvent, SharedStore, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -102,14 +104,19 @@ impl SmsProcessor {
     /// the loop (the caller restarts it after a pause); the checkpoint makes that safe.
     pub async fn run(&self, shutdown: watch::Receiver<bool>) -> Result<(), ProcessError> {
         let filter = Filter::event_types([InboundSmsReceived::EVENT_TYPE]);
-        store::follow_runs(
-            &*self.store,
-            SUBSCRIBER,
-            filter,
-            FirstStart::Beginning,
-            shutdown,
-            |run| async move { self.handle_run(&run).await },
-        )
+        // The first run after a start may hold texts handled before (a crash or a failure before
+        // the checkpoint moved): it is handled text by text, each step finding its earlier
+        // outcome. Later runs are new, and their members' texts are posted in batches.
+        let mut first = true;
+        store::follow_runs(&*self.store, SUBSCRIBER, filter, FirstStart::Beginning, shutdown, move |run| {
+            let replayed = std::mem::replace(&mut first, false);
+            async move {
+                match replayed {
+                    true => self.handle_run(&run).await,
+                    false => self.handle_new_run(&run).await,
+                }
+            }
+        })
         .await
     }
 
@@ -128,30 +135,123 @@ impl SmsProcessor {
         self.fan_out(fan_outs).await
     }
 
+    /// Handles texts no earlier run handled (idempotent all the same): members' plain texts
+    /// are gathered and each room's are posted in one batch — one append — and fanned out
+    /// together; anything else is handled alone, after what came before it.
+    pub async fn handle_new_run(&self, run: &[RecordedEvent]) -> Result<(), ProcessError> {
+        let mut gathered = Gathered::default();
+        for recorded in run {
+            let Some(inbound) = decode(recorded)? else { continue };
+            if let Some(post) = self.plain_post(&inbound, &mut gathered).await? {
+                gathered.posts.push(post);
+                continue;
+            }
+            self.post_gathered(std::mem::take(&mut gathered).posts).await?;
+            let mut fan_outs = Vec::new();
+            self.handle_inbound(inbound, &mut fan_outs).await?;
+            self.fan_out(fan_outs).await?;
+        }
+        self.post_gathered(gathered.posts).await
+    }
+
+    /// A member's plain text to their room, ready to post; `None` for anything else. What it
+    /// looks up is remembered in `gathered` while nothing but posts is written.
+    async fn plain_post(&self, inbound: &Inbound, gathered: &mut Gathered) -> Result<Option<PendingPost>, ProcessError> {
+        let Ok(SmsCommand::Text { body }) = command_of(&inbound.sms) else { return Ok(None) };
+        let from = inbound.sms.from.as_str().to_owned();
+        let holder = match gathered.holders.get(&from) {
+            Some(holder) => *holder,
+            None => {
+                let (phone, _) = self.executor.current::<PhoneReservation>(&StreamName::phone(&from)).await?;
+                *gathered.holders.entry(from).or_insert(phone.holder)
+            }
+        };
+        let Some(user_id) = holder else { return Ok(None) };
+        let room = match gathered.rooms.entry(inbound.room_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => unknown.insert(self.executor.current::<Room>(&StreamName::room(inbound.room_id)).await?.0),
+        };
+        if !room.members.values().any(|m| m.member.user_id == Some(user_id)) {
+            return Ok(None);
+        }
+        let user = match gathered.users.entry(user_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => unknown.insert(self.executor.current::<User>(&StreamName::user(user_id)).await?.0),
+        };
+        let (Some(nick), Ok(body)) = (user.nick.clone(), MessageBody::parse(&with_media_links(&body, &inbound.sms.media))) else {
+            return Ok(None);
+        };
+        let post = RoomCommand::Post {
+            message_id: inbound.key("message"),
+            speaker: Speaker::Member { member: MemberRef { user_id: Some(user_id), nick: display(&nick) }, mask: None },
+            body: body.clone(),
+            kind: MessageKind::Say,
+            gateway: Gateway::Sms,
+            caller_level: user.level,
+        };
+        let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
+        Ok(Some(PendingPost { inbound: inbound.clone(), sender: user_id, text: format!("[{nick}] {body}"), post, metadata }))
+    }
+
+    /// Posts gathered texts: consecutive texts to one room in one batch on the room's current
+    /// state, then their fan-outs. A text the room refuses (a mute, a ban since) is answered
+    /// after the fan-outs of the texts before it. A batch the store finds partly stored before
+    /// is handled again text by text.
+    async fn post_gathered(&self, posts: Vec<PendingPost>) -> Result<(), ProcessError> {
+        let mut rest = posts.as_slice();
+        while let Some(first) = rest.first() {
+            let same_room = rest.iter().take_while(|p| p.inbound.room_id == first.inbound.room_id).count();
+            let (batch, later) = rest.split_at(same_room);
+            rest = later;
+            let stream = StreamName::room(first.inbound.room_id);
+            let (state, version) = self.executor.current::<Room>(&stream).await?;
+            let mut loaded = Loaded { stream, state, version };
+            let commands: Vec<_> = batch.iter().map(|p| (p.post.clone(), p.metadata.clone(), p.inbound.key("post"))).collect();
+            let outcome = match self.executor.execute_batch::<Room>(&mut loaded, &commands).await {
+                Ok(outcome) => outcome,
+                Err(ExecuteError::Store(StoreError::IdempotencyMismatch { .. })) => {
+                    let mut fan_outs = Vec::new();
+                    for post in batch {
+                        self.handle_inbound(post.inbound.clone(), &mut fan_outs).await?;
+                    }
+                    self.fan_out(fan_outs).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let posted_at = outcome.appended.map(|a| a.position).unwrap_or(Position::START);
+            let mut fan_outs = Vec::new();
+            for (post, result) in batch.iter().zip(outcome.results) {
+                match result {
+                    Ok(_) => fan_outs.push(FanOut {
+                        inbound: post.inbound.clone(),
+                        sender: post.sender,
+                        text: post.text.clone(),
+                        position: posted_at.max(post.inbound.position),
+                    }),
+                    Err(refusal) => {
+                        self.fan_out(std::mem::take(&mut fan_outs)).await?;
+                        self.reply(&post.inbound, Some(post.sender), &sentence(&refusal.to_string())).await?;
+                    }
+                }
+            }
+            self.fan_out(fan_outs).await?;
+        }
+        Ok(())
+    }
+
     /// Everything one text asks for but its fan-out, which goes on `fan_outs`.
     async fn handle_one(&self, recorded: &RecordedEvent, fan_outs: &mut Vec<FanOut>) -> Result<(), ProcessError> {
-        let Event::InboundSmsReceived(sms) = Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
-            .map_err(|e| ProcessError::Command(e.to_string()))?
-        else {
-            return Ok(());
-        };
-        let Some(room_id) = sms.room_id else { return Ok(()) };
-        let (phone, _) = self.executor.current::<PhoneReservation>(&StreamName::phone(sms.from.as_str())).await?;
-        let inbound = Inbound {
-            event_id: recorded.event_id,
-            position: recorded.position,
-            sms,
-            room_id,
-            metadata: recorded.metadata.clone(),
-            recorded_at: recorded.recorded_at,
-        };
-        let sms = &inbound.sms;
-        // A picture without words is a message of its links.
-        let command = if sms.body.trim().is_empty() && !sms.media.is_empty() {
-            Ok(SmsCommand::Text { body: String::new() })
-        } else {
-            commands::parse(&sms.body)
-        };
+        match decode(recorded)? {
+            Some(inbound) => self.handle_inbound(inbound, fan_outs).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn handle_inbound(&self, inbound: Inbound, fan_outs: &mut Vec<FanOut>) -> Result<(), ProcessError> {
+        let (phone, _) = self.executor.current::<PhoneReservation>(&StreamName::phone(inbound.sms.from.as_str())).await?;
+        let room_id = inbound.room_id;
+        let command = command_of(&inbound.sms);
         // A phone is one user in every room, and a member of the rooms it joined: what it may do
         // depends on the room whose number it texted.
         let member_here = match phone.holder {
@@ -505,34 +605,31 @@ impl SmsProcessor {
         let mut recipients: HashMap<(Uuid, Uuid), Vec<(Uuid, PhoneNumber)>> = HashMap::new();
         for fan_out in &fan_outs {
             let key = (fan_out.inbound.room_id, fan_out.sender);
-            if let std::collections::hash_map::Entry::Vacant(entry) = recipients.entry(key) {
+            if let Entry::Vacant(entry) = recipients.entry(key) {
                 let numbers = self.read.fan_out(key.0, key.1).await?;
                 let parsed = numbers.into_iter().filter_map(|(recipient, phone)| Some((recipient, PhoneNumber::parse(&phone).ok()?)));
                 entry.insert(parsed.collect());
             }
         }
-        let mut deliveries = Vec::new();
-        for (index, fan_out) in fan_outs.iter().enumerate() {
+        // The deliveries of all the run's texts are queued in post order, so each recipient's
+        // stand in the log (and are sent, and resent) in the order the texts were posted; in
+        // bundles stored in that order, one transaction each on PostgreSQL.
+        let mut items = Vec::new();
+        for fan_out in &fan_outs {
+            let message_id = fan_out.inbound.key("message");
             for (recipient, to) in &recipients[&(fan_out.inbound.room_id, fan_out.sender)] {
-                deliveries.push((index, *recipient, to.clone()));
+                let step = format!("fanout:{recipient}");
+                items.extend(deliveries(&fan_out.inbound, Some(*recipient), to, &fan_out.text, &step, Some(message_id)));
             }
         }
-        // One text's deliveries are queued together, the texts one after another: each
-        // recipient's deliveries then stand in the log (and are sent, and resent) in the order
-        // the texts were posted.
-        for (index, fan_out) in fan_outs.iter().enumerate() {
-            let recipients: Vec<(Uuid, PhoneNumber)> =
-                deliveries.iter().filter(|(i, _, _)| *i == index).map(|(_, recipient, to)| (*recipient, to.clone())).collect();
-            let queued: Vec<Result<(), ProcessError>> = futures::stream::iter(recipients)
-                .map(|(recipient, to)| async move {
-                    let step = format!("fanout:{recipient}");
-                    let message_id = fan_out.inbound.key("message");
-                    self.queue(&fan_out.inbound, Some(recipient), &to, &fan_out.text, &step, Some(message_id)).await
-                })
-                .buffer_unordered(64)
-                .collect()
-                .await;
-            queued.into_iter().collect::<Result<(), ProcessError>>()?;
+        while !items.is_empty() {
+            let bundle: Vec<_> = items.drain(..items.len().min(DELIVERIES_PER_BUNDLE)).collect();
+            for outcome in self.executor.create_in_order::<Delivery>(bundle).await {
+                match outcome {
+                    Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         Ok(())
     }
@@ -575,9 +672,36 @@ impl SmsProcessor {
         step: &str,
         cause_message_id: Option<Uuid>,
     ) -> Result<(), ProcessError> {
-        let parts = split(text, MAX_SMS_CHARS);
-        let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::System, Gateway::Sms);
-        for (i, part) in parts.iter().enumerate() {
+        for outcome in self.executor.create_in_order::<Delivery>(deliveries(inbound, recipient, to, text, step, cause_message_id)).await {
+            match outcome {
+                Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many deliveries one ordered bundle carries (one transaction on PostgreSQL).
+const DELIVERIES_PER_BUNDLE: usize = 1_000;
+
+/// The deliveries that queue `text` to `to`, split into parts of at most [`MAX_SMS_CHARS`]. A
+/// delivery's stream is born with it, and its id derives from the text and the step: handled
+/// again (a replay), the same ids make it the store's repeat, and nothing is queued twice.
+fn deliveries(
+    inbound: &Inbound,
+    recipient: Option<Uuid>,
+    to: &PhoneNumber,
+    text: &str,
+    step: &str,
+    cause_message_id: Option<Uuid>,
+) -> Vec<(StreamName, DeliveryCommand, Metadata, Uuid)> {
+    let parts = split(text, MAX_SMS_CHARS);
+    let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::System, Gateway::Sms);
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
             let delivery_id = inbound.key(&format!("{step}:{i}"));
             let queued = DeliveryQueued {
                 delivery_id,
@@ -592,17 +716,57 @@ impl SmsProcessor {
                 segment: i as u32 + 1,
                 segments: parts.len() as u32,
             };
-            match self
-                .executor
-                .execute::<Delivery>(&StreamName::delivery(delivery_id), &DeliveryCommand::Queue(queued), metadata.clone())
-                .await
-            {
-                Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+            (StreamName::delivery(delivery_id), DeliveryCommand::Queue(queued), metadata.clone(), delivery_id)
+        })
+        .collect()
+}
+
+/// The inbound text a recorded event holds; `None` for one that names no room.
+fn decode(recorded: &RecordedEvent) -> Result<Option<Inbound>, ProcessError> {
+    let Event::InboundSmsReceived(sms) = Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
+        .map_err(|e| ProcessError::Command(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let Some(room_id) = sms.room_id else { return Ok(None) };
+    Ok(Some(Inbound {
+        event_id: recorded.event_id,
+        position: recorded.position,
+        sms,
+        room_id,
+        metadata: recorded.metadata.clone(),
+        recorded_at: recorded.recorded_at,
+    }))
+}
+
+/// What a text asks for. A picture without words is a message of its links.
+fn command_of(sms: &InboundSmsReceived) -> Result<SmsCommand, commands::CommandError> {
+    if sms.body.trim().is_empty() && !sms.media.is_empty() {
+        Ok(SmsCommand::Text { body: String::new() })
+    } else {
+        commands::parse(&sms.body)
     }
+}
+
+/// Members' plain texts of a run waiting to be posted, and what was looked up for them (valid
+/// while this processor writes nothing but posts: the next command clears it).
+#[derive(Default)]
+struct Gathered {
+    posts: Vec<PendingPost>,
+    /// Phone number → the user holding it.
+    holders: HashMap<String, Option<Uuid>>,
+    rooms: HashMap<Uuid, Room>,
+    users: HashMap<Uuid, User>,
+}
+
+/// A member's plain text, decided on nothing yet: the room decides when the batch is posted.
+struct PendingPost {
+    inbound: Inbound,
+    sender: Uuid,
+    /// What the recipients get: `[nick] text`.
+    text: String,
+    post: RoomCommand,
+    metadata: Metadata,
 }
 
 /// A posted text waiting for its fan-out.
