@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::Level;
-use projections::queries::{DeliveryFilter, DeliveryRow, DeliveryStatusChange, GatewayCount, Message, MessageCount, StatisticsBucket};
+use projections::queries::{
+    ChartCounts, DeliveryFilter, DeliveryRow, DeliveryStatusChange, GatewayCount, Message, MessageCount, StatisticsBucket,
+};
 use uuid::Uuid;
 
 use crate::App;
@@ -53,6 +55,20 @@ pub async fn gateway_share(
     viewer.require(Level::Staff, "statistics")?;
     check_statistics_span(from, to)?;
     Ok(app.read.message_counts_by_gateway(from, to, room).await?)
+}
+
+/// What a charts page shows over the whole hours `[from, to)`, of one room or all: the same
+/// level and limits as [`statistics`]. Staff.
+pub async fn chart_counts(
+    app: &App,
+    viewer: &Viewer,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    room: Option<Uuid>,
+) -> ApiResult<ChartCounts> {
+    viewer.require(Level::Staff, "statistics")?;
+    check_statistics_span(from, to)?;
+    Ok(app.read.chart_counts(from, to, room).await?)
 }
 
 /// One page of a room's conversation in `[from, to)`, oldest first, after a

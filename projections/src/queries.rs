@@ -18,7 +18,7 @@ use crate::error::ProjectionError;
 use crate::replay::{AsOf, resolve};
 
 pub use crate::models::deliveries::queries::{DeliveryFilter, DeliveryRow, DeliveryStatusChange};
-pub use crate::models::history::queries::{GatewayCount, Message, MessageCount, StatisticsBucket};
+pub use crate::models::history::queries::{ChartCounts, GatewayCount, Message, MessageCount, StatisticsBucket};
 pub use crate::models::last_seen::queries::Sighting;
 pub use crate::models::last_seen::{Activity, UnknownActivity};
 pub use crate::models::quotes::queries::{InfoEntry, Quote};

@@ -309,6 +309,14 @@ async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_mess
     h.append(StreamName::room(room), events, Actor::User(alice)).await;
     h.append(StreamName::room(other), vec![created(other, "Other"), said(other, bob, "bob", "elsewhere")], Actor::User(bob)).await;
     runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    let by_sms = |mut event: Event| {
+        if let Event::MessagePosted(posted) = &mut event {
+            posted.gateway = Gateway::Sms;
+        }
+        event
+    };
+    h.append(StreamName::room(other), vec![by_sms(said(other, bob, "bob", "by text"))], Actor::User(bob)).await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
 
     let now = Utc::now();
     let hour = chrono::DurationRound::duration_trunc(now, TimeDelta::hours(1)).unwrap();
@@ -323,7 +331,12 @@ async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_mess
         expected.sort();
         assert_eq!(counts, expected, "{from}..{to}");
         let per_day = read.message_counts(StatisticsBucket::Day, from, to, None, Some(bob), false).await.unwrap();
-        assert_eq!(per_day.iter().map(|c| c.messages).sum::<i64>(), 2, "{from}..{to}");
+        assert_eq!(per_day.iter().map(|c| c.messages).sum::<i64>(), 3, "{from}..{to}");
+        let shares = read.message_counts_by_gateway(from, to, None).await.unwrap();
+        let shares: Vec<(String, i64)> = shares.into_iter().map(|g| (g.gateway, g.messages)).collect();
+        assert_eq!(shares, [("irc".to_owned(), 5), ("sms".to_owned(), 1)], "{from}..{to}");
+        let in_room = read.message_counts_by_gateway(from, to, Some(other)).await.unwrap();
+        assert_eq!(in_room.iter().map(|g| (g.gateway.as_str(), g.messages)).collect::<Vec<_>>(), [("irc", 1), ("sms", 1)], "{from}..{to}");
     }
 }
 

@@ -16,7 +16,6 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 use domain::Level;
 use maud::{Markup, html};
 use projections::AsOf;
-use projections::queries::StatisticsBucket;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -108,14 +107,8 @@ pub async fn room_history(
         format!("/history/rooms/{room_id}?{}#conversation", serde_urlencoded::to_string(pairs).unwrap_or_default())
     };
     let next = messages.last().filter(|_| more).map(|m| page_link(Some(cursor(m.posted_at, m.message_id))));
-    let mut names = BTreeMap::new();
-    for ban in &bans {
-        if let Some(user_id) = ban.target_user
-            && let Some(user) = app.read.user(user_id).await?
-        {
-            names.insert(user_id, user.nick);
-        }
-    }
+    let banned: Vec<Uuid> = bans.iter().filter_map(|b| b.target_user).collect();
+    let names = app.read.nicks(&banned).await?;
     Ok(layout::page(
         &signed_in.visitor,
         &format!("History: {}", room.name),
@@ -313,39 +306,28 @@ pub async fn charts(State(state): State<WebState>, signed_in: SignedIn, Query(qu
     let to = Utc::now().with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or_else(Utc::now)
         + TimeDelta::hours(1);
     let from = to - TimeDelta::days(days);
-    let ask = |bucket, per_user| api::history::StatisticsQuery { bucket, from, to, room: query.room, user: None, per_user };
-    let per_day = api::history::statistics(app, viewer, ask(StatisticsBucket::Day, false)).await?;
-    let per_hour_user = api::history::statistics(app, viewer, ask(StatisticsBucket::Hour, true)).await?;
-    let shares = api::history::gateway_share(app, viewer, from, to, query.room).await?;
-
-    let mut days_total: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
-    for count in &per_day {
-        *days_total.entry(count.start).or_default() += count.messages;
-    }
-    let mut hours = [0i64; 24];
-    let mut talkers: BTreeMap<Option<Uuid>, i64> = BTreeMap::new();
-    let mut per_room: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for count in &per_hour_user {
-        hours[count.start.hour() as usize] += count.messages;
-        *talkers.entry(count.author_id).or_default() += count.messages;
-        *per_room.entry(count.room_id).or_default() += count.messages;
-    }
-    let mut top: Vec<(Option<Uuid>, i64)> = talkers.into_iter().collect();
-    top.sort_by_key(|t| std::cmp::Reverse(t.1));
-    top.truncate(10);
-    let mut top_bars = Vec::new();
-    for (author, messages) in top {
-        let label = match author {
-            Some(user_id) => app.read.user(user_id).await?.map_or_else(|| user_id.to_string(), |u| u.nick),
-            None => app.settings.bot_nick.clone(),
-        };
-        top_bars.push(Bar { label, value: messages });
-    }
+    let counts = api::history::chart_counts(app, viewer, from, to, query.room).await?;
+    let named: Vec<Uuid> = counts.top_talkers.iter().filter_map(|(author, _)| *author).collect();
+    let nicks = app.read.nicks(&named).await?;
+    let top_bars: Vec<Bar> = counts
+        .top_talkers
+        .iter()
+        .map(|(author, messages)| {
+            let label = match author {
+                Some(user_id) => nicks.get(user_id).cloned().unwrap_or_else(|| user_id.to_string()),
+                None => app.settings.bot_nick.clone(),
+            };
+            Bar { label, value: *messages }
+        })
+        .collect();
+    let per_room: BTreeMap<Uuid, i64> = counts.per_room.iter().copied().collect();
+    let shares = counts.per_gateway;
     let rooms = app.read.rooms(None).await?;
     let room_bars: Vec<Bar> =
         rooms.iter().filter_map(|r| per_room.get(&r.room_id).map(|n| Bar { label: r.name.clone(), value: *n })).collect();
-    let day_bars: Vec<Bar> = days_total.iter().map(|(day, n)| Bar { label: day.format("%Y-%m-%d").to_string(), value: *n }).collect();
-    let hour_bars: Vec<Bar> = hours.iter().enumerate().map(|(h, n)| Bar { label: format!("{h:02}:00"), value: *n }).collect();
+    let day_bars: Vec<Bar> = counts.per_day.iter().map(|(day, n)| Bar { label: day.format("%Y-%m-%d").to_string(), value: *n }).collect();
+    let hour_bars: Vec<Bar> =
+        counts.per_hour_of_day.iter().enumerate().map(|(h, n)| Bar { label: format!("{h:02}:00"), value: *n }).collect();
     let total: i64 = day_bars.iter().map(|b| b.value).sum();
     let scope = match query.room.and_then(|id| rooms.iter().find(|r| r.room_id == id)) {
         Some(room) => format!("room {}", room.name),

@@ -1,6 +1,9 @@
 //! Reads of `messages`: a room's history a page at a time, and message counts.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Timelike, Utc};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
@@ -54,6 +57,22 @@ pub struct GatewayCount {
     pub gateway: String,
     pub messages: i64,
 }
+
+/// A charts page's counts over whole hours, added up in the database: per UTC day, per hour of
+/// the day, per room, per gateway, and the ten busiest talkers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChartCounts {
+    pub per_day: Vec<(DateTime<Utc>, i64)>,
+    /// Indexed by the UTC hour of the day.
+    pub per_hour_of_day: [i64; 24],
+    pub per_room: Vec<(Uuid, i64)>,
+    pub per_gateway: Vec<GatewayCount>,
+    /// The busiest first; `None` is the bot.
+    pub top_talkers: Vec<(Option<Uuid>, i64)>,
+}
+
+/// How many talkers [`ChartCounts::top_talkers`] names.
+pub const TOP_TALKERS: i64 = 10;
 
 const MESSAGE_COLUMNS: &str = "message_id, room_id, posted_at, author_id, author_nick, kind, gateway, body";
 
@@ -141,6 +160,49 @@ impl ReadModels {
         Ok(rows.iter().map(message).collect())
     }
 
+    /// [`ChartCounts`] over the whole hours `[from, to)` (both on the hour), of one room or all:
+    /// the hourly counts added up per hour, room and gateway (a week of a room: a few hundred
+    /// rows, whatever the number of talkers) and the busiest talkers, both at once.
+    pub async fn chart_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        room_id: Option<Uuid>,
+    ) -> Result<ChartCounts, ProjectionError> {
+        let (window, talkers_window): ([&(dyn ToSql + Sync); 3], [&(dyn ToSql + Sync); 4]) =
+            ([&from, &to, &room_id], [&from, &to, &room_id, &TOP_TALKERS]);
+        let totals = self.query_planned(
+            "SELECT hour, room_id, gateway, sum(messages)::bigint FROM read.message_counts \
+             WHERE hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR room_id = $3) GROUP BY 1, 2, 3",
+            &window,
+        );
+        let talkers = self.query_planned(
+            "SELECT author_id, sum(messages)::bigint FROM read.message_counts \
+             WHERE hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR room_id = $3) \
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4",
+            &talkers_window,
+        );
+        let (totals, talkers) = futures::try_join!(totals, talkers)?;
+        let mut per_day: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+        let mut per_room: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut per_gateway: BTreeMap<String, i64> = BTreeMap::new();
+        let mut counts = ChartCounts::default();
+        for row in &totals {
+            let (hour, room, gateway, messages): (DateTime<Utc>, Uuid, String, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            let day = hour.duration_trunc(TimeDelta::days(1)).unwrap_or(hour);
+            *per_day.entry(day).or_default() += messages;
+            counts.per_hour_of_day[hour.hour() as usize] += messages;
+            *per_room.entry(room).or_default() += messages;
+            *per_gateway.entry(gateway).or_default() += messages;
+        }
+        counts.per_day = per_day.into_iter().collect();
+        counts.per_room = per_room.into_iter().collect();
+        counts.per_gateway = per_gateway.into_iter().map(|(gateway, messages)| GatewayCount { gateway, messages }).collect();
+        counts.per_gateway.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.gateway.cmp(&b.gateway)));
+        counts.top_talkers = talkers.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(counts)
+    }
+
     /// Messages in `[from, to)` per gateway, optionally of one room, the most used first.
     pub async fn message_counts_by_gateway(
         &self,
@@ -148,14 +210,18 @@ impl ReadModels {
         to: DateTime<Utc>,
         room_id: Option<Uuid>,
     ) -> Result<Vec<GatewayCount>, ProjectionError> {
-        let rows = self
-            .query_planned(
-                "SELECT gateway, count(*) FROM read.messages \
-                 WHERE posted_at >= $1 AND posted_at < $2 AND ($3::uuid IS NULL OR room_id = $3) \
-                 GROUP BY 1 ORDER BY 2 DESC, 1",
-                &[&from, &to, &room_id],
-            )
-            .await?;
+        // As in `message_counts`: a window of whole hours adds up the hourly counts.
+        let whole_hours = |t: DateTime<Utc>| t.timestamp_subsec_nanos() == 0 && t.timestamp() % 3600 == 0;
+        let sql = if whole_hours(from) && whole_hours(to) {
+            "SELECT gateway, sum(messages)::bigint FROM read.message_counts \
+             WHERE hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR room_id = $3) \
+             GROUP BY 1 ORDER BY 2 DESC, 1"
+        } else {
+            "SELECT gateway, count(*) FROM read.messages \
+             WHERE posted_at >= $1 AND posted_at < $2 AND ($3::uuid IS NULL OR room_id = $3) \
+             GROUP BY 1 ORDER BY 2 DESC, 1"
+        };
+        let rows = self.query_planned(sql, &[&from, &to, &room_id]).await?;
         Ok(rows.iter().map(|r| GatewayCount { gateway: r.get(0), messages: r.get(1) }).collect())
     }
 

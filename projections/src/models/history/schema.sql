@@ -11,15 +11,16 @@ CREATE TABLE messages (
     body        text        NOT NULL
 );
 
--- Messages per UTC hour, room and author: what statistics over whole hours add up, so a chart
+-- Messages per UTC hour, room, author and gateway: what statistics over whole hours add up, so a chart
 -- of a week reads one row per hour, room and author instead of every message. The unique key
 -- is the writer's upsert target (NULLS NOT DISTINCT: the bot's messages have no author).
 CREATE TABLE message_counts (
     hour      timestamptz NOT NULL,
     room_id   uuid        NOT NULL,
     author_id uuid,
+    gateway   text        NOT NULL,
     messages  bigint      NOT NULL,
-    UNIQUE NULLS NOT DISTINCT (hour, room_id, author_id)
+    UNIQUE NULLS NOT DISTINCT (hour, room_id, author_id, gateway)
 );
 
 -- @reader-indexes: built after a rebuild's bulk load (see Projection::schema).

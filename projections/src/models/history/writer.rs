@@ -16,10 +16,10 @@ const INSERT: &str = "WITH new AS ( \
          INSERT INTO messages (message_id, room_id, posted_at, author_id, author_nick, kind, gateway, body) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[]) \
          ON CONFLICT (message_id) DO NOTHING \
-         RETURNING posted_at, room_id, author_id) \
-     INSERT INTO message_counts (hour, room_id, author_id, messages) \
-     SELECT date_trunc('hour', posted_at, 'UTC'), room_id, author_id, count(*) FROM new GROUP BY 1, 2, 3 \
-     ON CONFLICT (hour, room_id, author_id) DO UPDATE SET messages = message_counts.messages + excluded.messages";
+         RETURNING posted_at, room_id, author_id, gateway) \
+     INSERT INTO message_counts (hour, room_id, author_id, gateway, messages) \
+     SELECT date_trunc('hour', posted_at, 'UTC'), room_id, author_id, gateway, count(*) FROM new GROUP BY 1, 2, 3, 4 \
+     ON CONFLICT (hour, room_id, author_id, gateway) DO UPDATE SET messages = message_counts.messages + excluded.messages";
 
 impl Projection for History {
     fn name(&self) -> &'static str {
@@ -27,8 +27,8 @@ impl Projection for History {
     }
 
     fn version(&self) -> i32 {
-        // 2: `message_counts`, the hourly counts statistics read.
-        2
+        // 2: `message_counts`, the hourly counts statistics read; 3: counted per gateway too.
+        3
     }
 
     fn event_types(&self) -> &'static [&'static str] {

@@ -152,6 +152,16 @@ impl ReadModels {
         row.as_ref().map(UserRow::try_from).transpose()
     }
 
+    /// The current nicks of many users in one query (pages naming hundreds of people: a room's
+    /// bans, top talkers). Unknown ids are left out.
+    pub async fn nicks(&self, user_ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, String>, ProjectionError> {
+        if user_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows = self.query("SELECT user_id, nick FROM read.users WHERE user_id = ANY($1)", &[&user_ids]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Users matching `filter` whose casefolded nick sorts after `after_nick_fold`, by nick, at
     /// most `limit`.
     pub async fn users(&self, filter: &UserFilter, after_nick_fold: &str, limit: i64) -> Result<Vec<UserRow>, ProjectionError> {
