@@ -234,8 +234,18 @@ pub async fn click_to_load(browser: &fantoccini::Client, css: &str) {
 
 /// The text of the first `css` element, once there is one (at most [`WAIT`]).
 pub async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
-    let element = browser.wait().at_most(WAIT).for_element(fantoccini::Locator::Css(css)).await;
-    element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let element = browser.wait().at_most(WAIT).for_element(fantoccini::Locator::Css(css)).await;
+        match element.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await {
+            Ok(text) => return text,
+            // The page was replaced between finding the element and reading it (a redirect, a
+            // script's navigation): read it again from the new page.
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference && tokio::time::Instant::now() < deadline => {}
+            Err(e) => panic!("reading {css}: {e}"),
+        }
+    }
 }
 
 /// Writes a screenshot of the page as `<name>.png`: into `docs/screenshots/` (the README's
