@@ -19,7 +19,9 @@ pub struct ApiSettings {
     /// The Twilio auth token that signs webhooks to `{public_url}/sms/twilio` (unset: the SMS
     /// webhook answers 503). Never logged.
     pub twilio_auth_token: Option<Hidden>,
-    /// The nick the bot speaks under (`sendToRoom`).
+    /// The nick the bot speaks under (`sendToRoom`, the desk): the IRC bot's nick (`irc.nick`),
+    /// set by the application, not read from the settings file.
+    #[serde(skip)]
     pub bot_nick: String,
     /// Lifetime of a bearer token from `logIn` (hours).
     pub api_token_ttl_hours: u64,

@@ -100,8 +100,6 @@ impl WebApp {
             settings.irc.server = Some("127.0.0.1".into());
             settings.irc.port = ircd.port();
             settings.irc.nick = BOT.into();
-            // What the bot's words are recorded under (the desk's "say as the bot"): its IRC nick.
-            settings.api.bot_nick = BOT.into();
             settings.irc.demo_channel = Some(CHANNEL.into());
             parts.irc = true;
         }
