@@ -338,6 +338,25 @@ async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_mess
         let in_room = read.message_counts_by_gateway(from, to, Some(other)).await.unwrap();
         assert_eq!(in_room.iter().map(|g| (g.gateway.as_str(), g.messages)).collect::<Vec<_>>(), [("irc", 1), ("sms", 1)], "{from}..{to}");
     }
+
+    // What the charts page shows, added up in the database over the whole hours.
+    let charts = read.chart_counts(whole.0, whole.1, None).await.unwrap();
+    assert_eq!(charts.per_day.iter().map(|(_, n)| n).sum::<i64>(), 6);
+    assert_eq!(charts.per_hour_of_day.iter().sum::<i64>(), 6);
+    assert_eq!(charts.per_hour_of_day[chrono::Timelike::hour(&now) as usize], 6);
+    let mut per_room = charts.per_room.clone();
+    per_room.sort_by_key(|(_, n)| *n);
+    assert_eq!(per_room, [(other, 2), (room, 4)]);
+    let shares: Vec<(&str, i64)> = charts.per_gateway.iter().map(|g| (g.gateway.as_str(), g.messages)).collect();
+    assert_eq!(shares, [("irc", 5), ("sms", 1)]);
+    let mut talkers = charts.top_talkers.clone();
+    talkers.sort();
+    let mut expected = vec![(Some(alice), 3), (Some(bob), 3)];
+    expected.sort();
+    assert_eq!(talkers, expected);
+    let lobby = read.chart_counts(whole.0, whole.1, Some(room)).await.unwrap();
+    assert_eq!(lobby.per_room, [(room, 4)]);
+    assert_eq!(lobby.top_talkers[0], (Some(alice), 3), "the busiest first");
 }
 
 #[tokio::test]

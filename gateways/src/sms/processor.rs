@@ -6,9 +6,9 @@
 //! Texts that arrived together are handled as one run, in log order (the room's order is the
 //! order the texts came in): members' plain texts to a room are posted in one batch (one
 //! append), anything else alone after what came before it; the fan-outs follow after one wait
-//! for the reply-numbers read model, each recipient's deliveries queued in post order and the
-//! recipients side by side (group commit makes a round of them one transaction). The
-//! checkpoint moves past a run once all of it is done.
+//! for the reply-numbers read model, the run's deliveries queued in post order in ordered
+//! bundles (one transaction each on PostgreSQL), so each recipient's stand in the log in the
+//! order the texts were posted. The checkpoint moves past a run once all of it is done.
 //!
 //! Replaying an inbound event (after a crash between the work and the checkpoint) changes
 //! nothing: every command runs with an idempotency key derived from the inbound event id and
@@ -171,7 +171,7 @@ impl SmsProcessor {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(unknown) => unknown.insert(self.executor.current::<Room>(&StreamName::room(inbound.room_id)).await?.0),
         };
-        if !room.members.values().any(|m| m.member.user_id == Some(user_id)) {
+        if !room.is_member(user_id) {
             return Ok(None);
         }
         let user = match gathered.users.entry(user_id) {
@@ -181,14 +181,7 @@ impl SmsProcessor {
         let (Some(nick), Ok(body)) = (user.nick.clone(), MessageBody::parse(&with_media_links(&body, &inbound.sms.media))) else {
             return Ok(None);
         };
-        let post = RoomCommand::Post {
-            message_id: inbound.key("message"),
-            speaker: Speaker::Member { member: MemberRef { user_id: Some(user_id), nick: display(&nick) }, mask: None },
-            body: body.clone(),
-            kind: MessageKind::Say,
-            gateway: Gateway::Sms,
-            caller_level: user.level,
-        };
+        let post = sms_post(inbound, user_id, &nick, user.level, &body);
         let metadata = inbound.metadata.caused_by(inbound.event_id, domain::Actor::User(user_id), Gateway::Sms);
         Ok(Some(PendingPost { inbound: inbound.clone(), sender: user_id, text: format!("[{nick}] {body}"), post, metadata }))
     }
@@ -287,7 +280,7 @@ impl SmsProcessor {
     /// history).
     async fn is_member(&self, room_id: Uuid, user: Uuid) -> Result<bool, ProcessError> {
         let (room, _) = self.executor.current::<Room>(&StreamName::room(room_id)).await?;
-        Ok(room.members.values().any(|m| m.member.user_id == Some(user)))
+        Ok(room.is_member(user))
     }
 
     /// `#join` by a number that is already someone (in another room, or in this one before a
@@ -390,14 +383,7 @@ impl SmsProcessor {
                     Ok(body) => body,
                     Err(e) => return self.reply(inbound, Some(user_id), &e.to_string()).await,
                 };
-                let post = RoomCommand::Post {
-                    message_id: inbound.key("message"),
-                    speaker: Speaker::Member { member: MemberRef { user_id: Some(user_id), nick: display(&nick) }, mask: None },
-                    body: body.clone(),
-                    kind: MessageKind::Say,
-                    gateway: Gateway::Sms,
-                    caller_level: user.level,
-                };
+                let post = sms_post(inbound, user_id, &nick, user.level, &body);
                 // On the executor's kept room, so a text reads what was appended since the last one
                 // (IRC talk, API moderation), not the room's history; a replayed inbound event
                 // finds its earlier post by event id and does not decide again (the room may have
@@ -624,12 +610,7 @@ impl SmsProcessor {
         }
         while !items.is_empty() {
             let bundle: Vec<_> = items.drain(..items.len().min(DELIVERIES_PER_BUNDLE)).collect();
-            for outcome in self.executor.create_in_order::<Delivery>(bundle).await {
-                match outcome {
-                    Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            self.queue_in_order(bundle).await?;
         }
         Ok(())
     }
@@ -672,7 +653,13 @@ impl SmsProcessor {
         step: &str,
         cause_message_id: Option<Uuid>,
     ) -> Result<(), ProcessError> {
-        for outcome in self.executor.create_in_order::<Delivery>(deliveries(inbound, recipient, to, text, step, cause_message_id)).await {
+        self.queue_in_order(deliveries(inbound, recipient, to, text, step, cause_message_id)).await
+    }
+
+    /// Queues deliveries, stored in the log in the order given; one queued before (a replay) is
+    /// left as it is.
+    async fn queue_in_order(&self, items: Vec<(StreamName, DeliveryCommand, Metadata, Uuid)>) -> Result<(), ProcessError> {
+        for outcome in self.executor.create_in_order::<Delivery>(items).await {
             match outcome {
                 Ok(_) | Err(ExecuteError::Rejected(DeliveryError::AlreadyQueued)) => {}
                 Err(e) => return Err(e.into()),
@@ -719,6 +706,19 @@ fn deliveries(
             (StreamName::delivery(delivery_id), DeliveryCommand::Queue(queued), metadata.clone(), delivery_id)
         })
         .collect()
+}
+
+/// A member's text posted to the room whose number it was sent to; its message id derives from
+/// the inbound event, so posting it again is a repeat.
+fn sms_post(inbound: &Inbound, user_id: Uuid, nick: &Nick, level: Level, body: &MessageBody) -> RoomCommand {
+    RoomCommand::Post {
+        message_id: inbound.key("message"),
+        speaker: Speaker::Member { member: MemberRef { user_id: Some(user_id), nick: display(nick) }, mask: None },
+        body: body.clone(),
+        kind: MessageKind::Say,
+        gateway: Gateway::Sms,
+        caller_level: level,
+    }
 }
 
 /// The inbound text a recorded event holds; `None` for one that names no room.

@@ -71,6 +71,12 @@ pub struct ChartCounts {
     pub top_talkers: Vec<(Option<Uuid>, i64)>,
 }
 
+/// Whether `[from, to)` is whole hours, which the hourly counts answer.
+fn whole_hours(from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+    let on_the_hour = |t: DateTime<Utc>| t.timestamp_subsec_nanos() == 0 && t.timestamp() % 3600 == 0;
+    on_the_hour(from) && on_the_hour(to)
+}
+
 /// How many talkers [`ChartCounts::top_talkers`] names.
 pub const TOP_TALKERS: i64 = 10;
 
@@ -211,8 +217,7 @@ impl ReadModels {
         room_id: Option<Uuid>,
     ) -> Result<Vec<GatewayCount>, ProjectionError> {
         // As in `message_counts`: a window of whole hours adds up the hourly counts.
-        let whole_hours = |t: DateTime<Utc>| t.timestamp_subsec_nanos() == 0 && t.timestamp() % 3600 == 0;
-        let sql = if whole_hours(from) && whole_hours(to) {
+        let sql = if whole_hours(from, to) {
             "SELECT gateway, sum(messages)::bigint FROM read.message_counts \
              WHERE hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR room_id = $3) \
              GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -238,8 +243,7 @@ impl ReadModels {
     ) -> Result<Vec<MessageCount>, ProjectionError> {
         // A window of whole hours adds up the hourly counts (a week of a busy server: thousands of
         // rows, not a million messages); any other window counts the messages themselves.
-        let whole_hours = |t: DateTime<Utc>| t.timestamp_subsec_nanos() == 0 && t.timestamp() % 3600 == 0;
-        let sql = if whole_hours(from) && whole_hours(to) {
+        let sql = if whole_hours(from, to) {
             "SELECT date_trunc($1, hour, 'UTC') AS start, room_id, CASE WHEN $6 THEN author_id END AS author, sum(messages)::bigint \
              FROM read.message_counts \
              WHERE hour >= $2 AND hour < $3 AND ($4::uuid IS NULL OR room_id = $4) AND ($5::uuid IS NULL OR author_id = $5) \
