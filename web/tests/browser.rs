@@ -99,8 +99,9 @@ async fn sign_up_verify_log_in_and_use_an_irc_token_then_end_the_session_from_th
 
     // The IRC page lists the live session…
     b.goto(&web.url("/irc")).await.unwrap();
-    // The session is the bot's write, not this visitor's: reload until the read model has it.
-    eventually_text(b, "main", "alice!").await;
+    // The session is the bot's write, not this visitor's: reload until the read model has it
+    // (in the sessions section: the registered mask above it says "alice!" too).
+    eventually_text(b, "section[aria-labelledby='irc-sessions']", "alice!").await;
     let sessions = text_of(b, "ul.sessions").await;
     assert!(sessions.contains("alice!"), "{sessions}");
     screenshot(b, "irc-sessions").await;
