@@ -26,6 +26,11 @@ pub enum StoreError {
     #[error("an append of {count} events exceeds the limit of {limit}")]
     TooManyEvents { count: usize, limit: usize },
 
+    /// The append is bigger than the backend takes in one write (KurrentDB's
+    /// `MaxAppendSize`); refused before anything is sent.
+    #[error("an append of {size} bytes exceeds the event store's limit of {limit} bytes")]
+    AppendTooLarge { size: usize, limit: usize },
+
     #[error("event type {0:?} is not a valid stored name")]
     InvalidEventType(String),
 
@@ -49,6 +54,10 @@ pub enum StoreError {
 
     #[error("database error: {}", describe(.0))]
     Database(#[source] tokio_postgres::Error),
+
+    /// The KurrentDB server refused a call for a reason a retry does not cure.
+    #[error("KurrentDB: {0}")]
+    Kurrent(String),
 
     #[error("connection pool: {0}")]
     Pool(String),

@@ -1,7 +1,8 @@
 //! Switchboard's event store. It owns the log: the backend-neutral [`EventStore`] trait
 //! (append with expected version and idempotent event ids, stream reads, gap-free global reads,
 //! catch-up-then-live subscriptions, consistency tokens), the PostgreSQL backend
-//! ([`PgEventStore`], with group commit), the [`CommandExecutor`] (load → decide → append,
+//! ([`PgEventStore`], with group commit), the KurrentDB backend (`KurrentEventStore`, cargo
+//! feature `kurrentdb`), the backend-neutral append [`limits`], the [`CommandExecutor`] (load → decide → append,
 //! retry on conflict), the embedded private PostgreSQL cluster, and the schema migrations.
 //!
 //! Positions are opaque ([`Position`]); stream names are validated ([`domain::StreamName`]).
@@ -12,6 +13,9 @@ pub mod error;
 pub mod event_store;
 pub mod executor;
 pub mod follow;
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
+pub mod limits;
 pub mod postgres;
 pub mod types;
 
@@ -19,6 +23,8 @@ pub use error::StoreError;
 pub use event_store::{EventStore, EventStream, SharedStore};
 pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded};
 pub use follow::{FirstStart, follow, follow_runs};
+#[cfg(feature = "kurrentdb")]
+pub use kurrentdb::{KurrentEventStore, KurrentOptions};
 pub use postgres::{PgConfig, PgEventStore, PgStoreOptions, TlsMode};
 pub use types::{
     AllBatch, AppendResult, Direction, Envelope, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson,

@@ -49,6 +49,21 @@ impl Position {
         }
     }
 
+    /// A KurrentDB position: both halves, as the server reports them.
+    pub fn kurrent(commit: u64, prepare: u64) -> Self {
+        Position(Repr::Kurrent { commit, prepare })
+    }
+
+    /// The KurrentDB halves `(commit, prepare)`; `None` for the start, an error for a
+    /// PostgreSQL position (a token of the other backend is a caller's mistake).
+    pub fn kurrent_parts(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        match self.0 {
+            Repr::Start => Ok(None),
+            Repr::Kurrent { commit, prepare } => Ok(Some((commit, prepare))),
+            Repr::Pg { .. } => Err(StoreError::InvalidPosition(format!("{self} is not a KurrentDB position"))),
+        }
+    }
+
     pub fn is_start(&self) -> bool {
         self.0 == Repr::Start
     }
@@ -258,6 +273,15 @@ impl StoredJson {
     /// Wraps JSON text that is known to be valid (the database's own output; the only way in).
     pub(crate) fn from_database(text: &str) -> Self {
         Self(text.into())
+    }
+
+    /// Wraps bytes that another store handed back, after checking that they are JSON (a
+    /// KurrentDB event may have been written by anything).
+    #[cfg(feature = "kurrentdb")]
+    pub(crate) fn checked(bytes: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())?;
+        Ok(Self(text.into()))
     }
 
     /// The JSON text.

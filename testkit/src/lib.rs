@@ -2,7 +2,8 @@
 //! It owns the PostgreSQL test harness ([`TestDatabase`]: a fresh, migrated database per test),
 //! the [`conformance`] suite every `EventStore` backend must pass, the realistic [`history`]
 //! generator, a private ngIRCd and scripted IRC users ([`irc`]), a [`twilio`] stand-in that
-//! speaks Twilio's REST protocol, and a headless Chromium over WebDriver ([`browser`]).
+//! speaks Twilio's REST protocol, a [`kurrentdb`] stand-in that speaks KurrentDB's gRPC client
+//! protocol, and a headless Chromium over WebDriver ([`browser`]).
 //!
 //! It is only ever a dev-dependency (and a dependency of the benchmark crate), never a normal
 //! dependency of a crate linked into the `switchboard` binary: `.ci/run` fails when
@@ -14,6 +15,7 @@ pub mod conformance;
 pub mod database;
 pub mod history;
 pub mod irc;
+pub mod kurrentdb;
 pub mod twilio;
 
 pub use database::TestDatabase;

@@ -19,13 +19,9 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::limits::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND, valid_event_type};
 use crate::types::{AppendResult, ExpectedVersion, NewEvent, Position, StreamAppend};
 
-/// Largest payload accepted for one event. Chat text is capped far below this by the domain;
-/// the bound keeps a hostile or buggy caller from bloating the log.
-pub const MAX_EVENT_PAYLOAD_BYTES: usize = 256 * 1024;
-/// Most events in one append (one transaction's share).
-pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
 /// A group that fails on a transient race (deadlock, concurrent duplicate id) is retried this
 /// often; each retry re-checks idempotency, so a concurrent duplicate turns into `duplicate`.
 const GROUP_RETRIES: usize = 5;
@@ -188,11 +184,6 @@ fn encode(event: NewEvent) -> Result<EncodedEvent, StoreError> {
         payload: RawJsonb(payload),
         metadata: RawJsonb(metadata),
     })
-}
-
-/// Stored names are short dotted identifiers (`room.message_posted`).
-fn valid_event_type(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 100 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 async fn committer(pool: Pool, queue: Arc<Mutex<mpsc::Receiver<Bundle>>>, max_group_events: usize) {

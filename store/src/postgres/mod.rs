@@ -21,7 +21,7 @@ use crate::types::{
     AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StreamAppend,
 };
 
-pub use append::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
+pub use crate::limits::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND};
 pub use tls::{PgConfig, PgConfigError, TlsMode};
 
 mod embedded_migrations {
