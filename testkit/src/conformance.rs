@@ -347,6 +347,97 @@ pub async fn inert_events_leave_a_decision_standing_and_other_events_do_not(stor
     assert_eq!(ns, vec![0, 1, 2, 3, 4], "a refused append writes nothing");
 }
 
+/// Writers that expect the version they last saw, several per stream, all at once: each
+/// conflict is refused and retried, and every stream ends with each writer's events exactly
+/// once, versions without a gap.
+pub async fn concurrent_writers_on_few_streams_never_lose_or_duplicate_an_event(store: &dyn EventStore) {
+    let category = own_category("room");
+    let streams: Vec<StreamName> = (0..3).map(|_| stream(&category)).collect();
+    let writer = |w: usize| {
+        let s = streams[w % streams.len()].clone();
+        async move {
+            let mut written = 0;
+            while written < 10 {
+                let seen = store.stream_version(&s).await.unwrap();
+                match store.append(&s, ExpectedVersion::from_seen(seen), vec![event("t.w", w as u64)]).await {
+                    Ok(_) => written += 1,
+                    Err(StoreError::WrongExpectedVersion { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    };
+    futures::future::join_all((0..9).map(writer)).await;
+    for s in &streams {
+        let events = store.read_stream(s, Direction::Forwards, None, 1_000).await.unwrap();
+        assert_eq!(events.len(), 30, "{s}");
+        assert!(events.iter().enumerate().all(|(i, e)| e.stream_version == i as u64), "{s}: versions without a gap");
+        let mut per_writer = std::collections::BTreeMap::<u64, usize>::new();
+        for e in &events {
+            *per_writer.entry(e.payload.to_value()["n"].as_u64().unwrap()).or_default() += 1;
+        }
+        assert!(per_writer.values().all(|n| *n == 10), "{s}: {per_writer:?}");
+    }
+}
+
+/// A subscriber that reads while many writers append (single and multi-event appends, to their
+/// own streams and a shared one) receives every stored event once, in log order, each stream's
+/// versions in order.
+pub async fn a_subscriber_reading_while_many_write_gets_every_event_once_in_order(store: &dyn EventStore) {
+    let category = own_category("room");
+    let from = store.head().await.unwrap();
+    let mut subscription = store.subscribe_all(from, Filter::categories([category.clone()]));
+    let shared = stream(&category);
+    let writer = |w: u64| {
+        let (shared, own) = (shared.clone(), stream(&category));
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..20u64 {
+                let target = if i % 3 == 0 { &shared } else { &own };
+                let events: Vec<NewEvent> = (0..1 + i % 3).map(|_| event("t.fast", w)).collect();
+                ids.extend(events.iter().map(|e| e.event_id));
+                store.append(target, ExpectedVersion::Any, events).await.unwrap();
+            }
+            ids
+        }
+    };
+    let written: Vec<Uuid> = futures::future::join_all((0..6).map(writer)).await.into_iter().flatten().collect();
+    let mut received = Vec::with_capacity(written.len());
+    while received.len() < written.len() {
+        let next = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+        let event = next.unwrap_or_else(|_| panic!("{} of {} events delivered", received.len(), written.len()));
+        received.push(event.expect("the subscription ended").expect("the subscription failed"));
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(200), subscription.next()).await.is_err(), "nothing more than was written");
+    assert!(received.windows(2).all(|w| w[0].position < w[1].position), "in log order");
+    let ids: std::collections::HashSet<Uuid> = received.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), received.len(), "no event twice");
+    assert_eq!(ids, written.into_iter().collect(), "every event written, none other");
+    let mut versions = std::collections::HashMap::<&StreamName, u64>::new();
+    for e in &received {
+        let expected = versions.entry(&e.stream).or_insert(0);
+        assert_eq!(e.stream_version, *expected, "{}: versions in order", e.stream);
+        *expected += 1;
+    }
+}
+
+/// Posts decided at the same version (inert events expecting `UnchangedSince`), all at once on
+/// one stream: none refuses another, and each is stored once.
+pub async fn concurrent_inert_appends_at_one_decision_all_succeed_once(store: &dyn EventStore) {
+    let s = stream(&own_category("room"));
+    let decided = store.append(&s, ExpectedVersion::NoStream, vec![event("t.created", 0)]).await.unwrap().stream_version.unwrap();
+    let posts: Vec<NewEvent> = (1..=20).map(|n| event("t.said", n).inert(true)).collect();
+    let outcomes =
+        futures::future::join_all(posts.iter().map(|e| store.append(&s, ExpectedVersion::UnchangedSince(decided), vec![e.clone()]))).await;
+    for outcome in &outcomes {
+        assert!(outcome.is_ok(), "an inert post at an unchanged decision is not refused: {outcome:?}");
+    }
+    let read = store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
+    assert_eq!(read.len(), 21);
+    let ids: std::collections::HashSet<Uuid> = read.iter().map(|e| e.event_id).collect();
+    assert!(posts.iter().all(|p| ids.contains(&p.event_id)), "every post stored once");
+}
+
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression that
 /// yields `(guard, store)`: the guard keeps per-test resources alive.
 #[macro_export]
@@ -366,7 +457,10 @@ macro_rules! conformance_tests {
             inert_events_leave_a_decision_standing_and_other_events_do_not,
             events_are_found_by_id,
             a_follower_keeps_its_place_and_resumes_after_it,
-            appends_in_order_stand_in_the_log_in_that_order_each_with_its_own_outcome
+            appends_in_order_stand_in_the_log_in_that_order_each_with_its_own_outcome,
+            concurrent_writers_on_few_streams_never_lose_or_duplicate_an_event,
+            a_subscriber_reading_while_many_write_gets_every_event_once_in_order,
+            concurrent_inert_appends_at_one_decision_all_succeed_once
         );
     };
     (@cases $make:expr; $($case:ident),+) => {
