@@ -9,6 +9,9 @@
 -- Positions are KurrentDB's two halves, commit and prepare; both are kept (one half alone does
 -- not identify an event of a multi-event append). They are unsigned 64-bit on the server and
 -- stored as bigint: log positions stay far below 2^63.
+-- Checkpoints (projections' and log followers') stay in es_checkpoints under either backend: a
+-- KurrentDB position is kept there as log_era -1, tx_id = commit, global_position = prepare
+-- (PostgreSQL eras start at 1).
 -- Under the PostgreSQL backend these tables stay empty.
 
 CREATE TABLE kurrent_event_index (
@@ -22,14 +25,6 @@ CREATE TABLE kurrent_event_index (
 -- Where the background indexer has read `$all` up to (one row).
 CREATE TABLE kurrent_index_progress (
     only_row         boolean     PRIMARY KEY DEFAULT true CHECK (only_row),
-    commit_position  bigint      NOT NULL,
-    prepare_position bigint      NOT NULL,
-    updated_at       timestamptz NOT NULL DEFAULT now()
-);
-
--- Log followers' places (EventStore::save_checkpoint) in KurrentDB positions.
-CREATE TABLE kurrent_checkpoints (
-    subscriber       text        PRIMARY KEY,
     commit_position  bigint      NOT NULL,
     prepare_position bigint      NOT NULL,
     updated_at       timestamptz NOT NULL DEFAULT now()

@@ -35,7 +35,7 @@ pub async fn checkpoint(client: &Client, subscriber: &str) -> Result<Position, P
         None => Position::START,
         Some(row) => {
             let tx: &str = row.get(1);
-            Position::from_pg_parts(row.get(0), tx.parse().unwrap_or(0), row.get(2))
+            Position::from_stored_parts(row.get(0), tx.parse().unwrap_or(0), row.get(2))
         }
     })
 }

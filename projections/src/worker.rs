@@ -165,7 +165,7 @@ impl Worker {
 
     /// Whether the checkpoint (or, for the live generation, the generation) moved under us.
     async fn is_stale(&self) -> Result<bool, ProjectionError> {
-        let (era, tx, pos) = self.position.pg_parts().unwrap_or((0, 0, 0));
+        let (era, tx, pos) = self.position.stored_parts();
         let row = self
             .client
             .query_one(
@@ -200,9 +200,8 @@ impl Worker {
                 self.statements.insert(write.sql, statement);
             }
         }
-        let (era, tx, pos) = upto.pg_parts().ok_or_else(|| BatchError::Other(format!("{upto} is not a PostgreSQL position")))?;
-        let (expected_era, expected_tx, expected_pos) =
-            self.position.pg_parts().ok_or_else(|| BatchError::Other("worker position is not a PostgreSQL position".into()))?;
+        let (era, tx, pos) = upto.stored_parts();
+        let (expected_era, expected_tx, expected_pos) = self.position.stored_parts();
         let subscriber = db::subscriber(self.projection.name(), self.generation);
         let name = self.projection.name();
         let (lock_space, lock_key) = locks::batch(name);

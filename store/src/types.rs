@@ -16,6 +16,9 @@ use crate::error::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Position(pub(crate) Repr);
 
+/// The era that marks a KurrentDB position in [`Position::stored_parts`].
+const KURRENT_ERA: i16 = -1;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub(crate) enum Repr {
     /// Before the first event.
@@ -72,6 +75,23 @@ impl Position {
     /// (projection checkpoints); `None` for a KurrentDB position. The start is `(0, 0, 0)`.
     pub fn pg_parts(&self) -> Option<(i16, u64, i64)> {
         self.as_pg().ok()
+    }
+
+    /// The three columns any position is kept in where both backends' positions must fit
+    /// (`es_checkpoints`: `log_era`, `tx_id`, `global_position`). A PostgreSQL position is its
+    /// own parts; a KurrentDB position is era `-1` (PostgreSQL eras start at 1), its commit in
+    /// `tx_id` and its prepare in `global_position`. The start is `(0, 0, 0)`.
+    pub fn stored_parts(&self) -> (i16, u64, i64) {
+        match self.0 {
+            Repr::Start => (0, 0, 0),
+            Repr::Pg { era, tx, pos } => (era, tx, pos),
+            Repr::Kurrent { commit, prepare } => (KURRENT_ERA, commit, prepare as i64),
+        }
+    }
+
+    /// The inverse of [`Position::stored_parts`].
+    pub fn from_stored_parts(era: i16, tx: u64, pos: i64) -> Self {
+        if era == KURRENT_ERA { Position::kurrent(tx, pos as u64) } else { Position::from_pg_parts(era, tx, pos) }
     }
 
     /// The inverse of [`Position::pg_parts`]: `(0, 0, 0)` is the start.
@@ -393,6 +413,15 @@ mod tests {
         }
         assert!("pg.1.x.2".parse::<Position>().is_err());
         assert!("".parse::<Position>().is_err());
+    }
+
+    #[test]
+    fn either_backends_position_round_trips_through_its_stored_parts() {
+        for p in [Position::START, Position::pg(1, 9_000_000_000, 42), Position::kurrent(u64::MAX >> 1, 12_345)] {
+            let (era, tx, pos) = p.stored_parts();
+            assert_eq!(Position::from_stored_parts(era, tx, pos), p);
+        }
+        assert_eq!(Position::kurrent(7, 5).stored_parts(), (-1, 7, 5), "both halves are kept");
     }
 
     #[test]

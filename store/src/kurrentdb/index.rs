@@ -1,6 +1,7 @@
 //! What the KurrentDB backend keeps in PostgreSQL (migrations/V6): the event-id index behind
 //! [`find_event`](crate::EventStore::find_event) and cross-stream idempotency, the background
-//! indexer that catches the index up from `$all`, and log followers' checkpoints.
+//! indexer that catches the index up from `$all`, and log followers' checkpoints (in
+//! `es_checkpoints`, beside the projections').
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,22 +115,25 @@ pub(crate) async fn find(pool: &Pool, event_id: Uuid) -> Result<Option<EventLoca
     }
 }
 
+/// Followers' places are in `es_checkpoints`, as under PostgreSQL, in the columns either
+/// backend's position fits ([`Position::stored_parts`]).
 pub(crate) async fn load_checkpoint(pool: &Pool, subscriber: &str) -> Result<Position, StoreError> {
     let client = pool.get().await?;
     let row =
-        client.query_opt("SELECT commit_position, prepare_position FROM kurrent_checkpoints WHERE subscriber = $1", &[&subscriber]).await?;
-    Ok(row.map_or(Position::START, |r| from_halves(r.get(0), r.get(1))))
+        client.query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&subscriber]).await?;
+    Ok(row.map_or(Position::START, |r| Position::from_stored_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
 }
 
 pub(crate) async fn save_checkpoint(pool: &Pool, subscriber: &str, position: Position) -> Result<(), StoreError> {
-    let (commit, prepare) = halves(position)?;
+    position.kurrent_parts()?;
+    let (era, tx, pos) = position.stored_parts();
     let client = pool.get().await?;
     client
         .execute(
-            "INSERT INTO kurrent_checkpoints (subscriber, commit_position, prepare_position, updated_at) VALUES ($1, $2, $3, now()) \
-             ON CONFLICT (subscriber) DO UPDATE SET commit_position = EXCLUDED.commit_position, \
-                 prepare_position = EXCLUDED.prepare_position, updated_at = now()",
-            &[&subscriber, &commit, &prepare],
+            "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) VALUES ($1, $2, $3::text::xid8, $4, now()) \
+             ON CONFLICT (subscriber) DO UPDATE SET log_era = EXCLUDED.log_era, tx_id = EXCLUDED.tx_id, \
+                 global_position = EXCLUDED.global_position, updated_at = now()",
+            &[&subscriber, &era, &tx.to_string(), &pos],
         )
         .await?;
     Ok(())
