@@ -250,11 +250,10 @@ impl Worker {
 }
 
 /// Why one attempt at a batch failed: a statement the server refused (bad data or a handler bug:
-/// blame an event) or anything else (connection lost: retry later).
+/// blame an event) or the connection (lost: retry later).
 enum BatchError {
     Statement(String),
     Unavailable(String),
-    Other(String),
 }
 
 impl BatchError {
@@ -266,7 +265,7 @@ impl BatchError {
 impl From<BatchError> for ProjectionError {
     fn from(e: BatchError) -> Self {
         match e {
-            BatchError::Statement(reason) | BatchError::Other(reason) => ProjectionError::Database(reason),
+            BatchError::Statement(reason) => ProjectionError::Database(reason),
             BatchError::Unavailable(reason) => ProjectionError::Unavailable(reason),
         }
     }

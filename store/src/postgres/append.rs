@@ -19,7 +19,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::limits::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND, valid_event_type};
+use crate::limits::{MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_APPEND, check_event_count, valid_event_type};
 use crate::types::{AppendResult, ExpectedVersion, NewEvent, Position, StreamAppend};
 
 /// A group that fails on a transient race (deadlock, concurrent duplicate id) is retried this
@@ -159,9 +159,7 @@ type Answer = oneshot::Receiver<Result<AppendResult, StoreError>>;
 
 /// One append validated and serialised for a committer, and where its outcome will come.
 fn pending(stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<(PendingAppend, Answer), StoreError> {
-    if events.len() > MAX_EVENTS_PER_APPEND {
-        return Err(StoreError::TooManyEvents { count: events.len(), limit: MAX_EVENTS_PER_APPEND });
-    }
+    check_event_count(events.len())?;
     let inert = events.iter().all(|e| e.inert);
     let events = events.into_iter().map(encode).collect::<Result<Vec<_>, _>>()?;
     let (reply, answer) = oneshot::channel();
