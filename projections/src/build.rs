@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use domain::Event;
-use store::{EventStore, Filter, PgEventStore, Position};
+use store::{EventStore, Filter, Position};
 
 use crate::error::ProjectionError;
 use crate::projection::Projection;
@@ -51,8 +51,8 @@ impl Default for BuildOptions {
 
 /// Builds a new generation of each projection from the start of the log and switches readers
 /// to it when it has caught up. Returns the new generations.
-pub async fn rebuild(
-    store: &PgEventStore,
+pub async fn rebuild<S: EventStore + Clone>(
+    store: &S,
     db_config: &store::PgConfig,
     projections: &[Arc<dyn Projection>],
     options: &BuildOptions,
@@ -193,8 +193,8 @@ struct Page {
     caught_up: bool,
 }
 
-async fn read_page(
-    store: &PgEventStore,
+async fn read_page<S: EventStore>(
+    store: &S,
     after: Position,
     filter: &Filter,
     wanted: &HashSet<String>,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use store::{EventStore, Filter, PgEventStore, Position};
+use store::{EventStore, Filter, Position};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -69,7 +69,12 @@ pub struct Runners {
 
 impl Runners {
     /// Starts one runner task per projection.
-    pub fn start(store: PgEventStore, db_config: store::PgConfig, projections: Vec<Arc<dyn Projection>>, options: RunnerOptions) -> Self {
+    pub fn start<S: EventStore + Clone>(
+        store: S,
+        db_config: store::PgConfig,
+        projections: Vec<Arc<dyn Projection>>,
+        options: RunnerOptions,
+    ) -> Self {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (runners, tasks) = projections
             .into_iter()
@@ -147,16 +152,16 @@ impl Runners {
     }
 }
 
-struct Runner {
+struct Runner<S> {
     projection: Arc<dyn Projection>,
-    store: PgEventStore,
+    store: S,
     db_config: store::PgConfig,
     options: RunnerOptions,
     status: watch::Sender<RunnerStatus>,
     shutdown: watch::Receiver<bool>,
 }
 
-impl Runner {
+impl<S: EventStore + Clone> Runner<S> {
     async fn run(mut self) -> Result<(), ProjectionError> {
         let name = self.projection.name();
         let mut backoff = Duration::from_millis(100);

@@ -76,6 +76,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Records that `subscriber` has handled everything up to `position`.
     async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError>;
 
+    /// A counter bumped whenever new events may have become readable: a hint to wake pollers
+    /// (projection runners) between reads, not a delivery; they read after it as before.
+    fn wakeups(&self) -> tokio::sync::watch::Receiver<u64>;
+
     /// Waits until `position` is readable (read-your-writes), at most `timeout`.
     async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError>;
 }

@@ -143,6 +143,9 @@ impl EventStore for Counting {
     async fn wait_for(&self, position: store::Position, timeout: std::time::Duration) -> Result<(), store::StoreError> {
         self.inner.wait_for(position, timeout).await
     }
+    fn wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.wakeups()
+    }
 }
 
 #[tokio::test]

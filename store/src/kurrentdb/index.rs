@@ -198,7 +198,7 @@ pub(crate) async fn run_indexer(connection: Arc<Connection>, pool: Pool) {
         while let Some(batch) = batches.next().await {
             let batch: Result<Vec<RecordedEvent>, StoreError> = batch.into_iter().collect();
             let outcome = match batch {
-                Ok(events) => index_batch(&pool, &events).await,
+                Ok(events) => index_batch(&pool, &events).await.map(|()| connection.wake()),
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {

@@ -78,9 +78,16 @@ pub(crate) struct Connection {
     client: RwLock<kurrentdb::Client>,
     deadline: Duration,
     page: usize,
+    /// Bumped by this store's own appends and by the indexer for every batch of `$all` it
+    /// reads (what other processes wrote): see [`EventStore::wakeups`].
+    wakeups: tokio::sync::watch::Sender<u64>,
 }
 
 impl Connection {
+    fn wake(&self) {
+        self.wakeups.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Runs one call within the deadline. The client sends the deadline to the server but does
     /// not enforce it itself: a server that hangs would hold the call until HTTP/2 keepalive
     /// gives up.
@@ -152,6 +159,7 @@ impl KurrentEventStore {
             client: RwLock::new(client),
             deadline: options.deadline,
             page: options.page.clamp(1, MAX_PAGE),
+            wakeups: tokio::sync::watch::channel(0).0,
         });
         let indexer = tokio::spawn(index::run_indexer(connection.clone(), pool.clone()));
         Ok(Self { inner: Arc::new(Inner { connection, pool, indexer }) })
@@ -358,6 +366,7 @@ impl EventStore for KurrentEventStore {
             ExpectedVersion::Exact(v) => self.write(stream, StreamState::StreamRevision(v), expected, &events).await?,
             ExpectedVersion::UnchangedSince(v) => self.append_at_fence(stream, v, &events).await?,
         };
+        self.connection().wake();
         if let Some(rows) = self.located(stream, &events, result).await? {
             let clashes = index::record(&self.inner.pool, stream, &rows).await?;
             if !clashes.is_empty() {
@@ -410,6 +419,10 @@ impl EventStore for KurrentEventStore {
 
     async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
         index::save_checkpoint(&self.inner.pool, subscriber, position).await
+    }
+
+    fn wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connection().wakeups.subscribe()
     }
 
     /// KurrentDB makes an event readable on the leader when the append returns; this waits

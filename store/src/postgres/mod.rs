@@ -156,15 +156,15 @@ impl PgEventStore {
     pub fn queued_appends(&self) -> usize {
         self.inner.appender.queued()
     }
-
-    /// A receiver bumped on every wake-up; projections use it to wait for new events.
-    pub fn wakeups(&self) -> watch::Receiver<u64> {
-        self.inner.wakeups.clone()
-    }
 }
 
 #[async_trait]
 impl EventStore for PgEventStore {
+    /// NOTIFY on every commit (and a bump when the listener reconnects).
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        self.inner.wakeups.clone()
+    }
+
     // Debug level: at the default info level the fmt layer would format this span's fields on
     // every append (it does so when a span opens), for nothing anyone reads.
     #[tracing::instrument(level = "debug", skip(self, events), fields(stream = %stream, events = events.len()))]

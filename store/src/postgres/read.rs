@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::PgEventStore;
 use crate::error::StoreError;
-use crate::event_store::EventStream;
+use crate::event_store::{EventStore, EventStream};
 use crate::types::{AllBatch, Direction, Filter, Position, RecordedEvent, StoredJson};
 
 /// Largest page any read returns; callers asking for more get this many.
