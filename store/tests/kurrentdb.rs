@@ -76,6 +76,14 @@ async fn a_server_that_hangs_fails_calls_within_the_deadline() {
     assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
     server.stall(false);
     assert_eq!(store.stream_version(&s).await.unwrap().map(|v| v <= 1), Some(true));
+
+    // A server that does not even answer its deadlines: the store's own timeout ends the call.
+    server.stall_past_deadlines();
+    let started = tokio::time::Instant::now();
+    let outcome = store.append(&s, ExpectedVersion::Any, vec![event("t.a", 2)]).await;
+    assert!(matches!(&outcome, Err(StoreError::Unavailable(reason)) if reason.contains("did not answer")), "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    server.stall(false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,7 +112,18 @@ impl KurrentStandIn {
     /// While `true`, the node answers nothing: new calls and appends not yet committed wait, and
     /// subscriptions deliver nothing, until it is unstalled or the call's deadline passes.
     pub fn stall(&self, stalled: bool) {
+        if !stalled {
+            self.node.deaf.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
         self.node.stalled.send_replace(stalled);
+    }
+
+    /// Stalls the node and lets calls hang past their deadlines too (`grpc-timeout` ignored): a
+    /// server that has stopped answering altogether, where only a client's own timeout ends a
+    /// call. `stall(false)` ends it.
+    pub fn stall_past_deadlines(&self) {
+        self.node.deaf.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.node.stalled.send_replace(true);
     }
 
     /// Starts a follower of this node: a second node, sharing nothing with it but the cluster's

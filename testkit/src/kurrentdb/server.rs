@@ -50,6 +50,9 @@ pub(crate) struct Node {
     /// The log's length, bumped after every write: what live subscriptions wait on.
     pub(crate) written: watch::Sender<usize>,
     pub(crate) stalled: watch::Sender<bool>,
+    /// While set (with `stalled`), calls hang past their deadlines too: a server that does not
+    /// answer at all, where only the client's own timeout ends a call.
+    pub(crate) deaf: std::sync::atomic::AtomicBool,
     /// Bumped to cut every connection open at that moment.
     cut: watch::Sender<u64>,
     pub(crate) cluster: Arc<Mutex<Vec<Member>>>,
@@ -71,6 +74,7 @@ impl Node {
             written: watch::Sender::new(log.len()),
             log: Mutex::new(log),
             stalled: watch::Sender::new(false),
+            deaf: std::sync::atomic::AtomicBool::new(false),
             cut: watch::Sender::new(0),
             cluster,
         }
@@ -100,6 +104,11 @@ impl Node {
         let mut stalled = self.stalled.subscribe();
         // `wait_for` fails only when the sender is gone, and the node owns it.
         let _ = stalled.wait_for(|stalled| !stalled).await;
+    }
+
+    /// The call's deadline as the node honours it: none while it is deaf.
+    pub(crate) fn deadline_of(&self, metadata: &MetadataMap) -> Option<Instant> {
+        if self.deaf.load(std::sync::atomic::Ordering::SeqCst) { None } else { deadline_of(metadata) }
     }
 
     /// Waits out a stall, up to the call's deadline.
@@ -211,7 +220,7 @@ struct Features {
 #[tonic::async_trait]
 impl ServerFeatures for Features {
     async fn get_supported_methods(&self, request: Request<Empty>) -> Result<Response<SupportedMethods>, Status> {
-        self.node.answer_by(deadline_of(request.metadata())).await?;
+        self.node.answer_by(self.node.deadline_of(request.metadata())).await?;
         let method = |service: &str, method: &str| SupportedMethod {
             method_name: method.to_owned(),
             service_name: service.to_owned(),
@@ -237,7 +246,7 @@ struct Cluster {
 #[tonic::async_trait]
 impl Gossip for Cluster {
     async fn read(&self, request: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
-        self.node.answer_by(deadline_of(request.metadata())).await?;
+        self.node.answer_by(self.node.deadline_of(request.metadata())).await?;
         let ticks = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970").as_nanos() / 100;
         let members = self.node.cluster.lock().expect("the stand-in cluster lock is not poisoned").clone();
         let members = members

@@ -21,7 +21,7 @@ use super::proto::event_store::client::streams::{
     append_req, append_resp, read_req,
 };
 use super::proto::event_store::client::{Empty, StreamIdentifier, uuid};
-use super::server::{Node, deadline_exceeded, deadline_of, now_timestamp, wire_uuid, within};
+use super::server::{Node, deadline_exceeded, now_timestamp, wire_uuid, within};
 
 /// Events read from the log per lock, so that a long read does not hold up appends.
 const PAGE: usize = 256;
@@ -48,7 +48,7 @@ impl Streams for StreamsService {
     type BatchAppendStream = ReceiverStream<Result<BatchAppendResp, Status>>;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
-        let deadline = deadline_of(request.metadata());
+        let deadline = self.node.deadline_of(request.metadata());
         within(deadline, self.node.admit(request.metadata(), false)).await?;
         let options = request.into_inner().options.ok_or_else(|| Status::invalid_argument("ReadReq without options"))?;
         let read = Read::plan(options)?;
@@ -68,7 +68,7 @@ impl Streams for StreamsService {
     }
 
     async fn append(&self, request: Request<Streaming<AppendReq>>) -> Result<Response<AppendResp>, Status> {
-        let deadline = deadline_of(request.metadata());
+        let deadline = self.node.deadline_of(request.metadata());
         within(deadline, async {
             self.node.admit(request.metadata(), true).await?;
             let mut messages = request.into_inner();
