@@ -1,6 +1,8 @@
 //! Bad input and failures: they yield clear errors and lose nothing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use domain::{DecodeError, Event, Metadata, StreamName};
@@ -111,10 +113,19 @@ async fn a_database_that_goes_away_mid_append_loses_nothing_and_duplicates_nothi
     let db = TestDatabase::create().await;
     let store = db.store().await;
     let admin = db.client().await;
+    // The killer goes on until an append has been hit (at least 8 rounds, at most 200), and the
+    // writers go on until the killer is done: under load, a fixed number of kills could all
+    // land between appends or after the writers had finished.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let killing = Arc::new(AtomicBool::new(true));
     let killer = {
         let name = db.name.clone();
+        let (hits, killing) = (hits.clone(), killing.clone());
         tokio::spawn(async move {
-            for _ in 0..8 {
+            for round in 0..200 {
+                if round >= 8 && hits.load(Ordering::SeqCst) > 0 {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(15)).await;
                 admin
                     .execute(
@@ -124,17 +135,20 @@ async fn a_database_that_goes_away_mid_append_loses_nothing_and_duplicates_nothi
                     .await
                     .unwrap();
             }
+            killing.store(false, Ordering::SeqCst);
         })
     };
 
     let mut tasks = Vec::new();
     for w in 0..8 {
         let store = store.clone();
+        let (hits, killing) = (hits.clone(), killing.clone());
         tasks.push(tokio::spawn(async move {
             let stream = StreamName::parse(&format!("room-w{w}")).unwrap();
             let mut ids = Vec::new();
             let mut failures = 0;
-            for _ in 0..40 {
+            let mut appended = 0;
+            while appended < 40 || killing.load(Ordering::SeqCst) {
                 let events = vec![raw_event("t.a"), raw_event("t.a")];
                 ids.extend(events.iter().map(|e| e.event_id));
                 // Retry the same append (same ids) until it goes through.
@@ -144,11 +158,13 @@ async fn a_database_that_goes_away_mid_append_loses_nothing_and_duplicates_nothi
                         Err(e @ (StoreError::Unavailable(_) | StoreError::Pool(_))) => {
                             assert!(e.is_transient(), "a lost connection must be reported as retryable: {e}");
                             failures += 1;
+                            hits.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
                         Err(other) => panic!("unexpected error: {other:?}"),
                     }
                 }
+                appended += 1;
             }
             (stream, ids, failures)
         }));
@@ -168,7 +184,7 @@ async fn a_database_that_goes_away_mid_append_loses_nothing_and_duplicates_nothi
         // read on one fails as transient, and a caller retries it, as here.
         let mut attempts = 0;
         let stored = loop {
-            match store.read_stream(&stream, Direction::Forwards, None, 1_000).await {
+            match store.read_stream(&stream, Direction::Forwards, None, 10_000).await {
                 Err(e) if e.is_transient() && attempts < 5 => attempts += 1,
                 other => break other.unwrap(),
             }
