@@ -10,6 +10,9 @@ pub const MAX_EVENT_PAYLOAD_BYTES: usize = 256 * 1024;
 /// Most events in one append (one transaction's share).
 pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
 
+/// Largest page any read returns; callers asking for more get this many.
+pub const MAX_PAGE: usize = 10_000;
+
 /// Stored names are short dotted identifiers (`room.message_posted`).
 pub(crate) fn valid_event_type(t: &str) -> bool {
     !t.is_empty() && t.len() <= 100 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')

@@ -1,7 +1,7 @@
 //! What the KurrentDB backend keeps in PostgreSQL (migrations/V6): the event-id index behind
 //! [`find_event`](crate::EventStore::find_event) and cross-stream idempotency, the background
-//! indexer that catches the index up from `$all`, and log followers' checkpoints (in
-//! `es_checkpoints`, beside the projections').
+//! indexer that catches the index up from `$all`. (Followers' checkpoints are in
+//! `es_checkpoints`, as under PostgreSQL: `postgres::checkpoints`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,12 +62,12 @@ pub(crate) async fn known(pool: &Pool, stream: &StreamName, ids: &[Uuid]) -> Res
     if rows.len() != ids.len() || rows.iter().any(|r| r.get::<_, &str>(1) != stream.as_str()) {
         return Ok(Known::Mismatch);
     }
-    let version_of = |id: &Uuid| rows.iter().find(|r| r.get::<_, Uuid>(0) == *id).map(|r| r.get::<_, i64>(2));
-    let versions: Vec<i64> = ids.iter().filter_map(version_of).collect();
+    let by_id: std::collections::HashMap<Uuid, &tokio_postgres::Row> = rows.iter().map(|r| (r.get(0), r)).collect();
+    let versions: Vec<i64> = ids.iter().filter_map(|id| by_id.get(id)).map(|r| r.get(2)).collect();
     if versions.len() != ids.len() || versions.windows(2).any(|w| w[1] != w[0] + 1) {
         return Ok(Known::Mismatch);
     }
-    let last = rows.iter().find(|r| r.get::<_, Uuid>(0) == ids[ids.len() - 1]).expect("every id has a row");
+    let last = by_id[&ids[ids.len() - 1]];
     Ok(Known::Repeat(AppendResult { stream_version: Some(last.get::<_, i64>(2) as u64), position: from_halves(last.get(3), last.get(4)) }))
 }
 
@@ -113,30 +113,6 @@ pub(crate) async fn find(pool: &Pool, event_id: Uuid) -> Result<Option<EventLoca
             position: from_halves(row.get(2), row.get(3)),
         })),
     }
-}
-
-/// Followers' places are in `es_checkpoints`, as under PostgreSQL, in the columns either
-/// backend's position fits ([`Position::stored_parts`]).
-pub(crate) async fn load_checkpoint(pool: &Pool, subscriber: &str) -> Result<Position, StoreError> {
-    let client = pool.get().await?;
-    let row =
-        client.query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&subscriber]).await?;
-    Ok(row.map_or(Position::START, |r| Position::from_stored_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
-}
-
-pub(crate) async fn save_checkpoint(pool: &Pool, subscriber: &str, position: Position) -> Result<(), StoreError> {
-    position.kurrent_parts()?;
-    let (era, tx, pos) = position.stored_parts();
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) VALUES ($1, $2, $3::text::xid8, $4, now()) \
-             ON CONFLICT (subscriber) DO UPDATE SET log_era = EXCLUDED.log_era, tx_id = EXCLUDED.tx_id, \
-                 global_position = EXCLUDED.global_position, updated_at = now()",
-            &[&subscriber, &era, &tx.to_string(), &pos],
-        )
-        .await?;
-    Ok(())
 }
 
 async fn load_progress(pool: &Pool) -> Result<Position, StoreError> {

@@ -32,18 +32,17 @@ use deadpool_postgres::Pool;
 use domain::StreamName;
 use futures::StreamExt;
 use kurrentdb::{
-    AppendToStreamOptions, ClientSettings, ReadAllOptions, ReadStreamOptions, StreamPosition, StreamState, SubscribeToAllOptions,
+    AppendToStreamOptions, ClientSettings, EventData, ReadAllOptions, ReadStreamOptions, StreamPosition, StreamState, SubscribeToAllOptions,
 };
 
 use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
-use crate::limits::check_event_count;
+use crate::limits::{MAX_PAGE, check_event_count};
+use crate::postgres::checkpoints;
 use crate::types::{AllBatch, AppendResult, Direction, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent};
 
 pub use codec::MAX_APPEND_BYTES;
 
-/// Largest page a read asks the server for.
-const MAX_PAGE: usize = 10_000;
 /// Events read back per step while checking a decision fence.
 const FENCE_PAGE: usize = 64;
 /// Appends at a decision fence retried at most this often when other writers keep moving the
@@ -175,10 +174,11 @@ impl KurrentEventStore {
         stream: &StreamName,
         state: StreamState,
         expected: ExpectedVersion,
-        events: &[NewEvent],
+        data: &[EventData],
     ) -> Result<AppendResult, StoreError> {
-        let data = codec::encode_all(events)?;
         let c = self.connection();
+        // Clones share the encoded bytes.
+        let data = data.to_vec();
         let options = AppendToStreamOptions::default().stream_state(state).deadline(c.deadline);
         let client = c.client();
         let sent = c.within(async { Ok(client.append_to_stream(stream.as_str(), &options, data).await) }).await?;
@@ -216,15 +216,17 @@ impl KurrentEventStore {
                     return Ok((current, true));
                 }
             }
-            match page.last().map(|e| e.revision) {
-                Some(0) | None => return Ok((current, false)),
-                Some(oldest) if page.len() == FENCE_PAGE => from = Some(oldest - 1),
-                Some(_) => return Ok((current, false)),
+            // The page ended above `decided` with only inert events: read on unless it was the
+            // stream's first event or the stream's last page.
+            let oldest = page[page.len() - 1].revision;
+            if oldest == 0 || page.len() < FENCE_PAGE {
+                return Ok((current, false));
             }
+            from = Some(oldest - 1);
         }
     }
 
-    async fn append_at_fence(&self, stream: &StreamName, decided: u64, events: &[NewEvent]) -> Result<AppendResult, StoreError> {
+    async fn append_at_fence(&self, stream: &StreamName, decided: u64, events: &[EventData]) -> Result<AppendResult, StoreError> {
         let expected = ExpectedVersion::UnchangedSince(decided);
         let mut actual = None;
         for _ in 0..FENCE_ATTEMPTS {
@@ -349,7 +351,7 @@ fn original(event: kurrentdb::ResolvedEvent) -> Option<kurrentdb::RecordedEvent>
 impl EventStore for KurrentEventStore {
     async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
         check_event_count(events.len())?;
-        codec::encode_all(&events)?;
+        let encoded = codec::encode_all(&events)?;
         if events.is_empty() {
             return self.check_only(stream, expected).await;
         }
@@ -360,11 +362,11 @@ impl EventStore for KurrentEventStore {
             index::Known::None => {}
         }
         let result = match expected {
-            ExpectedVersion::Any => self.write(stream, StreamState::Any, expected, &events).await?,
-            ExpectedVersion::NoStream => self.write(stream, StreamState::NoStream, expected, &events).await?,
-            ExpectedVersion::StreamExists => self.write(stream, StreamState::StreamExists, expected, &events).await?,
-            ExpectedVersion::Exact(v) => self.write(stream, StreamState::StreamRevision(v), expected, &events).await?,
-            ExpectedVersion::UnchangedSince(v) => self.append_at_fence(stream, v, &events).await?,
+            ExpectedVersion::Any => self.write(stream, StreamState::Any, expected, &encoded).await?,
+            ExpectedVersion::NoStream => self.write(stream, StreamState::NoStream, expected, &encoded).await?,
+            ExpectedVersion::StreamExists => self.write(stream, StreamState::StreamExists, expected, &encoded).await?,
+            ExpectedVersion::Exact(v) => self.write(stream, StreamState::StreamRevision(v), expected, &encoded).await?,
+            ExpectedVersion::UnchangedSince(v) => self.append_at_fence(stream, v, &encoded).await?,
         };
         self.connection().wake();
         if let Some(rows) = self.located(stream, &events, result).await? {
@@ -414,11 +416,12 @@ impl EventStore for KurrentEventStore {
     }
 
     async fn load_checkpoint(&self, subscriber: &str) -> Result<Position, StoreError> {
-        index::load_checkpoint(&self.inner.pool, subscriber).await
+        checkpoints::load(&self.inner.pool, subscriber).await
     }
 
     async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
-        index::save_checkpoint(&self.inner.pool, subscriber, position).await
+        position.kurrent_parts()?;
+        checkpoints::save(&self.inner.pool, subscriber, position).await
     }
 
     fn wakeups(&self) -> tokio::sync::watch::Receiver<u64> {

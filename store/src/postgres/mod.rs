@@ -3,6 +3,7 @@
 
 mod append;
 pub mod audit;
+pub(crate) mod checkpoints;
 mod notify;
 mod read;
 pub mod tls;
@@ -225,27 +226,13 @@ impl EventStore for PgEventStore {
     /// In `es_checkpoints`. Projections keep theirs in the same table, written inside their own
     /// transactions.
     async fn load_checkpoint(&self, subscriber: &str) -> Result<Position, StoreError> {
-        let client = self.inner.pool.get().await?;
-        let row = client
-            .query_opt("SELECT log_era, tx_id::text, global_position FROM es_checkpoints WHERE subscriber = $1", &[&subscriber])
-            .await?;
-        Ok(row.map_or(Position::START, |r| Position::from_pg_parts(r.get(0), r.get::<_, &str>(1).parse().unwrap_or(0), r.get(2))))
+        checkpoints::load(&self.inner.pool, subscriber).await
     }
 
     /// Records that `subscriber` has handled everything up to `position`.
     async fn save_checkpoint(&self, subscriber: &str, position: Position) -> Result<(), StoreError> {
-        let (era, tx, pos) = position.as_pg()?;
-        let client = self.inner.pool.get().await?;
-        client
-            .execute(
-                "INSERT INTO es_checkpoints (subscriber, log_era, tx_id, global_position, updated_at) \
-                 VALUES ($1, $2, $3::text::xid8, $4, now()) \
-                 ON CONFLICT (subscriber) DO UPDATE SET log_era = excluded.log_era, tx_id = excluded.tx_id, \
-                     global_position = excluded.global_position, updated_at = now()",
-                &[&subscriber, &era, &tx.to_string(), &pos],
-            )
-            .await?;
-        Ok(())
+        position.as_pg()?;
+        checkpoints::save(&self.inner.pool, subscriber, position).await
     }
 
     async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError> {

@@ -14,8 +14,7 @@ use crate::error::StoreError;
 use crate::event_store::{EventStore, EventStream};
 use crate::types::{AllBatch, Direction, Filter, Position, RecordedEvent, StoredJson};
 
-/// Largest page any read returns; callers asking for more get this many.
-pub const MAX_PAGE: usize = 10_000;
+use crate::limits::MAX_PAGE;
 
 pub(crate) const COLUMNS: &str = "e.log_era, e.tx_id, e.global_position, e.stream_id, e.stream_version, \
                        e.event_id, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at";
