@@ -165,3 +165,37 @@ async fn appends_sent_to_a_follower_land_on_the_leader() {
     assert_eq!(result.stream_version, Some(0));
     assert_eq!(leader.event_count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_first_connection_failed_recovers_once_the_server_answers() {
+    let database = TestDatabase::create().await;
+    let server = KurrentStandIn::start().await;
+    server.stall(true);
+    // The client gives up its connection for good when its first one fails; the store replaces it.
+    let url = format!("{}&gossipTimeout=100&maxDiscoverAttempts=2", server.url());
+    let store = store_on(&database, url, Duration::from_secs(2)).await;
+    let s = stream("room");
+    let e = event("t.a", 0);
+    assert!(store.append(&s, ExpectedVersion::Any, vec![e.clone()]).await.unwrap_err().is_transient());
+    server.stall(false);
+    let mut tries = 0;
+    loop {
+        match store.append(&s, ExpectedVersion::Any, vec![e.clone()]).await {
+            Ok(_) => break,
+            Err(err) if err.is_transient() && tries < 10 => tries += 1,
+            Err(err) => panic!("the store did not recover: {err}"),
+        }
+    }
+    assert_eq!(server.event_count(), 1, "the retried append is stored once");
+}
+
+#[tokio::test]
+async fn a_connection_string_that_is_not_one_is_a_clear_error() {
+    let database = TestDatabase::create().await;
+    let pool = database.store().await.pool().clone();
+    match KurrentEventStore::connect(KurrentOptions::new("postgres://localhost/x"), pool) {
+        Err(StoreError::Kurrent(reason)) => assert!(reason.contains("connection string is not valid"), "{reason}"),
+        Err(other) => panic!("expected a connection-string error, got {other:?}"),
+        Ok(_) => panic!("a PostgreSQL URL was taken for a KurrentDB one"),
+    }
+}

@@ -438,6 +438,14 @@ pub async fn concurrent_inert_appends_at_one_decision_all_succeed_once(store: &d
     assert!(posts.iter().all(|p| ids.contains(&p.event_id)), "every post stored once");
 }
 
+/// An append wakes whoever waits on the store's wake-ups (projection runners between reads).
+pub async fn an_append_wakes_the_stores_waiters(store: &dyn EventStore) {
+    let mut wakeups = store.wakeups();
+    wakeups.borrow_and_update();
+    store.append(&stream("room"), ExpectedVersion::Any, vec![event("t.a", 0)]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), wakeups.changed()).await.expect("no wake-up after an append").unwrap();
+}
+
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression that
 /// yields `(guard, store)`: the guard keeps per-test resources alive.
 #[macro_export]
@@ -460,7 +468,8 @@ macro_rules! conformance_tests {
             appends_in_order_stand_in_the_log_in_that_order_each_with_its_own_outcome,
             concurrent_writers_on_few_streams_never_lose_or_duplicate_an_event,
             a_subscriber_reading_while_many_write_gets_every_event_once_in_order,
-            concurrent_inert_appends_at_one_decision_all_succeed_once
+            concurrent_inert_appends_at_one_decision_all_succeed_once,
+            an_append_wakes_the_stores_waiters
         );
     };
     (@cases $make:expr; $($case:ident),+) => {
