@@ -41,11 +41,11 @@ impl Parts {
     pub const API_ONLY: Parts = Parts { sms: false, sms_bridge: false, sms_sender: false, irc: false };
 }
 
-/// What the parts are built from. The API still needs the PostgreSQL store itself (the audit log
-/// reads it directly); the gateways only append and read, so they get the log behind the
+/// What the parts are built from. The API gets the store as chosen (its audit log and readiness
+/// need more than the trait); the gateways only append and read, so they get the log behind the
 /// backend-neutral trait, and the read models.
 struct Wiring {
-    store: store::PgEventStore,
+    store: store::AnyEventStore,
     log: store::SharedStore,
     read: projections::ReadModels,
     runners: Arc<projections::Runners>,
@@ -56,7 +56,7 @@ type PartOutcome = anyhow::Result<()>;
 
 /// The wired application, its parts running, until [`run_until`](Self::run_until) stops it.
 pub struct Application {
-    store: store::PgEventStore,
+    store: store::AnyEventStore,
     runners: Arc<projections::Runners>,
     api: Arc<api::App>,
     irc_bot: Option<gateways::irc::bot::Bot>,
@@ -98,7 +98,7 @@ impl Running {
 }
 
 impl Application {
-    /// Migrates the database, connects the store, binds the HTTP listener and starts every part
+    /// Migrates the database, connects the store `[store] backend` names, binds the HTTP listener and starts every part
     /// the settings turn on. Errors name what could not be set up, with the cause.
     pub async fn build(settings: &Settings, database: store::PgConfig) -> anyhow::Result<Self> {
         Self::build_parts(settings, database, Parts::ALL).await
@@ -106,8 +106,7 @@ impl Application {
 
     /// As [`build`](Self::build), starting only the chosen optional parts.
     pub async fn build_parts(settings: &Settings, database: store::PgConfig, enabled: Parts) -> anyhow::Result<Self> {
-        store::PgEventStore::migrate(&database).await.context("migrating the database")?;
-        let store = store::PgEventStore::connect(database.clone(), settings.store_options()).await.context("connecting the event store")?;
+        let store = crate::database::connect_store(settings, &database).await?;
         let listener = tokio::net::TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| format!("binding the HTTP listener to {}", settings.server.listen))?;
@@ -128,7 +127,7 @@ impl Application {
         let wiring = Wiring {
             store: store.clone(),
             log: Arc::new(store.clone()),
-            read: projections::ReadModels::new(store.pool().clone()),
+            read: projections::ReadModels::new(store.pool().clone(), store.backend()),
             runners: runners.clone(),
         };
         let started = Self::start_parts(settings, &wiring, enabled, twilio, &stop, &mut parts).await;
@@ -256,7 +255,7 @@ impl Application {
         self.address
     }
 
-    pub fn store(&self) -> &store::PgEventStore {
+    pub fn store(&self) -> &store::AnyEventStore {
         &self.store
     }
 

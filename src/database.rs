@@ -1,4 +1,5 @@
-//! Where the database comes from: the configured URL, or the embedded private cluster.
+//! Where the database comes from (the configured URL, or the embedded private cluster), and
+//! the event store on it that the settings chose ([`connect_store`]).
 
 use anyhow::Context as _;
 use store::PgConfig;
@@ -42,4 +43,45 @@ impl Database {
             tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
         }
     }
+}
+
+/// Migrates the database and connects the event store `[store] backend` names: PostgreSQL's own
+/// log, or KurrentDB with the database beside it for the read models and the event index.
+pub async fn connect_store(settings: &Settings, database: &PgConfig) -> anyhow::Result<store::AnyEventStore> {
+    connect_backend(settings, database, settings.store.backend).await
+}
+
+/// As [`connect_store`], for the named backend whatever `[store] backend` says (`log copy`
+/// opens both).
+pub async fn connect_backend(settings: &Settings, database: &PgConfig, backend: store::Backend) -> anyhow::Result<store::AnyEventStore> {
+    store::PgEventStore::migrate(database).await.context("migrating the database")?;
+    match backend {
+        store::Backend::Postgres => {
+            let store =
+                store::PgEventStore::connect(database.clone(), settings.store_options()).await.context("connecting the event store")?;
+            Ok(store.into())
+        }
+        store::Backend::KurrentDb => connect_kurrentdb(settings, database).await,
+    }
+}
+
+#[cfg(feature = "kurrentdb")]
+async fn connect_kurrentdb(settings: &Settings, database: &PgConfig) -> anyhow::Result<store::AnyEventStore> {
+    let kurrent = &settings.store.kurrentdb;
+    let url = kurrent.url.as_ref().context("store.backend is kurrentdb: set store.kurrentdb.url to the cluster's connection string")?;
+    let pool = store::postgres::connect_pool(database, &settings.store_options()).await.context("connecting to the database")?;
+    let options = store::KurrentOptions {
+        url: url.expose().to_owned(),
+        deadline: std::time::Duration::from_millis(kurrent.deadline_ms.max(1)),
+        page: kurrent.page.max(1),
+    };
+    // The connection string may carry a password: the error names the setting, not the value.
+    let store = store::KurrentEventStore::connect(options, pool).context("store.kurrentdb.url")?;
+    tracing::info!("the log is in KurrentDB");
+    Ok(store.into())
+}
+
+#[cfg(not(feature = "kurrentdb"))]
+async fn connect_kurrentdb(_: &Settings, _: &PgConfig) -> anyhow::Result<store::AnyEventStore> {
+    anyhow::bail!("store.backend is kurrentdb, but this build has no KurrentDB backend (cargo feature `kurrentdb`)")
 }

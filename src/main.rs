@@ -63,6 +63,11 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// The log itself: move it between backends, digest it.
+    Log {
+        #[command(subcommand)]
+        which: LogCommand,
+    },
     /// Administration that must work before anyone can log in.
     Admin {
         #[command(subcommand)]
@@ -77,6 +82,31 @@ enum AdminCommand {
         /// The user's nick.
         nick: String,
         level: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Copy every event from one backend to the other (as the settings describe both), in log
+    /// order with ids, versions and times; resumes where the target stands; then compares the
+    /// two logs' digests. Stop writing to the source for the last run.
+    Copy {
+        /// The backend to read: postgres or kurrentdb.
+        #[arg(long)]
+        from: store::Backend,
+        /// The backend to write: postgres or kurrentdb.
+        #[arg(long)]
+        to: store::Backend,
+        /// Events read and written per batch.
+        #[arg(long, default_value_t = 1_000)]
+        page: usize,
+    },
+    /// Count the events of the configured backend's log and print their digest (as `log copy`
+    /// compares them).
+    Digest {
+        /// Events read per batch.
+        #[arg(long, default_value_t = 1_000)]
+        page: usize,
     },
 }
 
@@ -108,8 +138,10 @@ async fn main() -> anyhow::Result<()> {
     let outcome = match cli.command {
         Command::Migrate => migrate(&database).await,
         Command::Serve => serve(&settings, &database).await,
-        Command::Projections { which: ProjectionsCommand::Status } => operations::status(&database).await,
+        Command::Projections { which: ProjectionsCommand::Status } => operations::status(&settings, &database).await,
         Command::Rebuild { names, page } => operations::rebuild(&settings, &database, &names, page).await,
+        Command::Log { which: LogCommand::Copy { from, to, page } } => operations::log_copy(&settings, &database, from, to, page).await,
+        Command::Log { which: LogCommand::Digest { page } } => operations::log_digest(&settings, &database, page).await,
         Command::Admin { which: AdminCommand::Grant { nick, level } } => operations::grant(&settings, &database, &nick, &level).await,
         Command::Schema { .. } => unreachable!("handled before settings are loaded"),
         Command::Sms { .. } => unreachable!("handled before the database is opened"),

@@ -1,4 +1,5 @@
-//! `switchboard projections status` and `switchboard rebuild`: operating the read models.
+//! `switchboard projections status`, `rebuild`, `log copy`, `log digest`, `admin grant`, `sms`:
+//! operating the read models and the log.
 
 use std::time::Duration;
 
@@ -6,13 +7,13 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use store::PgEventStore;
 
-use crate::database::Database;
+use crate::database::{Database, connect_backend, connect_store};
 use crate::settings::Settings;
 
-pub async fn status(database: &Database) -> anyhow::Result<()> {
+pub async fn status(settings: &Settings, database: &Database) -> anyhow::Result<()> {
     PgEventStore::migrate(&database.config).await?;
     let client = projections::db::connect(&database.config).await?;
-    let reports = projections::status::report(&client, &projections::projection::all()).await?;
+    let reports = projections::status::report(&client, settings.store.backend, &projections::projection::all()).await?;
     println!("{:<14} {:>7} {:>4} {:<9} {:>10} {:>9}  POSITION", "PROJECTION", "VERSION", "GEN", "STATE", "LAG EVENTS", "LAG SECS");
     for r in &reports {
         let version = match r.live_version {
@@ -32,9 +33,8 @@ pub async fn status(database: &Database) -> anyhow::Result<()> {
 }
 
 pub async fn rebuild(settings: &Settings, database: &Database, names: &[String], page: usize) -> anyhow::Result<()> {
-    PgEventStore::migrate(&database.config).await?;
     let selected = projections::projection::select(names)?;
-    let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await.context("connecting the event store")?;
+    let store = connect_store(settings, &database.config).await?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} events, {per_sec}, ETA {eta}")
@@ -82,8 +82,7 @@ pub async fn grant(settings: &Settings, database: &Database, nick: &str, level: 
             .ok_or_else(|| anyhow::anyhow!("unknown level {level:?}: use 0-5 or guest, member, voice, operator, staff, superuser"))?,
     };
     let nick = Nick::parse(nick).map_err(|e| anyhow::anyhow!("{e}"))?;
-    PgEventStore::migrate(&database.config).await?;
-    let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+    let store = connect_store(settings, &database.config).await?;
     let executor = store::CommandExecutor::new(std::sync::Arc::new(store.clone()));
     let (reservation, _) = executor.load::<NickReservation>(&StreamName::nick(&nick.casefold())).await?;
     let user_id = reservation.holder.ok_or_else(|| anyhow::anyhow!("nobody is called {nick}"))?;
@@ -128,4 +127,77 @@ pub async fn send_sms(settings: &Settings, from: &str, to: &str, body: &str, url
     println!("MessageSid {sid}: replies appear as deliveries (GraphQL `deliveries`) and, with Twilio configured, on the phone");
     anyhow::ensure!(status.is_success(), "the webhook refused the text");
     Ok(())
+}
+
+/// `switchboard log copy --from … --to …`: copies the log from one backend to the other (both
+/// as the settings describe them), resuming where the target stands, with a progress bar; then
+/// digests both logs and fails unless they hold the same events.
+pub async fn log_copy(
+    settings: &Settings,
+    database: &Database,
+    from: store::Backend,
+    to: store::Backend,
+    page: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(from != to, "--from and --to name the same backend ({from})");
+    let source = connect_backend(settings, &database.config, from).await.with_context(|| format!("opening the {from} log"))?;
+    let target = connect_backend(settings, &database.config, to).await.with_context(|| format!("opening the {to} log"))?;
+    let total = count_events(&source).await?;
+    let bar = progress_bar(total, &format!("copying {from} → {to}"));
+    let copied = store::copy::copy_log(&source, &target, page.max(1), |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    let copied = copied?;
+    println!("copied {} events ({} were there already)", copied.copied, copied.already_there);
+    let head = store::EventStore::head(&target).await?;
+    target.wait_until_catalogued(head, Duration::from_secs(600)).await.context("waiting for the target's event index")?;
+    let (source_digest, target_digest) =
+        (digest(&source, &from.to_string(), total, page).await?, digest(&target, &to.to_string(), total, page).await?);
+    println!("{from:<9} {:>10} events  sha256 {}", source_digest.events, source_digest.sha256);
+    println!("{to:<9} {:>10} events  sha256 {}", target_digest.events, target_digest.sha256);
+    anyhow::ensure!(source_digest == target_digest, "the two logs differ: do not switch [store] backend; run the copy again to resume");
+    println!("the logs are equal: set [store] backend = \"{to}\", then `switchboard rebuild` to fold the read models from it");
+    source.close();
+    target.close();
+    Ok(())
+}
+
+/// `switchboard log digest`: the number of events in the log and their digest (as `log copy`
+/// compares them), for the configured backend.
+pub async fn log_digest(settings: &Settings, database: &Database, page: usize) -> anyhow::Result<()> {
+    let store = connect_store(settings, &database.config).await?;
+    let total = count_events(&store).await?;
+    let digest = digest(&store, &settings.store.backend.to_string(), total, page).await?;
+    println!("{:<9} {:>10} events  sha256 {}", settings.store.backend, digest.events, digest.sha256);
+    store.close();
+    Ok(())
+}
+
+async fn digest(store: &store::AnyEventStore, name: &str, total: u64, page: usize) -> anyhow::Result<store::copy::LogDigest> {
+    let bar = progress_bar(total, &format!("digesting the {name} log"));
+    let digest = store::copy::digest_log(store, page.max(1), |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    Ok(digest?)
+}
+
+/// Events in a log, counted in its catalogue (for the progress bars).
+async fn count_events(store: &store::AnyEventStore) -> anyhow::Result<u64> {
+    let table = match store.backend() {
+        store::Backend::Postgres => "es_events",
+        store::Backend::KurrentDb => "kurrent_event_index",
+    };
+    let client = store.pool().get().await?;
+    let count: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0);
+    Ok(count as u64)
+}
+
+fn progress_bar(total: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} events, {per_sec}, ETA {eta}")
+            .expect("valid progress template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }

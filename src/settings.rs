@@ -15,6 +15,10 @@ use serde::Deserialize;
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -273,6 +277,11 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
+    /// Where the log lives: PostgreSQL (the database's own `es_events`) or KurrentDB (read
+    /// models stay in PostgreSQL either way).
+    pub backend: store::Backend,
+    /// The KurrentDB backend's settings (`backend = "kurrentdb"`).
+    pub kurrentdb: KurrentDbSettings,
     /// Concurrent group-commit transactions.
     pub committers: usize,
     /// Most events in one group-commit transaction.
@@ -287,11 +296,33 @@ impl Default for StoreSettings {
     fn default() -> Self {
         let defaults = store::PgStoreOptions::default();
         Self {
+            backend: store::Backend::Postgres,
+            kurrentdb: KurrentDbSettings::default(),
             committers: defaults.committers,
             max_group_events: defaults.max_group_events,
             poll_interval_ms: defaults.poll_interval.as_millis() as u64,
             max_queued_appends: defaults.max_queued_appends,
         }
+    }
+}
+
+/// `[store.kurrentdb]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KurrentDbSettings {
+    /// The client's connection string (it may carry a user and password): one node
+    /// `kurrentdb://host:2113?tls=false`, a cluster `kurrentdb+discover://host1:2113,host2:2113`,
+    /// TLS settings as the client documents them (`tls=true&tlsCaFile=…`).
+    pub url: Option<Secret>,
+    /// The longest one call to KurrentDB may take (milliseconds).
+    pub deadline_ms: u64,
+    /// Events per page when reading `$all`.
+    pub page: usize,
+}
+
+impl Default for KurrentDbSettings {
+    fn default() -> Self {
+        Self { url: None, deadline_ms: 10_000, page: 1_000 }
     }
 }
 

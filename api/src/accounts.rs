@@ -287,6 +287,23 @@ pub async fn resend_verification(app: &App, user_id: Uuid, peer: Option<IpAddr>)
     applied(app, done.appended.map(|a| a.position), done.events.len()).await
 }
 
+/// Whether the log holds a grant of superuser, read through the store (the KurrentDB backend's
+/// catalogue has no payloads). Runs until the first superuser exists, then the answer is kept.
+async fn superuser_granted_in_log(app: &App) -> ApiResult<bool> {
+    let filter = store::Filter::event_types(["user.level_changed"]);
+    let mut after = Position::START;
+    loop {
+        let batch = store::EventStore::read_all(&app.store, after, &filter, 1_000).await?;
+        if batch.events.iter().any(|e| matches!(e.payload.to_value().get("to"), Some(to) if to == 5 || to == "5")) {
+            return Ok(true);
+        }
+        if batch.caught_up || batch.next == after {
+            return Ok(false);
+        }
+        after = batch.next;
+    }
+}
+
 /// Makes `user_id` superuser when no one has ever been granted superuser. A transaction advisory
 /// lock serialises concurrent first sign-ups so exactly one wins.
 async fn grant_first_superuser(app: &App, user_id: Uuid) -> ApiResult<Option<store::AppendResult>> {
@@ -300,10 +317,13 @@ async fn grant_first_superuser(app: &App, user_id: Uuid) -> ApiResult<Option<sto
     let mut client = app.store.pool().get().await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
-    let exists: bool = tx
-        .query_one("SELECT EXISTS (SELECT 1 FROM es_events WHERE event_type = 'user.level_changed' AND payload ->> 'to' = '5')", &[])
-        .await?
-        .get(0);
+    let exists: bool = match app.store.backend() {
+        store::Backend::Postgres => tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM es_events WHERE event_type = 'user.level_changed' AND payload ->> 'to' = '5')", &[])
+            .await?
+            .get(0),
+        store::Backend::KurrentDb => superuser_granted_in_log(app).await?,
+    };
     if exists {
         app.superuser_exists.store(true, Ordering::Relaxed);
         tx.commit().await?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use domain::{Actor, Level};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use store::postgres::audit::AuditFilter;
+use store::AuditFilter;
 use store::{EventStore, Filter, Position, RecordedEvent};
 
 use crate::App;

@@ -18,7 +18,7 @@
 //! models, settings), [`ApiSettings`], [`router`]. It must not hold business rules (those are
 //! `domain`, reached through the command executor) nor write read models (those are
 //! `projections`). It reads the read models through [`projections::ReadModels`] and the audit log
-//! through `store::postgres::audit`; its own SQL is the readiness probe's `SELECT 1`.
+//! through `store::AnyEventStore::audit_page`; its own SQL is the readiness probe's `SELECT 1`.
 
 pub mod access;
 pub mod accounts;
@@ -51,7 +51,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use projections::{ReadModels, RunnerState, Runners};
 use serde_json::json;
-use store::{CommandExecutor, PgEventStore};
+use store::{AnyEventStore, CommandExecutor};
 
 pub use settings::{ApiSettings, Hidden};
 
@@ -61,8 +61,8 @@ use crate::mail::Mailer;
 
 /// What every handler and resolver shares. Cheap to share behind an `Arc`.
 pub struct App {
-    pub store: PgEventStore,
-    pub executor: CommandExecutor<PgEventStore>,
+    pub store: AnyEventStore,
+    pub executor: CommandExecutor<AnyEventStore>,
     pub read: ReadModels,
     /// The projections this process runs (`None`: it runs none, e.g. an API-only replica;
     /// read-your-writes then watches the checkpoint rows).
@@ -81,17 +81,22 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: PgEventStore, runners: Option<Arc<Runners>>, settings: ApiSettings) -> Result<Arc<Self>, mail::MailSetupError> {
+    pub fn new(
+        store: impl Into<AnyEventStore>,
+        runners: Option<Arc<Runners>>,
+        settings: ApiSettings,
+    ) -> Result<Arc<Self>, mail::MailSetupError> {
         Self::with_phone_codes(store, runners, settings, None)
     }
 
     /// As [`App::new`], texting phone verification codes through `phone_codes`.
     pub fn with_phone_codes(
-        store: PgEventStore,
+        store: impl Into<AnyEventStore>,
         runners: Option<Arc<Runners>>,
         settings: ApiSettings,
         phone_codes: Option<accounts::CodeTexter>,
     ) -> Result<Arc<Self>, mail::MailSetupError> {
+        let store = store.into();
         let mailer = Mailer::new(&settings.mail)?;
         let login_limiter = LoginLimiter::new(
             Duration::from_secs(settings.login_window_secs),
@@ -103,7 +108,7 @@ impl App {
             sign_up_limiter,
             hashing: tokio::sync::Semaphore::new(2),
             executor: CommandExecutor::new(Arc::new(store.clone())),
-            read: ReadModels::new(store.pool().clone()),
+            read: ReadModels::new(store.pool().clone(), store.backend()),
             store,
             runners,
             settings,
@@ -275,8 +280,8 @@ async fn metrics_text(State(app): State<Arc<App>>, headers: HeaderMap) -> Respon
     }
 }
 
-/// Ready when the database answers within a second and every projection this process runs is
-/// running. When not, `reason` says why in words an operator can act on; the underlying error
+/// Ready when the database (and, under the KurrentDB backend, the log) answers within a second
+/// and every projection this process runs is running. When not, `reason` says why in words an operator can act on; the underlying error
 /// is logged, not shown (it may name hosts).
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json::Value>) {
     let app = &state.app;
@@ -293,6 +298,12 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json:
             (reason, e.to_string())
         })?;
         client.simple_query("SELECT 1").await.map_err(|e| ("the database answered the probe with an error".to_owned(), e.to_string()))?;
+        drop(client);
+        if app.store.backend() == store::Backend::KurrentDb {
+            store::EventStore::head(&app.store)
+                .await
+                .map_err(|e| ("the KurrentDB log did not answer (is the cluster reachable, with a leader?)".to_owned(), e.to_string()))?;
+        }
         Ok::<_, (String, String)>(())
     };
     let projections: serde_json::Map<String, serde_json::Value> = app
@@ -318,14 +329,16 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<serde_json:
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
-                json!({ "status": "not ready", "database": database, "reason": reason, "queued_appends": queued_appends, "projections": projections }),
+                json!({ "status": "not ready", "database": database, "reason": reason, "log": app.store.backend().name(), "queued_appends": queued_appends, "projections": projections }),
             ),
         )
     };
     match tokio::time::timeout(Duration::from_secs(1), probe).await {
         Ok(Ok(())) if projections_ok => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok", "queued_appends": queued_appends, "projections": projections })),
+            Json(
+                json!({ "status": "ready", "database": "ok", "log": app.store.backend().name(), "queued_appends": queued_appends, "projections": projections }),
+            ),
         ),
         Ok(Ok(())) => not_ready("ok", "a projection is not running (see projections)".to_owned()),
         Ok(Err((reason, cause))) => {

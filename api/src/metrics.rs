@@ -86,7 +86,8 @@ pub fn record_graphql(operation: &str, ok: bool, elapsed: Duration) {
 pub async fn render(app: &App) -> ApiResult<String> {
     let handle = handle();
     let client = app.store.pool().get().await?;
-    let reports = projections::status::report(&client, &projections::projection::all()).await.map_err(ApiError::from)?;
+    let reports =
+        projections::status::report(&client, app.store.backend(), &projections::projection::all()).await.map_err(ApiError::from)?;
     for report in reports {
         let name = report.name.to_string();
         metrics::gauge!("switchboard_projection_lag_events", "projection" => name.clone()).set(report.lag_events as f64);

@@ -14,7 +14,7 @@ use domain::{
     Actor, DisplayNick, Event, Gateway, Joining, Level, MessageBody, Metadata, Room, RoomCommand, RoomError, Speaker, StreamName,
 };
 use serde_json::json;
-use store::{CommandExecutor, Direction, EventStore, ExecuteError, PgEventStore};
+use store::{AnyEventStore, CommandExecutor, Direction, EventStore, ExecuteError};
 use support::{Session, TestApp};
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ fn member_ref(session: &Session) -> MemberRef {
 }
 
 /// A member joins the room the way the IRC gateway records it.
-async fn join(executor: &CommandExecutor<PgEventStore>, room: &StreamName, member: &Session) {
+async fn join(executor: &CommandExecutor<AnyEventStore>, room: &StreamName, member: &Session) {
     let joining = Joining {
         member: member_ref(member),
         mask: None,
@@ -53,7 +53,7 @@ struct Talk {
 /// A member talks in the room through a gateway's executor of its own (as the IRC bot does, in
 /// its own process) until `stop`, or until a ban refuses them when `until_banned`.
 async fn keep_talking(
-    executor: CommandExecutor<PgEventStore>,
+    executor: CommandExecutor<AnyEventStore>,
     room: StreamName,
     member: Session,
     stop: Arc<AtomicBool>,

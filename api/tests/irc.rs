@@ -822,11 +822,14 @@ async fn a_full_control_queue_answers_too_busy_and_loses_no_command_it_took() {
     let mut alice = w.joined("alice").await;
     w.log_in(&mut alice, &w.admin).await;
 
-    // The event log locked by another transaction: the bot's first `.quote add` waits on it, so
-    // the commands after it wait in the control queue.
+    // The event log held (locked by another transaction; KurrentDB's stalled): the bot's first
+    // `.quote add` waits on it, so the commands after it wait in the control queue.
     let mut locker = w.app.db.client().await;
     let lock = locker.transaction().await.unwrap();
-    lock.batch_execute("LOCK TABLE es_events IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    match &w.app.kurrent {
+        Some(kurrent) => kurrent.stall(true),
+        None => lock.batch_execute("LOCK TABLE es_events IN ACCESS EXCLUSIVE MODE").await.unwrap(),
+    }
     alice.privmsg(CHANNEL, ".quote add bob first words").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     for words in ["second words", "third words", "fourth words"] {
@@ -835,6 +838,9 @@ async fn a_full_control_queue_answers_too_busy_and_loses_no_command_it_took() {
     // Two fit in the queue; the fourth is refused, and said so at once.
     expect_from_bot(&mut alice, "too busy to take that now; nothing was done").await;
     lock.rollback().await.unwrap();
+    if let Some(kurrent) = &w.app.kurrent {
+        kurrent.stall(false);
+    }
 
     // Every command the queue took is carried out, in order.
     for id in 1..=3 {

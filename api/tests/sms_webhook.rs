@@ -134,15 +134,12 @@ async fn without_a_twilio_token_the_webhook_says_sms_is_not_configured() {
 
 /// The deliveries queued so far, as `(to, body)`, oldest first.
 async fn deliveries(app: &TestApp) -> Vec<(String, String)> {
-    let client = app.db.client().await;
-    let rows = client
-        .query(
-            "SELECT payload ->> 'to', payload ->> 'body' FROM es_events WHERE event_type = 'delivery.queued' ORDER BY global_position",
-            &[],
-        )
-        .await
-        .unwrap();
-    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    deliveries_from(app).await.into_iter().map(|(_, to, body)| (to, body)).collect()
+}
+
+/// One text field of a logged event's payload.
+fn field(event: &store::RecordedEvent, name: &str) -> String {
+    event.payload.to_value()[name].as_str().unwrap_or_default().to_owned()
 }
 
 /// Waits until `count` deliveries are queued (the processor works from the log, asynchronously).
@@ -587,16 +584,8 @@ async fn add_sms_room(app: &TestApp, admin: &support::Session, name: &str, numbe
 
 /// The deliveries queued so far, as `(from, to, body)`, oldest first.
 async fn deliveries_from(app: &TestApp) -> Vec<(String, String, String)> {
-    let client = app.db.client().await;
-    let rows = client
-        .query(
-            "SELECT payload ->> 'from', payload ->> 'to', payload ->> 'body' FROM es_events \
-             WHERE event_type = 'delivery.queued' ORDER BY global_position",
-            &[],
-        )
-        .await
-        .unwrap();
-    rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+    let queued = app.log_events_of(&store::Filter::event_types(["delivery.queued"])).await;
+    queued.iter().map(|e| (field(e, "from"), field(e, "to"), field(e, "body"))).collect()
 }
 
 /// Waits for the `n`th delivery (1-based) and returns it as `(from, to, body)`.
@@ -930,13 +919,7 @@ async fn texts_that_arrive_together_are_posted_in_one_batch_in_order_with_refusa
     processor.handle_new_run(&run).await.unwrap();
     processor.handle_run(&run).await.unwrap();
     assert_eq!(deliveries(&app).await[3..], queued[..]);
-    let client = app.db.client().await;
-    let posted: Vec<String> = client
-        .query("SELECT payload ->> 'body' FROM es_events WHERE event_type = 'room.message_posted' ORDER BY global_position", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let posted = app.log_events_of(&store::Filter::event_types(["room.message_posted"])).await;
+    let posted: Vec<String> = posted.iter().map(|e| field(e, "body")).collect();
     assert_eq!(posted, ["one", "three", "four"]);
 }

@@ -125,7 +125,7 @@ pub async fn queries(store: &PgEventStore, db: &store::PgConfig, members: usize,
     // The last append's own position, not `head()`: the gap-free head may still be behind it.
     runners.wait_for(last, &[], Duration::from_secs(600)).await?;
     runners.stop().await;
-    let read = ReadModels::new(store.pool().clone());
+    let read = ReadModels::new(store.pool().clone(), store::Backend::Postgres);
 
     let client = store.pool().get().await?;
     let senders: Vec<Uuid> = client

@@ -88,7 +88,8 @@ async fn create_room(app: &api::App, name: &str, number: &str) -> anyhow::Result
     app.executor.execute::<Room>(&stream, &create, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let bind = RoomCommand::BindSmsNumber { number: PhoneNumber::parse(number)?, caller_level: Level::Superuser };
     let done = app.executor.execute::<Room>(&stream, &bind, Metadata::system()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    projections::status::wait_for_checkpoints(app.store.pool(), done.position(), &["rooms"], Duration::from_secs(30)).await?;
+    projections::status::wait_for_checkpoints(app.store.pool(), app.store.backend(), done.position(), &["rooms"], Duration::from_secs(30))
+        .await?;
     Ok(())
 }
 

@@ -237,8 +237,18 @@ async fn apply_page(worker: &mut Worker, wanted: &HashSet<&str>, page: &Page) ->
 }
 
 /// The log's size for the progress report: the planner's estimate, not a count (counting a
-/// large log took longer than some rebuilds; the report only needs a rough total).
+/// large log took longer than some rebuilds; the report only needs a rough total). Under
+/// KurrentDB the log's catalogue is the event index, and es_events is empty (and vice versa).
 async fn estimated_log_size(worker: &Worker) -> Result<u64, ProjectionError> {
-    let estimate: f32 = worker.client().query_one("SELECT reltuples FROM pg_class WHERE oid = 'es_events'::regclass", &[]).await?.get(0);
+    let estimate: f32 = worker
+        .client()
+        .query_one(
+            "SELECT greatest(max(reltuples) FILTER (WHERE oid = 'es_events'::regclass), \
+                             max(reltuples) FILTER (WHERE oid = 'kurrent_event_index'::regclass)) \
+             FROM pg_class WHERE oid IN ('es_events'::regclass, 'kurrent_event_index'::regclass)",
+            &[],
+        )
+        .await?
+        .get(0);
     Ok(estimate.max(0.0) as u64)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use store::Position;
+use store::{Backend, Position};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -30,11 +30,15 @@ pub use crate::models::users::queries::{LevelPeriod, NickPeriod, TokenHolder, Us
 #[derive(Clone)]
 pub struct ReadModels {
     pool: Pool,
+    /// Where questions about the log itself (times of positions, checkpoints' reach) are
+    /// answered: es_events or the KurrentDB event index (`store::catalogue`).
+    backend: Backend,
 }
 
 impl ReadModels {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    /// Queries on `pool`, the read models' database, whose log is kept by `backend`.
+    pub fn new(pool: Pool, backend: Backend) -> Self {
+        Self { pool, backend }
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, ProjectionError> {
@@ -66,17 +70,17 @@ impl ReadModels {
     /// The time an [`AsOf`] stands for (`None`: now).
     pub async fn resolve(&self, as_of: AsOf) -> Result<Option<DateTime<Utc>>, ProjectionError> {
         let client = self.client().await?;
-        resolve(&client, as_of).await
+        resolve(&client, self.backend, as_of).await
     }
 
     pub async fn position_at(&self, time: DateTime<Utc>) -> Result<Option<Position>, ProjectionError> {
         let client = self.client().await?;
-        crate::replay::position_at(&client, time).await
+        crate::replay::position_at(&client, self.backend, time).await
     }
 
     /// Waits until the named projections' checkpoints have reached `position` (whichever process
     /// runs them), at most `timeout`.
     pub async fn wait_for(&self, position: Position, projections: &[&str], timeout: Duration) -> Result<(), ProjectionError> {
-        crate::status::wait_for_checkpoints(&self.pool, position, projections, timeout).await
+        crate::status::wait_for_checkpoints(&self.pool, self.backend, position, projections, timeout).await
     }
 }

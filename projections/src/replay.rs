@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::{Aggregate, EventCodec, StreamName};
-use store::{Direction, EventStore, Position};
+use store::{Backend, Direction, EventStore, Position};
 use tokio_postgres::Client;
 
 use crate::error::ProjectionError;
@@ -29,39 +29,23 @@ pub enum Until {
 }
 
 /// The last position recorded at or before `time` (`None` when the log starts later).
-pub async fn position_at(client: &Client, time: DateTime<Utc>) -> Result<Option<Position>, ProjectionError> {
-    let row = client.query_opt("SELECT log_era, tx_id, global_position FROM es_position_at($1)", &[&time]).await?;
-    Ok(row.map(|r| {
-        let tx: &str = r.get(1);
-        Position::from_pg_parts(r.get(0), tx.parse().unwrap_or(0), r.get(2))
-    }))
+pub async fn position_at(client: &Client, backend: Backend, time: DateTime<Utc>) -> Result<Option<Position>, ProjectionError> {
+    Ok(store::catalogue::position_at(client, backend, time).await?)
 }
 
 /// When the event at `position` was recorded (`None` for the start or an unknown position).
-pub async fn time_of(client: &Client, position: Position) -> Result<Option<DateTime<Utc>>, ProjectionError> {
-    let Some((era, tx, pos)) = position.pg_parts() else {
-        return Err(ProjectionError::Store(store::StoreError::InvalidPosition(format!("{position} is not a PostgreSQL position"))));
-    };
-    if position.is_start() {
-        return Ok(None);
-    }
-    let row = client
-        .query_opt(
-            "SELECT recorded_at FROM es_events WHERE log_era = $1 AND tx_id = $2::text::xid8 AND global_position = $3",
-            &[&era, &tx.to_string(), &pos],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+pub async fn time_of(client: &Client, backend: Backend, position: Position) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    Ok(store::catalogue::recorded_at(client, backend, position).await?)
 }
 
 /// The time an [`AsOf`] stands for: `None` means now. A position before the first event is the
 /// beginning of time (nothing existed yet).
-pub async fn resolve(client: &Client, as_of: AsOf) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+pub async fn resolve(client: &Client, backend: Backend, as_of: AsOf) -> Result<Option<DateTime<Utc>>, ProjectionError> {
     match as_of {
         AsOf::Now => Ok(None),
         AsOf::Time(t) => Ok(Some(t)),
         AsOf::Position(p) if p.is_start() => Ok(Some(DateTime::<Utc>::UNIX_EPOCH)),
-        AsOf::Position(p) => match time_of(client, p).await? {
+        AsOf::Position(p) => match time_of(client, backend, p).await? {
             Some(t) => Ok(Some(t)),
             None => Err(ProjectionError::Store(store::StoreError::InvalidPosition(format!("no event at {p}")))),
         },

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use store::Position;
+use store::{Backend, Position};
 use tokio_postgres::Client;
 
 use crate::db;
@@ -29,7 +29,11 @@ pub struct ProjectionReport {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Result<Vec<ProjectionReport>, ProjectionError> {
+pub async fn report(
+    client: &Client,
+    backend: Backend,
+    projections: &[Arc<dyn Projection>],
+) -> Result<Vec<ProjectionReport>, ProjectionError> {
     let mut reports = Vec::with_capacity(projections.len());
     for projection in projections {
         let name = projection.name();
@@ -53,16 +57,8 @@ pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Res
         let generation: i32 = row.get(1);
         let subscriber = db::subscriber(name, generation);
         let position = db::checkpoint(client, &subscriber).await?;
-        let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
         let types: Vec<&str> = projection.event_types().to_vec();
-        let lag = client
-            .query_one(
-                "SELECT count(*), coalesce(extract(epoch FROM now() - min(recorded_at))::float8, 0) FROM es_events \
-                 WHERE event_type = ANY($1) AND (log_era, tx_id, global_position) > ($2::smallint, $3::text::xid8, $4::bigint) \
-                   AND tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))",
-                &[&types, &era, &tx.to_string(), &pos],
-            )
-            .await?;
+        let (lag_events, lag_seconds) = store::catalogue::pending(client, backend, &types, position).await?;
         reports.push(ProjectionReport {
             name,
             version: projection.version(),
@@ -71,8 +67,8 @@ pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Res
             state: row.get(2),
             error: row.get(3),
             position,
-            lag_events: lag.get(0),
-            lag_seconds: lag.get::<_, f64>(1).max(0.0),
+            lag_events,
+            lag_seconds,
             updated_at: Some(row.get(4)),
         });
     }
@@ -87,13 +83,13 @@ pub async fn report(client: &Client, projections: &[Arc<dyn Projection>]) -> Res
 /// (so no earlier transaction can still add one).
 pub async fn wait_for_checkpoints(
     pool: &deadpool_postgres::Pool,
+    backend: Backend,
     position: Position,
     names: &[&str],
     timeout: std::time::Duration,
 ) -> Result<(), ProjectionError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let all = crate::projection::all();
-    let (era, tx, pos) = position.pg_parts().unwrap_or((0, 0, 0));
     loop {
         let client = pool.get().await.map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
         let mut reached = true;
@@ -109,18 +105,8 @@ pub async fn wait_for_checkpoints(
             if checkpoint >= position {
                 continue;
             }
-            let (c_era, c_tx, c_pos) = checkpoint.pg_parts().unwrap_or((0, 0, 0));
             let types: Vec<&str> = projection.event_types().to_vec();
-            let nothing_between: bool = client
-                .query_one(
-                    "SELECT ($1::smallint < (SELECT current_era FROM es_log) OR $2::text::xid8 < pg_snapshot_xmin(pg_current_snapshot())) \
-                        AND NOT EXISTS (SELECT 1 FROM es_events WHERE event_type = ANY ($4) \
-                              AND (log_era, tx_id, global_position) > ($5::smallint, $6::text::xid8, $7::bigint) \
-                              AND (log_era, tx_id, global_position) <= ($1::smallint, $2::text::xid8, $3::bigint))",
-                    &[&era, &tx.to_string(), &pos, &types, &c_era, &c_tx.to_string(), &c_pos],
-                )
-                .await?
-                .get(0);
+            let nothing_between = store::catalogue::reached(&client, backend, &types, checkpoint, position).await?;
             if !nothing_between {
                 reached = false;
                 break;

@@ -267,6 +267,14 @@ async fn waiting_for_a_position_follows_the_live_generation_after_rebuilds() {
     assert_ne!(generation, version, "the test needs a generation other than the version");
     let head = h.head().await;
     let started = std::time::Instant::now();
-    projections::status::wait_for_checkpoints(h.store.pool(), head, &["reply_numbers", "rooms"], Duration::from_secs(5)).await.unwrap();
+    projections::status::wait_for_checkpoints(
+        h.store.pool(),
+        store::Backend::Postgres,
+        head,
+        &["reply_numbers", "rooms"],
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "waited {:?}", started.elapsed());
 }

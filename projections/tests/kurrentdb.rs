@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use projections::{RunnerOptions, Runners};
-use store::{EventStore, ExpectedVersion, KurrentEventStore, KurrentOptions, Position};
+use store::{AnyEventStore, EventStore, ExpectedVersion, KurrentEventStore, KurrentOptions, Position};
 use testkit::TestDatabase;
 use testkit::history::{HistoryConfig, HistoryGenerator};
 use testkit::kurrentdb::KurrentStandIn;
@@ -18,6 +18,13 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Every read-model table: row count and a digest of its rows without the columns whose values
 /// each backend makes its own (times, ranges of time, positions).
 async fn rows_without_times(db: &TestDatabase) -> BTreeMap<String, (i64, String)> {
+    rows_without(db, "data_type IN ('timestamp with time zone', 'tstzrange', 'date', 'xid8') OR column_name ~ '(position|tx_id|log_era)'")
+        .await
+}
+
+/// Every read-model table: row count and a digest of its rows without the columns `dropped`
+/// (an SQL condition on information_schema.columns) selects.
+async fn rows_without(db: &TestDatabase, dropped: &str) -> BTreeMap<String, (i64, String)> {
     let client = db.client().await;
     let tables: Vec<String> =
         client.query("SELECT unnest(tables) FROM es_projections ORDER BY 1", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
@@ -25,9 +32,10 @@ async fn rows_without_times(db: &TestDatabase) -> BTreeMap<String, (i64, String)
     for table in tables {
         let dropped: Vec<String> = client
             .query(
-                "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'read' AND table_name = $1 \
-                 AND (data_type IN ('timestamp with time zone', 'tstzrange', 'date', 'xid8') \
-                      OR column_name ~ '(position|tx_id|log_era)')",
+                &format!(
+                    "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'read' AND table_name = $1 \
+                     AND ({dropped})"
+                ),
                 &[&table],
             )
             .await
@@ -82,4 +90,64 @@ async fn a_history_in_kurrentdb_folds_to_the_read_models_it_folds_to_in_postgres
     let (from_pg, from_kurrent) = (rows_without_times(&pg_db).await, rows_without_times(&kurrent_db).await);
     assert!(from_pg.values().filter(|(count, _)| *count > 0).count() >= 8, "the history fills the read models: {from_pg:?}");
     assert_eq!(from_kurrent, from_pg);
+}
+
+/// A log copied from PostgreSQL to KurrentDB (interrupted once, then resumed) and from there to
+/// a second PostgreSQL: all three digests are equal, and the projections fold all three to the
+/// same read models, times included (the copy keeps each event's recorded time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_copied_to_kurrentdb_and_back_keeps_its_events_and_folds_to_the_same_read_models() {
+    let (pg_db, kurrent_db, back_db) = (TestDatabase::create().await, TestDatabase::create().await, TestDatabase::create().await);
+    let pg = pg_db.store().await;
+    for append in HistoryGenerator::new(HistoryConfig::realistic(1_500, 5)) {
+        pg.append(&append.stream, ExpectedVersion::Any, append.events).await.unwrap();
+    }
+    let (stand_in, url) = KurrentStandIn::for_test().await;
+    let kurrent: AnyEventStore =
+        KurrentEventStore::connect(KurrentOptions::new(url), kurrent_db.store().await.pool().clone()).unwrap().into();
+    let (pg, back): (AnyEventStore, AnyEventStore) = (pg.into(), back_db.store().await.into());
+    let source = store::copy::digest_log(&pg, 500, |_| {}).await.unwrap();
+    assert!(source.events >= 1_500, "{source:?}");
+
+    // Interrupted once a third is across, wherever the copy then is (maybe inside an append).
+    let third = source.events / 3;
+    let reached = tokio::sync::Notify::new();
+    let interrupted = tokio::select! {
+        copied = store::copy::copy_log(&pg, &kurrent, 100, |n| if n >= third { reached.notify_one() }) => panic!("not interrupted: {copied:?}"),
+        _ = reached.notified() => true,
+    };
+    assert!(interrupted);
+    let resumed = store::copy::copy_log(&pg, &kurrent, 100, |_| {}).await.unwrap();
+    assert!(resumed.already_there >= third, "{resumed:?}");
+    assert_eq!(resumed.already_there + resumed.copied, source.events, "nothing copied twice, nothing left out");
+    assert_eq!(stand_in.event_count() as u64, source.events, "KurrentDB holds each event once");
+    assert_eq!(store::copy::digest_log(&kurrent, 500, |_| {}).await.unwrap(), source);
+
+    let copied_back = store::copy::copy_log(&kurrent, &back, 1_000, |_| {}).await.unwrap();
+    assert_eq!(copied_back, store::copy::Copied { already_there: 0, copied: source.events });
+    assert_eq!(store::copy::digest_log(&back, 500, |_| {}).await.unwrap(), source);
+    let again = store::copy::copy_log(&kurrent, &back, 1_000, |_| {}).await.unwrap();
+    assert_eq!(again.copied, 0, "a finished copy run again copies nothing");
+    // A target holding an event the source does not have holds another log.
+    let other_db = TestDatabase::create().await;
+    let other = other_db.store().await;
+    let stray = HistoryGenerator::new(HistoryConfig::realistic(1, 99)).next().unwrap();
+    other.append(&stray.stream, ExpectedVersion::Any, stray.events).await.unwrap();
+    let refused = store::copy::copy_log(&back, &other.into(), 1_000, |_| {}).await;
+    assert!(matches!(refused, Err(store::copy::CopyError::TargetHoldsAnotherLog(_))), "{refused:?}");
+
+    let heads = (pg.head().await.unwrap(), kurrent.head().await.unwrap(), back.head().await.unwrap());
+    kurrent.wait_until_catalogued(heads.1, WAIT).await.unwrap();
+    fold(pg, &pg_db, heads.0).await;
+    fold(kurrent, &kurrent_db, heads.1).await;
+    fold(back, &back_db, heads.2).await;
+    let positions_only = "data_type = 'xid8' OR column_name ~ '(position|tx_id|log_era)'";
+    let (from_pg, from_kurrent, from_back) = (
+        rows_without(&pg_db, positions_only).await,
+        rows_without(&kurrent_db, positions_only).await,
+        rows_without(&back_db, positions_only).await,
+    );
+    assert!(from_pg.values().filter(|(count, _)| *count > 0).count() >= 8, "the history fills the read models: {from_pg:?}");
+    assert_eq!(from_kurrent, from_pg);
+    assert_eq!(from_back, from_pg);
 }

@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn the_read_models_answer_what_the_gateways_and_api_ask() {
     let h = Harness::new().await;
     let runners = h.start(projections::projection::all());
-    let read = ReadModels::new(h.store.pool().clone());
+    let read = ReadModels::new(h.store.pool().clone(), store::Backend::Postgres);
     let (alice, bob, carol) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let room = Uuid::new_v4();
 
@@ -174,7 +174,7 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
 
     // Status: all live, nothing left to apply.
     let client = h.client().await;
-    let report = projections::status::report(&client, &projections::projection::all()).await.unwrap();
+    let report = projections::status::report(&client, store::Backend::Postgres, &projections::projection::all()).await.unwrap();
     for p in &report {
         assert_eq!((p.name, p.state.as_str(), p.lag_events), (p.name, "live", 0), "{p:?}");
     }
@@ -187,7 +187,7 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
 async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
     let h = Harness::new().await;
     let runners = h.start(projections::projection::all());
-    let read = ReadModels::new(h.store.pool().clone());
+    let read = ReadModels::new(h.store.pool().clone(), store::Backend::Postgres);
     let (alice, bob, carol) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let (lobby, other) = (Uuid::new_v4(), Uuid::new_v4());
     for (id, n) in [(alice, "alice"), (bob, "bob"), (carol, "carol")] {
@@ -298,7 +298,7 @@ async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_mess
     use projections::queries::StatisticsBucket;
     let h = Harness::new().await;
     let runners = h.start(projections::projection::all());
-    let read = ReadModels::new(h.store.pool().clone());
+    let read = ReadModels::new(h.store.pool().clone(), store::Backend::Postgres);
     let (alice, bob, room, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     for (id, n) in [(alice, "alice"), (bob, "bob")] {
         h.append(StreamName::user(id), vec![registered(id, n, Gateway::Irc)], Actor::System).await;
@@ -363,7 +363,7 @@ async fn statistics_over_whole_hours_add_up_the_hourly_counts_and_match_the_mess
 async fn a_guest_identified_as_an_account_is_listed_by_account_and_keeps_the_longer_mute() {
     let h = Harness::new().await;
     let runners = h.start(projections::projection::all());
-    let read = ReadModels::new(h.store.pool().clone());
+    let read = ReadModels::new(h.store.pool().clone(), store::Backend::Postgres);
     let (room, dave, erin) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let guest = |n: &str| MemberRef { user_id: None, nick: DisplayNick::parse(n).unwrap() };
     let irc_guest_joined = |n: &str| {

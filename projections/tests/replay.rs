@@ -47,7 +47,7 @@ async fn as_of_lookups_agree_with_folding_the_streams_for_random_histories() {
         write_history(&h, HistoryConfig { seed, events: 2_500, users: 14, rooms: 3, sms_rooms: 2 }).await;
         runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
         runners.stop().await;
-        let read = ReadModels::new(h.store.pool().clone());
+        let read = ReadModels::new(h.store.pool().clone(), store::Backend::Postgres);
 
         let rooms = ids(&h, "SELECT room_id FROM read.rooms").await;
         let users = ids(&h, "SELECT user_id FROM read.users").await;

@@ -13,7 +13,7 @@ use api::accounts::{LoggedIn, NewAccount};
 use fantoccini::{Client, Locator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use store::postgres::audit::{AuditFilter, audit_page};
+use store::AuditFilter;
 use store::{EventStore, ExpectedVersion, NewEvent, Position};
 use support::{CHANNEL, PASSWORD, WAIT, WebApp, click_to_load, screenshot, text_of};
 use testkit::browser::Browser;
@@ -212,7 +212,10 @@ async fn filters_narrow_the_list_on_the_page_and_live() {
     // The IRC line is in the log before the next API line: had it passed the filter, it would show first.
     let lobby_filter = AuditFilter { stream: Some(format!("room-{lobby}")), ..Default::default() };
     let deadline = Instant::now() + WAIT;
-    while !audit_page(web.app.store.pool(), &lobby_filter, None, true, 5)
+    while !web
+        .app
+        .store
+        .audit_page(&lobby_filter, None, true, 5)
         .await
         .unwrap()
         .iter()
@@ -377,7 +380,7 @@ async fn a_reconnect_with_last_event_id_resumes_the_stream_with_no_gap_and_no_du
 
     // Exactly the log's matching events after the start, in log order, each once.
     let filter = AuditFilter { event_type: Some("room.message_posted".into()), ..Default::default() };
-    let logged = audit_page(web.app.store.pool(), &filter, Some(start), false, 1_000).await.unwrap();
+    let logged = web.app.store.audit_page(&filter, Some(start), false, 1_000).await.unwrap();
     assert_eq!(logged.len(), WRITERS * EACH);
     let got: Vec<(String, String)> = received.iter().map(|e| (e.id.clone(), e.data["id"].as_str().unwrap().to_owned())).collect();
     let want: Vec<(String, String)> = logged.iter().map(|e| (e.position.to_string(), e.event_id.to_string())).collect();

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use domain::Level;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use store::postgres::audit::{AuditFilter, audit_page};
+use store::AuditFilter;
 use store::{Position, RecordedEvent};
 use uuid::Uuid;
 
@@ -112,7 +112,7 @@ impl AuditQuery {
         let filter = filter.unwrap_or_default().validate()?;
         let cursor = after.as_deref().map(str::parse::<Position>).transpose()?;
         let app = ctx.app();
-        let mut events = audit_page(app.store.pool(), &filter, cursor, newest_first.unwrap_or(false), limit + 1).await?;
+        let mut events = app.store.audit_page(&filter, cursor, newest_first.unwrap_or(false), limit + 1).await?;
         let has_next = events.len() > limit;
         events.truncate(limit);
         let mut connection = Connection::new(cursor.is_some(), has_next);

@@ -227,6 +227,7 @@ impl ContextExt for Context<'_> {
 pub(crate) async fn wait_for(app: &App, position: Option<&LogPosition>, projections: &[&str]) -> ApiResult<()> {
     let Some(position) = position else { return Ok(()) };
     let position = position.0;
+    app.store.check_position(position)?;
     let timeout = Duration::from_millis(app.settings.wait_timeout_ms);
     if let Some(runners) = &app.runners
         && runners.run_here(projections)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use api::{ApiSettings, App};
 use projections::Runners;
 use serde_json::{Value, json};
-use store::PgEventStore;
+use store::AnyEventStore;
 use switchboard::app::{Application, Parts};
 use switchboard::settings::Settings;
 use tempfile::TempDir;
@@ -19,7 +19,9 @@ use testkit::TestDatabase;
 
 pub struct TestApp {
     pub db: TestDatabase,
-    pub store: PgEventStore,
+    pub store: AnyEventStore,
+    /// The log's server under `SWITCHBOARD_TEST_BACKEND=kurrentdb`.
+    pub kurrent: Option<testkit::kurrentdb::KurrentStandIn>,
     pub app: Arc<App>,
     pub runners: Arc<Runners>,
     pub address: SocketAddr,
@@ -50,6 +52,15 @@ impl TestApp {
         settings.server.listen = "127.0.0.1:0".parse().unwrap();
         settings.api = ApiSettings { mail: api::mail::MailSettings::File { dir: mail_dir.path().to_owned() }, ..Default::default() };
         adjust(&mut settings.api);
+        let kurrent = match testkit::kurrentdb::test_backend() {
+            store::Backend::Postgres => None,
+            store::Backend::KurrentDb => {
+                let (stand_in, url) = testkit::kurrentdb::KurrentStandIn::for_test().await;
+                settings.store.backend = store::Backend::KurrentDb;
+                settings.store.kurrentdb.url = Some(switchboard::settings::Secret::new(url));
+                Some(stand_in)
+            }
+        };
         // Tests wait on the read models often: check for new events and for a gone active runner
         // more often than a server needs to.
         settings.projections.poll_interval_ms = 50;
@@ -61,7 +72,7 @@ impl TestApp {
         tokio::spawn(application.run_until(async move {
             let _ = rx.await;
         }));
-        let test_app = Self { db, store, app, runners, address, http: reqwest::Client::new(), mail_dir, shutdown: Some(tx) };
+        let test_app = Self { db, store, kurrent, app, runners, address, http: reqwest::Client::new(), mail_dir, shutdown: Some(tx) };
         test_app.wait_until_ready().await;
         test_app
     }
@@ -76,6 +87,25 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the app did not become ready");
+    }
+
+    /// Every event of the log, in log order, whichever backend holds it.
+    pub async fn log_events(&self) -> Vec<store::RecordedEvent> {
+        self.log_events_of(&store::Filter::all()).await
+    }
+
+    /// The events of the log `filter` selects, in log order.
+    pub async fn log_events_of(&self, filter: &store::Filter) -> Vec<store::RecordedEvent> {
+        let mut events = Vec::new();
+        let mut after = store::Position::START;
+        loop {
+            let batch = store::EventStore::read_all(&self.store, after, filter, 1_000).await.unwrap();
+            events.extend(batch.events);
+            if batch.caught_up {
+                return events;
+            }
+            after = batch.next;
+        }
     }
 
     /// The log as the gateways hold it (behind the backend-neutral trait).

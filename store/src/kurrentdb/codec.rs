@@ -25,6 +25,10 @@ struct Envelope {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     inert: bool,
     metadata: Metadata,
+    /// When the event was first recorded, for an event copied from another log (`log copy`):
+    /// KurrentDB stamps `created` itself and takes no time from a client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recorded_at: Option<DateTime<Utc>>,
 }
 
 /// The events of one append as the client sends them, checked against the store's limits
@@ -40,7 +44,8 @@ pub(crate) fn encode_all(events: &[NewEvent]) -> Result<Vec<EventData>, StoreErr
         if payload.len() > MAX_EVENT_PAYLOAD_BYTES {
             return Err(StoreError::PayloadTooLarge { event_id: event.event_id, size: payload.len(), limit: MAX_EVENT_PAYLOAD_BYTES });
         }
-        let envelope = Envelope { schema_version: event.schema_version, inert: event.inert, metadata: event.metadata.clone() };
+        let envelope =
+            Envelope { schema_version: event.schema_version, inert: event.inert, metadata: event.metadata.clone(), recorded_at: None };
         let metadata = serde_json::to_vec(&envelope).expect("metadata always serialises");
         size += payload.len() + metadata.len() + event.event_type.len();
         if size > MAX_APPEND_BYTES {
@@ -48,6 +53,34 @@ pub(crate) fn encode_all(events: &[NewEvent]) -> Result<Vec<EventData>, StoreErr
         }
         // Serialised again by the client (its JSON constructor takes a value): the same bytes.
         let data = EventData::json(&event.event_type, &event.payload)
+            .map_err(|e| StoreError::Kurrent(format!("encoding event {}: {e}", event.event_id)))?
+            .id(event.event_id)
+            .metadata(metadata.into());
+        encoded.push(data);
+    }
+    Ok(encoded)
+}
+
+/// Events copied from another log, as the client sends them: each keeps its id, type, payload,
+/// metadata and the time it was first recorded (in the envelope). Checked against
+/// KurrentDB's append size.
+pub(crate) fn encode_copied(events: &[RecordedEvent]) -> Result<Vec<EventData>, StoreError> {
+    let mut size = 0;
+    let mut encoded = Vec::with_capacity(events.len());
+    for event in events {
+        let envelope = Envelope {
+            schema_version: event.schema_version,
+            inert: false,
+            metadata: event.metadata.clone(),
+            recorded_at: Some(event.recorded_at),
+        };
+        let metadata = serde_json::to_vec(&envelope).expect("metadata always serialises");
+        let payload = event.payload.as_str().as_bytes();
+        size += payload.len() + metadata.len() + event.event_type.len();
+        if size > MAX_APPEND_BYTES {
+            return Err(StoreError::AppendTooLarge { size, limit: MAX_APPEND_BYTES });
+        }
+        let data = EventData::json(&event.event_type, &event.payload.to_value())
             .map_err(|e| StoreError::Kurrent(format!("encoding event {}: {e}", event.event_id)))?
             .id(event.event_id)
             .metadata(metadata.into());
@@ -79,7 +112,7 @@ pub(crate) fn decode(event: &kurrentdb::RecordedEvent) -> Result<Option<Recorded
         schema_version: envelope.schema_version,
         payload,
         metadata: envelope.metadata,
-        recorded_at: created(event),
+        recorded_at: envelope.recorded_at.unwrap_or_else(|| created(event)),
     }))
 }
 

@@ -1,5 +1,6 @@
-//! What the KurrentDB backend keeps in PostgreSQL (migrations/V6): the event-id index behind
-//! [`find_event`](crate::EventStore::find_event) and cross-stream idempotency, the background
+//! What the KurrentDB backend keeps in PostgreSQL (migrations/V6, V7): the event-id index behind
+//! [`find_event`](crate::EventStore::find_event) and cross-stream idempotency, which also
+//! catalogues what the read side filters on (`catalogue`, the audit log), and the background
 //! indexer that catches the index up from `$all`. (Followers' checkpoints are in
 //! `es_checkpoints`, as under PostgreSQL: `postgres::checkpoints`.)
 
@@ -12,6 +13,7 @@ use futures::StreamExt;
 use uuid::Uuid;
 
 use super::Connection;
+use crate::catalogue::{from_kurrent_columns as from_halves, kurrent_columns as halves};
 use crate::error::StoreError;
 use crate::types::{AppendResult, EventLocation, Filter, Position, RecordedEvent};
 
@@ -23,17 +25,6 @@ pub(crate) struct IndexRow {
     pub event_id: Uuid,
     pub stream_version: u64,
     pub position: Position,
-}
-
-fn halves(position: Position) -> Result<(i64, i64), StoreError> {
-    match position.kurrent_parts()? {
-        Some((commit, prepare)) => Ok((commit as i64, prepare as i64)),
-        None => Ok((0, 0)),
-    }
-}
-
-fn from_halves(commit: i64, prepare: i64) -> Position {
-    if (commit, prepare) == (0, 0) { Position::START } else { Position::kurrent(commit as u64, prepare as u64) }
 }
 
 /// What the index says about the ids of an append about to be sent.
@@ -115,14 +106,16 @@ pub(crate) async fn find(pool: &Pool, event_id: Uuid) -> Result<Option<EventLoca
     }
 }
 
-async fn load_progress(pool: &Pool) -> Result<Position, StoreError> {
+/// Where the indexer has read `$all` up to.
+pub(crate) async fn progress(pool: &Pool) -> Result<Position, StoreError> {
     let client = pool.get().await?;
     let row = client.query_opt("SELECT commit_position, prepare_position FROM kurrent_index_progress", &[]).await?;
     Ok(row.map_or(Position::START, |r| from_halves(r.get(0), r.get(1))))
 }
 
-/// Indexes a batch of events read from `$all` and moves the indexer's place past them, in one
-/// transaction.
+/// Indexes a batch of events read from `$all`, with what the read side filters on (see
+/// `catalogue`), and moves the indexer's place past them, in one transaction. Rows the appender
+/// wrote first get those columns here.
 async fn index_batch(pool: &Pool, events: &[RecordedEvent]) -> Result<(), StoreError> {
     let Some(last) = events.last() else { return Ok(()) };
     let mut client = pool.get().await?;
@@ -130,6 +123,10 @@ async fn index_batch(pool: &Pool, events: &[RecordedEvent]) -> Result<(), StoreE
     let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
     let streams: Vec<&str> = events.iter().map(|e| e.stream.as_str()).collect();
     let versions: Vec<i64> = events.iter().map(|e| e.stream_version as i64).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let actors: Vec<String> = events.iter().map(|e| e.metadata.actor.to_string()).collect();
+    let gateways: Vec<&str> = events.iter().map(|e| e.metadata.gateway.as_str()).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = events.iter().map(|e| e.recorded_at).collect();
     let mut commits = Vec::with_capacity(events.len());
     let mut prepares = Vec::with_capacity(events.len());
     for e in events {
@@ -137,12 +134,18 @@ async fn index_batch(pool: &Pool, events: &[RecordedEvent]) -> Result<(), StoreE
         commits.push(commit);
         prepares.push(prepare);
     }
-    tx.execute(
-        "INSERT INTO kurrent_event_index (event_id, stream_id, stream_version, commit_position, prepare_position) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) ON CONFLICT (event_id) DO NOTHING",
-        &[&ids, &streams, &versions, &commits, &prepares],
-    )
-    .await?;
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO kurrent_event_index AS i (event_id, stream_id, stream_version, commit_position, prepare_position, \
+                                                  event_type, actor, gateway, recorded_at) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                                  $6::text[], $7::text[], $8::text[], $9::timestamptz[]) \
+             ON CONFLICT (event_id) DO UPDATE SET event_type = EXCLUDED.event_type, actor = EXCLUDED.actor, \
+                 gateway = EXCLUDED.gateway, recorded_at = EXCLUDED.recorded_at \
+             WHERE i.recorded_at IS NULL",
+        )
+        .await?;
+    tx.execute(&st, &[&ids, &streams, &versions, &commits, &prepares, &types, &actors, &gateways, &times]).await?;
     let (commit, prepare) = halves(last.position)?;
     tx.execute(
         "INSERT INTO kurrent_index_progress (only_row, commit_position, prepare_position, updated_at) VALUES (true, $1, $2, now()) \
@@ -160,7 +163,7 @@ async fn index_batch(pool: &Pool, events: &[RecordedEvent]) -> Result<(), StoreE
 /// by id all the same. Runs until the store is dropped; failures are retried from the place.
 pub(crate) async fn run_indexer(connection: Arc<Connection>, pool: Pool) {
     loop {
-        let from = match load_progress(&pool).await {
+        let from = match progress(&pool).await {
             Ok(position) => position,
             Err(e) => {
                 tracing::warn!(error = %e, "KurrentDB event index: cannot read its place; retrying");

@@ -21,6 +21,7 @@
 //!   connection failed is replaced by a new one).
 //! - Appends bigger than KurrentDB's 1 MiB limit are refused before they are sent.
 
+mod audit;
 mod codec;
 mod index;
 
@@ -166,6 +167,121 @@ impl KurrentEventStore {
 
     fn connection(&self) -> &Connection {
         &self.inner.connection
+    }
+
+    /// The read models' PostgreSQL database, where the event index and checkpoints live.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Stops the indexer and closes the PostgreSQL pool, for shutdown (the KurrentDB client
+    /// closes its connections when the last clone of the store is dropped).
+    pub fn close(&self) {
+        self.inner.indexer.abort();
+        self.inner.pool.close();
+    }
+
+    /// [`EventStore::append`] without its metrics.
+    async fn append_checked(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_event_count(events.len())?;
+
+        let encoded = codec::encode_all(&events)?;
+        if events.is_empty() {
+            return self.check_only(stream, expected).await;
+        }
+        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+        match index::known(&self.inner.pool, stream, &ids).await? {
+            index::Known::Repeat(original) => return Ok(original),
+            index::Known::Mismatch => return Err(StoreError::IdempotencyMismatch { stream: stream.clone() }),
+            index::Known::None => {}
+        }
+        let result = match expected {
+            ExpectedVersion::Any => self.write(stream, StreamState::Any, expected, &encoded).await?,
+            ExpectedVersion::NoStream => self.write(stream, StreamState::NoStream, expected, &encoded).await?,
+            ExpectedVersion::StreamExists => self.write(stream, StreamState::StreamExists, expected, &encoded).await?,
+            ExpectedVersion::Exact(v) => self.write(stream, StreamState::StreamRevision(v), expected, &encoded).await?,
+            ExpectedVersion::UnchangedSince(v) => self.append_at_fence(stream, v, &encoded).await?,
+        };
+        self.connection().wake();
+        if let Some(rows) = self.located(stream, &events, result).await? {
+            let clashes = index::record(&self.inner.pool, stream, &rows).await?;
+            if !clashes.is_empty() {
+                tracing::error!(stream = %stream, ids = ?clashes, "event ids appended to two streams at once; both are stored in KurrentDB");
+            }
+        }
+        Ok(result)
+    }
+
+    /// Appends `events`, copied in log order from another log (`log copy`), keeping each one's
+    /// id, stream version, type, payload, metadata and recorded time (KurrentDB stamps its own
+    /// `created`; the original time travels in the event's envelope and is what reads return).
+    /// Consecutive events of one stream go as one append expecting the version before them, so
+    /// a gap or an overlap is [`StoreError::WrongExpectedVersion`], and a retry after an unknown
+    /// outcome is deduplicated by KurrentDB (same ids, exact expectation). Copied events all
+    /// count as fencing for decision fences. The background indexer indexes them
+    /// ([`wait_until_indexed`](Self::wait_until_indexed)).
+    pub async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        const ATTEMPTS: usize = 5;
+        for run in events.chunk_by(|a, b| a.stream == b.stream) {
+            let first = run[0].stream_version;
+            let (state, expected) = match first.checked_sub(1) {
+                None => (StreamState::NoStream, ExpectedVersion::NoStream),
+                Some(before) => (StreamState::StreamRevision(before), ExpectedVersion::Exact(before)),
+            };
+            let encoded = codec::encode_copied(run)?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.write(&run[0].stream, state, expected, &encoded).await {
+                    Ok(_) => break,
+                    Err(StoreError::Unavailable(reason)) if attempt < ATTEMPTS => {
+                        tracing::warn!(%reason, attempt, "KurrentDB: copying an append failed; sending it again");
+                        tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.connection().wake();
+        Ok(())
+    }
+
+    /// The last event of the log, if any.
+    pub async fn last_event(&self) -> Result<Option<RecordedEvent>, StoreError> {
+        let c = self.connection();
+        c.within(last_event(c)).await
+    }
+
+    /// Waits until the event index (and so the audit log, `find_event` for events it did not
+    /// append itself, and the read side's catalogue) covers the log up to `position`.
+    pub async fn wait_until_indexed(&self, position: Position, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if index::progress(&self.inner.pool).await? >= position {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Timeout(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One page of the audit log (see `store::catalogue::AuditFilter`), from the event index
+    /// and KurrentDB.
+    pub async fn audit_page(
+        &self,
+        filter: &crate::catalogue::AuditFilter,
+        cursor: Option<Position>,
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        audit::audit_page(self, filter, cursor, newest_first, limit).await
     }
 
     /// Sends one append with a native stream state; its version and position on success.
@@ -349,33 +465,15 @@ fn original(event: kurrentdb::ResolvedEvent) -> Option<kurrentdb::RecordedEvent>
 
 #[async_trait]
 impl EventStore for KurrentEventStore {
+    #[tracing::instrument(level = "debug", skip(self, events), fields(stream = %stream, events = events.len()))]
     async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
-        check_event_count(events.len())?;
-        let encoded = codec::encode_all(&events)?;
-        if events.is_empty() {
-            return self.check_only(stream, expected).await;
+        let started = std::time::Instant::now();
+        let outcome = self.append_checked(stream, expected, events).await;
+        // Successful appends only, as under PostgreSQL.
+        if outcome.is_ok() {
+            metrics::histogram!("switchboard_append_seconds").record(started.elapsed().as_secs_f64());
         }
-        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
-        match index::known(&self.inner.pool, stream, &ids).await? {
-            index::Known::Repeat(original) => return Ok(original),
-            index::Known::Mismatch => return Err(StoreError::IdempotencyMismatch { stream: stream.clone() }),
-            index::Known::None => {}
-        }
-        let result = match expected {
-            ExpectedVersion::Any => self.write(stream, StreamState::Any, expected, &encoded).await?,
-            ExpectedVersion::NoStream => self.write(stream, StreamState::NoStream, expected, &encoded).await?,
-            ExpectedVersion::StreamExists => self.write(stream, StreamState::StreamExists, expected, &encoded).await?,
-            ExpectedVersion::Exact(v) => self.write(stream, StreamState::StreamRevision(v), expected, &encoded).await?,
-            ExpectedVersion::UnchangedSince(v) => self.append_at_fence(stream, v, &encoded).await?,
-        };
-        self.connection().wake();
-        if let Some(rows) = self.located(stream, &events, result).await? {
-            let clashes = index::record(&self.inner.pool, stream, &rows).await?;
-            if !clashes.is_empty() {
-                tracing::error!(stream = %stream, ids = ?clashes, "event ids appended to two streams at once; both are stored in KurrentDB");
-            }
-        }
-        Ok(result)
+        outcome
     }
 
     async fn read_stream(
@@ -456,6 +554,11 @@ fn native_position(position: Position) -> Result<StreamPosition<kurrentdb::Posit
 
 /// The last event of Switchboard's log (KurrentDB's system events left out).
 async fn head(c: &Connection) -> Result<Position, StoreError> {
+    Ok(last_event(c).await?.map_or(Position::START, |event| event.position))
+}
+
+/// The last event of Switchboard's log, if any.
+async fn last_event(c: &Connection) -> Result<Option<RecordedEvent>, StoreError> {
     let options = ReadAllOptions::default()
         .position(StreamPosition::End)
         .filter(codec::server_filter(&Filter::all()))
@@ -465,12 +568,11 @@ async fn head(c: &Connection) -> Result<Position, StoreError> {
     loop {
         match read.next().await.map_err(|e| c.failed(e))? {
             Some(event) => {
-                let event = event.get_original_event();
-                if !codec::is_system(event.stream_id(), &event.event_type) {
-                    return Ok(Position::kurrent(event.position.commit, event.position.prepare));
+                if let Some(event) = codec::decode(event.get_original_event())? {
+                    return Ok(Some(event));
                 }
             }
-            None => return Ok(Position::START),
+            None => return Ok(None),
         }
     }
 }

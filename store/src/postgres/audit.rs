@@ -2,32 +2,12 @@
 //! either way, a page at a time after a position. Same gap-free rule as `read_all` (only events
 //! below the transaction watermark), so paging forward never skips an event that commits late.
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
 use super::read::{COLUMNS, row_to_event};
+use crate::catalogue::{AuditFilter, MAX_AUDIT_PAGE};
 use crate::error::StoreError;
 use crate::types::{Position, RecordedEvent};
-
-/// What an audit page selects. Every field narrows; all empty selects everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    /// One stream (`room-…`), or a category when it has no `-` (`room`).
-    pub stream: Option<String>,
-    /// A stored event type (`room.user_banned`).
-    pub event_type: Option<String>,
-    /// `user:<id>`, `system` or `anonymous`.
-    pub actor: Option<String>,
-    /// `irc`, `sms`, `api` or `system`.
-    pub gateway: Option<String>,
-    /// Recorded at or after.
-    pub from: Option<DateTime<Utc>>,
-    /// Recorded before.
-    pub to: Option<DateTime<Utc>>,
-}
-
-/// Largest audit page.
-pub const MAX_AUDIT_PAGE: usize = 1_000;
 
 /// One page of the filtered log after (or, `newest_first`, before) `cursor`.
 pub async fn audit_page(

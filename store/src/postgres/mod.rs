@@ -4,6 +4,7 @@
 mod append;
 pub mod audit;
 pub(crate) mod checkpoints;
+mod import;
 mod notify;
 mod read;
 pub mod tls;
@@ -104,31 +105,7 @@ impl PgEventStore {
 
     /// Connects with a pool and starts the committers and the NOTIFY listener. Does not migrate.
     pub async fn connect(config: PgConfig, options: PgStoreOptions) -> Result<Self, StoreError> {
-        let mut pooled = config.settings().clone();
-        if let Some(timeout) = options.statement_timeout {
-            // Added to any options the URL carries (`-c name=value` is how a connection sets a
-            // server setting for its session).
-            let setting = format!("-c statement_timeout={}", timeout.as_millis().max(1));
-            let options = match pooled.get_options() {
-                Some(given) if !given.is_empty() => format!("{given} {setting}"),
-                _ => setting,
-            };
-            pooled.options(options);
-        }
-        if pooled.get_connect_timeout().is_none() {
-            pooled.connect_timeout(options.connect_timeout);
-        }
-        let manager = Manager::from_config(pooled, config.tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(options.committers + 2))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(options.pool_wait_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
-        // Fail early and clearly when the database is not reachable.
-        drop(pool.get().await?);
+        let pool = connect_pool(&config, &options).await?;
         let (listener, wakeups) = notify::spawn_listener(config);
         let appender =
             append::GroupCommitter::start(pool.clone(), options.committers, options.max_group_events, options.max_queued_appends);
@@ -157,6 +134,38 @@ impl PgEventStore {
     pub fn queued_appends(&self) -> usize {
         self.inner.appender.queued()
     }
+}
+
+/// A pool of connections to the database with the store's settings (statement timeout,
+/// connect and wait timeouts, TLS), checked by taking one connection. What the PostgreSQL store
+/// runs on, and what the KurrentDB backend is given for the read models' database.
+pub async fn connect_pool(config: &PgConfig, options: &PgStoreOptions) -> Result<Pool, StoreError> {
+    let mut pooled = config.settings().clone();
+    if let Some(timeout) = options.statement_timeout {
+        // Added to any options the URL carries (`-c name=value` is how a connection sets a
+        // server setting for its session).
+        let setting = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+        let options = match pooled.get_options() {
+            Some(given) if !given.is_empty() => format!("{given} {setting}"),
+            _ => setting,
+        };
+        pooled.options(options);
+    }
+    if pooled.get_connect_timeout().is_none() {
+        pooled.connect_timeout(options.connect_timeout);
+    }
+    let manager = Manager::from_config(pooled, config.tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pool = Pool::builder(manager)
+        .max_size(options.pool_size.max(options.committers + 2))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(options.pool_wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    // Fail early and clearly when the database is not reachable.
+    drop(pool.get().await?);
+    Ok(pool)
 }
 
 #[async_trait]

@@ -64,6 +64,17 @@ use uuid::Uuid;
 
 use server::{Member, Node, Role};
 
+/// The backend whole-system tests put the log in: `SWITCHBOARD_TEST_BACKEND=kurrentdb` runs them
+/// on the KurrentDB backend (the smoke run in `scripts/test`), anything else or unset on
+/// PostgreSQL. Each test then gets a stand-in of its own ([`KurrentStandIn::for_test`]): the
+/// tests read the whole log, so they cannot share one server's `$all`.
+pub fn test_backend() -> store::Backend {
+    match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
+        Ok("kurrentdb") => store::Backend::KurrentDb,
+        _ => store::Backend::Postgres,
+    }
+}
+
 /// A KurrentDB stand-in node serving on `127.0.0.1` until dropped; see the module doc for what it
 /// does and does not do like KurrentDB.
 pub struct KurrentStandIn {
@@ -84,6 +95,14 @@ impl KurrentStandIn {
         let node = Arc::new(Node::new(addr, role, cluster));
         let accept = tokio::spawn(server::serve(listener, node.clone()));
         Self { node, accept }
+    }
+
+    /// A fresh stand-in and the connection string a test's store should use (without the
+    /// client's 500 ms wait before its first connection).
+    pub async fn for_test() -> (Self, String) {
+        let stand_in = Self::start().await;
+        let url = format!("{}&discoveryInterval=10", stand_in.url());
+        (stand_in, url)
     }
 
     /// A connection string the `kurrentdb` client accepts for this node alone (plain HTTP/2: the

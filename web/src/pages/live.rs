@@ -24,7 +24,7 @@ use domain::{Gateway, Nick};
 use futures::{Stream, StreamExt};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
-use store::postgres::audit::{AuditFilter, audit_page};
+use store::AuditFilter;
 use store::{EventStore, Position, RecordedEvent};
 use uuid::Uuid;
 
@@ -222,7 +222,7 @@ pub async fn live_log(State(state): State<WebState>, signed_in: SignedIn, Query(
     // The head before the page's read: with no matching event below the read's watermark, the
     // stream starts there, and whatever matches after it was not on the page.
     let head = app.store.head().await?;
-    let mut events = audit_page(app.store.pool(), &filter, None, true, RECENT).await?;
+    let mut events = app.store.audit_page(&filter, None, true, RECENT).await?;
     events.reverse();
     let after = events.last().map_or(head, |e| e.position);
     let entries: Vec<Entry> = events.iter().map(Entry::from).collect();
