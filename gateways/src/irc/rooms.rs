@@ -53,6 +53,10 @@ enum Job {
     Snapshot {
         reply: oneshot::Sender<Result<Room, RoomFailure>>,
     },
+    /// Answered once everything queued before has been appended (or refused).
+    Settle {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The newest position the bot has written to the log: its consistency token. The bot's reads
@@ -132,6 +136,21 @@ impl RoomWorkers {
         }
     }
 
+    /// Returns once every room has appended what was queued before this call, so `written`
+    /// covers it: a command reading the rooms' read models (`.about` after a JOIN) sees the
+    /// lines that reached the bot before it, however slow the appends are.
+    pub async fn settled(&self) {
+        let senders: Vec<mpsc::Sender<Job>> =
+            self.workers.lock().expect("room worker map lock").values().filter(|s| !s.is_closed()).cloned().collect();
+        let waits = senders.into_iter().map(|sender| async move {
+            let (reply, done) = oneshot::channel();
+            if sender.send(Job::Settle { reply }).await.is_ok() {
+                let _ = done.await;
+            }
+        });
+        futures::future::join_all(waits).await;
+    }
+
     /// The room after everything queued before this call, from the worker's kept state (a busy
     /// room's stream is long; reading it again for a `.approve` would be wasted work).
     pub async fn snapshot(&self, room_id: Uuid) -> Result<Room, RoomFailure> {
@@ -160,6 +179,12 @@ async fn run(executor: CommandExecutor<Store>, written: Written, room_id: Uuid, 
                         None => Err(RoomFailure::Unavailable("the room could not be loaded".into())),
                     };
                     let _ = reply.send(room);
+                }
+                Job::Settle { reply } => {
+                    if !batch.is_empty() {
+                        flush(&executor, &written, &stream, room_id, &mut kept, &mut batch).await;
+                    }
+                    let _ = reply.send(());
                 }
                 Job::Reconcile { present } => {
                     flush(&executor, &written, &stream, room_id, &mut kept, &mut batch).await;

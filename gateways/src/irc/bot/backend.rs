@@ -81,8 +81,10 @@ pub struct Live {
 }
 
 impl Live {
-    /// Waits until `projection` has reached everything the bot wrote so far.
+    /// Waits until `projection` has reached everything the bot wrote so far, including the
+    /// channel lines still queued for the room workers when this was asked.
     async fn caught_up(&self, projection: &str) {
+        self.rooms.settled().await;
         let written = self.written.newest();
         if written == Position::START {
             return;
