@@ -9,12 +9,50 @@ use chrono::Utc;
 use domain::{Event, EventCodec, StreamName};
 use hdrhistogram::Histogram;
 use serde_json::json;
-use store::{EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Position};
+use store::{AnyEventStore, EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Position};
+use switchboard::database::Database;
+use switchboard::settings::Settings;
+use testkit::kurrentdb::KurrentStandIn;
 use uuid::Uuid;
 
 use crate::measure::{latency_ms, message_event, metadata, rate};
 
-pub(crate) async fn append(store: &PgEventStore, events: usize, writers: usize, batch: usize) -> anyhow::Result<serde_json::Value> {
+/// The store `append` and `read-all` measure: the configured backend, or the log in a KurrentDB
+/// stand-in started here (kept running while the returned handle lives).
+pub(crate) async fn open(
+    settings: &Settings,
+    database: &Database,
+    stand_in: bool,
+) -> anyhow::Result<(AnyEventStore, Option<KurrentStandIn>)> {
+    if !stand_in {
+        return Ok((switchboard::database::connect_store(settings, &database.config).await?, None));
+    }
+    let (server, url) = KurrentStandIn::for_test().await;
+    let mut settings = settings.clone();
+    settings.store.backend = store::Backend::KurrentDb;
+    settings.store.kurrentdb.url = Some(switchboard::settings::Secret::new(url));
+    // A fresh log: the event index of an earlier run names events this stand-in does not hold.
+    let client = connect(&database.config).await?;
+    client.batch_execute("TRUNCATE kurrent_event_index, kurrent_index_progress").await?;
+    Ok((switchboard::database::connect_store(&settings, &database.config).await?, Some(server)))
+}
+
+/// What the results call the log measured: the stand-in is not KurrentDB, and is never
+/// reported as it.
+pub(crate) fn backend_label(store: &AnyEventStore, stand_in: &Option<KurrentStandIn>) -> &'static str {
+    match (store.backend(), stand_in) {
+        (store::Backend::KurrentDb, Some(_)) => "kurrentdb-stand-in",
+        (backend, _) => backend.name(),
+    }
+}
+
+pub(crate) async fn append(
+    store: &AnyEventStore,
+    backend: &str,
+    events: usize,
+    writers: usize,
+    batch: usize,
+) -> anyhow::Result<serde_json::Value> {
     let appends_per_writer = events.div_ceil(writers * batch);
     let run = Uuid::now_v7();
     // The domain events exist before the clock starts (the raw baseline, too, inserts a payload
@@ -53,8 +91,8 @@ pub(crate) async fn append(store: &PgEventStore, events: usize, writers: usize, 
     let elapsed = started.elapsed();
     let total = appends_per_writer * writers * batch;
     Ok(json!({
-        "bench": "append", "events": total, "writers": writers, "batch": batch,
-        "committers": store.options().committers,
+        "bench": "append", "backend": backend, "events": total, "writers": writers, "batch": batch,
+        "committers": match store { AnyEventStore::Postgres(pg) => Some(pg.options().committers), _ => None },
         "seconds": elapsed.as_secs_f64(), "events_per_s": rate(total, elapsed),
         "appends_per_s": rate(total / batch, elapsed),
         "append_p50_ms": latency_ms(&histogram, 0.5), "append_p99_ms": latency_ms(&histogram, 0.99),
@@ -119,18 +157,22 @@ pub(crate) async fn room_command(store: PgEventStore, history: usize, commands: 
 }
 
 /// Fills the log up to `events` events (so read benchmarks have something to read).
-async fn fill(store: &PgEventStore, events: usize) -> anyhow::Result<()> {
+async fn fill(store: &AnyEventStore, events: usize) -> anyhow::Result<()> {
     let client = store.pool().get().await?;
-    let have: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
+    let table = match store.backend() {
+        store::Backend::Postgres => "es_events",
+        store::Backend::KurrentDb => "kurrent_event_index",
+    };
+    let have: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0);
     let missing = events.saturating_sub(have as usize);
     if missing > 0 {
         eprintln!("filling the log with {missing} events…");
-        append(store, missing, 2, 1_000).await?;
+        append(store, "fill", missing, 2, 1_000).await?;
     }
     Ok(())
 }
 
-pub(crate) async fn read_all(store: &PgEventStore, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn read_all(store: &AnyEventStore, backend: &str, events: usize, page: usize) -> anyhow::Result<serde_json::Value> {
     fill(store, events).await?;
     // One page after the other: read, then decode.
     let started = Instant::now();
@@ -186,7 +228,7 @@ pub(crate) async fn read_all(store: &PgEventStore, events: usize, page: usize) -
     let ahead = started.elapsed();
     anyhow::ensure!(bytes > 0 && decoded == events, "read {decoded} of {events} events with read-ahead");
     Ok(json!({
-        "bench": "read-all", "events": read, "page": page,
+        "bench": "read-all", "backend": backend, "events": read, "page": page,
         "seconds": serial.as_secs_f64(), "events_per_s": rate(read, serial),
         "read_ahead_seconds": ahead.as_secs_f64(), "read_ahead_events_per_s": rate(decoded, ahead),
     }))
@@ -323,4 +365,43 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {
         *ty == tokio_postgres::types::Type::JSONB
     }
+}
+
+/// `log copy` PostgreSQL → KurrentDB stand-in over a generated history, and the digest of each
+/// log; the raw keyset read of the same rows is the baseline (what reading the source alone
+/// costs at least).
+pub(crate) async fn log_copy(
+    settings: &Settings,
+    database: &Database,
+    events: usize,
+    seed: u64,
+    page: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let pg = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
+    let total = crate::read_models::fill_history(&pg, events, seed).await? as usize;
+    let source: AnyEventStore = pg.into();
+    let (target, stand_in) = open(settings, database, true).await?;
+    let raw = raw_read(&database.config, total, page).await?;
+
+    let started = Instant::now();
+    let copied = store::copy::copy_log(&source, &target, page, |_| {}).await?;
+    let copy = started.elapsed();
+    anyhow::ensure!(copied.copied as usize == total, "copied {} of {total} events", copied.copied);
+    let started = Instant::now();
+    let from = store::copy::digest_log(&source, page, |_| {}).await?;
+    let digest_pg = started.elapsed();
+    let started = Instant::now();
+    let to = store::copy::digest_log(&target, page, |_| {}).await?;
+    let digest_kurrent = started.elapsed();
+    anyhow::ensure!(from == to, "the digests differ: {from:?} {to:?}");
+    let raw_rate = raw["events_per_s"].as_f64().unwrap_or(0.0);
+    let ratio = |r: f64| if raw_rate > 0.0 { r / raw_rate } else { 0.0 };
+    let (copy_rate, pg_rate, kurrent_rate) = (rate(total, copy), rate(total, digest_pg), rate(total, digest_kurrent));
+    Ok(json!({
+        "bench": "log-copy", "target": backend_label(&target, &stand_in), "events": total, "page": page,
+        "copy_seconds": copy.as_secs_f64(), "copy_events_per_s": copy_rate, "copy_vs_raw_read": ratio(copy_rate),
+        "digest_postgres_events_per_s": pg_rate, "digest_postgres_vs_raw_read": ratio(pg_rate),
+        "digest_target_events_per_s": kurrent_rate, "digest_target_vs_raw_read": ratio(kurrent_rate),
+        "raw_read_events_per_s": raw_rate, "digest": from.sha256,
+    }))
 }

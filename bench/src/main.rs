@@ -37,8 +37,13 @@ struct Cli {
 
 #[derive(Subcommand, Clone, Debug)]
 enum BenchCommand {
-    /// Concurrent appends through the store (group commit, expected-version checks).
+    /// Concurrent appends through the store (group commit, expected-version checks), on the
+    /// backend `[store] backend` names, or `--kurrentdb-stand-in`.
     Append {
+        /// Put the log in the test kit's KurrentDB stand-in, started here (not KurrentDB: its
+        /// figures are the backend's own cost over a loopback gRPC server, not KurrentDB's).
+        #[arg(long)]
+        kurrentdb_stand_in: bool,
         /// Events to append in total.
         #[arg(long, default_value_t = 20_000)]
         events: usize,
@@ -49,8 +54,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         batch: usize,
     },
-    /// Reads the global log from the start, decoding every event into its domain type.
+    /// Reads the global log from the start, decoding every event into its domain type (on
+    /// the configured backend, or `--kurrentdb-stand-in`).
     ReadAll {
+        /// As for `append`.
+        #[arg(long)]
+        kurrentdb_stand_in: bool,
         /// Events to read (the log is filled up to this many first).
         #[arg(long, default_value_t = 200_000)]
         events: usize,
@@ -78,6 +87,18 @@ enum BenchCommand {
         seed: u64,
         /// Events read and applied per transaction.
         #[arg(long, default_value_t = 5_000)]
+        page: usize,
+    },
+    /// `log copy` from PostgreSQL into the test kit's KurrentDB stand-in (started here; not
+    /// KurrentDB) over a generated realistic history, then both logs digested, beside raw
+    /// keyset reads of the same rows.
+    LogCopy {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Events read and written per batch.
+        #[arg(long, default_value_t = 1_000)]
         page: usize,
     },
     /// Projection lag (append committed → applied by every projection) at a steady append rate.
@@ -225,13 +246,13 @@ async fn main() -> anyhow::Result<()> {
 async fn run(command: BenchCommand, settings: &Settings, database: &Database) -> anyhow::Result<()> {
     PgEventStore::migrate(&database.config).await?;
     let result = match command {
-        BenchCommand::Append { events, writers, batch } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            event_store::append(&store, events, writers.max(1), batch.max(1)).await?
+        BenchCommand::Append { kurrentdb_stand_in, events, writers, batch } => {
+            let (store, stand_in) = event_store::open(settings, database, kurrentdb_stand_in).await?;
+            event_store::append(&store, event_store::backend_label(&store, &stand_in), events, writers.max(1), batch.max(1)).await?
         }
-        BenchCommand::ReadAll { events, page } => {
-            let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            event_store::read_all(&store, events, page).await?
+        BenchCommand::ReadAll { kurrentdb_stand_in, events, page } => {
+            let (store, stand_in) = event_store::open(settings, database, kurrentdb_stand_in).await?;
+            event_store::read_all(&store, event_store::backend_label(&store, &stand_in), events, page).await?
         }
         BenchCommand::RawInsert { events, clients, rows } => {
             event_store::raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?
@@ -245,6 +266,7 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             read_models::rebuild(&store, &database.config, events, seed, page.max(1)).await?
         }
+        BenchCommand::LogCopy { events, seed, page } => event_store::log_copy(settings, database, events, seed, page.max(1)).await?,
         BenchCommand::Lag { rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             read_models::lag(&store, &database.config, rate.max(1), seconds.max(1)).await?

@@ -199,3 +199,30 @@ async fn a_connection_string_that_is_not_one_is_a_clear_error() {
         Ok(_) => panic!("a PostgreSQL URL was taken for a KurrentDB one"),
     }
 }
+
+/// A retry under `Any` whose first try was written but never indexed (its answer lost with a
+/// leader, which also takes KurrentDB's cache of recent ids with it) is recognised in the
+/// stream's tail: the first result, nothing stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_under_any_after_a_lost_answer_and_a_leader_change_is_stored_once() {
+    let database = TestDatabase::create().await;
+    let server = KurrentStandIn::start().await;
+    let store = store_on(&database, server.url(), Duration::from_secs(5)).await;
+    let s = stream("sms");
+    let (one, two, three) = (event("t.a", 1), event("t.a", 2), event("t.a", 3));
+    let first = store.append(&s, ExpectedVersion::Any, vec![one.clone()]).await.unwrap();
+    let pair = store.append(&s, ExpectedVersion::Any, vec![two.clone(), three.clone()]).await.unwrap();
+    store.wait_until_indexed(pair.position, Duration::from_secs(10)).await.unwrap();
+    // The appender died before its index write, and the leader changed.
+    let client = database.client().await;
+    client.execute("DELETE FROM kurrent_event_index", &[]).await.unwrap();
+    server.forget_recent_ids();
+
+    assert_eq!(store.append(&s, ExpectedVersion::Any, vec![one.clone()]).await.unwrap(), first);
+    assert_eq!(store.append(&s, ExpectedVersion::StreamExists, vec![two.clone(), three.clone()]).await.unwrap(), pair);
+    assert_eq!(server.event_count(), 3, "nothing stored twice");
+    // Part of an earlier append with something new is not a retry.
+    let mixed = store.append(&s, ExpectedVersion::Any, vec![three, event("t.a", 4)]).await;
+    assert!(matches!(mixed, Err(StoreError::IdempotencyMismatch { .. })), "{mixed:?}");
+    assert_eq!(server.event_count(), 3);
+}

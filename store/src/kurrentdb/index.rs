@@ -114,7 +114,8 @@ pub(crate) async fn progress(pool: &Pool) -> Result<Position, StoreError> {
 }
 
 /// Indexes a batch of events read from `$all`, with what the read side filters on (see
-/// `catalogue`), and moves the indexer's place past them, in one transaction. Rows the appender
+/// `catalogue`), and moves the indexer's place past them, in one transaction. The place only
+/// moves forwards: several processes' indexers share it. Rows the appender
 /// wrote first get those columns here.
 async fn index_batch(pool: &Pool, events: &[RecordedEvent]) -> Result<(), StoreError> {
     let Some(last) = events.last() else { return Ok(()) };
@@ -150,7 +151,9 @@ async fn index_batch(pool: &Pool, events: &[RecordedEvent]) -> Result<(), StoreE
     tx.execute(
         "INSERT INTO kurrent_index_progress (only_row, commit_position, prepare_position, updated_at) VALUES (true, $1, $2, now()) \
          ON CONFLICT (only_row) DO UPDATE SET commit_position = EXCLUDED.commit_position, \
-             prepare_position = EXCLUDED.prepare_position, updated_at = now()",
+             prepare_position = EXCLUDED.prepare_position, updated_at = now() \
+         WHERE (kurrent_index_progress.commit_position, kurrent_index_progress.prepare_position) \
+             < (EXCLUDED.commit_position, EXCLUDED.prepare_position)",
         &[&commit, &prepare],
     )
     .await?;

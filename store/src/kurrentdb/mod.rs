@@ -3,7 +3,9 @@
 //! native form for (migrations/V6): the index of event ids and log followers' checkpoints.
 //!
 //! How the trait maps onto KurrentDB:
-//! - Expected versions: any / no stream / stream exists / exact are KurrentDB's stream states.
+//! - Expected versions: no stream and exact are KurrentDB's stream states; any and stream
+//!   exists are sent as an exact expectation on the version read from the stream's tail, after
+//!   looking for the append's ids there (KurrentDB's own deduplication under `Any` is a cache).
 //!   [`ExpectedVersion::UnchangedSince`] has no native form: the store reads the stream's tail
 //!   back to the decision's version, refuses if a non-inert event is there, and appends at the
 //!   exact version it read, again on a conflict with another writer.
@@ -13,6 +15,8 @@
 //!   server's own deduplication covers a retry whose first try died before the index write.
 //!   Where the guarantee is weaker than PostgreSQL's: two appends of one id to two streams at the
 //!   same moment can both be stored (the index notices and logs it; PostgreSQL refuses one).
+//!   A retry after an unknown outcome is recognised from the index, else from the stream's last
+//!   64 events.
 //! - Reads: `$all` with KurrentDB's system events left out; categories are an anchored regex on
 //!   stream names, types one on event types, and every event is re-checked here. Positions keep
 //!   both halves (commit, prepare).
@@ -201,9 +205,8 @@ impl KurrentEventStore {
             index::Known::None => {}
         }
         let result = match expected {
-            ExpectedVersion::Any => self.write(stream, StreamState::Any, expected, &encoded).await?,
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => self.append_unversioned(stream, expected, &ids, &encoded).await?,
             ExpectedVersion::NoStream => self.write(stream, StreamState::NoStream, expected, &encoded).await?,
-            ExpectedVersion::StreamExists => self.write(stream, StreamState::StreamExists, expected, &encoded).await?,
             ExpectedVersion::Exact(v) => self.write(stream, StreamState::StreamRevision(v), expected, &encoded).await?,
             ExpectedVersion::UnchangedSince(v) => self.append_at_fence(stream, v, &encoded).await?,
         };
@@ -364,6 +367,38 @@ impl KurrentEventStore {
         Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual })
     }
 
+    /// `Any` and `StreamExists`, sent as an exact expectation on the version read from the
+    /// stream's tail after looking for the append's ids there. KurrentDB deduplicates ids under
+    /// `Any` only from a cache of recent ids, which a leader change empties; so a retry whose
+    /// first try was written but not yet indexed (its answer lost with the old leader) would be
+    /// stored twice. Here it finds the first try in the tail and gets its result, and two tries
+    /// racing cannot both be written (an exact expectation lets one through).
+    async fn append_unversioned(
+        &self,
+        stream: &StreamName,
+        expected: ExpectedVersion,
+        ids: &[uuid::Uuid],
+        events: &[EventData],
+    ) -> Result<AppendResult, StoreError> {
+        for _ in 0..FENCE_ATTEMPTS {
+            let tail = self.raw_read(stream, Direction::Backwards, None, FENCE_PAGE).await?;
+            let current = tail.first().map(|event| event.revision);
+            if expected == ExpectedVersion::StreamExists && current.is_none() {
+                return Err(StoreError::WrongExpectedVersion { stream: stream.clone(), expected, actual: None });
+            }
+            if let Some(earlier) = earlier_try(stream, &tail, ids)? {
+                return Ok(earlier);
+            }
+            let state = current.map_or(StreamState::NoStream, StreamState::StreamRevision);
+            match self.write(stream, state, expected, events).await {
+                // Another writer got the next version first: read the tail again.
+                Err(StoreError::WrongExpectedVersion { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Unavailable(format!("{stream} kept moving under {FENCE_ATTEMPTS} attempts to append to it")))
+    }
+
     /// An empty append: only the expectation is checked.
     async fn check_only(&self, stream: &StreamName, expected: ExpectedVersion) -> Result<AppendResult, StoreError> {
         let current = self.stream_version(stream).await?;
@@ -456,6 +491,25 @@ async fn read_stream(
             Err(e) => return Err(c.failed(e)),
         }
     }
+}
+
+/// The result of an earlier try of the append with `ids`, if the stream's `tail` (newest first)
+/// holds it: all the ids, in order, one after another. Some of them without the rest is another
+/// append's events.
+fn earlier_try(stream: &StreamName, tail: &[kurrentdb::RecordedEvent], ids: &[uuid::Uuid]) -> Result<Option<AppendResult>, StoreError> {
+    let Some(first) = tail.iter().position(|event| event.id == ids[0]) else {
+        if tail.iter().any(|event| ids.contains(&event.id)) {
+            return Err(StoreError::IdempotencyMismatch { stream: stream.clone() });
+        }
+        return Ok(None);
+    };
+    // Newest first: the try's later events sit before its first one.
+    let written: Vec<&kurrentdb::RecordedEvent> = tail[..=first].iter().rev().take(ids.len()).collect();
+    if written.len() != ids.len() || written.iter().zip(ids).any(|(event, id)| event.id != *id) {
+        return Err(StoreError::IdempotencyMismatch { stream: stream.clone() });
+    }
+    let last = written[written.len() - 1];
+    Ok(Some(AppendResult { stream_version: Some(last.revision), position: Position::kurrent(last.position.commit, last.position.prepare) }))
 }
 
 /// The event read, owned: the link itself when it is one (the store writes no links).

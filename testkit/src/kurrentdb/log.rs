@@ -94,13 +94,17 @@ pub(crate) struct Log {
     next_position: u64,
     /// Events appended through the API, not the seeded system events.
     appended: usize,
+    /// Events appended before this index are no longer in the node's cache of recent ids: an
+    /// append under `Any` or `StreamExists` repeating them is not recognised as a retry (as on a
+    /// new leader, whose cache starts empty). Exact expectations are unaffected.
+    cached_from: usize,
 }
 
 impl Log {
     /// A log holding what a freshly started node writes before any client does: a few events in
     /// `$`-prefixed system streams, which `$all` readers see (and usually filter out).
     pub(crate) fn new() -> Self {
-        let mut log = Self { events: Vec::new(), streams: HashMap::new(), next_position: LOG_START, appended: 0 };
+        let mut log = Self { events: Vec::new(), streams: HashMap::new(), next_position: LOG_START, appended: 0, cached_from: 0 };
         let system = [
             ("$settings", "$update-default-acl", r#"{"$userStreamAcl":{"$r":"$all","$w":"$all"},"$systemStreamAcl":{"$r":"$admins"}}"#),
             ("$users", "$User", r#""admin""#),
@@ -118,6 +122,11 @@ impl Log {
         }
         log.appended = 0;
         log
+    }
+
+    /// Forgets the recent ids: see `cached_from`.
+    pub(crate) fn forget_recent_ids(&mut self) {
+        self.cached_from = self.events.len();
     }
 
     pub(crate) fn appended(&self) -> usize {
@@ -151,9 +160,9 @@ impl Log {
             Expected::NoStream if current.is_some() => Some(0),
             Expected::NoStream => None,
             Expected::StreamExists if current.is_none() => return wrong,
-            Expected::Any | Expected::StreamExists => {
-                proposed.first().and_then(|first| existing.iter().position(|&index| self.events[index].id == first.id))
-            }
+            Expected::Any | Expected::StreamExists => proposed
+                .first()
+                .and_then(|first| existing.iter().position(|&index| index >= self.cached_from && self.events[index].id == first.id)),
         };
         if let Some(from) = retry_from {
             let matching = existing

@@ -156,6 +156,14 @@ impl KurrentStandIn {
         Self::start_node(Role::Follower { leader }, self.node.cluster.clone()).await
     }
 
+    /// Empties the node's cache of recent event ids, as a leader change does: KurrentDB
+    /// recognises a repeated append under `Any` only from that cache (under an exact expectation
+    /// it always does), so a retry of an append written before this is written again unless the
+    /// client recognises it itself.
+    pub fn forget_recent_ids(&self) {
+        self.node.lock_log().forget_recent_ids();
+    }
+
     /// How many events clients appended to this node (the seeded system events are not counted).
     pub fn event_count(&self) -> usize {
         self.node.log.lock().expect("the stand-in log lock is not poisoned").appended()
