@@ -27,6 +27,9 @@ const USERS: &str = "users";
 const ROOMS: &str = "rooms";
 const LAST_SEEN: &str = "last_seen";
 const QUOTES: &str = "quotes";
+/// The read models that JOIN, PART and talk on a channel change (written by the room workers,
+/// asynchronously); the others change only by the bot's own awaited writes.
+const FED_BY_CHANNEL_LINES: [&str; 2] = [ROOMS, LAST_SEEN];
 
 /// How long a read waits for the read model to reach what the bot wrote; a read model further
 /// behind than this (a rebuild) is read as it is.
@@ -81,10 +84,12 @@ pub struct Live {
 }
 
 impl Live {
-    /// Waits until `projection` has reached everything the bot wrote so far, including the
-    /// channel lines still queued for the room workers when this was asked.
+    /// Waits until `projection` has reached everything the bot wrote so far, including, for the
+    /// read models channel lines feed, the lines still queued for the room workers.
     async fn caught_up(&self, projection: &str) {
-        self.rooms.settled().await;
+        if FED_BY_CHANNEL_LINES.contains(&projection) {
+            self.rooms.settled().await;
+        }
         let written = self.written.newest();
         if written == Position::START {
             return;
