@@ -427,6 +427,89 @@ async fn a_room_bound_to_a_channel_and_a_number_bridges_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_phone_gets_the_bridged_lines_in_the_order_they_were_said() {
+    const NUMBER: &str = "+15550100000";
+    const PHONES: [(&str, &str); 3] = [("dave", "+15551230001"), ("erin", "+15551230002"), ("frank", "+15551230003")];
+    let w = world_with(Some(NUMBER)).await;
+    let (_stop, stopped) = watch::channel(false);
+    let processor = gateways::sms::processor::SmsProcessor::new(w.app.log(), w.app.app.read.clone());
+    let bridge = gateways::sms::bridge::SmsBridge::new(w.app.log(), w.app.app.read.clone());
+    // Twilio answers each message after its own random delay: a sender that sends one phone's
+    // texts side by side would see them accepted out of order.
+    let twilio = testkit::twilio::TwilioStandIn::start().await;
+    twilio.answer_jitter(Duration::from_millis(40));
+    let client = gateways::sms::twilio::TwilioClient::new(gateways::sms::twilio::TwilioConfig {
+        base_url: twilio.base_url.clone(),
+        account_sid: testkit::twilio::ACCOUNT_SID.into(),
+        auth_token: testkit::twilio::AUTH_TOKEN.into(),
+        status_callback: None,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let options = gateways::sms::outbound::OutboundOptions { per_number_per_second: None, ..Default::default() };
+    let sender = gateways::sms::outbound::DeliverySender::new(w.app.log(), client, options);
+    let stopped2 = stopped.clone();
+    let stopped3 = stopped.clone();
+    tokio::spawn(async move { processor.run(stopped2).await });
+    tokio::spawn(async move { bridge.run(stopped3).await });
+    tokio::spawn(async move { sender.run(stopped).await });
+    let executor = store::CommandExecutor::new(std::sync::Arc::new(w.app.store.clone()));
+    let text = |n: u32, from: &str, body: &str| gateways::sms::inbound::InboundSms {
+        message_sid: format!("SM{n:032x}"),
+        from: domain::PhoneNumber::parse(from).unwrap(),
+        to: domain::PhoneNumber::parse(NUMBER).unwrap(),
+        body: body.to_owned(),
+        media: vec![],
+        twilio: Default::default(),
+    };
+    let to = |phone: &str| twilio.sent().into_iter().filter(|m| m.to == phone).map(|m| m.body).collect::<Vec<_>>();
+    let mut bob = w.joined("bob").await;
+    for (n, (name, phone)) in PHONES.iter().enumerate() {
+        gateways::sms::inbound::record(&executor, &w.app.app.read, &text(n as u32 + 1, phone, &format!("#join {name}"))).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !PHONES.iter().all(|(_, phone)| !to(phone).is_empty()) {
+        assert!(tokio::time::Instant::now() < deadline, "not every phone was welcomed: {:?}", twilio.sent());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Ten lines in a row on IRC, and a text from dave long enough to go out in two parts.
+    for n in 0..10 {
+        bob.privmsg(CHANNEL, &format!("line {n}")).await.unwrap();
+    }
+    // With the "[dave] " before it, 1,605 characters: a part of 1,600 and one of 5 ("xxend").
+    let long = format!("long {}end", "x".repeat(1_590));
+    gateways::sms::inbound::record(&executor, &w.app.app.read, &text(10, PHONES[0].1, &long)).await.unwrap();
+    let is_part = |b: &String| b.starts_with("[dave] long ") || b == "xxend";
+
+    let lines: Vec<String> = (0..10).map(|n| format!("[bob] line {n}")).collect();
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    loop {
+        let done = PHONES.iter().all(|(name, phone)| {
+            let got = to(phone);
+            got.iter().filter(|b| b.starts_with("[bob] line ")).count() == 10
+                && (*name == "dave" || got.iter().filter(|b| is_part(b)).count() == 2)
+        });
+        if done {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not everything was texted: {:?}", twilio.sent());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (name, phone) in PHONES {
+        let got = to(phone);
+        let said: Vec<&String> = got.iter().filter(|b| b.starts_with("[bob] line ")).collect();
+        assert_eq!(said, lines.iter().collect::<Vec<_>>(), "{name} got bob's lines out of order");
+        if name != "dave" {
+            let parts: Vec<&String> = got.iter().filter(|b| is_part(b)).collect();
+            assert_eq!(parts[1], "xxend", "{name} got the second part first");
+        }
+    }
+    assert_eq!(twilio.overlapping_sends(), Vec::<String>::new(), "a phone's next text went out before the last was accepted");
+    assert_eq!(twilio.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_irc_guests_lines_are_texted_to_phones_up_to_an_hourly_limit_and_the_guest_is_told() {
     const NUMBER: &str = "+15550100000";
     const DAVE: &str = "+15551230001";
@@ -922,6 +1005,45 @@ async fn a_private_persons_about_text_is_told_only_to_people_in_a_room_with_them
     expect_from_bot(&mut alice, "alice: bob: I like trains").await;
     bob.privmsg("#games", ".about").await.unwrap();
     expect_from_bot(&mut bob, "bob: bob: I like trains").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_after_a_join_is_answered_after_the_join_is_recorded_however_slow_the_log() {
+    let w = world().await;
+    let games = w
+        .app
+        .data(Some(&w.admin.token), "mutation { createRoom(input: {name: \"games\", ircChannel: \"#games\"}) { roomId } }", json!({}))
+        .await;
+    assert!(games["createRoom"]["roomId"].is_string());
+    wait_until(|| w.bot.has_joined("#games")).await;
+    let bob_session = w.app.member("bob").await;
+    let mut bob = w.joined("bob").await;
+    w.log_in(&mut bob, &bob_session).await;
+    bob.join("#games").await.unwrap();
+    bob.privmsg("#games", ".about set I like trains").await.unwrap();
+    expect_from_bot(&mut bob, "about text saved").await;
+    let eve_session = w.app.member("eve").await;
+    let mut eve = w.joined("eve").await;
+    w.log_in(&mut eve, &eve_session).await;
+
+    // Appends held (inserts locked out, reads still served; KurrentDB's stalled): eve's JOIN
+    // waits in the room worker, and her question right behind it must wait for it too —
+    // answered from the read model as it is, bob would be private to her.
+    let mut locker = w.app.db.client().await;
+    let lock = locker.transaction().await.unwrap();
+    match &w.app.kurrent {
+        Some(kurrent) => kurrent.stall(true),
+        None => lock.batch_execute("LOCK TABLE es_events IN EXCLUSIVE MODE").await.unwrap(),
+    }
+    eve.join("#games").await.unwrap();
+    eve.privmsg("#games", ".about bob").await.unwrap();
+    let early = eve.expect(Duration::from_millis(1_500), |l| l.raw.contains("eve: bob")).await.ok();
+    assert!(early.is_none(), "answered before the JOIN was recorded: {early:?}");
+    lock.rollback().await.unwrap();
+    if let Some(kurrent) = &w.app.kurrent {
+        kurrent.stall(false);
+    }
+    expect_from_bot(&mut eve, "eve: bob: I like trains").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,12 @@ struct Recorded {
     /// How long an accepted message's answer takes (the window in which a sender may crash
     /// after Twilio accepted but before it learned so).
     answer_delay: std::time::Duration,
+    /// Up to this much more, at random, per accepted message (answers out of request order).
+    answer_jitter: std::time::Duration,
+    /// Accepted messages whose answer is still on its way, by recipient.
+    in_flight: HashMap<String, usize>,
+    /// Requests for a recipient sent while an earlier message to them was not yet answered.
+    overlapping: Vec<String>,
 }
 
 struct StandIn {
@@ -115,6 +121,18 @@ impl TwilioStandIn {
         self.state.recorded.lock().unwrap().answer_delay = delay;
     }
 
+    /// Accepted messages wait a further random delay of up to `jitter` each, so answers come
+    /// back in another order than the requests went out.
+    pub fn answer_jitter(&self, jitter: std::time::Duration) {
+        self.state.recorded.lock().unwrap().answer_jitter = jitter;
+    }
+
+    /// Requests to a recipient made while an earlier message to them was still unanswered (a
+    /// sender that keeps each phone's order sends the next text only after the answer).
+    pub fn overlapping_sends(&self) -> Vec<String> {
+        self.state.recorded.lock().unwrap().overlapping.clone()
+    }
+
     /// Requests answered from the idempotency cache: retries of messages already accepted.
     pub fn replayed(&self) -> usize {
         self.state.recorded.lock().unwrap().replayed
@@ -133,7 +151,23 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
 
 async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let (response, delay) = answer(&state, &account, &headers, &body);
+    let accepted_to = (response.status() == StatusCode::CREATED)
+        .then(|| url_decode(&body).into_iter().find(|(k, _)| k == "To").map(|(_, v)| v))
+        .flatten();
+    if let Some(to) = &accepted_to {
+        let mut recorded = state.recorded.lock().unwrap();
+        let pending = recorded.in_flight.entry(to.clone()).or_default();
+        *pending += 1;
+        if *pending > 1 {
+            recorded.overlapping.push(format!("a message to {to} was sent before the one before it was answered"));
+        }
+    }
     tokio::time::sleep(delay).await;
+    if let Some(to) = accepted_to
+        && let Some(pending) = state.recorded.lock().unwrap().in_flight.get_mut(&to)
+    {
+        *pending -= 1;
+    }
     response
 }
 
@@ -222,7 +256,8 @@ fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> 
     if let Some(token) = token {
         recorded.by_token.insert(token, answer.clone());
     }
-    ((StatusCode::CREATED, Json(answer)).into_response(), recorded.answer_delay)
+    let jitter = recorded.answer_jitter.mul_f64(rand::random::<f64>());
+    ((StatusCode::CREATED, Json(answer)).into_response(), recorded.answer_delay + jitter)
 }
 
 fn url_decode(body: &[u8]) -> Vec<(String, String)> {

@@ -1,8 +1,11 @@
 //! Outbound delivery: a subscriber on the log (`delivery.queued`, from its own checkpoint) that
 //! sends each queued SMS through Twilio and records what happened on the delivery's stream.
 //!
-//! - Concurrency: the deliveries of a batch are sent in parallel (bounded), and the checkpoint
-//!   moves past the batch when all of them are settled.
+//! - Order: each recipient's texts are sent in log order, the next only once Twilio accepted
+//!   (or refused for good) the one before, so ten lines said in a row, or the parts of one long
+//!   message, reach a phone in the order they were said. Different recipients are served in
+//!   parallel (bounded): a fan-out to a thousand members is a thousand one-text lanes. The
+//!   checkpoint moves past a batch when all of its lanes are settled.
 //! - Rate limit: per sender number (configurable messages/s), as Twilio queues or refuses
 //!   faster sending from one long code.
 //! - Retries: 429, 5xx, timeouts and network errors are retried with exponential backoff and
@@ -93,11 +96,14 @@ impl DeliverySender {
             let Some(batch) = batch else { return Ok(()) };
             let events: Vec<RecordedEvent> = batch.into_iter().collect::<Result<_, _>>()?;
             let Some(last) = events.last().map(|e| e.position) else { continue };
-            // Owned events and a cloned sender per task: the futures must be `'static`-friendly
-            // to run inside a spawned task.
-            let outcomes: Vec<Result<(), OutboundError>> = futures::stream::iter(events.into_iter().map(|event| {
+            let outcomes: Vec<Result<(), OutboundError>> = futures::stream::iter(lanes(events).into_iter().map(|lane| {
                 let sender = self.clone();
-                async move { sender.deliver(&event).await }
+                async move {
+                    for (recorded, queued) in lane {
+                        sender.deliver(&recorded, &queued).await?;
+                    }
+                    Ok(())
+                }
             }))
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
@@ -108,12 +114,7 @@ impl DeliverySender {
     }
 
     /// Sends one queued delivery unless it was already settled.
-    pub async fn deliver(&self, recorded: &RecordedEvent) -> Result<(), OutboundError> {
-        let Ok(Event::DeliveryQueued(queued)) =
-            Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
-        else {
-            return Ok(());
-        };
+    async fn deliver(&self, recorded: &RecordedEvent, queued: &DeliveryQueued) -> Result<(), OutboundError> {
         let stream = StreamName::delivery(queued.delivery_id);
         let (state, _) = self.executor.load::<Delivery>(&stream).await?;
         if state.twilio_sid.is_some() || state.failed_permanently {
@@ -138,7 +139,7 @@ impl DeliverySender {
                     tracing::warn!(delivery = %queued.delivery_id, attempt, %error, "Twilio send failed; retrying");
                     tokio::time::sleep(self.backoff(attempt)).await;
                 }
-                Err(error) => return self.fail(&stream, &queued, error, &metadata).await,
+                Err(error) => return self.fail(&stream, queued, error, &metadata).await,
             }
         }
     }
@@ -197,6 +198,27 @@ impl DeliverySender {
         };
         tokio::time::sleep_until(slot).await;
     }
+}
+
+/// A batch's deliveries by recipient, each lane in log order, the lanes in the order their
+/// first delivery came. A later text to a phone waits in its lane behind the earlier ones
+/// (also behind one being retried: that wait is what keeps the order).
+fn lanes(events: Vec<RecordedEvent>) -> Vec<Vec<(RecordedEvent, DeliveryQueued)>> {
+    let mut lanes: Vec<Vec<(RecordedEvent, DeliveryQueued)>> = Vec::new();
+    let mut lane_of: HashMap<String, usize> = HashMap::new();
+    for recorded in events {
+        let Ok(Event::DeliveryQueued(queued)) =
+            Event::decode_json(&recorded.event_type, recorded.schema_version, recorded.payload.as_str())
+        else {
+            continue;
+        };
+        let lane = *lane_of.entry(queued.to.as_str().to_owned()).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[lane].push((recorded, queued));
+    }
+    lanes
 }
 
 /// Twilio's message statuses in our progression (`accepted`, `sending`, … count as queued).
