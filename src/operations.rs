@@ -181,13 +181,8 @@ async fn digest(store: &store::AnyEventStore, name: &str, total: u64, page: usiz
 
 /// Events in a log, counted in its catalogue (for the progress bars).
 async fn count_events(store: &store::AnyEventStore) -> anyhow::Result<u64> {
-    let table = match store.backend() {
-        store::Backend::Postgres => "es_events",
-        store::Backend::KurrentDb => "kurrent_event_index",
-    };
     let client = store.pool().get().await?;
-    let count: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0);
-    Ok(count as u64)
+    Ok(store::catalogue::event_count(&client, store.backend()).await?)
 }
 
 fn progress_bar(total: u64, message: &str) -> ProgressBar {

@@ -159,11 +159,7 @@ pub(crate) async fn room_command(store: PgEventStore, history: usize, commands: 
 /// Fills the log up to `events` events (so read benchmarks have something to read).
 async fn fill(store: &AnyEventStore, events: usize) -> anyhow::Result<()> {
     let client = store.pool().get().await?;
-    let table = match store.backend() {
-        store::Backend::Postgres => "es_events",
-        store::Backend::KurrentDb => "kurrent_event_index",
-    };
-    let have: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?.get(0);
+    let have = store::catalogue::event_count(&client, store.backend()).await?;
     let missing = events.saturating_sub(have as usize);
     if missing > 0 {
         eprintln!("filling the log with {missing} events…");
@@ -379,7 +375,7 @@ pub(crate) async fn log_copy(
 ) -> anyhow::Result<serde_json::Value> {
     let pg = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
     let total = crate::read_models::fill_history(&pg, events, seed).await? as usize;
-    let source: AnyEventStore = pg.into();
+    let source: AnyEventStore = pg.clone().into();
     let (target, stand_in) = open(settings, database, true).await?;
     let raw = raw_read(&database.config, total, page).await?;
 
@@ -394,14 +390,54 @@ pub(crate) async fn log_copy(
     let to = store::copy::digest_log(&target, page, |_| {}).await?;
     let digest_kurrent = started.elapsed();
     anyhow::ensure!(from == to, "the digests differ: {from:?} {to:?}");
+
+    // And back into a fresh PostgreSQL log, whose read models must equal the original's.
+    let back_config = fresh_database(&database.config, "copied_back").await?;
+    let back = PgEventStore::connect(back_config.clone(), settings.store_options()).await?;
+    let back_any: AnyEventStore = back.clone().into();
+    let started = Instant::now();
+    let copied_back = store::copy::copy_log(&target, &back_any, page, |_| {}).await?;
+    let copy_back = started.elapsed();
+    anyhow::ensure!(copied_back.copied as usize == total, "copied back {} of {total} events", copied_back.copied);
+    let returned = store::copy::digest_log(&back_any, page, |_| {}).await?;
+    anyhow::ensure!(returned == from, "the digest after the round trip differs: {returned:?} {from:?}");
+    let all = projections::projection::all();
+    let options = projections::BuildOptions { page: 5_000 };
+    projections::rebuild(&pg, &database.config, &all, &options, |_| {}).await?;
+    let started = Instant::now();
+    projections::rebuild(&back, &back_config, &all, &options, |_| {}).await?;
+    let rebuild_back = started.elapsed();
+    let original = testkit::read_models::table_digests(&connect(&database.config).await?, testkit::read_models::POSITION_COLUMNS).await?;
+    let after = testkit::read_models::table_digests(&connect(&back_config).await?, testkit::read_models::POSITION_COLUMNS).await?;
+    anyhow::ensure!(original == after, "the read models differ after the round trip:\n{original:?}\n{after:?}");
+    back.close();
+
     let raw_rate = raw["events_per_s"].as_f64().unwrap_or(0.0);
     let ratio = |r: f64| if raw_rate > 0.0 { r / raw_rate } else { 0.0 };
     let (copy_rate, pg_rate, kurrent_rate) = (rate(total, copy), rate(total, digest_pg), rate(total, digest_kurrent));
+    let back_rate = rate(total, copy_back);
     Ok(json!({
         "bench": "log-copy", "target": backend_label(&target, &stand_in), "events": total, "page": page,
         "copy_seconds": copy.as_secs_f64(), "copy_events_per_s": copy_rate, "copy_vs_raw_read": ratio(copy_rate),
+        "copy_back_seconds": copy_back.as_secs_f64(), "copy_back_events_per_s": back_rate,
         "digest_postgres_events_per_s": pg_rate, "digest_postgres_vs_raw_read": ratio(pg_rate),
         "digest_target_events_per_s": kurrent_rate, "digest_target_vs_raw_read": ratio(kurrent_rate),
         "raw_read_events_per_s": raw_rate, "digest": from.sha256,
+        "read_models_equal_after_round_trip": true,
+        "read_model_tables": original.len(), "read_model_rows": original.values().map(|(rows, _)| rows).sum::<i64>(),
+        "rebuild_after_round_trip_seconds": rebuild_back.as_secs_f64(),
     }))
+}
+
+/// A new, migrated database beside the one `config` names (dropped first if a run left it).
+async fn fresh_database(config: &store::PgConfig, suffix: &str) -> anyhow::Result<store::PgConfig> {
+    let name = format!("{}_{suffix}", config.get_dbname().unwrap_or("postgres"));
+    let admin = connect(config).await?;
+    // Separate statements: neither may run inside the implicit transaction of a multi-statement query.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+    let mut fresh = config.clone();
+    fresh.dbname(&name);
+    PgEventStore::migrate(&fresh).await?;
+    Ok(fresh)
 }

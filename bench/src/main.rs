@@ -90,8 +90,9 @@ enum BenchCommand {
         page: usize,
     },
     /// `log copy` from PostgreSQL into the test kit's KurrentDB stand-in (started here; not
-    /// KurrentDB) over a generated realistic history, then both logs digested, beside raw
-    /// keyset reads of the same rows.
+    /// KurrentDB) over a generated realistic history, both logs digested, beside raw keyset
+    /// reads of the same rows; then copied back into a fresh database (`<db>_copied_back`),
+    /// and the read models rebuilt from both PostgreSQL logs compared.
     LogCopy {
         #[arg(long, default_value_t = 100_000)]
         events: usize,

@@ -12,51 +12,14 @@ use store::{AnyEventStore, EventStore, ExpectedVersion, KurrentEventStore, Kurre
 use testkit::TestDatabase;
 use testkit::history::{HistoryConfig, HistoryGenerator};
 use testkit::kurrentdb::KurrentStandIn;
+use testkit::read_models::{POSITION_AND_TIME_COLUMNS, POSITION_COLUMNS};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Every read-model table: row count and a digest of its rows without the columns whose values
-/// each backend makes its own (times, ranges of time, positions).
-async fn rows_without_times(db: &TestDatabase) -> BTreeMap<String, (i64, String)> {
-    rows_without(db, "data_type IN ('timestamp with time zone', 'tstzrange', 'date', 'xid8') OR column_name ~ '(position|tx_id|log_era)'")
-        .await
-}
-
 /// Every read-model table: row count and a digest of its rows without the columns `dropped`
-/// (an SQL condition on information_schema.columns) selects.
+/// selects.
 async fn rows_without(db: &TestDatabase, dropped: &str) -> BTreeMap<String, (i64, String)> {
-    let client = db.client().await;
-    let tables: Vec<String> =
-        client.query("SELECT unnest(tables) FROM es_projections ORDER BY 1", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    let mut out = BTreeMap::new();
-    for table in tables {
-        let dropped: Vec<String> = client
-            .query(
-                &format!(
-                    "SELECT column_name::text FROM information_schema.columns WHERE table_schema = 'read' AND table_name = $1 \
-                     AND ({dropped})"
-                ),
-                &[&table],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let without = dropped.iter().map(|c| format!(" - '{c}'")).collect::<String>();
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT count(*), md5(coalesce(string_agg((to_jsonb(t){without})::text, E'\\n' ORDER BY (to_jsonb(t){without})::text), '')) \
-                     FROM read.{table} t"
-                ),
-                &[],
-            )
-            .await
-            .unwrap();
-        out.insert(table, (row.get(0), row.get(1)));
-    }
-    out
+    testkit::read_models::table_digests(&db.client().await, dropped).await.unwrap()
 }
 
 async fn fold<S: EventStore + Clone>(store: S, db: &TestDatabase, head: Position) {
@@ -87,7 +50,8 @@ async fn a_history_in_kurrentdb_folds_to_the_read_models_it_folds_to_in_postgres
     fold(pg, &pg_db, pg_head).await;
     fold(kurrent, &kurrent_db, kurrent_head).await;
 
-    let (from_pg, from_kurrent) = (rows_without_times(&pg_db).await, rows_without_times(&kurrent_db).await);
+    let (from_pg, from_kurrent) =
+        (rows_without(&pg_db, POSITION_AND_TIME_COLUMNS).await, rows_without(&kurrent_db, POSITION_AND_TIME_COLUMNS).await);
     assert!(from_pg.values().filter(|(count, _)| *count > 0).count() >= 8, "the history fills the read models: {from_pg:?}");
     assert_eq!(from_kurrent, from_pg);
 }
@@ -141,11 +105,10 @@ async fn a_log_copied_to_kurrentdb_and_back_keeps_its_events_and_folds_to_the_sa
     fold(pg, &pg_db, heads.0).await;
     fold(kurrent, &kurrent_db, heads.1).await;
     fold(back, &back_db, heads.2).await;
-    let positions_only = "data_type = 'xid8' OR column_name ~ '(position|tx_id|log_era)'";
     let (from_pg, from_kurrent, from_back) = (
-        rows_without(&pg_db, positions_only).await,
-        rows_without(&kurrent_db, positions_only).await,
-        rows_without(&back_db, positions_only).await,
+        rows_without(&pg_db, POSITION_COLUMNS).await,
+        rows_without(&kurrent_db, POSITION_COLUMNS).await,
+        rows_without(&back_db, POSITION_COLUMNS).await,
     );
     assert!(from_pg.values().filter(|(count, _)| *count > 0).count() >= 8, "the history fills the read models: {from_pg:?}");
     assert_eq!(from_kurrent, from_pg);

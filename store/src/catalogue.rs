@@ -63,6 +63,17 @@ pub(crate) fn from_kurrent_columns(commit: i64, prepare: i64) -> Position {
 const KURRENT_INDEXED: &str =
     "(i.commit_position, i.prepare_position) <= (SELECT p.commit_position, p.prepare_position FROM kurrent_index_progress p)";
 
+/// How many events the log holds, counted in its catalogue (a sequential count; for progress
+/// bars and fill levels, not for the hot path).
+pub async fn event_count(client: &Client, backend: Backend) -> Result<u64, StoreError> {
+    let sql = match backend {
+        Backend::Postgres => "SELECT count(*) FROM es_events".to_owned(),
+        Backend::KurrentDb => format!("SELECT count(*) FROM kurrent_event_index i WHERE {KURRENT_INDEXED}"),
+    };
+    let count: i64 = client.query_one(&sql, &[]).await?.get(0);
+    Ok(count as u64)
+}
+
 /// When the event at `position` was recorded; `None` for the start or a position with no event.
 pub async fn recorded_at(client: &Client, backend: Backend, position: Position) -> Result<Option<DateTime<Utc>>, StoreError> {
     if position.is_start() {

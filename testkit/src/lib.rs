@@ -3,7 +3,8 @@
 //! the [`conformance`] suite every `EventStore` backend must pass, the realistic [`history`]
 //! generator, a private ngIRCd and scripted IRC users ([`irc`]), a [`twilio`] stand-in that
 //! speaks Twilio's REST protocol, a [`kurrentdb`] stand-in that speaks KurrentDB's gRPC client
-//! protocol, and a headless Chromium over WebDriver ([`browser`]).
+//! protocol, digests of [`read_models`] to compare folds, and a headless Chromium over WebDriver
+//! ([`browser`]).
 //!
 //! It is only ever a dev-dependency (and a dependency of the benchmark crate), never a normal
 //! dependency of a crate linked into the `switchboard` binary: `.ci/run` fails when
@@ -16,6 +17,7 @@ pub mod database;
 pub mod history;
 pub mod irc;
 pub mod kurrentdb;
+pub mod read_models;
 pub mod twilio;
 
 pub use database::TestDatabase;

@@ -31,15 +31,17 @@ const UNMUTE: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND mute
 
 /// Rewrites the lists of the rooms a batch changed: `$1` rooms joined or left, `$2` users whose
 /// stop state, phone or nick changed (every room they are in). One statement per batch: a room
-/// with 10,000 members costs one aggregate per batch that touches it, not one per event.
+/// with 10,000 members costs one aggregate per batch that touches it, not one per event. The
+/// lists are in user-id order, so every fold of a log gives the same rows (the rows' physical
+/// order, which an unordered aggregate follows, differs between folds).
 const REFRESH_LISTS: &str = "WITH touched AS ( \
          SELECT unnest($1::uuid[]) AS room_id \
          UNION SELECT r.room_id FROM sms_recipients r WHERE r.user_id = ANY ($2::uuid[])), \
      lists AS ( \
          SELECT t.room_id, \
-                coalesce(array_agg(r.user_id) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS user_ids, \
-                coalesce(array_agg(r.phone) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS phones, \
-                coalesce(array_agg(r.nick) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS nicks \
+                coalesce(array_agg(r.user_id ORDER BY r.user_id) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS user_ids, \
+                coalesce(array_agg(r.phone ORDER BY r.user_id) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS phones, \
+                coalesce(array_agg(r.nick ORDER BY r.user_id) FILTER (WHERE r.user_id IS NOT NULL), '{}') AS nicks \
          FROM touched t LEFT JOIN sms_recipients r ON r.room_id = t.room_id AND NOT r.stopped \
          GROUP BY t.room_id) \
      INSERT INTO sms_room_lists (room_id, user_ids, phones, nicks) SELECT * FROM lists \
