@@ -20,6 +20,13 @@ use super::settings::IrcSettings;
 
 /// A connection that lasted this long was healthy: the next failure starts the backoff afresh.
 const HEALTHY: Duration = Duration::from_secs(60);
+/// On shutdown, how long the connection waits for the relay to finish the run in hand (its
+/// lines written, the server's answer read), then for the server to close after QUIT, then for
+/// the room workers to append what was heard. Together within `server.shutdown_timeout_secs`'
+/// default of 10 s.
+const RELAY_DRAIN: Duration = Duration::from_secs(4);
+const QUIT_DRAIN: Duration = Duration::from_secs(2);
+const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -37,7 +44,12 @@ pub async fn run(bot: Bot, mut shutdown: watch::Receiver<bool>) {
         let outcome = connect_once(&bot, &mut shutdown).await;
         bot.disconnected();
         match outcome {
-            Ok(()) => return,
+            Ok(()) => {
+                if tokio::time::timeout(SETTLE, bot.settle()).await.is_err() {
+                    tracing::warn!("lines heard on IRC were still being recorded at shutdown");
+                }
+                return;
+            }
             Err(e) => tracing::warn!(error = %e, server = %bot.settings().server, "IRC connection lost"),
         }
         if started.elapsed() >= HEALTHY {
@@ -109,11 +121,12 @@ async fn connect_once(bot: &Bot, shutdown: &mut watch::Receiver<bool>) -> Result
     tracing::info!(server = %settings.server, port = settings.port, channels = channels.len(), "connected to IRC");
     loop {
         let next = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => {
-                let _ = client.send_quit("Switchboard is shutting down");
-                return Ok(());
-            }
-            next = stream.next() => next,
+            _ = shutdown.wait_for(|stop| *stop) => None,
+            next = stream.next() => Some(next),
+        };
+        let Some(next) = next else {
+            drain(bot, &client, &mut stream).await;
+            return Ok(());
         };
         let message = match next {
             Some(Ok(message)) => message,
@@ -123,8 +136,50 @@ async fn connect_once(bot: &Bot, shutdown: &mut watch::Receiver<bool>) -> Result
         if let Some((account, password)) = &settings.sasl {
             sasl_step(&client, &message.command, account, password.expose())?;
         }
-        if let Some(input) = translate(&message) {
-            bot.dispatch(input).await;
+        handle(bot, &message).await;
+    }
+}
+
+/// One line from the server: a PONG answers [`Outbox::written`], the rest goes to the bot.
+///
+/// [`Outbox::written`]: super::outbox::Outbox::written
+async fn handle(bot: &Bot, message: &irc::proto::Message) {
+    if let Command::PONG(server, token) = &message.command {
+        bot.outbox().pong(token.as_deref().unwrap_or(server));
+    }
+    if let Some(input) = translate(message) {
+        bot.dispatch(input).await;
+    }
+}
+
+/// An orderly stop: the connection keeps reading (so the relay's lines are confirmed and what
+/// people say meanwhile is recorded) until the relay has finished the run in hand, then says
+/// QUIT and reads on until the server closes the link, each step bounded.
+async fn drain(bot: &Bot, client: &Client, stream: &mut irc::client::ClientStream) {
+    let mut relays = bot.relay_running();
+    let relays_done = async move {
+        let _ = relays.wait_for(|running| *running == 0).await;
+    };
+    if !read_until(bot, stream, relays_done, RELAY_DRAIN).await {
+        tracing::warn!("the relay had not finished at shutdown; what it had not written is relayed after the restart");
+    }
+    let _ = client.send_quit("Switchboard is shutting down");
+    read_until(bot, stream, std::future::pending::<()>(), QUIT_DRAIN).await;
+}
+
+/// Reads and handles the server's lines until `done` resolves (`true`), the link ends or
+/// `within` passes (`false`).
+async fn read_until(bot: &Bot, stream: &mut irc::client::ClientStream, done: impl Future<Output = ()>, within: Duration) -> bool {
+    let deadline = tokio::time::sleep(within);
+    tokio::pin!(done, deadline);
+    loop {
+        tokio::select! {
+            _ = &mut done => return true,
+            _ = &mut deadline => return false,
+            next = stream.next() => match next {
+                Some(Ok(message)) => handle(bot, &message).await,
+                _ => return false,
+            },
         }
     }
 }

@@ -226,7 +226,9 @@ impl Bot {
                 state.reply(&Asker { who, channel }, &error.reply(prefix));
             }
             None if to_channel => self.record_talk(&who, &target, &text, kind).await,
-            None if kind == SaidKind::Privmsg => state.outbox.notice(&who.nick, &replies::only_commands(prefix)),
+            None if kind == SaidKind::Privmsg => {
+                state.outbox.notice(&who.nick, &replies::only_commands(prefix));
+            }
             None => {}
         }
     }

@@ -19,6 +19,7 @@ use projections::ReadModels;
 use projections::queries::BoundChannel;
 use store::{CommandExecutor, EventStore, SharedStore};
 
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use self::backend::Live;
@@ -50,6 +51,8 @@ fn fold(s: &str) -> String {
 struct Inner {
     state: BotState,
     live: Live,
+    /// How many relays are running ([`Bot::relay_started`]).
+    relays: watch::Sender<usize>,
 }
 
 /// The IRC bot. Cheap to clone.
@@ -65,7 +68,8 @@ impl Bot {
         let (control, jobs) = control::ControlQueue::new(settings.control_queue);
         let written = Written::default();
         let live = Live { rooms: RoomWorkers::new(executor.clone(), written.clone()), executor, read, written };
-        let bot = Bot { inner: Arc::new(Inner { state: BotState::new(settings, Outbox::default(), control), live }) };
+        let state = BotState::new(settings, Outbox::default(), control);
+        let bot = Bot { inner: Arc::new(Inner { state, live, relays: watch::Sender::new(0) }) };
         tokio::spawn(bot.clone().end_stale_sessions());
         tokio::spawn(bot.clone().control_loop(jobs));
         tokio::spawn(bot.clone().idle_sweeper());
@@ -91,6 +95,24 @@ impl Bot {
 
     pub fn outbox(&self) -> &Outbox {
         &self.state().outbox
+    }
+
+    /// A relay runs until the returned guard is dropped; on shutdown the connection stays up
+    /// until no relay runs, so the run in hand reaches the server ([`Bot::relay_running`]).
+    pub fn relay_started(&self) -> RelayRunning {
+        self.inner.relays.send_modify(|n| *n += 1);
+        RelayRunning(self.inner.relays.clone())
+    }
+
+    /// How many relays are running, as it changes.
+    pub fn relay_running(&self) -> watch::Receiver<usize> {
+        self.inner.relays.subscribe()
+    }
+
+    /// Returns once everything heard on the channels so far has been appended to the log (or
+    /// refused): the last step of a shutdown.
+    pub async fn settle(&self) {
+        self.rooms().settled().await;
     }
 
     /// The channels to join: every room bound to IRC, re-read from the read model.
@@ -149,8 +171,8 @@ impl Bot {
     }
 
     /// `+b` on the channel and a kick for everyone present whom the mask matches.
-    pub fn apply_ban(&self, channel: &str, mask: &HostMask, reason: Option<&str>) {
-        self.state().apply_ban(channel, mask, reason);
+    pub fn apply_ban(&self, channel: &str, mask: &HostMask, reason: Option<&str>) -> bool {
+        self.state().apply_ban(channel, mask, reason)
     }
 
     /// The nick a room member has on `channel` now, if they are on it: an account by the nick
@@ -190,5 +212,14 @@ impl Bot {
             state.queue(control::ControlJob::EndSession(session, domain::events::SessionEndReason::Disconnect));
         }
         state.presence.clear();
+    }
+}
+
+/// Held while a relay runs ([`Bot::relay_started`]).
+pub struct RelayRunning(watch::Sender<usize>);
+
+impl Drop for RelayRunning {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }

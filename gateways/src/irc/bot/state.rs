@@ -38,7 +38,9 @@ impl BotState {
         metrics::counter!("switchboard_irc_control_refused_total").increment(1);
         match *refused {
             ControlJob::Command(asker, _) => self.reply(&asker, replies::BUSY),
-            ControlJob::LeakedToken(who, _) => self.outbox.notice(&who.nick, replies::LEAKED_TOKEN_NOT_REVOKED),
+            ControlJob::LeakedToken(who, _) => {
+                self.outbox.notice(&who.nick, replies::LEAKED_TOKEN_NOT_REVOKED);
+            }
             ControlJob::TopicChanged(by, channel, _) => {
                 tracing::warn!(%channel, by = %by.nick, "control queue full; a topic change is not checked")
             }
@@ -109,12 +111,15 @@ impl BotState {
     }
 
     /// `+b` on the channel and a kick for everyone present whom the mask matches.
-    pub fn apply_ban(&self, channel: &str, mask: &HostMask, reason: Option<&str>) {
-        self.outbox.raw(&["MODE", channel, "+b", mask.as_str()]);
+    /// `false` when not every line could be queued (no connection).
+    pub fn apply_ban(&self, channel: &str, mask: &HostMask, reason: Option<&str>) -> bool {
+        let mut queued = self.outbox.raw(&["MODE", channel, "+b", mask.as_str()]);
         let present = self.presence.on_channel_matching(channel, |nick| mask.matches_nick_only(nick));
         for nick in present.into_iter().filter(|n| !self.is_me(n)) {
-            self.outbox.send(irc::proto::Command::KICK(channel.to_owned(), nick, Some(reason.unwrap_or(replies::BANNED).to_owned())));
+            let reason = reason.unwrap_or(replies::BANNED).to_owned();
+            queued &= self.outbox.send(irc::proto::Command::KICK(channel.to_owned(), nick, Some(reason)));
         }
+        queued
     }
 
     /// Someone the room refuses as banned is on `channel`: `+b nick!*@*` (narrow, never a shared
@@ -145,7 +150,7 @@ impl BotState {
         match &asker.channel {
             Some(channel) => self.outbox.privmsg(channel, &format!("{}: {text}", asker.who.nick)),
             None => self.outbox.privmsg(&asker.who.nick, text),
-        }
+        };
     }
 
     /// A private answer (NOTICE), whatever the command was said in.

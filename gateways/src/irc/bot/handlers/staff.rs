@@ -69,7 +69,7 @@ impl<B: Backend> Handlers<'_, B> {
         match kind {
             MessageKind::Action => self.state.outbox.action(target, text),
             _ => self.state.outbox.privmsg(target, text),
-        }
+        };
         Ok(())
     }
 }
