@@ -27,7 +27,10 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub http: reqwest::Client,
     pub mail_dir: TempDir,
+    settings: Settings,
+    parts: Parts,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
 /// A signed-in test user.
@@ -40,18 +43,33 @@ pub struct Session {
 
 pub const PASSWORD: &str = "a long enough password";
 
+/// One start of the application.
+struct Started {
+    store: AnyEventStore,
+    app: Arc<App>,
+    runners: Arc<Runners>,
+    address: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), String>>,
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut ApiSettings)) -> Self {
+        Self::spawn_parts(Parts::API_ONLY, |settings| adjust(&mut settings.api)).await
+    }
+
+    /// The application with `parts` running (`Parts::ALL` is `switchboard serve`), on settings
+    /// the test adjusts (the IRC server, Twilio's URL …).
+    pub async fn spawn_parts(parts: Parts, adjust: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDatabase::create().await;
         let mail_dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".parse().unwrap();
         settings.api = ApiSettings { mail: api::mail::MailSettings::File { dir: mail_dir.path().to_owned() }, ..Default::default() };
-        adjust(&mut settings.api);
         let kurrent = match testkit::kurrentdb::test_backend() {
             store::Backend::Postgres => None,
             store::Backend::KurrentDb => {
@@ -65,16 +83,45 @@ impl TestApp {
         // more often than a server needs to.
         settings.projections.poll_interval_ms = 50;
         settings.projections.standby_retry_ms = 200;
-        let application = Application::build_parts(&settings, db.config.clone(), Parts::API_ONLY).await.unwrap_or_else(|e| panic!("{e:#}"));
-        let (store, app, runners, address) =
-            (application.store().clone(), application.api().clone(), application.runners().clone(), application.address());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(application.run_until(async move {
-            let _ = rx.await;
-        }));
-        let test_app = Self { db, store, kurrent, app, runners, address, http: reqwest::Client::new(), mail_dir, shutdown: Some(tx) };
+        adjust(&mut settings);
+        let started = start(&settings, &db, parts).await;
+        let test_app = Self {
+            db,
+            store: started.store,
+            kurrent,
+            app: started.app,
+            runners: started.runners,
+            address: started.address,
+            http: reqwest::Client::new(),
+            mail_dir,
+            settings,
+            parts,
+            shutdown: Some(started.shutdown),
+            running: Some(started.running),
+        };
         test_app.wait_until_ready().await;
         test_app
+    }
+
+    /// Stops the application the way SIGTERM does (`Application::run_until`'s signal) and
+    /// waits until every part has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running.await.expect("the application task").unwrap_or_else(|e| panic!("the application stopped with {e}"));
+        }
+    }
+
+    /// [`TestApp::stop`], then starts it again on the same database and settings (a new
+    /// address: the port is chosen afresh).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let started = start(&self.settings, &self.db, self.parts).await;
+        (self.store, self.app, self.runners, self.address) = (started.store, started.app, started.runners, started.address);
+        (self.shutdown, self.running) = (Some(started.shutdown), Some(started.running));
+        self.wait_until_ready().await;
     }
 
     async fn wait_until_ready(&self) {
@@ -210,6 +257,18 @@ impl TestApp {
         let end = unfolded[start..].find('"').unwrap() + start;
         unfolded[start..end].to_owned()
     }
+}
+
+async fn start(settings: &Settings, db: &TestDatabase, parts: Parts) -> Started {
+    let application = Application::build_parts(settings, db.config.clone(), parts).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let (store, app, runners, address) =
+        (application.store().clone(), application.api().clone(), application.runners().clone(), application.address());
+    let (shutdown, rx) = tokio::sync::oneshot::channel();
+    let stopped = application.run_until(async move {
+        let _ = rx.await;
+    });
+    let running = tokio::spawn(async move { stopped.await.map_err(|e| format!("{e:#}")) });
+    Started { store, app, runners, address, shutdown, running }
 }
 
 impl Drop for TestApp {

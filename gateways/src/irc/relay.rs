@@ -184,13 +184,21 @@ pub fn guest_limit_notice(limit: u32) -> String {
     )
 }
 
-/// The room's channel once the bot is on it; `None` when the room is not (or no longer) on IRC,
+/// The room's channel once the bot is on it; `None` when the room is not (or no longer) on IRC
+/// (known once the bindings were read),
 /// or the bot, while connected, could not get on the channel in time. While disconnected it waits
 /// as long as it takes: lines are held, not dropped, during an outage; a shutdown in that wait
 /// is `Err(Stopping)`, so the line waits in the log for the next start.
 async fn on_channel(bot: &Bot, room_id: uuid::Uuid, shutdown: &mut watch::Receiver<bool>) -> Result<Option<String>, RelayError> {
     let mut deadline = tokio::time::Instant::now() + WAIT_FOR_CHANNEL;
     loop {
+        // Until the first connection has read the bindings, a room may be bound all the same.
+        while !bot.channels_known() {
+            if *shutdown.borrow() {
+                return Err(RelayError::Stopping);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let Some(channel) = bot.bound_channel_of(room_id) else { return Ok(None) };
         if bot.has_joined(&channel.channel) {
             return Ok(Some(channel.channel));

@@ -3,6 +3,7 @@
 //! made in GraphQL).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use projections::queries::BoundChannel;
@@ -17,6 +18,9 @@ pub struct Channels {
     /// (refused while the bot is not a channel operator of a `+t` channel): sent again when
     /// the bot is given `+o`.
     topic_unconfirmed: Mutex<HashSet<String>>,
+    /// Whether the bindings were read since the start: until then a room missing here may be
+    /// bound all the same.
+    loaded: AtomicBool,
 }
 
 impl Channels {
@@ -26,6 +30,12 @@ impl Channels {
         for channel in channels {
             bound.insert(fold(&channel.channel), channel.clone());
         }
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    /// Whether the bindings have been read (a first connection loads them).
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
     }
 
     pub fn bind(&self, channel: BoundChannel) {

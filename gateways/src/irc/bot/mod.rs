@@ -135,6 +135,12 @@ impl Bot {
         self.state().channels.of_room(room_id)
     }
 
+    /// Whether the bound channels have been read since the start ([`Bot::load_channels`], on
+    /// the first connection): before that, a room without a channel here may have one.
+    pub fn channels_known(&self) -> bool {
+        self.state().channels.loaded()
+    }
+
     /// A room's invite-only flag changed: the channel follows (`+i` / `-i`).
     pub fn set_invite_only(&self, room_id: Uuid, invite_only: bool) {
         let Some(channel) = self.state().channels.set_invite_only(room_id, invite_only) else { return };
