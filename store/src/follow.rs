@@ -45,6 +45,8 @@ where
     let mut chunks = store.subscribe_all(after, filter).ready_chunks(CHECKPOINT_EVERY);
     loop {
         let next = tokio::select! {
+            // A follower told to stop starts no new run, even with one ready.
+            biased;
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
             next = chunks.next() => next,
         };
@@ -97,6 +99,8 @@ where
     let mut chunks = store.subscribe_all(after, filter).ready_chunks(CHECKPOINT_EVERY);
     loop {
         let next = tokio::select! {
+            // A follower told to stop starts no new run, even with one ready.
+            biased;
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
             next = chunks.next() => next,
         };
