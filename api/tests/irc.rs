@@ -40,16 +40,8 @@ async fn world_with(sms_number: Option<&str>) -> World {
 async fn world_configured(sms_number: Option<&str>, adjust: impl FnOnce(&mut IrcSettings)) -> World {
     let app = TestApp::spawn().await;
     let admin = app.member("alice").await;
-    let room = app
-        .data(
-            Some(&admin.token),
-            "mutation($c: String!, $n: String) { createRoom(input: {name: \"lobby\", ircChannel: $c, smsNumber: $n}) { roomId position } }",
-            json!({ "c": CHANNEL, "n": sms_number }),
-        )
-        .await;
-    let room_id = room["createRoom"]["roomId"].as_str().unwrap().to_owned();
     // The bot reads its channels from the rooms read model.
-    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": room["createRoom"]["position"] })).await;
+    let room_id = app.create_room(&admin, "lobby", Some(CHANNEL), sms_number).await;
     let ircd = Ngircd::start().await.expect("ngircd starts");
     let mut settings = IrcSettings {
         server: "127.0.0.1".into(),
@@ -968,23 +960,25 @@ async fn a_topic_changed_where_the_bot_is_not_a_channel_operator_is_put_back_onc
     assert!(dave.expect(Duration::from_secs(1), restored).await.is_err(), "the topic is set only once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_private_persons_about_text_is_told_only_to_people_in_a_room_with_them() {
-    let w = world().await;
-    let games = w
-        .app
-        .data(Some(&w.admin.token), "mutation { createRoom(input: {name: \"games\", ircChannel: \"#games\"}) { roomId } }", json!({}))
-        .await;
-    assert!(games["createRoom"]["roomId"].is_string());
+/// A second bound room, #games, with the bot on it, and bob there, logged in, with the about
+/// text "I like trains" kept private (as every profile starts).
+async fn bob_in_games_with_a_private_about_text(w: &World) -> IrcTestClient {
+    w.app.create_room(&w.admin, "games", Some("#games"), None).await;
     wait_until(|| w.bot.has_joined("#games")).await;
-
-    // Bob (private, as every profile starts) logs in and moves to #games only.
     let bob_session = w.app.member("bob").await;
     let mut bob = w.joined("bob").await;
     w.log_in(&mut bob, &bob_session).await;
     bob.join("#games").await.unwrap();
     bob.privmsg("#games", ".about set I like trains").await.unwrap();
     expect_from_bot(&mut bob, "about text saved").await;
+    bob
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_persons_about_text_is_told_only_to_people_in_a_room_with_them() {
+    let w = world().await;
+    // Bob (private, as every profile starts) logs in and moves to #games only.
+    let mut bob = bob_in_games_with_a_private_about_text(&w).await;
     bob.send_raw(&format!("PART {CHANNEL}")).await.unwrap();
 
     // Eve, a member in the lobby only, does not get it.
@@ -1010,18 +1004,7 @@ async fn a_private_persons_about_text_is_told_only_to_people_in_a_room_with_them
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_after_a_join_is_answered_after_the_join_is_recorded_however_slow_the_log() {
     let w = world().await;
-    let games = w
-        .app
-        .data(Some(&w.admin.token), "mutation { createRoom(input: {name: \"games\", ircChannel: \"#games\"}) { roomId } }", json!({}))
-        .await;
-    assert!(games["createRoom"]["roomId"].is_string());
-    wait_until(|| w.bot.has_joined("#games")).await;
-    let bob_session = w.app.member("bob").await;
-    let mut bob = w.joined("bob").await;
-    w.log_in(&mut bob, &bob_session).await;
-    bob.join("#games").await.unwrap();
-    bob.privmsg("#games", ".about set I like trains").await.unwrap();
-    expect_from_bot(&mut bob, "about text saved").await;
+    let _bob = bob_in_games_with_a_private_about_text(&w).await;
     let eve_session = w.app.member("eve").await;
     let mut eve = w.joined("eve").await;
     w.log_in(&mut eve, &eve_session).await;

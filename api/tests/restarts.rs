@@ -9,7 +9,6 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::json;
 use support::TestApp;
 use switchboard::app::Parts;
 use testkit::irc::{IrcLine, IrcTestClient, Ngircd};
@@ -24,32 +23,12 @@ const ROUNDS: usize = 6;
 const PER_ROUND: usize = 3;
 const WAIT: Duration = Duration::from_secs(30);
 
-fn encode(params: &[(&str, &str)]) -> String {
-    let component = |s: &str| {
-        s.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect::<String>()
-    };
-    params.iter().map(|(k, v)| format!("{}={}", component(k), component(v))).collect::<Vec<_>>().join("&")
-}
-
 /// Posts a text as Twilio would (signed); `true` when Switchboard accepted it (2xx).
 async fn text(app: &TestApp, sid: u32, from: &str, body: &str) -> bool {
     let sid = format!("SM{sid:032x}");
-    let params = [("MessageSid", sid.as_str()), ("From", from), ("To", NUMBER), ("Body", body)];
-    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let url = format!("{}/sms/twilio", app.app.settings.public_url);
-    let signature = gateways::sms::signature::expected_signature(AUTH_TOKEN, &url, &owned);
-    let response = app
-        .http
-        .post(app.url("/sms/twilio"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Twilio-Signature", signature)
-        .body(encode(&params))
-        .send()
-        .await
-        .unwrap();
-    response.status().is_success()
+    let (status, _) =
+        app.post_signed("/sms/twilio", AUTH_TOKEN, &[("MessageSid", &sid), ("From", from), ("To", NUMBER), ("Body", body)]).await;
+    (200..300).contains(&status)
 }
 
 fn from_bot(line: &IrcLine) -> Option<&str> {
@@ -79,15 +58,7 @@ async fn stopping_while_both_sides_talk_loses_and_repeats_no_line_across_the_bri
     })
     .await;
     let admin = app.member("alice").await;
-    let room = app
-        .data(
-            Some(&admin.token),
-            "mutation($c: String!, $n: String) { createRoom(input: {name: \"lobby\", ircChannel: $c, smsNumber: $n}) { position } }",
-            json!({ "c": CHANNEL, "n": NUMBER }),
-        )
-        .await;
-    // The webhook finds the room of a number in the rooms read model.
-    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": room["createRoom"]["position"] })).await;
+    app.create_room(&admin, "lobby", Some(CHANNEL), Some(NUMBER)).await;
     olga.expect(WAIT, |l| l.command == "JOIN" && l.nick() == Some(BOT)).await.expect("the bot joins the channel");
     let mut bob = IrcTestClient::connect(ircd.port(), "bob").await.unwrap();
     bob.join(CHANNEL).await.unwrap();

@@ -4,19 +4,10 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::TestApp;
+use support::{TestApp, form_encode as encode};
 
 const TOKEN: &str = "test-auth-token";
 const ROOM_NUMBER: &str = "+15559870000";
-
-fn encode(params: &[(&str, &str)]) -> String {
-    let component = |s: &str| {
-        s.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect::<String>()
-    };
-    params.iter().map(|(k, v)| format!("{}={}", component(k), component(v))).collect::<Vec<_>>().join("&")
-}
 
 fn sign(app: &TestApp, params: &[(&str, &str)]) -> String {
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -911,6 +902,11 @@ async fn texts_that_arrive_together_are_posted_in_one_batch_in_order_with_refusa
 
     let processor = gateways::sms::processor::SmsProcessor::new(app.log(), app.app.read.clone());
     processor.handle_new_run(&run).await.unwrap();
+    // Appended; visible in the gap-free log once no earlier transaction is open.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while deliveries(&app).await.iter().filter(|(_, body)| body == "[bob] four").count() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let queued = deliveries(&app).await[3..].to_vec();
     let to = |number: &str| queued.iter().filter(|(n, _)| n == number).map(|(_, body)| body.as_str()).collect::<Vec<_>>();
     assert_eq!(to(BOB), ["[alice] one"]);

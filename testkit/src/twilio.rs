@@ -150,10 +150,7 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
 }
 
 async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let (response, delay) = answer(&state, &account, &headers, &body);
-    let accepted_to = (response.status() == StatusCode::CREATED)
-        .then(|| url_decode(&body).into_iter().find(|(k, _)| k == "To").map(|(_, v)| v))
-        .flatten();
+    let (response, delay, accepted_to) = answer(&state, &account, &headers, &body);
     if let Some(to) = &accepted_to {
         let mut recorded = state.recorded.lock().unwrap();
         let pending = recorded.in_flight.entry(to.clone()).or_default();
@@ -171,8 +168,9 @@ async fn create_message(State(state): State<Arc<StandIn>>, Path(account): Path<S
     response
 }
 
-/// What Twilio answers, and after how long (only accepted messages wait).
-fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> (Response, std::time::Duration) {
+/// What Twilio answers, after how long (only accepted messages wait), and for an accepted
+/// message its recipient.
+fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> (Response, std::time::Duration, Option<String>) {
     let now = std::time::Duration::ZERO;
     let mut recorded = state.recorded.lock().unwrap();
     recorded.attempts += 1;
@@ -185,17 +183,17 @@ fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> 
     if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some(expected.as_str()) {
         let v = violation("missing or wrong Basic auth".into());
         drop(recorded);
-        return (error(StatusCode::UNAUTHORIZED, 20003, &v), now);
+        return (error(StatusCode::UNAUTHORIZED, 20003, &v), now, None);
     }
     if account != ACCOUNT_SID {
         let v = violation(format!("path account {account} is not the authenticated one"));
         drop(recorded);
-        return (error(StatusCode::NOT_FOUND, 20404, &v), now);
+        return (error(StatusCode::NOT_FOUND, 20404, &v), now, None);
     }
     if headers.get("content-type").and_then(|h| h.to_str().ok()).is_none_or(|c| !c.starts_with("application/x-www-form-urlencoded")) {
         let v = violation("the body is not application/x-www-form-urlencoded".into());
         drop(recorded);
-        return (error(StatusCode::BAD_REQUEST, 20001, &v), now);
+        return (error(StatusCode::BAD_REQUEST, 20001, &v), now, None);
     }
     let form: Vec<(String, String)> = url_decode(body);
     let names: HashSet<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
@@ -220,13 +218,13 @@ fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> 
     if !problems.is_empty() {
         let v = violation(problems.join("; "));
         drop(recorded);
-        return (error(StatusCode::BAD_REQUEST, 21000, &v), now);
+        return (error(StatusCode::BAD_REQUEST, 21000, &v), now, None);
     }
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let token = headers.get("i-twilio-idempotency-token").and_then(|h| h.to_str().ok()).map(str::to_owned);
     if let Some(previous) = token.as_ref().and_then(|t| recorded.by_token.get(t)).cloned() {
         recorded.replayed += 1;
-        return ((StatusCode::CREATED, Json(previous)).into_response(), now);
+        return ((StatusCode::CREATED, Json(previous)).into_response(), now, Some(field("To")));
     }
     if let Some(failure) = recorded.failures.pop_front() {
         drop(recorded);
@@ -236,7 +234,7 @@ fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> 
             Failure::RateLimited => error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests"),
             Failure::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error"),
         };
-        return (refusal, now);
+        return (refusal, now, None);
     }
     let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
     let answer = json!({
@@ -257,7 +255,7 @@ fn answer(state: &StandIn, account: &str, headers: &HeaderMap, body: &Bytes) -> 
         recorded.by_token.insert(token, answer.clone());
     }
     let jitter = recorded.answer_jitter.mul_f64(rand::random::<f64>());
-    ((StatusCode::CREATED, Json(answer)).into_response(), recorded.answer_delay + jitter)
+    ((StatusCode::CREATED, Json(answer)).into_response(), recorded.answer_delay + jitter, Some(field("To")))
 }
 
 fn url_decode(body: &[u8]) -> Vec<(String, String)> {

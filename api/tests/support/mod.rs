@@ -259,6 +259,52 @@ impl TestApp {
     }
 }
 
+/// `application/x-www-form-urlencoded`, every byte but unreserved ones percent-encoded (as
+/// Twilio sends its webhooks).
+pub fn form_encode(params: &[(&str, &str)]) -> String {
+    let component = |s: &str| {
+        s.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
+    };
+    params.iter().map(|(k, v)| format!("{}={}", component(k), component(v))).collect::<Vec<_>>().join("&")
+}
+
+impl TestApp {
+    /// Posts `params` to `path` as Twilio would: form-encoded, signed with `auth_token` over
+    /// the public URL of `path`. Returns the status and the body.
+    pub async fn post_signed(&self, path: &str, auth_token: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let url = format!("{}{path}", self.app.settings.public_url);
+        let signature = gateways::sms::signature::expected_signature(auth_token, &url, &owned);
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(form_encode(params))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Creates a room as `admin` (bound to `channel` and `sms_number` when given) and waits
+    /// until the rooms read model lists it (the bot and the webhook find rooms there).
+    pub async fn create_room(&self, admin: &Session, name: &str, channel: Option<&str>, sms_number: Option<&str>) -> String {
+        let created = self
+            .data(
+                Some(&admin.token),
+                "mutation($name: String!, $c: String, $n: String) { createRoom(input: {name: $name, ircChannel: $c, smsNumber: $n}) { roomId position } }",
+                json!({ "name": name, "c": channel, "n": sms_number }),
+            )
+            .await;
+        let position = &created["createRoom"]["position"];
+        self.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": position })).await;
+        created["createRoom"]["roomId"].as_str().unwrap().to_owned()
+    }
+}
+
 async fn start(settings: &Settings, db: &TestDatabase, parts: Parts) -> Started {
     let application = Application::build_parts(settings, db.config.clone(), parts).await.unwrap_or_else(|e| panic!("{e:#}"));
     let (store, app, runners, address) =
