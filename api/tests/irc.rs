@@ -1112,3 +1112,172 @@ async fn a_guest_who_logs_in_on_the_channel_becomes_the_accounts_member_and_stay
         w.room_events().await.into_iter().filter(|e| e["type"] == "room.message_posted").map(|e| e["payload"]["body"].clone()).collect();
     assert!(!said.contains(&json!("am I heard now?")), "a muted member's line was recorded: {said:?}");
 }
+
+/// A bridge with the SMS processor and bridge running, and `dave` in the room by SMS.
+struct SmsBridgeWorld {
+    w: World,
+    executor: store::CommandExecutor<store::AnyEventStore>,
+    texts: std::sync::atomic::AtomicU32,
+    _stop: watch::Sender<bool>,
+}
+
+const BRIDGE_NUMBER: &str = "+15550100000";
+const DAVE_PHONE: &str = "+15551230001";
+
+impl SmsBridgeWorld {
+    async fn start() -> Self {
+        let w = world_with(Some(BRIDGE_NUMBER)).await;
+        let (stop, stopped) = watch::channel(false);
+        let processor = gateways::sms::processor::SmsProcessor::new(w.app.log(), w.app.app.read.clone());
+        let bridge = gateways::sms::bridge::SmsBridge::new(w.app.log(), w.app.app.read.clone());
+        let stopped2 = stopped.clone();
+        tokio::spawn(async move { processor.run(stopped2).await });
+        tokio::spawn(async move { bridge.run(stopped).await });
+        let executor = store::CommandExecutor::new(std::sync::Arc::new(w.app.store.clone()));
+        let world = Self { w, executor, texts: Default::default(), _stop: stop };
+        world.dave_texts("#join dave", "dave").await;
+        world
+    }
+
+    /// Dave texts `body` to the room; returns once a text to him containing `answer` is queued.
+    async fn dave_texts(&self, body: &str, answer: &str) {
+        let n = self.texts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let before = self.to_dave().await.len();
+        let inbound = gateways::sms::inbound::InboundSms {
+            message_sid: format!("SM{n:032x}"),
+            from: domain::PhoneNumber::parse(DAVE_PHONE).unwrap(),
+            to: domain::PhoneNumber::parse(BRIDGE_NUMBER).unwrap(),
+            body: body.to_owned(),
+            media: vec![],
+            twilio: Default::default(),
+        };
+        gateways::sms::inbound::record(&self.executor, &self.w.app.app.read, &inbound).await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = self.to_dave().await;
+            if got[before.min(got.len())..].iter().any(|b| b.contains(answer)) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no answer with {answer:?} to {body:?}: {got:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The texts queued to dave, oldest first.
+    async fn to_dave(&self) -> Vec<String> {
+        let data =
+            self.w.app.data(Some(&self.w.admin.token), "{ deliveries(first: 200) { edges { node { toNumber body } } } }", json!({})).await;
+        let mut texts: Vec<String> = data["deliveries"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["toNumber"] == DAVE_PHONE)
+            .map(|e| e["node"]["body"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        // Deliveries are listed newest first.
+        texts.reverse();
+        texts
+    }
+
+    /// Each speaker says `line` on the channel, then `marker` says "marker"; returns the bridged
+    /// lines dave was texted among them, once the marker reached him.
+    async fn lines_to_dave(&self, speakers: &mut [&mut IrcTestClient], line: &str, marker: &mut IrcTestClient) -> Vec<String> {
+        let before = self.to_dave().await.len();
+        for speaker in speakers.iter_mut() {
+            speaker.privmsg(CHANNEL, line).await.unwrap();
+        }
+        // The bridge texts in log order: once the marker recorded after them is texted, so are
+        // they.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.w.room_events().await.iter().filter(|e| e["payload"]["body"] == line).count() < speakers.len() {
+            assert!(tokio::time::Instant::now() < deadline, "not every {line:?} was recorded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        marker.privmsg(CHANNEL, "marker").await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = self.to_dave().await;
+            let got = &got[before.min(got.len())..];
+            if let Some(at) = got.iter().position(|b| b.ends_with("] marker")) {
+                let mut heard: Vec<String> = got[..at].iter().filter(|b| b.ends_with(line)).cloned().collect();
+                heard.sort();
+                return heard;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the marker never reached dave: {got:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_mutes_and_unmutes_irc_members_whatever_their_account_and_login() {
+    let s = SmsBridgeWorld::start().await;
+    let w = &s.w;
+    // bob: an account, logged in on IRC. carl: an account, on IRC without logging in. gus: a
+    // guest with no account. zed: a guest nobody mutes, whose line marks the end of a round.
+    let bob_session = w.app.member("bob").await;
+    w.app.member("carl").await;
+    let mut bob = w.joined("bob").await;
+    w.log_in(&mut bob, &bob_session).await;
+    let mut carl = w.joined("carl").await;
+    let mut gus = w.joined("gus").await;
+    let mut zed = w.joined("zed").await;
+    for nick in ["carl", "gus", "zed"] {
+        w.wait_for_room_event(|e| e["type"] == "room.member_joined" && e["payload"]["member"]["nick"] == nick).await;
+    }
+    let heard = s.lines_to_dave(&mut [&mut bob, &mut carl, &mut gus], "round 1", &mut zed).await;
+    assert_eq!(heard, ["[bob] round 1", "[carl] round 1", "[gus] round 1"]);
+
+    s.dave_texts("#mute bob on", "You no longer get bob's texts.").await;
+    s.dave_texts("#mute carl on", "You no longer get carl's texts.").await;
+    s.dave_texts("#mute GUS on", "You no longer get GUS's texts.").await;
+    s.dave_texts("#mute nobody on", "nobody is called nobody").await;
+    let heard = s.lines_to_dave(&mut [&mut bob, &mut carl, &mut gus], "round 2", &mut zed).await;
+    assert_eq!(heard, Vec::<String>::new(), "muted members' lines were texted to dave");
+
+    // Staff see whom dave muted, accounts by id and the guest by nick.
+    let data = w
+        .app
+        .data(Some(&w.admin.token), "query($r: UUID!) { room(id: $r) { personalMutes { muteeKey muteeNick } } }", json!({ "r": w.room_id }))
+        .await;
+    let mut keys: Vec<String> =
+        data["room"]["personalMutes"].as_array().unwrap().iter().map(|m| m["muteeKey"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    assert_eq!(keys.len(), 3, "{data}");
+    assert!(keys.contains(&"guest:gus".to_owned()), "{data}");
+    assert!(keys.contains(&format!("user:{}", bob_session.user_id)), "{data}");
+
+    s.dave_texts("#mute bob off", "You get bob's texts again.").await;
+    s.dave_texts("#unmute carl", "You get carl's texts again.").await;
+    s.dave_texts("#unmute gus", "You get gus's texts again.").await;
+    let heard = s.lines_to_dave(&mut [&mut bob, &mut carl, &mut gus], "round 3", &mut zed).await;
+    assert_eq!(heard, ["[bob] round 3", "[carl] round 3", "[gus] round 3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_guest_stays_muted_on_logging_in_and_a_guest_who_leaves_is_forgotten() {
+    let s = SmsBridgeWorld::start().await;
+    let w = &s.w;
+    let carl_session = w.app.member("carl").await;
+    let mut carl = w.joined("carl").await;
+    let mut gus = w.joined("gus").await;
+    let mut zed = w.joined("zed").await;
+    for nick in ["carl", "gus", "zed"] {
+        w.wait_for_room_event(|e| e["type"] == "room.member_joined" && e["payload"]["member"]["nick"] == nick).await;
+    }
+    s.dave_texts("#mute carl on", "You no longer get carl's texts.").await;
+    s.dave_texts("#mute gus on", "You no longer get gus's texts.").await;
+
+    // carl logs in: the mute of the guest moves to the account.
+    w.log_in(&mut carl, &carl_session).await;
+    w.wait_for_room_event(|e| e["type"] == "room.member_identified" && e["payload"]["nick"] == "carl").await;
+    let heard = s.lines_to_dave(&mut [&mut carl, &mut gus], "still muted", &mut zed).await;
+    assert_eq!(heard, Vec::<String>::new());
+
+    // gus leaves; whoever comes back as gus is someone new to dave.
+    gus.part(CHANNEL).await.unwrap();
+    w.wait_for_room_event(|e| e["type"] == "room.member_left" && e["payload"]["member"]["nick"] == "gus").await;
+    gus.join(CHANNEL).await.unwrap();
+    let heard = s.lines_to_dave(&mut [&mut carl, &mut gus], "back again", &mut zed).await;
+    assert_eq!(heard, ["[gus] back again"]);
+}

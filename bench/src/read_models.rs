@@ -146,7 +146,7 @@ pub async fn queries(store: &PgEventStore, db: &store::PgConfig, members: usize,
     let mut fan_out = Histogram::<u64>::new(3)?;
     for i in 0..lookups {
         let started = Instant::now();
-        let found = read.fan_out(room, senders[i % senders.len()]).await?.len();
+        let found = read.fan_out(room, &domain::MemberKey::User(senders[i % senders.len()])).await?.len();
         fan_out.record(started.elapsed().as_micros() as u64)?;
         anyhow::ensure!(found == recipients, "the fan-out list and reply-numbers disagree");
     }

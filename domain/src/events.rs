@@ -557,18 +557,29 @@ pub struct RoomMuteLifted {
     pub by: Actor,
 }
 
+/// Whom a personal mute names: a member known by account, or an IRC guest known only by nick.
+/// An account is written as its id alone, the shape personal mutes had before guests could be
+/// muted, so every recorded mute reads the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Mutee {
+    User(Uuid),
+    Guest { nick: DisplayNick },
+}
+
+/// `muter` (always an account: SMS members have one) no longer receives `mutee`'s messages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonalMuteSet {
     pub room_id: Uuid,
     pub muter: Uuid,
-    pub mutee: Uuid,
+    pub mutee: Mutee,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonalMuteLifted {
     pub room_id: Uuid,
     pub muter: Uuid,
-    pub mutee: Uuid,
+    pub mutee: Mutee,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1168,6 +1179,22 @@ mod tests {
             let event = Event::decode(name, version, entry["payload"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(event.event_type(), *name);
         }
+    }
+
+    #[test]
+    fn a_personal_mute_names_an_account_by_id_alone_and_a_guest_by_nick() {
+        let room_id = Uuid::from_u128(10);
+        let muter = Uuid::from_u128(1);
+        let account: Event = PersonalMuteSet { room_id, muter, mutee: Mutee::User(Uuid::from_u128(2)) }.into();
+        assert_eq!(account.encode()["mutee"], json!(Uuid::from_u128(2).to_string()));
+        let nick = DisplayNick::parse("[carol]").unwrap();
+        let guest: Event = PersonalMuteSet { room_id, muter, mutee: Mutee::Guest { nick } }.into();
+        assert_eq!(guest.encode()["mutee"], json!({ "nick": "[carol]" }));
+        for event in [account, guest] {
+            assert_eq!(Event::decode(event.event_type(), event.schema_version(), event.encode()).unwrap(), event);
+        }
+        let neither = json!({ "room_id": room_id, "muter": muter, "mutee": { "user": 7 } });
+        assert!(Event::decode(PersonalMuteSet::EVENT_TYPE, 1, neither).is_err());
     }
 
     #[test]

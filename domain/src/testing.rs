@@ -280,8 +280,8 @@ pub fn sample_events() -> Vec<Event> {
         .into(),
         RoomMuteSet { room_id: room, target: member(user, "Alice"), until: Some(t + TimeDelta::hours(2)), by: Actor::User(other) }.into(),
         RoomMuteLifted { room_id: room, target: member(user, "Alice"), by: Actor::User(other) }.into(),
-        PersonalMuteSet { room_id: room, muter: user, mutee: other }.into(),
-        PersonalMuteLifted { room_id: room, muter: user, mutee: other }.into(),
+        PersonalMuteSet { room_id: room, muter: user, mutee: Mutee::User(other) }.into(),
+        PersonalMuteLifted { room_id: room, muter: user, mutee: Mutee::User(other) }.into(),
         UserBanned {
             room_id: room,
             ban_id: id(60),

@@ -23,7 +23,7 @@ pub use crate::models::last_seen::queries::Sighting;
 pub use crate::models::last_seen::{Activity, UnknownActivity};
 pub use crate::models::quotes::queries::{InfoEntry, Quote};
 pub use crate::models::reply_numbers::queries::Recipient;
-pub use crate::models::rooms::queries::{Ban, BanRequest, BanRequestStatus, BoundChannel, Member, RoomMute, RoomRow};
+pub use crate::models::rooms::queries::{Ban, BanRequest, BanRequestStatus, BoundChannel, Member, PersonalMute, RoomMute, RoomRow};
 pub use crate::models::users::queries::{LevelPeriod, NickPeriod, TokenHolder, UserFilter, UserLevel, UserProfile, UserRow};
 
 /// Queries over the read models, on the store's connection pool.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use domain::events::*;
-use domain::{Actor, DisplayNick, Event, Gateway, Level, QuoteText, StreamName};
-use projections::queries::Activity;
+use domain::{Actor, DisplayNick, Event, Gateway, Level, MemberKey, QuoteText, StreamName};
+use projections::queries::{Activity, PersonalMute};
 use projections::{AsOf, ReadModels};
 use support::*;
 use uuid::Uuid;
@@ -42,7 +42,7 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
             joined(room, bob, "Bob", Some("+15550000002")),
             joined(room, carol, "carol", Some("+15550000003")),
             said(room, alice, "alice", "hello from IRC"),
-            Event::PersonalMuteSet(PersonalMuteSet { room_id: room, muter: carol, mutee: alice }),
+            Event::PersonalMuteSet(PersonalMuteSet { room_id: room, muter: carol, mutee: Mutee::User(alice) }),
         ],
         Actor::User(alice),
     )
@@ -123,7 +123,8 @@ async fn the_read_models_answer_what_the_gateways_and_api_ask() {
 
     // Carol stopped: nobody receives alice's text any more (bob left, carol stopped).
     assert!(read.reply_numbers(room, alice).await.unwrap().is_empty());
-    assert_eq!(read.personal_mutes(room, AsOf::Now).await.unwrap(), vec![(carol, alice)]);
+    let mutes = read.personal_mutes(room, AsOf::Now).await.unwrap();
+    assert_eq!(mutes, vec![PersonalMute { muter: carol, mutee_key: alice.to_string(), mutee: Some(alice), mutee_nick: None }]);
 
     // Levels over time.
     assert_eq!(read.level(alice, AsOf::Now).await.unwrap(), Some(3));
@@ -254,18 +255,18 @@ async fn reply_numbers_follow_stops_phones_nicks_and_leaves() {
     assert_eq!(recipients(lobby, alice).await, vec![("robert".into(), "+15550000005".into())]);
     assert_eq!(recipients(other, alice).await, vec![("carol".into(), "+15550000004".into()), ("robert".into(), "+15550000005".into())]);
     // The fan-out list is the same, without nicks; a room without a list has no recipients.
-    let mut fan_out = read.fan_out(other, alice).await.unwrap();
+    let mut fan_out = read.fan_out(other, &MemberKey::User(alice)).await.unwrap();
     fan_out.sort();
     let mut expected = vec![(carol, "+15550000004".to_owned()), (bob, "+15550000005".to_owned())];
     expected.sort();
     assert_eq!(fan_out, expected);
-    assert!(read.fan_out(Uuid::new_v4(), alice).await.unwrap().is_empty());
+    assert!(read.fan_out(Uuid::new_v4(), &MemberKey::User(alice)).await.unwrap().is_empty());
 
     // Readers of a version 1 generation (live during the upgrade's rebuild) have no lists: the
     // same answers come from the recipients table.
     h.store.pool().get().await.unwrap().batch_execute("DROP VIEW read.sms_room_lists").await.unwrap();
     assert_eq!(recipients(other, alice).await, vec![("carol".into(), "+15550000004".into()), ("robert".into(), "+15550000005".into())]);
-    let mut fan_out = read.fan_out(other, alice).await.unwrap();
+    let mut fan_out = read.fan_out(other, &MemberKey::User(alice)).await.unwrap();
     fan_out.sort();
     assert_eq!(fan_out, expected);
 }
@@ -424,4 +425,95 @@ async fn a_guest_identified_as_an_account_is_listed_by_account_and_keeps_the_lon
     let until_of = |key: String| held.iter().find(|(k, _)| *k == key).and_then(|(_, u)| *u);
     assert!(until_of(dave.to_string()).is_some_and(|m| (58..=60).contains(&m)), "dave's hour carried over: {held:?}");
     assert!(until_of(erin.to_string()).is_some_and(|m| (118..=120).contains(&m)), "erin's longer mute holds: {held:?}");
+}
+
+#[tokio::test]
+async fn personal_mutes_of_irc_guests_follow_them_into_their_account_and_end_when_they_leave() {
+    let h = Harness::new().await;
+    let runners = h.start(projections::projection::all());
+    let read = ReadModels::new(h.store.pool().clone(), store::Backend::Postgres);
+    let (alice, bob, carl) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let room = Uuid::new_v4();
+    let gus = DisplayNick::parse("Gus").unwrap();
+    let guest = MemberRef { user_id: None, nick: gus.clone() };
+    let fan_out = |sender: MemberKey| {
+        let read = read.clone();
+        async move {
+            let mut numbers: Vec<String> = read.fan_out(room, &sender).await.unwrap().into_iter().map(|(_, phone)| phone).collect();
+            numbers.sort();
+            numbers
+        }
+    };
+    let guest_joined = Event::MemberJoined(MemberJoined {
+        room_id: room,
+        member: guest.clone(),
+        mask: None,
+        phone: None,
+        gateway: Gateway::Irc,
+        invite_id: None,
+        is_bot: false,
+    });
+    let muted_gus = Event::PersonalMuteSet(PersonalMuteSet { room_id: room, muter: alice, mutee: Mutee::Guest { nick: gus.clone() } });
+    h.append(
+        StreamName::room(room),
+        vec![
+            created(room, "Lobby"),
+            Event::SmsNumberBound(SmsNumberBound { room_id: room, number: phone("+15550000001"), by: Actor::System }),
+            joined(room, alice, "alice", Some("+15550000002")),
+            joined(room, bob, "bob", Some("+15550000003")),
+            guest_joined,
+            muted_gus,
+        ],
+        Actor::User(alice),
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    let as_guest = Utc::now();
+    assert_eq!(fan_out(MemberKey::Guest("gus".into())).await, ["+15550000003"], "alice muted the guest");
+    let guest_mute = PersonalMute { muter: alice, mutee_key: "nick:gus".into(), mutee: None, mutee_nick: Some("Gus".into()) };
+    assert_eq!(read.personal_mutes(room, AsOf::Now).await.unwrap(), vec![guest_mute.clone()]);
+
+    // Gus logs in as carl: alice keeps not hearing him, now by account.
+    h.append(
+        StreamName::room(room),
+        vec![Event::MemberIdentified(MemberIdentified { room_id: room, nick: gus.clone(), user_id: carl })],
+        Actor::User(carl),
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    let as_carl = Utc::now();
+    assert_eq!(fan_out(MemberKey::User(carl)).await, ["+15550000003"]);
+    assert_eq!(fan_out(MemberKey::Guest("gus".into())).await, ["+15550000002", "+15550000003"]);
+    let account_mute = PersonalMute { muter: alice, mutee_key: carl.to_string(), mutee: Some(carl), mutee_nick: None };
+    assert_eq!(read.personal_mutes(room, AsOf::Now).await.unwrap(), vec![account_mute.clone()]);
+
+    // A new guest called Gus is someone else: once carl leaves, nothing of the mute is left.
+    h.append(
+        StreamName::room(room),
+        vec![Event::MemberLeft(MemberLeft { room_id: room, member: member(carl, "Gus"), reason: LeaveReason::Quit })],
+        Actor::User(carl),
+    )
+    .await;
+    runners.wait_for(h.head().await, &[], WAIT).await.unwrap();
+    assert!(read.personal_mutes(room, AsOf::Now).await.unwrap().is_empty());
+    assert_eq!(fan_out(MemberKey::User(carl)).await, ["+15550000002", "+15550000003"]);
+    // As of the earlier moments, each mute as it stood.
+    assert_eq!(read.personal_mutes(room, AsOf::Time(as_guest)).await.unwrap(), vec![guest_mute]);
+    assert_eq!(read.personal_mutes(room, AsOf::Time(as_carl)).await.unwrap(), vec![account_mute.clone()]);
+
+    // Readers of a version 3 generation (live during the upgrade's rebuild) see mutes of
+    // accounts only, without a key column: the same answer for those.
+    h.store
+        .pool()
+        .get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "ALTER VIEW read.personal_mutes RENAME TO personal_mutes_keyed; \
+             CREATE VIEW read.personal_mutes AS SELECT room_id, muter, mutee, valid FROM read.personal_mutes_keyed WHERE mutee IS NOT NULL",
+        )
+        .await
+        .unwrap();
+    assert_eq!(read.personal_mutes(room, AsOf::Time(as_carl)).await.unwrap(), vec![account_mute]);
+    assert!(read.personal_mutes(room, AsOf::Time(as_guest)).await.unwrap().is_empty());
 }

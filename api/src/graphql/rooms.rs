@@ -114,11 +114,25 @@ impl From<read::RoomMute> for MuteNode {
     }
 }
 
-/// One member not wanting to hear another (`#mute <nick>` over SMS).
+/// One member not wanting to hear another (`#mute <nick>` over SMS): the muter's texts leave
+/// out the mutee's messages.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PersonalMute {
+    /// The muter's account (SMS members have one).
     pub muter: Uuid,
-    pub mutee: Uuid,
+    /// The mutee as `members` keys them: `user:<id>`, or `guest:<casefolded nick>` for an IRC
+    /// guest.
+    pub mutee_key: String,
+    /// The mutee's account; null for an IRC guest.
+    pub mutee: Option<Uuid>,
+    /// An IRC guest's nick as written; null for an account.
+    pub mutee_nick: Option<String>,
+}
+
+impl From<read::PersonalMute> for PersonalMute {
+    fn from(m: read::PersonalMute) -> Self {
+        Self { muter: m.muter, mutee_key: documented_member_key(&m.mutee_key), mutee: m.mutee, mutee_nick: m.mutee_nick }
+    }
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -236,8 +250,8 @@ impl RoomNode {
         ctx.spend()?;
         ctx.require(Level::Staff, "a room's personal mutes")?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
-        let pairs = ctx.app().read.personal_mutes(self.room.room_id, when).await?;
-        Ok(pairs.into_iter().map(|(muter, mutee)| PersonalMute { muter, mutee }).collect())
+        let mutes = ctx.app().read.personal_mutes(self.room.room_id, when).await?;
+        Ok(mutes.into_iter().map(PersonalMute::from).collect())
     }
 
     /// Ban requests, newest first. Operators and above.

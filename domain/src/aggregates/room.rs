@@ -99,9 +99,10 @@ pub enum RoomCommand {
         target: MemberRef,
         caller_level: Level,
     },
-    /// `#mute <nick> on|off`: the muter is `ctx.actor`.
+    /// `#mute <nick> on|off`: the muter is `ctx.actor`; the mutee is any member but a bot,
+    /// found as [`Room::find_member`] finds them.
     PersonalMute {
-        mutee: Uuid,
+        mutee: MemberRef,
         on: bool,
     },
     Ban {
@@ -214,6 +215,25 @@ impl MemberKey {
             None => MemberKey::Guest(member.nick.casefold()),
         }
     }
+
+    /// The member a personal mute names.
+    pub fn of_mutee(mutee: &Mutee) -> Self {
+        match mutee {
+            Mutee::User(id) => MemberKey::User(*id),
+            Mutee::Guest { nick } => MemberKey::Guest(nick.casefold()),
+        }
+    }
+}
+
+/// The key as the read models store it: an account's id, or `nick:` and a guest's casefolded
+/// nick (nicks have no `:`, so the two never meet).
+impl std::fmt::Display for MemberKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemberKey::User(id) => write!(f, "{id}"),
+            MemberKey::Guest(fold) => write!(f, "nick:{fold}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,7 +298,7 @@ pub struct Room {
     /// Room mutes with their end (`None`: until lifted).
     pub room_mutes: BTreeMap<MemberKey, Option<DateTime<Utc>>>,
     /// `(muter, mutee)` pairs.
-    pub personal_mutes: BTreeSet<(Uuid, Uuid)>,
+    pub personal_mutes: BTreeSet<(Uuid, MemberKey)>,
     pub bans: BTreeMap<Uuid, Ban>,
     pub ban_requests: BTreeMap<Uuid, BanRequest>,
     pub invites: BTreeMap<Uuid, Invite>,
@@ -356,8 +376,8 @@ impl Room {
     }
 
     /// Has `muter` personally muted `mutee`? (The fan-out skips such recipients.)
-    pub fn has_muted(&self, muter: Uuid, mutee: Uuid) -> bool {
-        self.personal_mutes.contains(&(muter, mutee))
+    pub fn has_muted(&self, muter: Uuid, mutee: &MemberKey) -> bool {
+        self.personal_mutes.contains(&(muter, mutee.clone()))
     }
 
     fn bot_matches(&self, target: &BanTarget) -> bool {
@@ -504,16 +524,21 @@ impl Aggregate for Room {
                         },
                         None => until,
                     };
-                    self.room_mutes.insert(account, longer);
+                    self.room_mutes.insert(account.clone(), longer);
                 }
+                // Whoever muted the guest keeps not hearing them under their account (but nobody
+                // mutes themselves).
+                let muters: Vec<Uuid> = self.personal_mutes.iter().filter(|(_, key)| *key == guest).map(|(m, _)| *m).collect();
+                self.personal_mutes.retain(|(_, key)| *key != guest);
+                self.personal_mutes.extend(muters.into_iter().filter(|m| *m != e.user_id).map(|m| (m, account.clone())));
             }
             Event::MemberLeft(e) => {
                 let key = MemberKey::of(&e.member);
                 self.members.remove(&key);
-                if let Some(user_id) = e.member.user_id {
-                    // Personal mutes describe who hears whom inside the room; leaving clears them.
-                    self.personal_mutes.retain(|(muter, mutee)| *muter != user_id && *mutee != user_id);
-                }
+                // Personal mutes describe who hears whom inside the room; leaving clears them (a
+                // guest who comes back under the nick may be someone else).
+                let user_id = e.member.user_id;
+                self.personal_mutes.retain(|(muter, mutee)| Some(*muter) != user_id && *mutee != key);
             }
             Event::RoomMuteSet(e) => {
                 self.room_mutes.insert(MemberKey::of(&e.target), e.until);
@@ -522,10 +547,10 @@ impl Aggregate for Room {
                 self.room_mutes.remove(&MemberKey::of(&e.target));
             }
             Event::PersonalMuteSet(e) => {
-                self.personal_mutes.insert((e.muter, e.mutee));
+                self.personal_mutes.insert((e.muter, MemberKey::of_mutee(&e.mutee)));
             }
             Event::PersonalMuteLifted(e) => {
-                self.personal_mutes.remove(&(e.muter, e.mutee));
+                self.personal_mutes.remove(&(e.muter, MemberKey::of_mutee(&e.mutee)));
             }
             Event::UserBanned(e) => {
                 self.bans.insert(e.ban_id, Ban { ban_id: e.ban_id, target: e.target.clone(), until: e.until });
@@ -709,15 +734,21 @@ impl Aggregate for Room {
             }
             C::PersonalMute { mutee, on } => {
                 let muter = ctx.actor.user_id().ok_or(RoomError::NotAUser)?;
-                if !self.is_member(muter) || !self.is_member(*mutee) {
+                if !self.is_member(muter) {
                     return Err(RoomError::NotAMember);
                 }
-                if muter == *mutee {
+                let (key, member) = self.target_member(mutee)?;
+                if *key == MemberKey::User(muter) {
                     return Err(RoomError::CannotMuteYourself);
                 }
-                Ok(match (*on, self.has_muted(muter, *mutee)) {
-                    (true, false) => vec![Event::PersonalMuteSet(PersonalMuteSet { room_id, muter, mutee: *mutee })],
-                    (false, true) => vec![Event::PersonalMuteLifted(PersonalMuteLifted { room_id, muter, mutee: *mutee })],
+                let muted = self.has_muted(muter, key);
+                let mutee = match key {
+                    MemberKey::User(id) => Mutee::User(*id),
+                    MemberKey::Guest(_) => Mutee::Guest { nick: member.member.nick.clone() },
+                };
+                Ok(match (*on, muted) {
+                    (true, false) => vec![Event::PersonalMuteSet(PersonalMuteSet { room_id, muter, mutee })],
+                    (false, true) => vec![Event::PersonalMuteLifted(PersonalMuteLifted { room_id, muter, mutee })],
                     _ => vec![],
                 })
             }

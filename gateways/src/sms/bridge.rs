@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::events::{DeliveryQueued, GuestTextingLimited, MessageKind, MessagePosted, SmsNumberBound, SmsNumberUnbound};
-use domain::{Actor, Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, Metadata, PhoneNumber, StreamName};
+use domain::events::{DeliveryQueued, GuestTextingLimited, MemberRef, MessageKind, MessagePosted, SmsNumberBound, SmsNumberUnbound};
+use domain::{Actor, Delivery, DeliveryCommand, DeliveryError, Event, EventCodec, Gateway, MemberKey, Metadata, PhoneNumber, StreamName};
 use futures::StreamExt;
 use projections::ReadModels;
 use store::executor::derive_event_id;
@@ -103,8 +103,9 @@ impl SmsBridge {
         if let Err(e) = self.read.wait_for(recorded.position, &["reply_numbers"], Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "bridging before the reply-numbers read model caught up");
         }
-        // A guest on IRC has no account: nobody can have muted them personally (nil sender).
-        let recipients = self.read.fan_out(message.room_id, message.author_id.unwrap_or(Uuid::nil())).await?;
+        // Members are muted by account, IRC guests by nick.
+        let author = MemberKey::of(&MemberRef { user_id: message.author_id, nick: message.author_nick.clone() });
+        let recipients = self.read.fan_out(message.room_id, &author).await?;
         let text = bridged_text(&message);
         let parts = split(&text, MAX_SMS_CHARS);
         let metadata = recorded.metadata.caused_by(recorded.event_id, domain::Actor::System, Gateway::Sms);

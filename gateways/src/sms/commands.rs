@@ -74,12 +74,13 @@ pub enum HelpTopic {
     List,
     Resend,
     Mute,
+    Unmute,
     Admin,
     Help,
 }
 
 impl HelpTopic {
-    pub const ALL: [HelpTopic; 12] = [
+    pub const ALL: [HelpTopic; 13] = [
         HelpTopic::Join,
         HelpTopic::Update,
         HelpTopic::Invite,
@@ -90,6 +91,7 @@ impl HelpTopic {
         HelpTopic::List,
         HelpTopic::Resend,
         HelpTopic::Mute,
+        HelpTopic::Unmute,
         HelpTopic::Admin,
         HelpTopic::Help,
     ];
@@ -107,6 +109,7 @@ impl HelpTopic {
             HelpTopic::List => "list",
             HelpTopic::Resend => "resend",
             HelpTopic::Mute => "mute",
+            HelpTopic::Unmute => "unmute",
             HelpTopic::Admin => "admin",
             HelpTopic::Help => "help",
         }
@@ -125,6 +128,7 @@ impl HelpTopic {
             HelpTopic::List => "#list",
             HelpTopic::Resend => "#resend <n>",
             HelpTopic::Mute => "#mute <nick> on|off",
+            HelpTopic::Unmute => "#unmute <nick>",
             HelpTopic::Admin => "#admin <nick> on|off",
             HelpTopic::Help => "#help [command]",
         }
@@ -186,6 +190,7 @@ pub fn parse(body: &str) -> Result<SmsCommand, CommandError> {
         (HelpTopic::List, []) => SmsCommand::List,
         (HelpTopic::Resend, [count]) => SmsCommand::Resend { count: resend_count(count)? },
         (HelpTopic::Mute, [nick, on]) => SmsCommand::Mute { nick: (*nick).to_owned(), on: on_off(on).ok_or(usage)? },
+        (HelpTopic::Unmute, [nick]) => SmsCommand::Mute { nick: (*nick).to_owned(), on: false },
         (HelpTopic::Admin, [nick, on]) => SmsCommand::Admin { nick: (*nick).to_owned(), on: on_off(on).ok_or(usage)? },
         (HelpTopic::Help, []) => SmsCommand::Help { topic: None },
         (HelpTopic::Help, [about]) => SmsCommand::Help { topic: Some(HelpTopic::from_word(about).ok_or_else(|| unknown(about))?) },
@@ -199,7 +204,7 @@ pub fn parse(body: &str) -> Result<SmsCommand, CommandError> {
 pub fn help_text(topic: Option<HelpTopic>) -> &'static str {
     let Some(topic) = topic else {
         return "Commands: #join <nick>, #update <nick>, #invite <phone>, #who <nick>, #private on|off, #stop, #start, #list, \
-                #resend <n>, #mute <nick> on|off, #admin <nick> on|off (operators). Any other text goes to the room. \
+                #resend <n>, #mute <nick> on|off, #unmute <nick>, #admin <nick> on|off (operators). Any other text goes to the room. \
                 #help <command> for more.";
     };
     match topic {
@@ -212,7 +217,10 @@ pub fn help_text(topic: Option<HelpTopic>) -> &'static str {
         HelpTopic::Start => "#start - receive this room's texts again (START works too)",
         HelpTopic::List => "#list - the nicks in this room",
         HelpTopic::Resend => "#resend <n> - send you the last n messages again, n from 1 to 20",
-        HelpTopic::Mute => "#mute <nick> on|off - on stops <nick>'s messages reaching you, off lets them through; only you are affected",
+        HelpTopic::Mute => {
+            "#mute <nick> on|off - on stops <nick>'s messages reaching you (on IRC too), off lets them through; only you are affected"
+        }
+        HelpTopic::Unmute => "#unmute <nick> - let <nick>'s messages reach you again, as #mute <nick> off",
         HelpTopic::Admin => "#admin <nick> on|off - make <nick> an operator of this room, or not (operators only)",
         HelpTopic::Help => "#help [command] - list the commands, or explain one, e.g. #help mute",
     }
@@ -305,6 +313,7 @@ mod tests {
             ("#resend 5", SmsCommand::Resend { count: 5 }),
             ("#mute dave on", SmsCommand::Mute { nick: "dave".into(), on: true }),
             ("#mute dave off", SmsCommand::Mute { nick: "dave".into(), on: false }),
+            ("#unmute dave", SmsCommand::Mute { nick: "dave".into(), on: false }),
             ("#admin erin on", SmsCommand::Admin { nick: "erin".into(), on: true }),
             ("#admin erin off", SmsCommand::Admin { nick: "erin".into(), on: false }),
             ("#help", SmsCommand::Help { topic: None }),
@@ -382,6 +391,8 @@ mod tests {
             ("#mute", HelpTopic::Mute),
             ("#mute dave", HelpTopic::Mute),
             ("#mute dave on now", HelpTopic::Mute),
+            ("#unmute", HelpTopic::Unmute),
+            ("#unmute dave off", HelpTopic::Unmute),
             ("#admin erin", HelpTopic::Admin),
             ("#admin", HelpTopic::Admin),
             ("#help mute now", HelpTopic::Help),

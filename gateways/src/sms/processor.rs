@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use domain::events::{DeliveryQueued, InboundSmsReceived, MemberRef, MessageKind, SmsStopReason};
 use domain::{
-    Delivery, DeliveryCommand, DeliveryError, DisplayNick, Event, EventCodec, Gateway, Joining, Level, MessageBody, Metadata, Nick,
-    NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, Speaker, StreamName, User, UserCommand,
+    Delivery, DeliveryCommand, DeliveryError, DisplayNick, Event, EventCodec, Gateway, Joining, Level, MemberKey, MessageBody, Metadata,
+    Nick, NickCommand, NickReservation, PhoneCommand, PhoneNumber, PhoneReservation, Room, RoomCommand, RoomError, Speaker, StreamName,
+    User, UserCommand,
 };
 use projections::{ProjectionError, ReadModels};
 use std::collections::HashMap;
@@ -425,18 +426,23 @@ impl SmsProcessor {
                 self.reply(inbound, Some(user_id), if on { "Your profile is private." } else { "Your profile is public." }).await
             }
             SmsCommand::Mute { nick: target, on } => {
-                let Ok(target_nick) = Nick::parse(&target) else {
+                // Any member: by account, or an IRC guest by the nick they use on the channel.
+                let Ok(target_nick) = DisplayNick::parse(&target) else {
                     return self.reply(inbound, Some(user_id), &format!("{target} is not a nick")).await;
                 };
-                let (holder, _) = self.executor.current::<NickReservation>(&StreamName::nick(&target_nick.casefold())).await?;
-                let Some(mutee) = holder.holder else {
-                    return self.reply(inbound, Some(user_id), &format!("nobody is called {target_nick}")).await;
+                let holder = match Nick::parse(&target) {
+                    Ok(nick) => self.executor.current::<NickReservation>(&StreamName::nick(&nick.casefold())).await?.0.holder,
+                    Err(_) => None,
                 };
+                let mutee = MemberRef { user_id: holder, nick: target_nick.clone() };
                 match self
                     .executor
                     .execute_idempotent::<Room>(&room, &RoomCommand::PersonalMute { mutee, on }, metadata, inbound.key("mute"))
                     .await
                 {
+                    Err(ExecuteError::Rejected(RoomError::NotAMember)) if holder.is_none() => {
+                        self.reply(inbound, Some(user_id), &format!("nobody is called {target_nick}")).await
+                    }
                     Ok(_) => {
                         let text = if on {
                             format!("You no longer get {target_nick}'s texts.")
@@ -592,7 +598,7 @@ impl SmsProcessor {
         for fan_out in &fan_outs {
             let key = (fan_out.inbound.room_id, fan_out.sender);
             if let Entry::Vacant(entry) = recipients.entry(key) {
-                let numbers = self.read.fan_out(key.0, key.1).await?;
+                let numbers = self.read.fan_out(key.0, &MemberKey::User(key.1)).await?;
                 let parsed = numbers.into_iter().filter_map(|(recipient, phone)| Some((recipient, PhoneNumber::parse(&phone).ok()?)));
                 entry.insert(parsed.collect());
             }

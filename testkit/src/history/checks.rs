@@ -437,12 +437,15 @@ impl Referee {
             }
             Event::PersonalMuteSet(e) => {
                 ensure!(room.sms_number.is_some(), "a personal mute outside an SMS room");
-                ensure!(room.is_member(e.muter) && room.is_member(e.mutee) && e.muter != e.mutee, "not both members");
-                ensure!(!room.has_muted(e.muter, e.mutee) && *actor == Actor::User(e.muter), "muted twice or by another");
+                let mutee = MemberKey::of_mutee(&e.mutee);
+                ensure!(room.is_member(e.muter) && room.members.contains_key(&mutee), "not both members");
+                ensure!(mutee != MemberKey::User(e.muter), "muted themself");
+                ensure!(!room.has_muted(e.muter, &mutee) && *actor == Actor::User(e.muter), "muted twice or by another");
             }
             Event::PersonalMuteLifted(e) => {
-                ensure!(room.is_member(e.muter) && room.is_member(e.mutee), "not both members");
-                ensure!(room.has_muted(e.muter, e.mutee) && *actor == Actor::User(e.muter), "lifted what was not set");
+                let mutee = MemberKey::of_mutee(&e.mutee);
+                ensure!(room.is_member(e.muter) && room.members.contains_key(&mutee), "not both members");
+                ensure!(room.has_muted(e.muter, &mutee) && *actor == Actor::User(e.muter), "lifted what was not set");
             }
             Event::UserBanned(e) => {
                 let BanTarget::User { user_id } = e.target else { return Err("a mask ban".into()) };

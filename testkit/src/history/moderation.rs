@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::events::{
-    BanRequestApproved, BanRequestRejected, BanRequested, BanTarget, LeaveReason, MemberKicked, MemberLeft, MemberRef, PersonalMuteLifted,
-    PersonalMuteSet, RoomMuteLifted, RoomMuteSet, UserBanned, UserUnbanned,
+    BanRequestApproved, BanRequestRejected, BanRequested, BanTarget, LeaveReason, MemberKicked, MemberLeft, MemberRef, Mutee,
+    PersonalMuteLifted, PersonalMuteSet, RoomMuteLifted, RoomMuteSet, UserBanned, UserUnbanned,
 };
 use domain::{Actor, Event, Gateway, Level, Reason};
 use rand::Rng;
@@ -184,10 +184,10 @@ impl Sim {
         let (muter_id, mutee_id) = (self.users[muter].id, self.users[mutee].id);
         let event: Event = if on {
             self.rooms[room].personal_mutes.insert((muter, mutee));
-            PersonalMuteSet { room_id, muter: muter_id, mutee: mutee_id }.into()
+            PersonalMuteSet { room_id, muter: muter_id, mutee: Mutee::User(mutee_id) }.into()
         } else {
             self.rooms[room].personal_mutes.remove(&(muter, mutee));
-            PersonalMuteLifted { room_id, muter: muter_id, mutee: mutee_id }.into()
+            PersonalMuteLifted { room_id, muter: muter_id, mutee: Mutee::User(mutee_id) }.into()
         };
         let meta = self.user_request(muter, gateway);
         self.emit_room(room, &meta, vec![event]);

@@ -598,32 +598,97 @@ fn the_bot_can_never_be_kicked_banned_or_muted() {
 
 // --- personal mutes
 
-#[test]
-fn a_member_personally_mutes_another_member_once() {
-    let set: Event = PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: id(BOB) }.into();
-    given::<Room>(lobby()).by_user(id(ALICE)).when(RoomCommand::PersonalMute { mutee: id(BOB), on: true }).then(vec![set.clone()]);
-    given::<Room>(with(lobby(), [set.clone()]))
-        .by_user(id(ALICE))
-        .when(RoomCommand::PersonalMute { mutee: id(BOB), on: true })
-        .then_nothing();
-    given::<Room>(with(lobby(), [set]))
-        .by_user(id(ALICE))
-        .when(RoomCommand::PersonalMute { mutee: id(BOB), on: false })
-        .then(vec![PersonalMuteLifted { room_id: room_id(), muter: id(ALICE), mutee: id(BOB) }.into()]);
+fn personal_mute(mutee: MemberRef, on: bool) -> RoomCommand {
+    RoomCommand::PersonalMute { mutee, on }
 }
 
 #[test]
-fn nobody_mutes_themself() {
+fn a_member_personally_mutes_another_member_once() {
+    let set: Event = PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::User(id(BOB)) }.into();
+    given::<Room>(lobby()).by_user(id(ALICE)).when(personal_mute(member(id(BOB), "Bob"), true)).then(vec![set.clone()]);
+    given::<Room>(with(lobby(), [set.clone()])).by_user(id(ALICE)).when(personal_mute(member(id(BOB), "Bob"), true)).then_nothing();
+    given::<Room>(with(lobby(), [set]))
+        .by_user(id(ALICE))
+        .when(personal_mute(member(id(BOB), "Bob"), false))
+        .then(vec![PersonalMuteLifted { room_id: room_id(), muter: id(ALICE), mutee: Mutee::User(id(BOB)) }.into()]);
+}
+
+#[test]
+fn a_member_named_by_nick_alone_is_found_by_the_nick_on_any_gateway() {
+    // `#mute bob on` from a phone names bob by nick; bob is in the room by account.
     given::<Room>(lobby())
         .by_user(id(ALICE))
-        .when(RoomCommand::PersonalMute { mutee: id(ALICE), on: true })
+        .when(personal_mute(guest("BOB"), true))
+        .then(vec![PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::User(id(BOB)) }.into()]);
+}
+
+#[test]
+fn an_irc_guest_is_muted_by_nick_even_when_an_account_holds_the_nick() {
+    let history = with(lobby(), [guest_joined("carol", "carol!c@home.example")]);
+    let set: Event = PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::Guest { nick: display("carol") } }.into();
+    given::<Room>(history.clone()).by_user(id(ALICE)).when(personal_mute(guest("Carol"), true)).then(vec![set.clone()]);
+    // The account carol (not logged in on IRC) is not the member: the guest in the channel is.
+    given::<Room>(history.clone()).by_user(id(ALICE)).when(personal_mute(member(id(7), "carol"), true)).then(vec![set.clone()]);
+    let room = given::<Room>(with(history.clone(), [set.clone()])).state().clone();
+    assert!(room.has_muted(id(ALICE), &MemberKey::Guest("carol".into())));
+    given::<Room>(with(history, [set]))
+        .by_user(id(ALICE))
+        .when(personal_mute(guest("carol"), false))
+        .then(vec![PersonalMuteLifted { room_id: room_id(), muter: id(ALICE), mutee: Mutee::Guest { nick: display("carol") } }.into()]);
+}
+
+#[test]
+fn a_muted_guest_who_logs_in_stays_muted_under_the_account() {
+    let set: Event = PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::Guest { nick: display("carol") } }.into();
+    let history = with(lobby(), [guest_joined("carol", "carol!c@home.example"), set, identified(7, "carol")]);
+    let room = given::<Room>(history.clone()).state().clone();
+    assert_eq!(room.personal_mutes.iter().cloned().collect::<Vec<_>>(), vec![(id(ALICE), MemberKey::User(id(7)))]);
+    given::<Room>(history)
+        .by_user(id(ALICE))
+        .when(personal_mute(guest("carol"), false))
+        .then(vec![PersonalMuteLifted { room_id: room_id(), muter: id(ALICE), mutee: Mutee::User(id(7)) }.into()]);
+}
+
+#[test]
+fn a_guest_who_mutes_themself_by_logging_in_does_not() {
+    // Alice muted the guest "alice" on IRC; it was she, logging in.
+    let set: Event = PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::Guest { nick: display("alice2") } }.into();
+    let history = with(lobby(), [guest_joined("alice2", "alice2!a@home.example"), set, identified(ALICE, "alice2")]);
+    assert!(given::<Room>(history).state().personal_mutes.is_empty());
+}
+
+#[test]
+fn leaving_forgets_the_mutes_of_and_by_the_one_who_left() {
+    let carol = guest("carol");
+    let history = with(
+        lobby(),
+        [
+            guest_joined("carol", "carol!c@home.example"),
+            PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::Guest { nick: display("carol") } }.into(),
+            PersonalMuteSet { room_id: room_id(), muter: id(ALICE), mutee: Mutee::User(id(BOB)) }.into(),
+        ],
+    );
+    let left = with(history.clone(), [MemberLeft { room_id: room_id(), member: carol, reason: LeaveReason::Part }.into()]);
+    let room = given::<Room>(left).state().clone();
+    assert_eq!(room.personal_mutes.iter().cloned().collect::<Vec<_>>(), vec![(id(ALICE), MemberKey::User(id(BOB)))]);
+    let left = with(history, [MemberLeft { room_id: room_id(), member: member(id(ALICE), "Alice"), reason: LeaveReason::Part }.into()]);
+    assert!(given::<Room>(left).state().personal_mutes.is_empty());
+}
+
+#[test]
+fn nobody_mutes_themself_or_the_bot() {
+    given::<Room>(lobby())
+        .by_user(id(ALICE))
+        .when(personal_mute(member(id(ALICE), "Alice"), true))
         .then_error(RoomError::CannotMuteYourself);
+    given::<Room>(lobby()).by_user(id(ALICE)).when(personal_mute(guest("switchboard"), true)).then_error(RoomError::CannotTargetBot);
 }
 
 #[test]
 fn personal_mutes_are_for_members_only() {
-    given::<Room>(lobby()).by_user(id(9)).when(RoomCommand::PersonalMute { mutee: id(BOB), on: true }).then_error(RoomError::NotAMember);
-    given::<Room>(lobby()).by_user(id(ALICE)).when(RoomCommand::PersonalMute { mutee: id(9), on: true }).then_error(RoomError::NotAMember);
+    given::<Room>(lobby()).by_user(id(9)).when(personal_mute(member(id(BOB), "Bob"), true)).then_error(RoomError::NotAMember);
+    given::<Room>(lobby()).by_user(id(ALICE)).when(personal_mute(member(id(9), "zed"), true)).then_error(RoomError::NotAMember);
+    given::<Room>(lobby()).by_user(id(ALICE)).when(personal_mute(guest("zed"), false)).then_error(RoomError::NotAMember);
 }
 
 // --- bans

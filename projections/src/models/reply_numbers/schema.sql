@@ -31,10 +31,12 @@ CREATE TABLE sms_users (
     stopped     boolean     NOT NULL DEFAULT false
 );
 
+-- The mutee is a member key, as the rooms read model writes it: an account's id, or `nick:` and
+-- an IRC guest's casefolded nick. The muter is always an account (SMS members have one).
 CREATE TABLE sms_personal_mutes (
     room_id     uuid        NOT NULL,
     muter       uuid        NOT NULL,
-    mutee       uuid        NOT NULL,
+    mutee       text        NOT NULL,
     PRIMARY KEY (room_id, muter, mutee)
 );
 -- Who muted this sender: one probe.

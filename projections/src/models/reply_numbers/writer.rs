@@ -1,10 +1,12 @@
 //! The `reply_numbers` projection: the events it reads and the statements they become.
 //!
 //! A member receives SMS when they joined by SMS (with their phone number), have not
-//! stopped, and have not personally muted the sender. Room mutes and bans are the sender's side
-//! and are checked by the gateway before fanning out.
+//! stopped, and have not personally muted the sender (a member by account, or an IRC guest by
+//! nick). Room mutes and bans are the sender's side and are checked by the gateway before
+//! fanning out.
 
-use domain::{Event, events};
+use domain::events::MemberRef;
+use domain::{Event, MemberKey, events};
 use store::Envelope;
 
 use crate::params;
@@ -26,8 +28,15 @@ const JOIN: &str = "INSERT INTO sms_recipients (room_id, user_id, phone, nick, s
      ON CONFLICT (room_id, user_id) DO UPDATE SET phone = excluded.phone, nick = excluded.nick";
 const LEAVE: &str = "DELETE FROM sms_recipients WHERE room_id = $1 AND user_id = $2";
 const MUTE: &str = "INSERT INTO sms_personal_mutes (room_id, muter, mutee) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-const UNMUTE_ALL: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND (muter = $2 OR mutee = $2)";
+/// Leaving clears the mutes of the one who left (`$3`, their key) and, for an account (`$2`),
+/// those they set.
+const UNMUTE_ALL: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND (muter = $2 OR mutee = $3)";
 const UNMUTE: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
+/// A guest (`$2`) who logs in as `$3` stays muted under the account, except by themselves.
+const MUTES_IDENTIFIED: &str = "INSERT INTO sms_personal_mutes (room_id, muter, mutee) \
+     SELECT room_id, muter, $3::uuid::text FROM sms_personal_mutes WHERE room_id = $1 AND mutee = $2 AND muter <> $3 \
+     ON CONFLICT DO NOTHING";
+const MUTES_OF_GUEST_DROPPED: &str = "DELETE FROM sms_personal_mutes WHERE room_id = $1 AND mutee = $2";
 
 /// Rewrites the lists of the rooms a batch changed: `$1` rooms joined or left, `$2` users whose
 /// stop state, phone or nick changed (every room they are in). One statement per batch: a room
@@ -54,7 +63,8 @@ impl Projection for ReplyNumbers {
 
     fn version(&self) -> i32 {
         // 2: per-room recipient lists (sms_room_lists).
-        2
+        // 3: personal mutes of IRC guests; the mutee is a member key.
+        3
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -65,6 +75,7 @@ impl Projection for ReplyNumbers {
             events::NickChanged::EVENT_TYPE,
             events::MemberJoined::EVENT_TYPE,
             events::MemberLeft::EVENT_TYPE,
+            events::MemberIdentified::EVENT_TYPE,
             events::PersonalMuteSet::EVENT_TYPE,
             events::PersonalMuteLifted::EVENT_TYPE,
         ]
@@ -119,14 +130,23 @@ impl Projection for ReplyNumbers {
                 }
                 // Kicks and bans end in MemberLeft too. Leaving clears personal mutes both ways.
                 Event::MemberLeft(e) => {
-                    if let Some(user_id) = e.member.user_id {
-                        out.push(LEAVE, params![e.room_id, user_id]);
-                        out.push(UNMUTE_ALL, params![e.room_id, user_id]);
-                        rooms.insert(e.room_id);
+                    let key = MemberKey::of(&e.member).to_string();
+                    match e.member.user_id {
+                        Some(user_id) => {
+                            out.push(LEAVE, params![e.room_id, user_id]);
+                            out.push(UNMUTE_ALL, params![e.room_id, user_id, key]);
+                            rooms.insert(e.room_id);
+                        }
+                        None => out.push(MUTES_OF_GUEST_DROPPED, params![e.room_id, key]),
                     }
                 }
-                Event::PersonalMuteSet(e) => out.push(MUTE, params![e.room_id, e.muter, e.mutee]),
-                Event::PersonalMuteLifted(e) => out.push(UNMUTE, params![e.room_id, e.muter, e.mutee]),
+                Event::MemberIdentified(e) => {
+                    let guest = MemberKey::of(&MemberRef { user_id: None, nick: e.nick.clone() }).to_string();
+                    out.push(MUTES_IDENTIFIED, params![e.room_id, guest.clone(), e.user_id]);
+                    out.push(MUTES_OF_GUEST_DROPPED, params![e.room_id, guest]);
+                }
+                Event::PersonalMuteSet(e) => out.push(MUTE, params![e.room_id, e.muter, MemberKey::of_mutee(&e.mutee).to_string()]),
+                Event::PersonalMuteLifted(e) => out.push(UNMUTE, params![e.room_id, e.muter, MemberKey::of_mutee(&e.mutee).to_string()]),
                 _ => {}
             }
         }

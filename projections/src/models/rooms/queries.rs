@@ -100,6 +100,20 @@ pub struct RoomMute {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// One member not wanting to hear another in a room.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PersonalMute {
+    /// Always an account: SMS members have one.
+    pub muter: Uuid,
+    /// As in [`members`](ReadModels::members): an account's id, or `nick:` and a guest's
+    /// casefolded nick.
+    pub mutee_key: String,
+    /// The mutee's account, if they were muted as one.
+    pub mutee: Option<Uuid>,
+    /// An IRC guest's nick as written.
+    pub mutee_nick: Option<String>,
+}
+
 /// Where a ban request stands; stored as [`as_str`](BanRequestStatus::as_str)'s name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BanRequestStatus {
@@ -295,16 +309,28 @@ impl ReadModels {
             .collect())
     }
 
-    /// Personal mutes in force: (muter, mutee) pairs.
-    pub async fn personal_mutes(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<(Uuid, Uuid)>, ProjectionError> {
+    /// Personal mutes in force, by muter and mutee key.
+    pub async fn personal_mutes(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<PersonalMute>, ProjectionError> {
         let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);
-        let rows = self
-            .query(
-                "SELECT muter, mutee FROM read.personal_mutes WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY muter, mutee",
-                &[&room_id, &t],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let rows = match self.query(PERSONAL_MUTES_SQL, &[&room_id, &t]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Right after an upgrade the live generation may still be version 3, whose
+                // mutes are all of accounts, without a key column.
+                let keyed = self
+                    .query(
+                        "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+                         WHERE table_schema = 'read' AND table_name = 'personal_mutes' AND column_name = 'mutee_key')",
+                        &[],
+                    )
+                    .await?;
+                if keyed.first().is_none_or(|r| r.get::<_, bool>(0)) {
+                    return Err(e);
+                }
+                self.query(PERSONAL_MUTES_OF_ACCOUNTS_SQL, &[&room_id, &t]).await?
+            }
+        };
+        Ok(rows.iter().map(|r| PersonalMute { muter: r.get(0), mutee_key: r.get(1), mutee: r.get(2), mutee_nick: r.get(3) }).collect())
     }
 
     /// A room's ban requests, newest first (at most 500), optionally only those in one status.
@@ -389,3 +415,9 @@ impl ReadModels {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
+
+const PERSONAL_MUTES_SQL: &str = "SELECT muter, mutee_key, mutee, mutee_nick FROM read.personal_mutes \
+     WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY muter, mutee_key";
+/// The same from a version 3 generation (see [`ReadModels::personal_mutes`]).
+const PERSONAL_MUTES_OF_ACCOUNTS_SQL: &str = "SELECT muter, mutee::text, mutee, NULL::text FROM read.personal_mutes \
+     WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY muter, mutee::text";

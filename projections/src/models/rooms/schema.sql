@@ -92,17 +92,21 @@ CREATE TABLE room_mutes (
 -- What the handlers look periods up by (the exclusion constraint is added after a bulk load).
 CREATE INDEX room_mutes_key ON room_mutes (member_key, room_id);
 
+-- The muter is always an account (SMS members have one); the mutee is any member, keyed as in
+-- members (mutee_key), with their account or, for an IRC guest, their nick as written.
 CREATE TABLE personal_mutes (
     room_id     uuid        NOT NULL,
     muter       uuid        NOT NULL,
-    mutee       uuid        NOT NULL,
+    mutee_key   text        NOT NULL,
+    mutee       uuid,
+    mutee_nick  text,
     valid       tstzrange   NOT NULL
 );
 -- What the handlers look periods up by (the exclusion constraint is added after a bulk load).
-CREATE INDEX personal_mutes_key ON personal_mutes (muter, mutee, room_id);
+CREATE INDEX personal_mutes_key ON personal_mutes (muter, mutee_key, room_id);
 -- Leaving a room ends the open mutes by and of the one who left.
 CREATE INDEX personal_mutes_open_muter ON personal_mutes (room_id, muter) WHERE upper_inf(valid);
-CREATE INDEX personal_mutes_open_mutee ON personal_mutes (room_id, mutee) WHERE upper_inf(valid);
+CREATE INDEX personal_mutes_open_mutee ON personal_mutes (room_id, mutee_key) WHERE upper_inf(valid);
 
 CREATE TABLE ban_requests (
     request_id  uuid        PRIMARY KEY,
@@ -156,4 +160,4 @@ CREATE INDEX invites_room ON invites (room_id);
 -- column, scans most of it instead of using memberships_room_valid.
 ALTER TABLE memberships ADD CONSTRAINT memberships_no_overlap EXCLUDE USING gist ((md5(room_id::text || member_key)::uuid) WITH =, valid WITH &&);
 ALTER TABLE room_mutes ADD CONSTRAINT room_mutes_no_overlap EXCLUDE USING gist ((md5(room_id::text || member_key)::uuid) WITH =, valid WITH &&);
-ALTER TABLE personal_mutes ADD CONSTRAINT personal_mutes_no_overlap EXCLUDE USING gist (muter WITH =, mutee WITH =, room_id WITH =, valid WITH &&);
+ALTER TABLE personal_mutes ADD CONSTRAINT personal_mutes_no_overlap EXCLUDE USING gist ((md5(room_id::text || muter::text || mutee_key)::uuid) WITH =, valid WITH &&);

@@ -1,8 +1,8 @@
 //! The `rooms` projection: the events it reads and the statements they become.
 
 use chrono::{DateTime, Utc};
-use domain::Event;
-use domain::events::{self, BanTarget, ChannelMode, Invitee, MemberRef};
+use domain::events::{self, BanTarget, ChannelMode, Invitee, MemberRef, Mutee};
+use domain::{Event, MemberKey};
 use store::Envelope;
 use uuid::Uuid;
 
@@ -72,12 +72,24 @@ const MUTE_IDENTIFY_EXTEND: &str = "UPDATE room_mutes a \
      WHERE a.room_id = $1 AND a.member_key = $3 AND (upper_inf(a.valid) OR upper(a.valid) > $4) \
        AND g.room_id = $1 AND g.member_key = $2 AND (upper_inf(g.valid) OR upper(g.valid) > $4)";
 const PERSONAL_CLOSE: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $4)) \
-     WHERE room_id = $1 AND muter = $2 AND mutee = $3 AND upper_inf(valid)";
-/// Leaving a room clears the personal mutes by and of the one who left (as the Room aggregate does).
-const PERSONAL_CLOSE_ALL: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $3)) \
-     WHERE room_id = $1 AND (muter = $2 OR mutee = $2) AND upper_inf(valid)";
-const PERSONAL_OPEN: &str = "INSERT INTO personal_mutes (room_id, muter, mutee, valid) \
-     SELECT $1, $2, $3, tstzrange(greatest($4, max(lower(valid))), NULL) FROM personal_mutes WHERE room_id = $1 AND muter = $2 AND mutee = $3";
+     WHERE room_id = $1 AND muter = $2 AND mutee_key = $3 AND upper_inf(valid)";
+/// Leaving a room clears the personal mutes of the one who left (`$3`, their key) and, for an
+/// account (`$2`), those they set (as the Room aggregate does).
+const PERSONAL_CLOSE_ALL: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $4)) \
+     WHERE room_id = $1 AND (muter = $2 OR mutee_key = $3) AND upper_inf(valid)";
+const PERSONAL_OPEN: &str = "INSERT INTO personal_mutes (room_id, muter, mutee_key, mutee, mutee_nick, valid) \
+     SELECT $1, $2, $3, $5, $6, tstzrange(greatest($4, max(lower(valid))), NULL) FROM personal_mutes \
+     WHERE room_id = $1 AND muter = $2 AND mutee_key = $3";
+/// The open mutes of a guest (`$2`) who logs in as `$4` (key `$3`) carry over to the account,
+/// except the account's own and those it already has.
+const PERSONAL_IDENTIFY_CARRY: &str = "INSERT INTO personal_mutes (room_id, muter, mutee_key, mutee, mutee_nick, valid) \
+     SELECT g.room_id, g.muter, $3, $4, NULL, tstzrange(greatest($5, lower(g.valid), \
+            (SELECT max(lower(a.valid)) FROM personal_mutes a WHERE a.room_id = $1 AND a.muter = g.muter AND a.mutee_key = $3)), NULL) \
+     FROM personal_mutes g \
+     WHERE g.room_id = $1 AND g.mutee_key = $2 AND upper_inf(g.valid) AND g.muter <> $4 \
+       AND NOT EXISTS (SELECT 1 FROM personal_mutes a WHERE a.room_id = $1 AND a.muter = g.muter AND a.mutee_key = $3 AND upper_inf(a.valid))";
+const PERSONAL_CLOSE_OF: &str = "UPDATE personal_mutes SET valid = tstzrange(lower(valid), greatest(lower(valid), $3)) \
+     WHERE room_id = $1 AND mutee_key = $2 AND upper_inf(valid)";
 
 const REQUEST: &str = "INSERT INTO ban_requests (request_id, room_id, target_user, target_mask, reason, by_actor, requested_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -95,7 +107,8 @@ impl Projection for Rooms {
         // 2: memberships found by room and time with a GiST index (memberships_room_valid); the
         // no-overlap constraints of memberships and room mutes key on a digest of (room, member).
         // 3: every topic a room had (room_topics), for the room as it was.
-        3
+        // 4: personal mutes of IRC guests (personal_mutes keyed by member key).
+        4
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -140,10 +153,7 @@ impl Projection for Rooms {
 
 /// The members table's key: the user id, or the casefolded nick of an IRC guest.
 pub fn member_key(member: &MemberRef) -> String {
-    match member.user_id {
-        Some(id) => id.to_string(),
-        None => format!("nick:{}", member.nick.casefold()),
-    }
+    MemberKey::of(member).to_string()
 }
 
 fn target_columns(target: &BanTarget) -> (Option<Uuid>, Option<String>) {
@@ -202,7 +212,9 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
             );
             out.push(MUTE_IDENTIFY_EXTEND, params![e.room_id, guest.clone(), account.clone(), at]);
             out.push(MUTE_IDENTIFY_CARRY, params![e.room_id, guest.clone(), account, at, e.user_id]);
-            out.push(MUTE_CLOSE, params![e.room_id, guest, at, None::<String>]);
+            out.push(MUTE_CLOSE, params![e.room_id, guest.clone(), at, None::<String>]);
+            out.push(PERSONAL_IDENTIFY_CARRY, params![e.room_id, guest.clone(), e.user_id.to_string(), e.user_id, at]);
+            out.push(PERSONAL_CLOSE_OF, params![e.room_id, guest, at]);
         }
         Event::NickChanged(e) => out.push(RENAME_MEMBER, params![e.user_id, e.new.to_string()]),
         Event::ChannelModeChanged(e) => {
@@ -229,10 +241,17 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
         }
         Event::RoomMuteLifted(e) => out.push(MUTE_CLOSE, params![e.room_id, member_key(&e.target), at, e.by.to_string()]),
         Event::PersonalMuteSet(e) => {
-            out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, e.mutee, at]);
-            out.push(PERSONAL_OPEN, params![e.room_id, e.muter, e.mutee, at]);
+            let key = MemberKey::of_mutee(&e.mutee).to_string();
+            let (user, nick) = match &e.mutee {
+                Mutee::User(id) => (Some(*id), None),
+                Mutee::Guest { nick } => (None, Some(nick.to_string())),
+            };
+            out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, key.clone(), at]);
+            out.push(PERSONAL_OPEN, params![e.room_id, e.muter, key, at, user, nick]);
         }
-        Event::PersonalMuteLifted(e) => out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, e.mutee, at]),
+        Event::PersonalMuteLifted(e) => {
+            out.push(PERSONAL_CLOSE, params![e.room_id, e.muter, MemberKey::of_mutee(&e.mutee).to_string(), at])
+        }
         Event::BanRequested(e) => {
             let (user, mask) = target_columns(&e.target);
             out.push(REQUEST, params![e.request_id, e.room_id, user, mask, e.reason.to_string(), e.by.to_string(), at]);
@@ -254,8 +273,6 @@ fn apply_one(envelope: &Envelope<Event>, out: &mut Writes) {
 fn leave(out: &mut Writes, room_id: Uuid, member: &MemberRef, at: DateTime<Utc>, reason: String) {
     let key = member_key(member);
     out.push(LEAVE, params![room_id, key.clone()]);
-    out.push(MEMBERSHIP_CLOSE, params![room_id, key, at, Some(reason)]);
-    if let Some(user_id) = member.user_id {
-        out.push(PERSONAL_CLOSE_ALL, params![room_id, user_id, at]);
-    }
+    out.push(MEMBERSHIP_CLOSE, params![room_id, key.clone(), at, Some(reason)]);
+    out.push(PERSONAL_CLOSE_ALL, params![room_id, member.user_id, key, at]);
 }
