@@ -181,7 +181,8 @@ impl Application {
         let phone_codes = settings.phone_code_texter().context("setting up the texting of phone codes")?;
         // The bot is one name everywhere: what `sendToRoom` and the desk record is its IRC nick.
         let api_settings = api::ApiSettings { bot_nick: settings.irc.nick.clone(), ..settings.api.clone() };
-        let api = api::App::with_phone_codes(wiring.store.clone(), Some(wiring.runners.clone()), api_settings, phone_codes)
+        let account = settings.twilio_client().transpose().context("setting up the Twilio client")?;
+        let api = api::App::with_twilio(wiring.store.clone(), Some(wiring.runners.clone()), api_settings, account, phone_codes)
             .context("setting up the API")?;
         let restart_delay = Duration::from_millis(settings.server.restart_delay_ms);
         if enabled.sms {

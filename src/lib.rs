@@ -1,7 +1,8 @@
 //! The `switchboard` application: its [`settings`] (file + environment), where its [`database`]
 //! comes from (a configured server or the embedded private cluster), [`logging`], the one place
 //! that wires the event store, projections, gateways and API together ([`app::Application`]),
-//! and the [`operations`] behind `projections status`, `rebuild`, `schema`, `sms` and `admin`.
+//! the [`operations`] behind `projections status`, `rebuild`, `schema`, `sms`, `twilio` and `admin`, and
+//! the checks of [`doctor`].
 //! `src/main.rs` is only the command line; the benchmarks (`switchboard-bench`) use this library
 //! too. Business rules live in `domain`, storage in `store`, read models in `projections`, the
 //! IRC and SMS sides in `gateways`, HTTP in `api`, the web pages in `web`: nothing here decides or stores anything
@@ -9,6 +10,7 @@
 
 pub mod app;
 pub mod database;
+pub mod doctor;
 pub mod logging;
 pub mod operations;
 pub mod settings;

@@ -68,6 +68,19 @@ enum Command {
         #[command(subcommand)]
         which: LogCommand,
     },
+    /// Check the configuration before serving: the database (reachable, migrated), the event
+    /// store, the IRC server (TLS handshake when configured), the Twilio account and each room
+    /// number's webhook, the mail transport. Exits 1 when a check fails; changes nothing.
+    Doctor {
+        /// Seconds each check may take.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+    /// Set up the Twilio account for this server.
+    Twilio {
+        #[command(subcommand)]
+        which: TwilioCommand,
+    },
     /// Administration that must work before anyone can log in.
     Admin {
         #[command(subcommand)]
@@ -82,6 +95,16 @@ enum AdminCommand {
         /// The user's nick.
         nick: String,
         level: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TwilioCommand {
+    /// Make the account's number post its incoming texts to this server
+    /// (`{api.public_url}/sms/twilio`); nothing changes when it already does.
+    Configure {
+        /// The number (E.164), e.g. +15550100.
+        number: String,
     },
 }
 
@@ -133,6 +156,9 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Sms { from, to, body, url } = &cli.command {
         return operations::send_sms(&settings, from, to, body, url.as_deref()).await;
     }
+    if let Command::Twilio { which: TwilioCommand::Configure { number } } = &cli.command {
+        return operations::twilio_configure(&settings, number).await;
+    }
 
     let database = Database::open(&settings).await?;
     let outcome = match cli.command {
@@ -144,7 +170,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Log { which: LogCommand::Digest { page } } => operations::log_digest(&settings, &database, page).await,
         Command::Admin { which: AdminCommand::Grant { nick, level } } => operations::grant(&settings, &database, &nick, &level).await,
         Command::Schema { .. } => unreachable!("handled before settings are loaded"),
-        Command::Sms { .. } => unreachable!("handled before the database is opened"),
+        Command::Doctor { timeout } => {
+            let checks = switchboard::doctor::run(&settings, &database, std::time::Duration::from_secs(timeout.max(1))).await;
+            print!("{}", switchboard::doctor::render(&checks));
+            database.close().await;
+            std::process::exit(if checks.iter().any(|c| c.verdict == switchboard::doctor::Verdict::Failed) { 1 } else { 0 });
+        }
+        Command::Sms { .. } | Command::Twilio { .. } => unreachable!("handled before the database is opened"),
     };
     database.close().await;
     outcome

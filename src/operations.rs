@@ -129,6 +129,29 @@ pub async fn send_sms(settings: &Settings, from: &str, to: &str, body: &str, url
     Ok(())
 }
 
+/// `switchboard twilio configure <number>`: makes the Twilio account post the number's incoming
+/// texts to this server (`{api.public_url}/sms/twilio`, by POST), which is where signatures are
+/// checked. Changes nothing when it already does. Delivery status callbacks need no set-up:
+/// every message sent names its own.
+pub async fn twilio_configure(settings: &Settings, number: &str) -> anyhow::Result<()> {
+    let number = domain::PhoneNumber::parse(number.trim()).map_err(|e| anyhow::anyhow!("{number:?}: {e}"))?;
+    let twilio = settings
+        .twilio_client()
+        .context("set twilio.account_sid and api.twilio_auth_token (SWITCHBOARD_API__TWILIO_AUTH_TOKEN) to the account's")?
+        .context("setting up the Twilio client")?;
+    let url = api::sms::inbound_url(&settings.api.public_url);
+    match twilio.point_number_at(number.as_str(), &url).await.with_context(|| format!("configuring {number} in Twilio"))? {
+        gateways::sms::twilio::WebhookChange::Unchanged(n) => {
+            println!("{number} ({}) already posts its texts to {url}: nothing changed", n.sid)
+        }
+        gateways::sms::twilio::WebhookChange::Changed { before, now } => {
+            println!("{number} ({}) now posts its texts to {url} (before: {})", now.sid, before.as_deref().unwrap_or("nowhere"))
+        }
+    }
+    println!("bind it to a room (GraphQL bindSmsNumber, or the desk) for its texts to reach one");
+    Ok(())
+}
+
 /// `switchboard log copy --from … --to …`: copies the log from one backend to the other (both
 /// as the settings describe them), resuming where the target stands, with a progress bar; then
 /// digests both logs and fails unless they hold the same events.

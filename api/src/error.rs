@@ -289,6 +289,24 @@ impl From<gateways::nicks::NickChangeError> for ApiError {
     }
 }
 
+impl From<gateways::sms::twilio::NumberError> for ApiError {
+    fn from(e: gateways::sms::twilio::NumberError) -> Self {
+        use gateways::sms::twilio::NumberError;
+        match e {
+            NumberError::NotInAccount(number) => ApiError::bad_input(format!("{number} is not a number of this server's Twilio account")),
+            NumberError::Twilio(cause) => {
+                // Twilio's own message may name the account; the client hears only what to do.
+                tracing::warn!(%cause, "Twilio did not set a number's webhook");
+                ApiError::Refused {
+                    code: Code::Unavailable,
+                    message: "Twilio did not set the number's webhook; nothing was changed, retry in a moment".to_owned(),
+                    retry_after_secs: Some(30),
+                }
+            }
+        }
+    }
+}
+
 impl<E: Refusal + Send + Sync + 'static> From<ExecuteError<E>> for ApiError {
     fn from(e: ExecuteError<E>) -> Self {
         match e {

@@ -36,7 +36,7 @@ pub mod moderation;
 mod request_body;
 pub mod rooms;
 mod settings;
-mod sms;
+pub mod sms;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -78,6 +78,8 @@ pub struct App {
     pub(crate) superuser_exists: std::sync::atomic::AtomicBool,
     /// Texts phone verification codes (`None`: not configured; phones cannot be verified).
     pub phone_codes: Option<accounts::CodeTexter>,
+    /// The Twilio account, when one is configured: rooms can point their numbers at this server.
+    pub twilio: Option<gateways::sms::twilio::TwilioClient>,
 }
 
 impl App {
@@ -86,14 +88,16 @@ impl App {
         runners: Option<Arc<Runners>>,
         settings: ApiSettings,
     ) -> Result<Arc<Self>, mail::MailSetupError> {
-        Self::with_phone_codes(store, runners, settings, None)
+        Self::with_twilio(store, runners, settings, None, None)
     }
 
-    /// As [`App::new`], texting phone verification codes through `phone_codes`.
-    pub fn with_phone_codes(
+    /// As [`App::new`], with the Twilio account (`twilio`) and the texting of phone
+    /// verification codes (`phone_codes`) when they are configured.
+    pub fn with_twilio(
         store: impl Into<AnyEventStore>,
         runners: Option<Arc<Runners>>,
         settings: ApiSettings,
+        twilio: Option<gateways::sms::twilio::TwilioClient>,
         phone_codes: Option<accounts::CodeTexter>,
     ) -> Result<Arc<Self>, mail::MailSetupError> {
         let store = store.into();
@@ -116,6 +120,7 @@ impl App {
             login_limiter,
             superuser_exists: std::sync::atomic::AtomicBool::new(false),
             phone_codes,
+            twilio,
         }))
     }
 }
@@ -140,8 +145,8 @@ pub fn router(app: Arc<App>) -> Router {
     let state = HttpState { app, schema, ws_schema, limits };
     let router = Router::new()
         .route("/graphql", get(graphiql::page).post(graphql_post))
-        .route("/sms/twilio", axum::routing::post(sms::twilio_inbound))
-        .route("/sms/twilio/status", axum::routing::post(sms::twilio_status))
+        .route(sms::INBOUND_PATH, axum::routing::post(sms::twilio_inbound))
+        .route(sms::STATUS_PATH, axum::routing::post(sms::twilio_status))
         // The routes above do work: bounded in number and time (see `load`).
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), load::bounded))
         .route("/graphql/ws", get(graphql_ws))

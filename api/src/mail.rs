@@ -76,6 +76,19 @@ impl Mailer {
         })
     }
 
+    /// Whether the transport can be used now: for SMTP, that the relay answers and accepts the
+    /// connection (TLS and login as the URL says); the others need nothing.
+    pub async fn test_connection(&self) -> Result<(), String> {
+        match self {
+            Mailer::Smtp(t) => match t.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("the relay did not answer NOOP".to_owned()),
+                Err(e) => Err(e.to_string()),
+            },
+            Mailer::Log | Mailer::Print | Mailer::File(_) => Ok(()),
+        }
+    }
+
     /// Sends a plain-text message. Failures are internal errors (logged with their cause).
     pub async fn send(&self, from: &str, to: &str, subject: &str, body: String) -> ApiResult<()> {
         let from: Mailbox = from.parse().map_err(ApiError::internal)?;

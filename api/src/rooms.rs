@@ -27,6 +27,8 @@ pub struct NewRoom {
     pub irc_key: Option<String>,
     /// Bind to this Twilio number (E.164).
     pub sms_number: Option<String>,
+    /// Also point the number's incoming texts at this server in the Twilio account.
+    pub configure_twilio: bool,
 }
 
 /// Text that was typed, or nothing when it is empty.
@@ -48,6 +50,9 @@ pub async fn create_room(app: &App, viewer: &Viewer, metadata: Metadata, input: 
     }
     if let Some(number) = &number {
         ensure_number_free(app, number, room_id).await?;
+        if input.configure_twilio {
+            point_twilio_here(app, number).await?;
+        }
     }
     let stream = StreamName::room(room_id);
     let caller_level = viewer.level;
@@ -92,11 +97,23 @@ pub async fn unbind_irc_channel(app: &App, viewer: &Viewer, metadata: Metadata, 
 }
 
 /// Binds a room to a Twilio number (a number belongs to one room). Staff.
-pub async fn bind_sms_number(app: &App, viewer: &Viewer, metadata: Metadata, room: Uuid, number: &str) -> ApiResult<Applied> {
+/// With `configure_twilio`, first points the number's incoming texts at this server in the
+/// Twilio account (nothing is bound when Twilio refuses).
+pub async fn bind_sms_number(
+    app: &App,
+    viewer: &Viewer,
+    metadata: Metadata,
+    room: Uuid,
+    number: &str,
+    configure_twilio: bool,
+) -> ApiResult<Applied> {
     viewer.require(Level::Staff, "binding rooms")?;
     let number = PhoneNumber::parse(number.trim())?;
     existing_room(app, room).await?;
     ensure_number_free(app, &number, room).await?;
+    if configure_twilio {
+        point_twilio_here(app, &number).await?;
+    }
     room_command(app, room, RoomCommand::BindSmsNumber { number, caller_level: viewer.level }, metadata).await
 }
 
@@ -127,6 +144,22 @@ pub async fn send_as_bot(app: &App, viewer: &Viewer, metadata: Metadata, room: U
         caller_level: viewer.level,
     };
     room_command(app, room, command, metadata).await
+}
+
+/// Makes Twilio post `number`'s incoming texts to this server (`{public_url}/sms/twilio`), as
+/// `switchboard twilio configure` does.
+async fn point_twilio_here(app: &App, number: &PhoneNumber) -> ApiResult<()> {
+    let twilio = app.twilio.as_ref().ok_or_else(|| {
+        ApiError::bad_input("this server has no Twilio account to configure (set twilio.account_sid and api.twilio_auth_token)")
+    })?;
+    let url = crate::sms::inbound_url(&app.settings.public_url);
+    match twilio.point_number_at(number.as_str(), &url).await? {
+        gateways::sms::twilio::WebhookChange::Unchanged(_) => tracing::info!(%number, url, "the number already posts its texts here"),
+        gateways::sms::twilio::WebhookChange::Changed { before, .. } => {
+            tracing::info!(%number, url, before = before.as_deref().unwrap_or("nowhere"), "pointed the number's texts here")
+        }
+    }
+    Ok(())
 }
 
 fn check_channel_key(key: Option<&str>) -> ApiResult<Option<String>> {

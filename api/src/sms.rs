@@ -14,6 +14,17 @@ use uuid::Uuid;
 
 use crate::HttpState;
 
+/// Where Twilio posts a room number's incoming texts: the URL a number's `SmsUrl` must be,
+/// under `api.public_url`, since signatures are checked against it.
+pub const INBOUND_PATH: &str = "/sms/twilio";
+/// Where Twilio posts the status of each message sent (named per message).
+pub const STATUS_PATH: &str = "/sms/twilio/status";
+
+/// `{public_url}/sms/twilio`.
+pub fn inbound_url(public_url: &str) -> String {
+    format!("{}{INBOUND_PATH}", public_url.trim_end_matches('/'))
+}
+
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
@@ -45,7 +56,7 @@ fn signed_form(
 
 pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let app = &state.app;
-    let params = match signed_form(app, &headers, &body, "/sms/twilio", "an inbound SMS webhook") {
+    let params = match signed_form(app, &headers, &body, INBOUND_PATH, "an inbound SMS webhook") {
         Ok(params) => params,
         Err((status, message)) => return refuse(status, message),
     };
@@ -73,7 +84,7 @@ pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: Head
 pub(crate) async fn twilio_status(State(state): State<HttpState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let app = &state.app;
     let query = query.unwrap_or_default();
-    let path = format!("/sms/twilio/status{}{query}", if query.is_empty() { "" } else { "?" });
+    let path = format!("{STATUS_PATH}{}{query}", if query.is_empty() { "" } else { "?" });
     let params = match signed_form(app, &headers, &body, &path, "a Twilio status callback") {
         Ok(params) => params,
         Err((status, message)) => return refuse(status, message),

@@ -926,3 +926,64 @@ async fn texts_that_arrive_together_are_posted_in_one_batch_in_order_with_refusa
     let posted: Vec<String> = posted.iter().map(|e| field(e, "body")).collect();
     assert_eq!(posted, ["one", "three", "four"]);
 }
+
+/// `createRoom` and `bindSmsNumber` with `configureTwilio` point the number's texts at this
+/// server in the Twilio account (the stand-in checks each request against Twilio's contract);
+/// without it Twilio is not touched, and a number the account does not have binds nothing.
+#[tokio::test]
+async fn rooms_point_their_numbers_at_this_server_in_twilio_when_asked() {
+    use testkit::twilio::{ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn};
+    let twilio = TwilioStandIn::start().await;
+    let (first, second, foreign) = ("+15550101001", "+15550101002", "+15550101999");
+    twilio.add_number(first);
+    twilio.add_number(second);
+    let base_url = twilio.base_url.clone();
+    let app = TestApp::spawn_parts(switchboard::app::Parts::API_ONLY, |s| {
+        s.api.twilio_auth_token = Some(api::Hidden::new(AUTH_TOKEN));
+        s.twilio.account_sid = Some(ACCOUNT_SID.into());
+        s.twilio.base_url = base_url;
+    })
+    .await;
+    let admin = app.member("admin").await;
+    let here = format!("{}/sms/twilio", app.app.settings.public_url);
+    let posts_to = |number: &str| twilio.number(number).and_then(|n| n.sms_url);
+
+    let created = app
+        .data(
+            Some(&admin.token),
+            "mutation($n: String!) { createRoom(input: {name: \"first\", smsNumber: $n, configureTwilio: true}) { roomId } }",
+            json!({ "n": first }),
+        )
+        .await;
+    assert!(created["createRoom"]["roomId"].is_string());
+    assert_eq!(posts_to(first).as_deref(), Some(here.as_str()));
+    assert_eq!(twilio.number(first).unwrap().sms_method, "POST");
+
+    let room = app.data(Some(&admin.token), "mutation { createRoom(input: {name: \"second\"}) { roomId position } }", json!({})).await;
+    // Binding looks the room up in the read model.
+    app.data(Some(&admin.token), "query($p: Position) { rooms(waitFor: $p) { id } }", json!({ "p": room["createRoom"]["position"] })).await;
+    let room = room["createRoom"]["roomId"].clone();
+    let bind = "mutation($r: UUID!, $n: String!, $c: Boolean!) { bindSmsNumber(room: $r, number: $n, configureTwilio: $c) { position } }";
+    app.data(Some(&admin.token), bind, json!({ "r": room, "n": second, "c": false })).await;
+    assert_eq!(posts_to(second), None, "without configureTwilio Twilio is not touched");
+    app.data(Some(&admin.token), "mutation($r: UUID!) { unbindSmsNumber(room: $r) { position } }", json!({ "r": room })).await;
+    app.data(Some(&admin.token), bind, json!({ "r": room, "n": second, "c": true })).await;
+    assert_eq!(posts_to(second).as_deref(), Some(here.as_str()));
+    assert_eq!(twilio.number_updates(), 2);
+    app.data(Some(&admin.token), "mutation($r: UUID!) { unbindSmsNumber(room: $r) { position } }", json!({ "r": room })).await;
+    app.data(Some(&admin.token), bind, json!({ "r": room, "n": second, "c": true })).await;
+    assert_eq!(twilio.number_updates(), 2, "a number that already posts here is left as it is");
+
+    let refused = app
+        .graphql(
+            Some(&admin.token),
+            "mutation($n: String!) { createRoom(input: {name: \"third\", smsNumber: $n, configureTwilio: true}) { roomId } }",
+            json!({ "n": foreign }),
+        )
+        .await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert_eq!(refused["errors"][0]["message"], format!("{foreign} is not a number of this server's Twilio account"));
+    let rooms = app.data(Some(&admin.token), "{ rooms { name } }", json!({})).await;
+    assert!(!rooms.to_string().contains("third"), "nothing was created: {rooms}");
+    assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
+}

@@ -34,7 +34,7 @@ pub use executor::{BatchOutcome, CommandExecutor, ExecuteError, Executed, Loaded
 pub use follow::{FirstStart, follow, follow_runs};
 #[cfg(feature = "kurrentdb")]
 pub use kurrentdb::{KurrentEventStore, KurrentOptions};
-pub use postgres::{PgConfig, PgEventStore, PgStoreOptions, TlsMode};
+pub use postgres::{MigrationState, PgConfig, PgEventStore, PgStoreOptions, TlsMode};
 pub use types::{
     AllBatch, AppendResult, Direction, Envelope, EventLocation, ExpectedVersion, Filter, NewEvent, Position, RecordedEvent, StoredJson,
     StreamAppend,

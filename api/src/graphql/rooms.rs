@@ -335,6 +335,11 @@ pub struct CreateRoomInput {
     pub irc_key: Option<String>,
     /// Bind to this Twilio number (E.164).
     pub sms_number: Option<String>,
+    /// Also make the Twilio account post the number's incoming texts to this server (its
+    /// `SmsUrl`, as `switchboard twilio configure` sets it). Nothing is created when Twilio
+    /// refuses.
+    #[graphql(default)]
+    pub configure_twilio: bool,
 }
 
 #[derive(SimpleObject)]
@@ -361,6 +366,7 @@ impl RoomsMutation {
             irc_channel: input.irc_channel,
             irc_key: input.irc_key,
             sms_number: input.sms_number,
+            configure_twilio: input.configure_twilio,
         };
         let (room_id, done) = rooms::create_room(ctx.app(), viewer, ctx.metadata(), new_room).await?;
         Ok(RoomPayload { room_id, position: LogPosition(done.position) })
@@ -378,10 +384,18 @@ impl RoomsMutation {
         Ok(changed(rooms::unbind_irc_channel(ctx.app(), viewer, ctx.metadata(), room).await?))
     }
 
-    /// Binds a room to a Twilio number (a number belongs to one room). Staff.
-    async fn bind_sms_number(&self, ctx: &Context<'_>, room: Uuid, number: String) -> ApiResult<Changed> {
+    /// Binds a room to a Twilio number (a number belongs to one room). Staff. With
+    /// `configureTwilio`, first makes the Twilio account post the number's incoming texts to
+    /// this server; nothing is bound when Twilio refuses.
+    async fn bind_sms_number(
+        &self,
+        ctx: &Context<'_>,
+        room: Uuid,
+        number: String,
+        #[graphql(default)] configure_twilio: bool,
+    ) -> ApiResult<Changed> {
         let viewer = ctx.signed_in()?;
-        Ok(changed(rooms::bind_sms_number(ctx.app(), viewer, ctx.metadata(), room, &number).await?))
+        Ok(changed(rooms::bind_sms_number(ctx.app(), viewer, ctx.metadata(), room, &number, configure_twilio).await?))
     }
 
     /// Unbinds a room from its Twilio number. Staff.

@@ -1,8 +1,9 @@
-//! The Twilio REST client: `POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json` with
-//! HTTP Basic auth (account SID, auth token) and a form body, as Twilio's OpenAPI contract
-//! (`twilio_api_v2010.json`) describes. The base URL is configurable so tests point it at a
-//! local stand-in. Errors keep Twilio's own error code, which decides between retrying and
-//! giving up.
+//! The Twilio REST client, as Twilio's OpenAPI contract (`twilio_api_v2010.json`) describes it:
+//! HTTP Basic auth (account SID, auth token), form bodies, JSON answers. It sends messages
+//! (`Messages.json`), reads the account (a read-only check of the credentials), and looks up and
+//! points an account's numbers at this server (`IncomingPhoneNumbers`). The base URL is
+//! configurable so tests point it at a local stand-in. Errors keep Twilio's own error code, which
+//! decides between retrying and giving up.
 
 use std::time::Duration;
 
@@ -69,6 +70,54 @@ pub struct CreatedMessage {
     pub status: String,
 }
 
+/// The account the credentials belong to (`GET /2010-04-01/Accounts/{Sid}.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    /// `active`, `suspended` or `closed`.
+    pub status: Option<String>,
+}
+
+/// One of the account's phone numbers, with where Twilio posts its incoming texts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IncomingNumber {
+    pub sid: String,
+    pub phone_number: String,
+    pub sms_url: Option<String>,
+    pub sms_method: Option<String>,
+}
+
+impl IncomingNumber {
+    /// Twilio posts this number's incoming texts to `url`.
+    pub fn posts_to(&self, url: &str) -> bool {
+        self.sms_url.as_deref() == Some(url) && self.sms_method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case("POST"))
+    }
+}
+
+#[derive(Deserialize)]
+struct NumberList {
+    incoming_phone_numbers: Vec<IncomingNumber>,
+}
+
+/// What pointing a number at a webhook did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookChange {
+    /// It already posted there; nothing was changed.
+    Unchanged(IncomingNumber),
+    /// It posted elsewhere (or nowhere) before.
+    Changed { before: Option<String>, now: IncomingNumber },
+}
+
+/// Why a number could not be pointed at this server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    #[error("{0} is not a number of this Twilio account")]
+    NotInAccount(String),
+    #[error(transparent)]
+    Twilio(#[from] TwilioError),
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     code: Option<u32>,
@@ -108,23 +157,55 @@ impl TwilioClient {
         idempotency_key: &str,
         callback: Option<String>,
     ) -> Result<CreatedMessage, TwilioError> {
-        let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.config.base_url.trim_end_matches('/'), self.config.account_sid);
         let mut form: Vec<(&str, &str)> = vec![("To", to), ("From", from), ("Body", body)];
         if let Some(callback) = &callback {
             form.push(("StatusCallback", callback));
         }
-        let response = self
+        let request = self.http.post(self.url("/Messages.json")).header("I-Twilio-Idempotency-Token", idempotency_key).form(&form);
+        self.answer(request).await
+    }
+
+    /// The account the credentials belong to: a read-only call that proves they are accepted.
+    pub async fn account(&self) -> Result<Account, TwilioError> {
+        self.answer(self.http.get(self.url(".json"))).await
+    }
+
+    /// The account's number `phone` (E.164), if it has it.
+    pub async fn incoming_number(&self, phone: &str) -> Result<Option<IncomingNumber>, TwilioError> {
+        let request = self.http.get(self.url("/IncomingPhoneNumbers.json")).query(&[("PhoneNumber", phone)]);
+        let list: NumberList = self.answer(request).await?;
+        Ok(list.incoming_phone_numbers.into_iter().find(|n| n.phone_number == phone))
+    }
+
+    /// Makes Twilio post `phone`'s incoming texts to `sms_url` (by POST). Changes nothing when
+    /// it already does. Message status callbacks are not a number's setting: every message sent
+    /// names its own (`TwilioConfig::status_callback`); the number's `StatusCallback` is for
+    /// voice calls and is left alone.
+    pub async fn point_number_at(&self, phone: &str, sms_url: &str) -> Result<WebhookChange, NumberError> {
+        let number = self.incoming_number(phone).await?.ok_or_else(|| NumberError::NotInAccount(phone.to_owned()))?;
+        if number.posts_to(sms_url) {
+            return Ok(WebhookChange::Unchanged(number));
+        }
+        let request = self
             .http
-            .post(&url)
-            .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
-            .header("I-Twilio-Idempotency-Token", idempotency_key)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| if e.is_timeout() { TwilioError::Timeout } else { TwilioError::Network(e.to_string()) })?;
+            .post(self.url(&format!("/IncomingPhoneNumbers/{}.json", number.sid)))
+            .form(&[("SmsUrl", sms_url), ("SmsMethod", "POST")]);
+        let now: IncomingNumber = self.answer(request).await?;
+        Ok(WebhookChange::Changed { before: number.sms_url, now })
+    }
+
+    /// `{base}/2010-04-01/Accounts/{AccountSid}{rest}`.
+    fn url(&self, rest: &str) -> String {
+        format!("{}/2010-04-01/Accounts/{}{rest}", self.config.base_url.trim_end_matches('/'), self.config.account_sid)
+    }
+
+    /// Sends an authenticated request and reads a 2xx answer as `T`, anything else as Twilio's
+    /// error.
+    async fn answer<T: serde::de::DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, TwilioError> {
+        let lost = |e: reqwest::Error| if e.is_timeout() { TwilioError::Timeout } else { TwilioError::Network(e.to_string()) };
+        let response = request.basic_auth(&self.config.account_sid, Some(&self.config.auth_token)).send().await.map_err(lost)?;
         let status = response.status().as_u16();
-        let text =
-            response.text().await.map_err(|e| if e.is_timeout() { TwilioError::Timeout } else { TwilioError::Network(e.to_string()) })?;
+        let text = response.text().await.map_err(lost)?;
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|e| TwilioError::BadResponse(e.to_string()));
         }

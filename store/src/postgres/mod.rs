@@ -35,6 +35,17 @@ pub fn embedded_runner() -> refinery::Runner {
     embedded_migrations::migrations::runner()
 }
 
+/// A database's migrations against this build's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Migrations recorded as applied.
+    pub applied: usize,
+    /// This build's migrations the database has not had (`switchboard migrate` applies them).
+    pub pending: Vec<String>,
+    /// Applied migrations this build does not know (a newer build migrated the database).
+    pub unknown: Vec<String>,
+}
+
 /// Tuning of the PostgreSQL backend. The defaults suit a small server; see `switchboard.toml`.
 #[derive(Debug, Clone)]
 pub struct PgStoreOptions {
@@ -120,6 +131,31 @@ impl PgEventStore {
         drop(client);
         let _ = conn.await;
         Ok(())
+    }
+
+    /// How far the database's migrations are against this build's (`switchboard doctor`).
+    pub async fn migration_state(config: &PgConfig) -> Result<MigrationState, StoreError> {
+        let (mut client, connection) = config.connect().await?;
+        let conn = tokio::spawn(connection);
+        let runner = embedded_runner();
+        let has_history: bool = client.query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[]).await?.get(0);
+        let applied = if has_history {
+            runner.get_applied_migrations_async(&mut client).await.map_err(|e| StoreError::Migration(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        drop(client);
+        let _ = conn.await;
+        let label = |m: &refinery::Migration| format!("V{}__{}", m.version(), m.name());
+        let mut migrations: Vec<&refinery::Migration> = runner.get_migrations().iter().collect();
+        migrations.sort_by_key(|m| m.version());
+        let known: Vec<String> = migrations.into_iter().map(label).collect();
+        let done: Vec<String> = applied.iter().map(label).collect();
+        Ok(MigrationState {
+            applied: done.len(),
+            pending: known.iter().filter(|m| !done.contains(m)).cloned().collect(),
+            unknown: done.iter().filter(|m| !known.contains(m)).cloned().collect(),
+        })
     }
 
     pub fn pool(&self) -> &Pool {

@@ -38,6 +38,9 @@ pub fn create_form(visitor: &Visitor) -> Markup {
                 (field(Field { required: false, hint: Some("The channel's +k key, if it has one."), ..Field::new("irc_key", "Channel key") }))
                 (field(Field { kind: "tel", required: false, hint: Some("A Twilio number in E.164 form, e.g. +15550100. Empty: no SMS."), ..Field::new("sms_number", "SMS number") }))
                 div.field.check {
+                    label { input type="checkbox" name="configure_twilio" value="true"; " Point the number's texts here in Twilio" }
+                }
+                div.field.check {
                     label { input type="checkbox" name="invite_only" value="true"; " Invite only" }
                 }
                 button type="submit" { "Create" }
@@ -85,6 +88,9 @@ pub fn room_sections(visitor: &Visitor, room: &RoomRow) -> Markup {
                     form method="post" action=(action("sms")) {
                         (layout::csrf_field(visitor))
                         (field(Field { kind: "tel", hint: Some("A Twilio number in E.164 form, e.g. +15550100."), ..Field::new("number", "SMS number") }))
+                        div.field.check {
+                            label { input type="checkbox" name="configure_twilio" value="true"; " Point its texts here in Twilio" }
+                        }
                         button type="submit" { "Bind number" }
                     }
                 }
@@ -123,6 +129,7 @@ pub struct CreateRoomForm {
     #[serde(default)]
     sms_number: String,
     invite_only: Option<String>,
+    configure_twilio: Option<String>,
 }
 
 pub async fn create(
@@ -136,6 +143,7 @@ pub async fn create(
         irc_channel: typed(&form.irc_channel),
         irc_key: typed(&form.irc_key),
         sms_number: typed(&form.sms_number),
+        configure_twilio: ticked(&form.configure_twilio),
     };
     let (room, done) = api::rooms::create_room(&state.app, &signed_in.viewer, metadata(&signed_in), new_room).await?;
     back_to_room(&state, room, done).await
@@ -183,6 +191,7 @@ pub async fn unbind_channel(
 #[derive(Debug, Deserialize)]
 pub struct NumberForm {
     number: String,
+    configure_twilio: Option<String>,
 }
 
 pub async fn bind_number(
@@ -191,7 +200,15 @@ pub async fn bind_number(
     Path(room): Path<Uuid>,
     CsrfForm(form): CsrfForm<NumberForm>,
 ) -> Result<Redirect, PageError> {
-    let done = api::rooms::bind_sms_number(&state.app, &signed_in.viewer, metadata(&signed_in), room, &form.number).await?;
+    let done = api::rooms::bind_sms_number(
+        &state.app,
+        &signed_in.viewer,
+        metadata(&signed_in),
+        room,
+        &form.number,
+        ticked(&form.configure_twilio),
+    )
+    .await?;
     back_to_room(&state, room, done).await
 }
 
