@@ -1,7 +1,8 @@
 //! Prometheus metrics at `/metrics`, through the `metrics` facade: the store records append
-//! latency (`switchboard_append_seconds`), this module records HTTP and GraphQL requests, and
-//! projection lag is read from the checkpoints when scraped (so it is right even for
-//! projections another process runs).
+//! latency and events appended by type, the gateways the IRC connection and SMS deliveries,
+//! this module HTTP and GraphQL requests and webhook refusals, and projection lag is read from
+//! the checkpoints when scraped (so it is right even for projections another process runs).
+//! Every series is listed in `docs/monitoring.md`.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -33,14 +34,42 @@ fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// What a series counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every series Switchboard exports: name, kind, help. `docs/monitoring.md` lists the same, and
+/// the alert rules and the dashboard in `docs/` use only these (a test holds them to it).
+pub const SERIES: &[(&str, Kind, &str)] = &[
+    ("switchboard_append_seconds", Kind::Histogram, "Event store append latency"),
+    ("switchboard_events_appended_total", Kind::Counter, "Events appended to the log by this process, by event type"),
+    ("switchboard_http_request_seconds", Kind::Histogram, "HTTP request latency by route"),
+    ("switchboard_http_requests_total", Kind::Counter, "HTTP requests by route, method and status"),
+    ("switchboard_http_refused_total", Kind::Counter, "Requests refused by the load bounds, by reason (busy, timeout)"),
+    ("switchboard_graphql_request_seconds", Kind::Histogram, "GraphQL request latency by operation"),
+    ("switchboard_graphql_requests_total", Kind::Counter, "GraphQL requests by operation and outcome"),
+    ("switchboard_projection_lag_events", Kind::Gauge, "Events in the log that a projection has not applied yet"),
+    ("switchboard_projection_lag_seconds", Kind::Gauge, "Age of the oldest event a projection has not applied yet"),
+    ("switchboard_irc_connected", Kind::Gauge, "1 while the bot's IRC connection is up, 0 otherwise"),
+    ("switchboard_irc_reconnects_total", Kind::Counter, "Reconnections to the IRC server after a lost connection"),
+    ("switchboard_irc_control_refused_total", Kind::Counter, "Bot commands refused because the control queue was full"),
+    ("switchboard_sms_deliveries_total", Kind::Counter, "SMS deliveries reaching a status (by the sender and status callbacks)"),
+    ("switchboard_sms_send_retries_total", Kind::Counter, "Sends to Twilio retried after a retryable failure"),
+    ("switchboard_sms_webhook_refusals_total", Kind::Counter, "Twilio webhook requests refused, by webhook and reason"),
+];
+
 fn describe() {
-    metrics::describe_histogram!("switchboard_append_seconds", metrics::Unit::Seconds, "Event store append latency");
-    metrics::describe_histogram!("switchboard_http_request_seconds", metrics::Unit::Seconds, "HTTP request latency by route");
-    metrics::describe_counter!("switchboard_http_requests_total", "HTTP requests by route, method and status");
-    metrics::describe_histogram!("switchboard_graphql_request_seconds", metrics::Unit::Seconds, "GraphQL request latency by operation");
-    metrics::describe_counter!("switchboard_graphql_requests_total", "GraphQL requests by operation and outcome");
-    metrics::describe_gauge!("switchboard_projection_lag_events", "Events in the log that a projection has not applied yet");
-    metrics::describe_gauge!("switchboard_projection_lag_seconds", "Age of the oldest event a projection has not applied yet");
+    for (name, kind, help) in SERIES {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, *help),
+            Kind::Gauge => metrics::describe_gauge!(*name, *help),
+            Kind::Histogram => metrics::describe_histogram!(*name, metrics::Unit::Seconds, *help),
+        }
+    }
 }
 
 /// Installs the recorder (idempotent). Call before the first request so early appends count.

@@ -27,29 +27,58 @@ pub fn inbound_url(public_url: &str) -> String {
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
-fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.into()).into_response()
+/// Which webhook refused (a label of `switchboard_sms_webhook_refusals_total`).
+#[derive(Clone, Copy)]
+enum Hook {
+    Inbound,
+    Status,
+}
+
+impl Hook {
+    fn as_str(self) -> &'static str {
+        match self {
+            Hook::Inbound => "inbound",
+            Hook::Status => "status",
+        }
+    }
+}
+
+/// A refusal: the status and the message for Twilio (or whoever posted), counted by `reason`.
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { status, reason, message: message.into() }
+    }
+
+    fn answer(self, hook: Hook) -> Response {
+        metrics::counter!("switchboard_sms_webhook_refusals_total", "webhook" => hook.as_str(), "reason" => self.reason).increment(1);
+        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.message).into_response()
+    }
 }
 
 /// What both Twilio routes check first: SMS is configured, the body is a well-formed form, and
-/// it is signed by Twilio for `path_and_query` under the public URL. A refusal is the status and
-/// message to answer with.
+/// it is signed by Twilio for `path_and_query` under the public URL.
 fn signed_form(
     app: &crate::App,
     headers: &HeaderMap,
     body: &[u8],
     path_and_query: &str,
     what: &str,
-) -> Result<Vec<(String, String)>, (StatusCode, String)> {
+) -> Result<Vec<(String, String)>, Refusal> {
     let Some(token) = &app.settings.twilio_auth_token else {
-        return Err((StatusCode::SERVICE_UNAVAILABLE, "SMS is not configured: set api.twilio_auth_token".into()));
+        return Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", "SMS is not configured: set api.twilio_auth_token"));
     };
-    let params = parse_form(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let params = parse_form(body).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_form", e.to_string()))?;
     let url = format!("{}{path_and_query}", app.settings.public_url.trim_end_matches('/'));
     let presented = headers.get(signature::HEADER).and_then(|h| h.to_str().ok());
     if let Err(e) = signature::validate(token.expose(), &url, &params, presented) {
         tracing::warn!(reason = %e, "refused {what}");
-        return Err((StatusCode::FORBIDDEN, e.to_string()));
+        return Err(Refusal::new(StatusCode::FORBIDDEN, "signature", e.to_string()));
     }
     Ok(params)
 }
@@ -58,22 +87,25 @@ pub(crate) async fn twilio_inbound(State(state): State<HttpState>, headers: Head
     let app = &state.app;
     let params = match signed_form(app, &headers, &body, INBOUND_PATH, "an inbound SMS webhook") {
         Ok(params) => params,
-        Err((status, message)) => return refuse(status, message),
+        Err(refusal) => return refusal.answer(Hook::Inbound),
     };
     let sms = match inbound_from_params(&params) {
         Ok(sms) => sms,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return Refusal::new(StatusCode::BAD_REQUEST, "bad_fields", e.to_string()).answer(Hook::Inbound),
     };
     match record(&app.executor, &app.read, &sms).await {
         Ok(recorded) => {
             tracing::debug!(sid = %sms.message_sid, room = %recorded.room_id, position = %recorded.position, "inbound SMS recorded");
             ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response()
         }
-        Err(InboundError::UnknownNumber(number)) => refuse(StatusCode::NOT_FOUND, format!("no room is bound to {number}")),
+        Err(InboundError::UnknownNumber(number)) => {
+            Refusal::new(StatusCode::NOT_FOUND, "unknown_number", format!("no room is bound to {number}")).answer(Hook::Inbound)
+        }
         Err(e) => {
             // Twilio retries on a 5xx, and the SID makes the retry safe.
             tracing::error!(error = %e, sid = %sms.message_sid, "could not record an inbound SMS");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not record the message; Twilio will retry")
+            Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "not_recorded", "could not record the message; Twilio will retry")
+                .answer(Hook::Inbound)
         }
     }
 }
@@ -87,24 +119,33 @@ pub(crate) async fn twilio_status(State(state): State<HttpState>, RawQuery(query
     let path = format!("{STATUS_PATH}{}{query}", if query.is_empty() { "" } else { "?" });
     let params = match signed_form(app, &headers, &body, &path, "a Twilio status callback") {
         Ok(params) => params,
-        Err((status, message)) => return refuse(status, message),
+        Err(refusal) => return refusal.answer(Hook::Status),
     };
     let Some(delivery_id) = query.strip_prefix("delivery=").and_then(|id| Uuid::parse_str(id).ok()) else {
-        return refuse(StatusCode::BAD_REQUEST, "the callback URL names no delivery");
+        return Refusal::new(StatusCode::BAD_REQUEST, "no_delivery", "the callback URL names no delivery").answer(Hook::Status);
     };
     let field = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let Some(status) = field("MessageStatus").and_then(gateways::sms::outbound::parse_status) else {
-        return refuse(StatusCode::BAD_REQUEST, "MessageStatus is missing or unknown");
+        return Refusal::new(StatusCode::BAD_REQUEST, "bad_fields", "MessageStatus is missing or unknown").answer(Hook::Status);
     };
     let error_code = field("ErrorCode").and_then(|c| c.parse::<u32>().ok());
     let command = domain::DeliveryCommand::RecordStatus { status, error_code };
     let metadata = domain::Metadata::new(domain::Actor::System, domain::Gateway::Sms);
     match app.executor.execute::<domain::Delivery>(&domain::StreamName::delivery(delivery_id), &command, metadata).await {
-        Ok(_) => ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response(),
-        Err(store::ExecuteError::Rejected(domain::DeliveryError::NotQueued)) => refuse(StatusCode::NOT_FOUND, "no such delivery"),
+        Ok(done) => {
+            // A repeated or out-of-order callback records nothing and is not counted again.
+            if !done.events.is_empty() {
+                gateways::sms::outbound::count_status(status);
+            }
+            ([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response()
+        }
+        Err(store::ExecuteError::Rejected(domain::DeliveryError::NotQueued)) => {
+            Refusal::new(StatusCode::NOT_FOUND, "unknown_delivery", "no such delivery").answer(Hook::Status)
+        }
         Err(e) => {
             tracing::error!(error = %e, %delivery_id, "could not record a delivery status");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not record the status; Twilio will retry")
+            Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "not_recorded", "could not record the status; Twilio will retry")
+                .answer(Hook::Status)
         }
     }
 }

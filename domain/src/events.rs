@@ -156,6 +156,17 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The status as Twilio and the log name it (`queued`, `sent`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Undelivered => "undelivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
     /// Position in the forward-only progression; the three final statuses share the last rank so
     /// the first final status wins.
     pub fn rank(self) -> u8 {

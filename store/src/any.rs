@@ -124,14 +124,50 @@ impl From<KurrentEventStore> for AnyEventStore {
     }
 }
 
+/// The event types of one append, run-length counted, for `switchboard_events_appended_total`
+/// once the append succeeded. An idempotent repeat of an append counts again: the store does not
+/// say whether the events were new.
+struct AppendedTypes(Vec<(String, u64)>);
+
+impl AppendedTypes {
+    fn of(events: &[NewEvent]) -> Self {
+        let mut runs: Vec<(String, u64)> = Vec::new();
+        for event in events {
+            match runs.last_mut() {
+                Some((event_type, n)) if *event_type == event.event_type => *n += 1,
+                _ => runs.push((event.event_type.clone(), 1)),
+            }
+        }
+        Self(runs)
+    }
+
+    fn count(self) {
+        for (event_type, n) in self.0 {
+            metrics::counter!("switchboard_events_appended_total", "type" => event_type).increment(n);
+        }
+    }
+}
+
 #[async_trait]
 impl EventStore for AnyEventStore {
     async fn append(&self, stream: &StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Result<AppendResult, StoreError> {
-        each!(self, s => s.append(stream, expected, events).await)
+        let types = AppendedTypes::of(&events);
+        let outcome = each!(self, s => s.append(stream, expected, events).await);
+        if outcome.is_ok() {
+            types.count();
+        }
+        outcome
     }
 
     async fn append_in_order(&self, appends: Vec<StreamAppend>) -> Vec<Result<AppendResult, StoreError>> {
-        each!(self, s => s.append_in_order(appends).await)
+        let types: Vec<AppendedTypes> = appends.iter().map(|a| AppendedTypes::of(&a.events)).collect();
+        let outcomes = each!(self, s => s.append_in_order(appends).await);
+        for (types, outcome) in types.into_iter().zip(&outcomes) {
+            if outcome.is_ok() {
+                types.count();
+            }
+        }
+        outcomes
     }
 
     async fn read_stream(

@@ -58,6 +58,7 @@ pub async fn run(bot: Bot, mut shutdown: watch::Receiver<bool>) {
         let delay = backoff(bot.settings(), failures);
         failures = failures.saturating_add(1);
         tracing::info!(delay_ms = delay.as_millis() as u64, "reconnecting to IRC");
+        metrics::counter!("switchboard_irc_reconnects_total").increment(1);
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
             _ = tokio::time::sleep(delay) => {}

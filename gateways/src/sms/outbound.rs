@@ -128,15 +128,17 @@ impl DeliverySender {
             match self.twilio.send(queued.from.as_str(), queued.to.as_str(), &queued.body, &queued.delivery_id.to_string()).await {
                 Ok(created) => {
                     let status = parse_status(&created.status).unwrap_or(DeliveryStatus::Queued);
-                    return self
-                        .record(&stream, queued.delivery_id, DeliveryCommand::Submit { twilio_sid: created.sid, status }, &metadata)
-                        .await;
+                    self.record(&stream, queued.delivery_id, DeliveryCommand::Submit { twilio_sid: created.sid, status }, &metadata)
+                        .await?;
+                    count_status(status);
+                    return Ok(());
                 }
                 Err(error) if error.is_retryable() => {
                     if attempt >= self.options.max_attempts {
                         return Err(OutboundError::GaveUp { delivery_id: queued.delivery_id, attempts: attempt, last: error });
                     }
                     tracing::warn!(delivery = %queued.delivery_id, attempt, %error, "Twilio send failed; retrying");
+                    metrics::counter!("switchboard_sms_send_retries_total").increment(1);
                     tokio::time::sleep(self.backoff(attempt)).await;
                 }
                 Err(error) => return self.fail(&stream, queued, error, &metadata).await,
@@ -154,6 +156,7 @@ impl DeliverySender {
         tracing::info!(delivery = %queued.delivery_id, %error, "delivery failed permanently");
         let command = DeliveryCommand::FailPermanently { error_code: error.code(), reason: error.to_string() };
         self.record(stream, queued.delivery_id, command, metadata).await?;
+        count_status(DeliveryStatus::Failed);
         if error.code() == Some(domain::aggregates::delivery::TWILIO_OPTED_OUT) && !queued.recipient.is_nil() {
             // The opt-out is the carrier's for this room's number only: the member's other rooms
             // text from other numbers.
@@ -219,6 +222,12 @@ fn lanes(events: Vec<RecordedEvent>) -> Vec<Vec<(RecordedEvent, DeliveryQueued)>
         lanes[lane].push((recorded, queued));
     }
     lanes
+}
+
+/// A delivery reached `status` (`switchboard_sms_deliveries_total`): counted where the status is
+/// recorded, by the sender and by the status callback.
+pub fn count_status(status: DeliveryStatus) {
+    metrics::counter!("switchboard_sms_deliveries_total", "status" => status.as_str()).increment(1);
 }
 
 /// Twilio's message statuses in our progression (`accepted`, `sending`, … count as queued).

@@ -198,6 +198,7 @@ impl Bot {
     /// The connection is up under `nick`.
     pub fn connected(&self, sender: irc::client::Sender, nick: &str) {
         self.state().outbox.connect(sender, nick);
+        metrics::gauge!("switchboard_irc_connected").set(1.0);
     }
 
     /// A session was ended outside IRC (from the web): forget it, so the person is no longer
@@ -214,6 +215,7 @@ impl Bot {
     pub fn disconnected(&self) {
         let state = self.state();
         state.outbox.disconnect();
+        metrics::gauge!("switchboard_irc_connected").set(0.0);
         for session in state.sessions.end_all() {
             state.queue(control::ControlJob::EndSession(session, domain::events::SessionEndReason::Disconnect));
         }
