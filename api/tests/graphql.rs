@@ -209,6 +209,64 @@ async fn a_room_as_of_a_past_position_or_time_shows_its_members_and_bans_then() 
 }
 
 #[tokio::test]
+async fn members_come_in_pages_in_join_order_now_and_as_of_a_past_position() {
+    let app = TestApp::spawn().await;
+    let admin = app.member("admin").await;
+    let (room, _) = create_room(&app, &admin, "lobby", Some("#lobby")).await;
+    let mut nicks = Vec::new();
+    let mut last = String::new();
+    for n in 0..7 {
+        let member = app.member(&format!("member{n}")).await;
+        last = join(&app, &room, &member).await;
+        nicks.push(member.nick.clone());
+    }
+    let all_joined = last.clone();
+    // Two leave afterwards: as of `all_joined` they are still listed, now they are not.
+    let kick = "mutation($r: UUID!, $n: String!) { kick(room: $r, nick: $n) { position } }";
+    for gone in [&nicks[1], &nicks[4]] {
+        last = app.data(Some(&admin.token), kick, json!({ "r": room, "n": gone })).await["kick"]["position"].as_str().unwrap().to_owned();
+    }
+
+    let everyone = "query($r: UUID!, $at: AsOf, $p: Position) { room(id: $r, asOf: $at, waitFor: $p) { members { nick cursor } } }";
+    let page = "query($r: UUID!, $at: AsOf, $n: Int, $after: String) { room(id: $r, asOf: $at) { members(first: $n, after: $after) { nick cursor } } }";
+    for at in [json!({ "position": all_joined }), Value::Null] {
+        let full = app.data(Some(&admin.token), everyone, json!({ "r": room, "at": at, "p": last })).await["room"]["members"].clone();
+        let full: Vec<Value> = full.as_array().unwrap().clone();
+        let expected: Vec<&str> = if at.is_null() {
+            nicks.iter().enumerate().filter(|(i, _)| ![1, 4].contains(i)).map(|(_, n)| n.as_str()).collect()
+        } else {
+            nicks.iter().map(String::as_str).collect()
+        };
+        let listed: Vec<&str> = full.iter().map(|m| m["nick"].as_str().unwrap()).collect();
+        assert_eq!(listed, expected, "everyone, in join order, as of {at}");
+
+        // Pages of 2, each continuing after the last member of the one before, add up to the list.
+        let mut paged = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let answer = app.data(Some(&admin.token), page, json!({ "r": room, "at": at, "n": 2, "after": after })).await;
+            let members = answer["room"]["members"].as_array().unwrap().clone();
+            assert!(members.len() <= 2, "{answer}");
+            let Some(tail) = members.last() else { break };
+            after = tail["cursor"].clone();
+            paged.extend(members);
+        }
+        assert_eq!(paged, full, "the pages as of {at}");
+    }
+
+    let refused = app.graphql(Some(&admin.token), page, json!({ "r": room, "n": 2, "after": "not a cursor" })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused:#}");
+    for n in [0, 501] {
+        let refused = app.graphql(Some(&admin.token), page, json!({ "r": room, "n": n })).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "first: {n}: {refused:#}");
+    }
+    let without_first = "query($r: UUID!, $after: String) { room(id: $r) { members(after: $after) { nick } } }";
+    let cursor = app.data(Some(&admin.token), page, json!({ "r": room, "n": 1 })).await["room"]["members"][0]["cursor"].clone();
+    let refused = app.graphql(Some(&admin.token), without_first, json!({ "r": room, "after": cursor })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused:#}");
+}
+
+#[tokio::test]
 async fn staff_approve_or_reject_ban_requests_and_an_approved_one_bans() {
     let app = TestApp::spawn().await;
     let admin = app.member("admin").await;

@@ -175,11 +175,11 @@ impl Delivery {
 }
 
 /// Cursors are opaque to clients (base64 of our own key), so their form may change.
-fn encode_cursor(raw: &str) -> String {
+pub(super) fn encode_cursor(raw: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_cursor(cursor: &str) -> ApiResult<String> {
+pub(super) fn decode_cursor(cursor: &str) -> ApiResult<String> {
     let bad = || ApiError::bad_input("that cursor is not one this API gave out");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     String::from_utf8(bytes).map_err(|_| bad())

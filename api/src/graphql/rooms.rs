@@ -38,12 +38,35 @@ pub struct MemberNode {
     pub nick: String,
     pub gateway: String,
     pub since: DateTime<Utc>,
+    /// This member's place in the room's list (join order): pass it as `members(after:)` for
+    /// the page after them.
+    pub cursor: String,
 }
 
 impl From<read::Member> for MemberNode {
     fn from(m: read::Member) -> Self {
-        Self { member_key: documented_member_key(&m.member_key), user_id: m.user_id, nick: m.nick, gateway: m.gateway, since: m.since }
+        Self {
+            cursor: super::history::encode_cursor(&format!(
+                "{}|{}",
+                m.since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                m.member_key
+            )),
+            member_key: documented_member_key(&m.member_key),
+            user_id: m.user_id,
+            nick: m.nick,
+            gateway: m.gateway,
+            since: m.since,
+        }
     }
+}
+
+/// `(since, stored member key)` from a member's `cursor`.
+fn parse_member_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, String)> {
+    let raw = super::history::decode_cursor(cursor)?;
+    let bad = || ApiError::bad_input("that cursor is not one this API gave out");
+    let (since, key) = raw.split_once('|').ok_or_else(bad)?;
+    let since = DateTime::parse_from_rfc3339(since).map_err(|_| bad())?.with_timezone(&Utc);
+    Ok((since, key.to_owned()))
 }
 
 /// The read model keys members by user id or `nick:<casefolded nick>`; clients get the
@@ -217,13 +240,30 @@ impl RoomNode {
         self.room.sms_number.as_deref()
     }
 
-    /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's).
-    async fn members(&self, ctx: &Context<'_>, as_of: Option<AsOf>) -> ApiResult<Vec<MemberNode>> {
+    /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's), in the
+    /// order they joined. With `first` (1 to 500): one page of at most that many, after the
+    /// member whose `cursor` is `after`; the way to list a large room, as each page costs about
+    /// its own size. Without it: everyone.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<AsOf>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Vec<MemberNode>> {
         ctx.spend()?;
         let viewer = ctx.signed_in()?.clone();
         crate::access::require_members_access(ctx.app(), &viewer, &self.room).await?;
         let when = read_as_of(as_of.as_ref().or(self.as_of.as_ref()))?;
-        let members = ctx.app().read.members(self.room.room_id, when).await?;
+        let members = match (first, after) {
+            (None, None) => ctx.app().read.members(self.room.room_id, when).await?,
+            (None, Some(_)) => return Err(ApiError::bad_input("`after` continues a page: give `first` too")),
+            (Some(n), after) => {
+                let limit = super::page_size(Some(n))?;
+                let after = after.as_deref().map(parse_member_cursor).transpose()?;
+                ctx.app().read.members_page(self.room.room_id, when, after, limit).await?
+            }
+        };
         Ok(members.into_iter().map(MemberNode::from).collect())
     }
 

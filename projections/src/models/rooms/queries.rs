@@ -257,6 +257,52 @@ impl ReadModels {
             .collect())
     }
 
+    /// One page of a room's members now, or as of a time or position, in the order of
+    /// [`Self::members`] (when they joined, then member key): the first `limit` after `after`
+    /// (a member's `(since, member_key)`). Walks the room's memberships in that order, so a page
+    /// costs about its size, however large the room and however long its history.
+    pub async fn members_page(
+        &self,
+        room_id: Uuid,
+        as_of: AsOf,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> Result<Vec<Member>, ProjectionError> {
+        let (after_since, after_key) = match after {
+            Some((since, key)) => (Some(since), Some(key)),
+            None => (None, None),
+        };
+        let rows = match self.resolve(as_of).await? {
+            None => {
+                self.query_planned(
+                    "SELECT member_key, user_id, nick, gateway, joined_at FROM read.members \
+                     WHERE room_id = $1 AND ($2::timestamptz IS NULL OR (joined_at, member_key) > ($2, $3::text)) \
+                     ORDER BY joined_at, member_key LIMIT $4",
+                    &[&room_id, &after_since, &after_key, &limit],
+                )
+                .await?
+            }
+            Some(t) => {
+                // `valid @> t` spelt out on its bounds: `lower(valid) <= t` bounds the walk and the
+                // upper bound keeps the periods still open at t. Written as `@>`, the planner
+                // estimates the open periods from the GiST index's statistics, takes them all
+                // from it and sorts them, which costs the whole member list for every page.
+                self.query_planned(
+                    "SELECT member_key, user_id, nick, gateway, lower(valid) FROM read.memberships \
+                     WHERE room_id = $1 AND lower(valid) <= $2::timestamptz AND (upper_inf(valid) OR upper(valid) > $2::timestamptz) \
+                       AND ($3::timestamptz IS NULL OR (lower(valid), member_key) > ($3, $4::text)) \
+                     ORDER BY lower(valid), member_key LIMIT $5",
+                    &[&room_id, &t, &after_since, &after_key, &limit],
+                )
+                .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| Member { member_key: r.get(0), user_id: r.get(1), nick: r.get(2), gateway: r.get(3), since: r.get(4) })
+            .collect())
+    }
+
     /// The bans in force in a room now, or as of a time or position (timed bans lapse by themselves).
     pub async fn bans(&self, room_id: Uuid, as_of: AsOf) -> Result<Vec<Ban>, ProjectionError> {
         let t = self.resolve(as_of).await?.unwrap_or_else(Utc::now);

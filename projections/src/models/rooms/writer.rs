@@ -108,7 +108,8 @@ impl Projection for Rooms {
         // no-overlap constraints of memberships and room mutes key on a digest of (room, member).
         // 3: every topic a room had (room_topics), for the room as it was.
         // 4: personal mutes of IRC guests (personal_mutes keyed by member key).
-        4
+        // 5: members in join order by room (memberships_room_start, members_room_joined), for pages.
+        5
     }
 
     fn event_types(&self) -> &'static [&'static str] {
