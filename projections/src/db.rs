@@ -75,20 +75,40 @@ pub async fn create_generation(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}, public; {tables} {reader_indexes} RESET search_path;"
         ))
         .await?;
+    if bulk_load {
+        // Autovacuum would analyse and vacuum the tables again and again while they fill, on
+        // the cores the load runs on; finish_bulk_load analyses them once and hands them back.
+        for table in generation_tables(client, &schema).await? {
+            client.batch_execute(&format!("ALTER TABLE {schema}.{table} SET (autovacuum_enabled = false)")).await?;
+        }
+    }
     client.execute("DELETE FROM es_checkpoints WHERE subscriber = $1", &[&subscriber]).await?;
     Ok(())
 }
+
+async fn generation_tables(client: &Client, schema: &str) -> Result<Vec<String>, ProjectionError> {
+    let rows = client.query("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1", &[&schema]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Memory for each index build after a bulk load (one connection per projection builds at once).
+const BULK_INDEX_MEMORY: &str = "256MB";
 
 /// After a bulk load: builds the reader-only indexes and gathers planner statistics for the
 /// new tables (they have none yet, and the first queries after the switch-over need them).
 pub async fn finish_bulk_load(client: &Client, projection: &dyn Projection, generation: i32) -> Result<(), ProjectionError> {
     let schema = schema_name(projection.name(), generation);
     let (_, reader_indexes) = split_schema(projection.schema());
-    client.batch_execute(&format!("SET search_path TO {schema}, public; {reader_indexes} RESET search_path;")).await?;
-    let tables = client.query("SELECT tablename::text FROM pg_tables WHERE schemaname = $1", &[&schema]).await?;
-    for table in tables {
-        let table: String = table.get(0);
-        client.batch_execute(&format!("ANALYZE {schema}.{table}")).await?;
+    // Index builds of the largest tables (messages, memberships) sort millions of keys: with
+    // the default 64 MB they spill to disk in many runs.
+    client
+        .batch_execute(&format!(
+            "SET maintenance_work_mem = '{BULK_INDEX_MEMORY}'; SET search_path TO {schema}, public; {reader_indexes} \
+             RESET search_path; RESET maintenance_work_mem;"
+        ))
+        .await?;
+    for table in generation_tables(client, &schema).await? {
+        client.batch_execute(&format!("ANALYZE {schema}.{table}; ALTER TABLE {schema}.{table} RESET (autovacuum_enabled)")).await?;
     }
     Ok(())
 }
