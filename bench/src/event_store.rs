@@ -12,6 +12,7 @@ use serde_json::json;
 use store::{AnyEventStore, EventStore, ExpectedVersion, Filter, NewEvent, PgEventStore, Position};
 use switchboard::database::Database;
 use switchboard::settings::Settings;
+use testkit::history::HistoryConfig;
 use testkit::kurrentdb::KurrentStandIn;
 use uuid::Uuid;
 
@@ -237,9 +238,49 @@ async fn connect(config: &store::PgConfig) -> anyhow::Result<tokio_postgres::Cli
 }
 
 pub(crate) async fn raw_insert(config: &store::PgConfig, events: usize, clients: usize, rows: usize) -> anyhow::Result<serde_json::Value> {
+    raw_insert_into(config, events, clients, rows, false).await
+}
+
+/// Raw INSERTs into `bench_raw_events`; with `copy_log`, that table also holds a copy of every
+/// row of es_events, so that on a long log the baseline's indexes are as large as the store's.
+/// The copy is made once and kept for the next run (`DROP TABLE bench_raw_events` removes it);
+/// each run deletes the rows earlier runs inserted.
+pub(crate) async fn raw_insert_into(
+    config: &store::PgConfig,
+    events: usize,
+    clients: usize,
+    rows: usize,
+    copy_log: bool,
+) -> anyhow::Result<serde_json::Value> {
     let admin = connect(config).await?;
     // Same columns, defaults, generated columns and indexes as es_events (foreign key aside).
-    admin.batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);").await?;
+    let mut copied = 0;
+    if copy_log {
+        admin.batch_execute("CREATE TABLE IF NOT EXISTS bench_raw_events (LIKE es_events INCLUDING ALL)").await?;
+        let removed = admin.execute("DELETE FROM bench_raw_events WHERE stream_id LIKE 'room-raw%'", &[]).await?;
+        copied = admin.query_one("SELECT count(*) FROM bench_raw_events", &[]).await?.get::<_, i64>(0) as u64;
+        if copied == 0 {
+            let started = Instant::now();
+            copied = admin
+                .execute(
+                    "INSERT INTO bench_raw_events (log_era, tx_id, global_position, stream_id, category, stream_version, event_id, \
+                       event_type, schema_version, payload, metadata, recorded_at) OVERRIDING SYSTEM VALUE \
+                     SELECT log_era, tx_id, global_position, stream_id, category, stream_version, event_id, \
+                       event_type, schema_version, payload, metadata, recorded_at FROM es_events",
+                    &[],
+                )
+                .await?;
+            let next: i64 = admin.query_one("SELECT coalesce(max(global_position), 0) + 1 FROM bench_raw_events", &[]).await?.get(0);
+            admin.batch_execute(&format!("ALTER TABLE bench_raw_events ALTER COLUMN global_position RESTART WITH {next}")).await?;
+            eprintln!("copied the log's {copied} rows into the baseline table in {:.1?}", started.elapsed());
+        }
+        if removed > 0 || copied > 0 {
+            admin.batch_execute("VACUUM ANALYZE bench_raw_events").await?;
+            admin.batch_execute("CHECKPOINT").await?;
+        }
+    } else {
+        admin.batch_execute("DROP TABLE IF EXISTS bench_raw_events; CREATE TABLE bench_raw_events (LIKE es_events INCLUDING ALL);").await?;
+    }
     let per_client = events.div_ceil(clients * rows);
     let payload = message_event(Uuid::now_v7(), 0).encode();
     let meta = serde_json::to_value(metadata())?;
@@ -290,9 +331,11 @@ pub(crate) async fn raw_insert(config: &store::PgConfig, events: usize, clients:
     }
     let elapsed = started.elapsed();
     let total = per_client * clients * rows;
-    admin.batch_execute("DROP TABLE bench_raw_events").await?;
+    if !copy_log {
+        admin.batch_execute("DROP TABLE bench_raw_events").await?;
+    }
     Ok(json!({
-        "bench": "raw-insert", "events": total, "clients": clients, "rows_per_insert": rows,
+        "bench": "raw-insert", "events": total, "clients": clients, "rows_per_insert": rows, "rows_already_in_table": copied,
         "seconds": elapsed.as_secs_f64(), "events_per_s": rate(total, elapsed),
         "insert_p50_ms": latency_ms(&histogram, 0.5), "insert_p99_ms": latency_ms(&histogram, 0.99),
         "at": Utc::now().to_rfc3339(),
@@ -374,7 +417,7 @@ pub(crate) async fn log_copy(
     page: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let pg = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-    let total = crate::read_models::fill_history(&pg, events, seed).await? as usize;
+    let total = crate::read_models::fill_history(&pg, &HistoryConfig::realistic(events, seed)).await? as usize;
     let source: AnyEventStore = pg.clone().into();
     let (target, stand_in) = open(settings, database, true).await?;
     let raw = raw_read(&database.config, total, page).await?;

@@ -1,8 +1,9 @@
 //! `switchboard-bench graphql`: the API over real HTTP on a loaded log (a generated history,
-//! 1,000,000 events by default). Three requests, each measured alone (one client: latency) and
+//! 1,000,000 events by default). Each request is measured alone (one client: latency) and
 //! under load (`clients` concurrent clients: requests/s):
 //! (a) an audit page of 50 events filtered by actor and time,
-//! (b) a room's members and bans as of a past time,
+//! (b) a room's members and bans as of a past time (any room; the largest room; the largest
+//!     room's first page of 100 members without its bans),
 //! (c) a page of 50 messages of a room's history.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use switchboard::settings::Settings;
 
 use crate::measure::latency_ms;
 use crate::read_models::fill_history;
+use testkit::history::HistoryConfig;
 
 struct Target {
     http: reqwest::Client,
@@ -51,12 +53,11 @@ pub async fn graphql(
     settings: &Settings,
     store: &PgEventStore,
     db: &store::PgConfig,
-    events: usize,
-    seed: u64,
+    history: &HistoryConfig,
     requests: usize,
     clients: usize,
 ) -> anyhow::Result<Value> {
-    let log = fill_history(store, events, seed).await?;
+    let log = fill_history(store, history).await?;
     let mut settings = settings.clone();
     settings.server.listen = "127.0.0.1:0".parse()?;
     settings.api.first_user_superuser = false;
@@ -139,7 +140,12 @@ pub async fn graphql(
         (
             "members_and_bans_as_of_largest_room",
             "query($r: UUID!, $at: AsOf) { room(id: $r, asOf: $at) { members { nick since } bans { id until } } }",
-            largest,
+            largest.clone(),
+        ),
+        (
+            "members_page_as_of_largest_room",
+            "query($r: UUID!, $at: AsOf) { room(id: $r, asOf: $at) { members(first: 100) { nick since cursor } } }",
+            largest.clone(),
         ),
         (
             "message_history_page",

@@ -77,14 +77,16 @@ enum BenchCommand {
         /// Rows per INSERT (one INSERT per transaction).
         #[arg(long, default_value_t = 1)]
         rows: usize,
+        /// Copy every row of es_events into the baseline table first, so that its indexes are
+        /// as large as the log's (for comparisons on a long log).
+        #[arg(long)]
+        copy_log: bool,
     },
     /// Full rebuild of every projection over a generated realistic history (filled when the
     /// log is empty; otherwise the existing log is used).
     Rebuild {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        history: HistoryArgs,
         /// Events read and applied per transaction.
         #[arg(long, default_value_t = 5_000)]
         page: usize,
@@ -113,10 +115,8 @@ enum BenchCommand {
     /// bans as of a past time, a message history page (latency with one client, requests/s
     /// with several).
     Graphql {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        history: HistoryArgs,
         /// Requests of each kind (per phase).
         #[arg(long, default_value_t = 2_000)]
         requests: usize,
@@ -128,10 +128,8 @@ enum BenchCommand {
     /// page, the history page, the charts page, the as-of view (latency, one request at a
     /// time), beside the raw PostgreSQL insert baseline of the same run.
     Pages {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        #[command(flatten)]
+        history: HistoryArgs,
         /// Requests of each kind.
         #[arg(long, default_value_t = 1_000)]
         requests: usize,
@@ -229,6 +227,28 @@ enum BenchCommand {
     },
 }
 
+/// The generated history a benchmark runs on, when the log is empty (see `testkit::history`).
+#[derive(clap::Args, Clone, Debug)]
+struct HistoryArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Registered users (default: one per 200 events, 10 to 5,000).
+    #[arg(long)]
+    users: Option<usize>,
+    /// Rooms (default: one per 25 users, 3 to 50); half of them are also on SMS, and the
+    /// largest holds about 0.39 × users members when there are 100.
+    #[arg(long)]
+    rooms: Option<usize>,
+}
+
+impl HistoryArgs {
+    fn config(&self) -> testkit::history::HistoryConfig {
+        testkit::history::HistoryConfig::populated(self.events, self.seed, self.users, self.rooms)
+    }
+}
+
 /// The same allocator as the `switchboard` binary, so that what is measured is what runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -255,30 +275,30 @@ async fn run(command: BenchCommand, settings: &Settings, database: &Database) ->
             let (store, stand_in) = event_store::open(settings, database, kurrentdb_stand_in).await?;
             event_store::read_all(&store, event_store::backend_label(&store, &stand_in), events, page).await?
         }
-        BenchCommand::RawInsert { events, clients, rows } => {
-            event_store::raw_insert(&database.config, events, clients.max(1), rows.max(1)).await?
+        BenchCommand::RawInsert { events, clients, rows, copy_log } => {
+            event_store::raw_insert_into(&database.config, events, clients.max(1), rows.max(1), copy_log).await?
         }
         BenchCommand::RawRead { events, page } => event_store::raw_read(&database.config, events, page).await?,
         BenchCommand::Command { history, commands } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             event_store::room_command(store, history, commands.max(1)).await?
         }
-        BenchCommand::Rebuild { events, seed, page } => {
+        BenchCommand::Rebuild { history, page } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            read_models::rebuild(&store, &database.config, events, seed, page.max(1)).await?
+            read_models::rebuild(&store, &database.config, &history.config(), page.max(1)).await?
         }
         BenchCommand::LogCopy { events, seed, page } => event_store::log_copy(settings, database, events, seed, page.max(1)).await?,
         BenchCommand::Lag { rate, seconds } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
             read_models::lag(&store, &database.config, rate.max(1), seconds.max(1)).await?
         }
-        BenchCommand::Graphql { events, seed, requests, clients } => {
+        BenchCommand::Graphql { history, requests, clients } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            graphql::graphql(settings, &store, &database.config, events, seed, requests.max(1), clients.max(1)).await?
+            graphql::graphql(settings, &store, &database.config, &history.config(), requests.max(1), clients.max(1)).await?
         }
-        BenchCommand::Pages { events, seed, requests } => {
+        BenchCommand::Pages { history, requests } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;
-            pages::pages(settings, &store, &database.config, events, seed, requests.max(1)).await?
+            pages::pages(settings, &store, &database.config, &history.config(), requests.max(1)).await?
         }
         BenchCommand::Fanout { members, rate, seconds, with_bridge } => {
             let store = PgEventStore::connect(database.config.clone(), settings.store_options()).await?;

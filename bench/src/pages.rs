@@ -20,6 +20,7 @@ use switchboard::settings::Settings;
 
 use crate::measure::latency_ms;
 use crate::read_models::fill_history;
+use testkit::history::HistoryConfig;
 
 /// Builds the path of one request of a kind (random each time, so caches do not flatter).
 type PathOf = Box<dyn Fn(&mut rand::rngs::ThreadRng) -> String + Send + Sync>;
@@ -32,11 +33,10 @@ pub async fn pages(
     settings: &Settings,
     store: &PgEventStore,
     db: &store::PgConfig,
-    events: usize,
-    seed: u64,
+    history: &HistoryConfig,
     requests: usize,
 ) -> anyhow::Result<Value> {
-    let log = fill_history(store, events, seed).await?;
+    let log = fill_history(store, history).await?;
     let raw_baseline = crate::event_store::raw_insert(db, 20_000, 8, 1).await?;
     eprintln!("raw baseline: {raw_baseline}");
     let mut settings = settings.clone();

@@ -23,7 +23,7 @@ use crate::measure::{latency_ms, message_event, metadata, rate};
 /// Appends a generated history of `events` events when the log is empty; returns the log size.
 /// Appends are submitted in order without waiting for each (the group committer keeps queue
 /// order), so the history keeps the causal order the generator produced.
-pub async fn fill_history(store: &PgEventStore, events: usize, seed: u64) -> anyhow::Result<i64> {
+pub async fn fill_history(store: &PgEventStore, history: &HistoryConfig) -> anyhow::Result<i64> {
     let client = store.pool().get().await?;
     let existing: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
     if existing > 0 {
@@ -31,7 +31,7 @@ pub async fn fill_history(store: &PgEventStore, events: usize, seed: u64) -> any
         return Ok(existing);
     }
     let started = Instant::now();
-    let generator = HistoryGenerator::new(HistoryConfig::realistic(events, seed));
+    let generator = HistoryGenerator::new(*history);
     let mut appended = futures::stream::iter(generator)
         .map(|append| {
             let store = store.clone();
@@ -47,29 +47,73 @@ pub async fn fill_history(store: &PgEventStore, events: usize, seed: u64) -> any
         }
     }
     let total: i64 = client.query_one("SELECT count(*) FROM es_events", &[]).await?.get(0);
-    eprintln!("filled {total} events in {:.1?} ({:.0} events/s)", started.elapsed(), total as f64 / started.elapsed().as_secs_f64());
+    eprintln!(
+        "filled {total} events ({} users, {} rooms) in {:.1?} ({:.0} events/s)",
+        history.users,
+        history.rooms,
+        started.elapsed(),
+        total as f64 / started.elapsed().as_secs_f64()
+    );
     Ok(total)
 }
 
-/// Full rebuild of every projection over the log.
+/// Full rebuild of every projection over the log, with the process's peak resident memory
+/// during the rebuild and what the log and the read models occupy on disk afterwards.
 pub async fn rebuild(
     store: &PgEventStore,
     db: &store::PgConfig,
-    events: usize,
-    seed: u64,
+    history: &HistoryConfig,
     page: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    let log = fill_history(store, events, seed).await?;
+    let log = fill_history(store, history).await?;
     let all = projections::projection::all();
+    let rss_before = reset_peak_rss();
     let started = Instant::now();
     let mut processed = 0;
     projections::rebuild(store, db, &all, &BuildOptions { page }, |p| processed = p.processed).await?;
     let elapsed = started.elapsed();
+    let peak_rss = peak_rss_bytes();
+    let client = store.pool().get().await?;
+    let sizes = client
+        .query_one(
+            "SELECT pg_database_size(current_database()), \
+                    pg_total_relation_size('es_events') + pg_total_relation_size('es_streams'), \
+                    (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+                       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'proj\\_%' AND c.relkind IN ('r', 'm'))",
+            &[],
+        )
+        .await?;
+    let (database, log_bytes, read_models): (i64, i64, i64) = (sizes.get(0), sizes.get(1), sizes.get(2));
+    let mib = |bytes: i64| (bytes as f64 / (1 << 20) as f64).round();
+    let per_million = |bytes: i64| (bytes as f64 / (1 << 20) as f64 / (log as f64 / 1e6)).round();
     Ok(json!({
         "bench": "rebuild", "log_events": log, "events_applied": processed, "projections": all.len(), "page": page,
         "seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
         "events_per_sec": rate(processed as usize, elapsed),
+        "rss_mib_at_start": rss_before.map(|b| mib(b as i64)), "peak_rss_mib": peak_rss.map(|b| mib(b as i64)),
+        "database_mib": mib(database), "log_mib": mib(log_bytes), "read_models_mib": mib(read_models),
+        "database_mib_per_million_events": per_million(database), "log_mib_per_million_events": per_million(log_bytes),
+        "read_models_mib_per_million_events": per_million(read_models),
     }))
+}
+
+/// Resets the kernel's record of this process's peak resident set to its current size (Linux
+/// `clear_refs` 5) and returns that size, so a later [`peak_rss_bytes`] covers what ran since.
+fn reset_peak_rss() -> Option<u64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    proc_status_bytes("VmRSS:")
+}
+
+/// The peak resident set since the process started or since [`reset_peak_rss`] (`VmHWM`).
+fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Projection lag while appending at a steady rate: from an append returning (committed) to

@@ -20,8 +20,16 @@ impl HistoryConfig {
     /// Proportions of a mid-sized network: one user per 200 events (10 to 5,000), one room per
     /// 25 users (3 to 50), half of the rooms also reachable by SMS.
     pub fn realistic(events: usize, seed: u64) -> Self {
-        let users = (events / 200).clamp(10, 5000);
-        let rooms = (users / 25).clamp(3, 50);
+        Self::populated(events, seed, None, None)
+    }
+
+    /// The realistic mix with a chosen population: `users` (default as in [`Self::realistic`])
+    /// and `rooms` (default one per 25 users, 3 to 50), half of the rooms also on SMS. Room
+    /// sizes follow popularity (room `k` weighs `1/(k+1)`): with 100 rooms the largest usually
+    /// holds about 0.39 × `users` members.
+    pub fn populated(events: usize, seed: u64, users: Option<usize>, rooms: Option<usize>) -> Self {
+        let users = users.unwrap_or((events / 200).clamp(10, 5000));
+        let rooms = rooms.unwrap_or((users / 25).clamp(3, 50));
         Self { seed, events, users, rooms, sms_rooms: rooms / 2 }
     }
 }
