@@ -91,22 +91,12 @@ async fn generation_tables(client: &Client, schema: &str) -> Result<Vec<String>,
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Memory for each index build after a bulk load (one connection per projection builds at once).
-const BULK_INDEX_MEMORY: &str = "256MB";
-
 /// After a bulk load: builds the reader-only indexes and gathers planner statistics for the
 /// new tables (they have none yet, and the first queries after the switch-over need them).
 pub async fn finish_bulk_load(client: &Client, projection: &dyn Projection, generation: i32) -> Result<(), ProjectionError> {
     let schema = schema_name(projection.name(), generation);
     let (_, reader_indexes) = split_schema(projection.schema());
-    // Index builds of the largest tables (messages, memberships) sort millions of keys: with
-    // the default 64 MB they spill to disk in many runs.
-    client
-        .batch_execute(&format!(
-            "SET maintenance_work_mem = '{BULK_INDEX_MEMORY}'; SET search_path TO {schema}, public; {reader_indexes} \
-             RESET search_path; RESET maintenance_work_mem;"
-        ))
-        .await?;
+    client.batch_execute(&format!("SET search_path TO {schema}, public; {reader_indexes} RESET search_path;")).await?;
     for table in generation_tables(client, &schema).await? {
         client.batch_execute(&format!("ANALYZE {schema}.{table}; ALTER TABLE {schema}.{table} RESET (autovacuum_enabled)")).await?;
     }

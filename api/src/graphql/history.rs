@@ -175,25 +175,36 @@ impl Delivery {
 }
 
 /// Cursors are opaque to clients (base64 of our own key), so their form may change.
-pub(super) fn encode_cursor(raw: &str) -> String {
+fn encode_cursor(raw: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-pub(super) fn decode_cursor(cursor: &str) -> ApiResult<String> {
+fn decode_cursor(cursor: &str) -> ApiResult<String> {
     let bad = || ApiError::bad_input("that cursor is not one this API gave out");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     String::from_utf8(bytes).map_err(|_| bad())
 }
 
+/// A keyset cursor of a time and a key that breaks ties (an id, a member key).
+pub(super) fn time_key_cursor(at: DateTime<Utc>, key: &str) -> String {
+    encode_cursor(&format!("{}|{key}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
+}
+
+pub(super) fn parse_time_key_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, String)> {
+    let raw = decode_cursor(cursor)?;
+    let bad = || ApiError::bad_input("that cursor is not one this API gave out");
+    let (at, key) = raw.split_once('|').ok_or_else(bad)?;
+    Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), key.to_owned()))
+}
+
 fn time_id_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    encode_cursor(&format!("{}|{id}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
+    time_key_cursor(at, &id.to_string())
 }
 
 fn parse_time_id_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
-    let raw = decode_cursor(cursor)?;
-    let bad = || ApiError::bad_input("that cursor is not one this API gave out");
-    let (at, id) = raw.split_once('|').ok_or_else(bad)?;
-    Ok((DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc), Uuid::parse_str(id).map_err(|_| bad())?))
+    let (at, id) = parse_time_key_cursor(cursor)?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::bad_input("that cursor is not one this API gave out"))?;
+    Ok((at, id))
 }
 
 async fn messages_page(

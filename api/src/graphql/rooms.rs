@@ -46,11 +46,7 @@ pub struct MemberNode {
 impl From<read::Member> for MemberNode {
     fn from(m: read::Member) -> Self {
         Self {
-            cursor: super::history::encode_cursor(&format!(
-                "{}|{}",
-                m.since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                m.member_key
-            )),
+            cursor: super::history::time_key_cursor(m.since, &m.member_key),
             member_key: documented_member_key(&m.member_key),
             user_id: m.user_id,
             nick: m.nick,
@@ -58,15 +54,6 @@ impl From<read::Member> for MemberNode {
             since: m.since,
         }
     }
-}
-
-/// `(since, stored member key)` from a member's `cursor`.
-fn parse_member_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, String)> {
-    let raw = super::history::decode_cursor(cursor)?;
-    let bad = || ApiError::bad_input("that cursor is not one this API gave out");
-    let (since, key) = raw.split_once('|').ok_or_else(bad)?;
-    let since = DateTime::parse_from_rfc3339(since).map_err(|_| bad())?.with_timezone(&Utc);
-    Ok((since, key.to_owned()))
 }
 
 /// The read model keys members by user id or `nick:<casefolded nick>`; clients get the
@@ -242,8 +229,7 @@ impl RoomNode {
 
     /// Who is in the room (now, or as of `asOf`, which defaults to the parent query's), in the
     /// order they joined. With `first` (1 to 500): one page of at most that many, after the
-    /// member whose `cursor` is `after`; the way to list a large room, as each page costs about
-    /// its own size. Without it: everyone.
+    /// member whose `cursor` is `after`; the way to list a large room. Without it: everyone.
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -260,7 +246,7 @@ impl RoomNode {
             (None, Some(_)) => return Err(ApiError::bad_input("`after` continues a page: give `first` too")),
             (Some(n), after) => {
                 let limit = super::page_size(Some(n))?;
-                let after = after.as_deref().map(parse_member_cursor).transpose()?;
+                let after = after.as_deref().map(super::history::parse_time_key_cursor).transpose()?;
                 ctx.app().read.members_page(self.room.room_id, when, after, limit).await?
             }
         };

@@ -251,16 +251,14 @@ impl ReadModels {
                 .await?
             }
         };
-        Ok(rows
-            .iter()
-            .map(|r| Member { member_key: r.get(0), user_id: r.get(1), nick: r.get(2), gateway: r.get(3), since: r.get(4) })
-            .collect())
+        Ok(rows.iter().map(member_from_row).collect())
     }
 
     /// One page of a room's members now, or as of a time or position, in the order of
     /// [`Self::members`] (when they joined, then member key): the first `limit` after `after`
-    /// (a member's `(since, member_key)`). Walks the room's memberships in that order, so a page
-    /// costs about its size, however large the room and however long its history.
+    /// (a member's `(since, member_key)`). Walks the room's memberships in that order from the
+    /// cursor: a page costs its size plus the periods in between that had ended by then (as of
+    /// late in a long history, the early members who have left since).
     pub async fn members_page(
         &self,
         room_id: Uuid,
@@ -297,10 +295,7 @@ impl ReadModels {
                 .await?
             }
         };
-        Ok(rows
-            .iter()
-            .map(|r| Member { member_key: r.get(0), user_id: r.get(1), nick: r.get(2), gateway: r.get(3), since: r.get(4) })
-            .collect())
+        Ok(rows.iter().map(member_from_row).collect())
     }
 
     /// The bans in force in a room now, or as of a time or position (timed bans lapse by themselves).
@@ -467,3 +462,8 @@ const PERSONAL_MUTES_SQL: &str = "SELECT muter, mutee_key, mutee, mutee_nick FRO
 /// The same from a version 3 generation (see [`ReadModels::personal_mutes`]).
 const PERSONAL_MUTES_OF_ACCOUNTS_SQL: &str = "SELECT muter, mutee::text, mutee, NULL::text FROM read.personal_mutes \
      WHERE room_id = $1 AND valid @> $2::timestamptz ORDER BY muter, mutee::text";
+
+/// A [`Member`] from `member_key, user_id, nick, gateway, since`, the columns both member queries select.
+fn member_from_row(r: &Row) -> Member {
+    Member { member_key: r.get(0), user_id: r.get(1), nick: r.get(2), gateway: r.get(3), since: r.get(4) }
+}

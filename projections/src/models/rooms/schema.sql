@@ -143,8 +143,8 @@ CREATE INDEX room_topics_room_time ON room_topics (room_id, set_at);
 -- the index once after the load. Figures: BENCHMARKS.md, "Projections: as-of queries".
 CREATE INDEX memberships_room_valid ON memberships USING gist (room_id, valid);
 -- A page of a room's members in join order (`members_page`): an ordered walk from the cursor that
--- stops at the time asked for, skipping the periods that ended before it; so a page of a
--- 10,000-member room costs about its own size rather than the whole member list's.
+-- stops at the time asked for, skipping the periods that ended before it (BENCHMARKS.md, scale:
+-- what that costs late in a long history).
 CREATE INDEX memberships_room_start ON memberships (room_id, lower(valid), member_key);
 CREATE INDEX members_room_joined ON members (room_id, joined_at, member_key);
 CREATE INDEX bans_room_valid ON bans USING gist (room_id, valid);
